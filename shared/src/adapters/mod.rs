@@ -1,0 +1,11 @@
+//! Adapters: the ports of `crate::ports` on real services.
+
+pub mod dynamodb;
+pub mod secrets;
+pub mod token;
+pub mod wechat;
+
+pub use dynamodb::DynamoStore;
+pub use secrets::{CachedAppSecrets, SecretsTokenVault};
+pub use token::AccessTokens;
+pub use wechat::{StableTokenSource, WeChatClient};

@@ -1,0 +1,192 @@
+//! When is a face check accepted? The rules of wechat-face-api.md §2.7 (1.0)
+//! and §3.3 (2.0), in one place for verify-result and event-callback.
+
+use super::ids::{OpenId, UserIdKey};
+use super::pii::{DataKey, Purpose};
+use super::session::{FinalResult, FinalStatus, RejectReason};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Verified,
+    Failed,
+    Rejected(RejectReason),
+    /// 2.0 only: the user has not finished; ask again.
+    Pending,
+}
+
+impl Verdict {
+    /// The final result this verdict records, or `None` while pending.
+    pub fn into_final(
+        self,
+        identify_ret: Option<i64>,
+        verify_ret: Option<i64>,
+        now: i64,
+    ) -> Option<FinalResult> {
+        let status = match self {
+            Self::Verified => FinalStatus::Verified,
+            Self::Failed => FinalStatus::Failed,
+            Self::Rejected(r) => FinalStatus::Rejected(r),
+            Self::Pending => return None,
+        };
+        Some(FinalResult {
+            status,
+            identify_ret,
+            verify_ret,
+            decided_at: now,
+        })
+    }
+}
+
+/// What the session expects a 1.0 result to show.
+pub struct V1Expectation<'a> {
+    pub openid: &'a OpenId,
+    pub user_id_key: &'a UserIdKey,
+    pub name_md5_digest: &'a str,
+    pub id_md5_digest: &'a str,
+}
+
+/// The fields of a successful (errcode 0) getinfo answer that the rules read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetInfoEvidence {
+    pub identify_ret: i64,
+    pub openid: String,
+    pub user_id_key: String,
+    pub name_utf8_md5: String,
+    pub id_card_number_md5: String,
+}
+
+/// 1.0: accept only when every check of §2.7 holds. Binding checks come first,
+/// so a result that belongs to someone else is never reported as theirs.
+/// Single use of the verify_result (§2.7 rule 7) is enforced by the store.
+pub fn judge_v1(expect: &V1Expectation<'_>, got: &GetInfoEvidence, key: &DataKey) -> Verdict {
+    if got.openid != expect.openid.as_str() {
+        return Verdict::Rejected(RejectReason::OpenidMismatch);
+    }
+    if got.user_id_key != expect.user_id_key.as_str() {
+        return Verdict::Rejected(RejectReason::UserIdKeyMismatch);
+    }
+    if got.identify_ret != 0 {
+        return Verdict::Failed;
+    }
+    // WeChat's hex is lowercase; compare case-insensitively to be safe.
+    let name_md5 = got.name_utf8_md5.to_ascii_lowercase();
+    if !key.matches(Purpose::NameMd5, &name_md5, expect.name_md5_digest) {
+        return Verdict::Rejected(RejectReason::NameMismatch);
+    }
+    let id_md5 = got.id_card_number_md5.to_ascii_lowercase();
+    if !key.matches(Purpose::IdCardMd5, &id_md5, expect.id_md5_digest) {
+        return Verdict::Rejected(RejectReason::IdCardMismatch);
+    }
+    Verdict::Verified
+}
+
+/// 2.0: pass iff errcode 0 (checked by the caller) and verify_ret 10000.
+/// 10300 (not finished) and 10005 (still checking) are not final.
+pub fn judge_v2(verify_ret: i64) -> Verdict {
+    match verify_ret {
+        10000 => Verdict::Verified,
+        10300 | 10005 => Verdict::Pending,
+        _ => Verdict::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+    use crate::domain::pii::md5_hex;
+
+    struct Fixture {
+        key: DataKey,
+        openid: OpenId,
+        uik: UserIdKey,
+        name_d: String,
+        id_d: String,
+    }
+
+    fn fixture() -> Fixture {
+        let key =
+            DataKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([3u8; 32]))
+                .unwrap();
+        Fixture {
+            name_d: key.digest(Purpose::NameMd5, &md5_hex("曾浩")),
+            id_d: key.digest(Purpose::IdCardMd5, &md5_hex("11010519491231002X")),
+            key,
+            openid: OpenId::from_wechat("o-owner").unwrap(),
+            uik: UserIdKey::from_wechat("e96a6009c20156a7147737d041be00a3").unwrap(),
+        }
+    }
+
+    fn good() -> GetInfoEvidence {
+        GetInfoEvidence {
+            identify_ret: 0,
+            openid: "o-owner".into(),
+            user_id_key: "e96a6009c20156a7147737d041be00a3".into(),
+            name_utf8_md5: "ee075aef91ddd81394b6f68d7ff998cb".into(),
+            id_card_number_md5: "AE05564031C21338AA8A2E7266E7855C".into(),
+        }
+    }
+
+    fn judge(f: &Fixture, got: &GetInfoEvidence) -> Verdict {
+        let expect = V1Expectation {
+            openid: &f.openid,
+            user_id_key: &f.uik,
+            name_md5_digest: &f.name_d,
+            id_md5_digest: &f.id_d,
+        };
+        judge_v1(&expect, got, &f.key)
+    }
+
+    #[test]
+    fn v1_rules() {
+        let f = fixture();
+        assert_eq!(judge(&f, &good()), Verdict::Verified);
+        type Case = (fn(&mut GetInfoEvidence), Verdict);
+        let cases: [Case; 6] = [
+            (
+                |g| g.openid = "o-other".into(),
+                Verdict::Rejected(RejectReason::OpenidMismatch),
+            ),
+            (
+                |g| g.user_id_key = "e0c6dcce8b7a7dd00713dae81d7e901b".into(),
+                Verdict::Rejected(RejectReason::UserIdKeyMismatch),
+            ),
+            (|g| g.identify_ret = 10003, Verdict::Failed),
+            (
+                |g| g.name_utf8_md5 = md5_hex("张三"),
+                Verdict::Rejected(RejectReason::NameMismatch),
+            ),
+            // The lowercase-x digest is a different person to WeChat.
+            (
+                |g| g.id_card_number_md5 = "84488d6c78590d326627f5ecf902d3f9".into(),
+                Verdict::Rejected(RejectReason::IdCardMismatch),
+            ),
+            (
+                |g| g.id_card_number_md5 = String::new(),
+                Verdict::Rejected(RejectReason::IdCardMismatch),
+            ),
+        ];
+        for (mutate, expected) in cases {
+            let mut g = good();
+            mutate(&mut g);
+            assert_eq!(judge(&f, &g), expected);
+        }
+    }
+
+    #[test]
+    fn v2_rules() {
+        assert_eq!(judge_v2(10000), Verdict::Verified);
+        assert_eq!(judge_v2(10300), Verdict::Pending);
+        assert_eq!(judge_v2(10005), Verdict::Pending);
+        // SKIT's sample uses 0: it is not a pass.
+        assert_eq!(judge_v2(0), Verdict::Failed);
+        assert_eq!(judge_v2(90004), Verdict::Failed);
+        assert_eq!(Verdict::Pending.into_final(None, Some(10300), 5), None);
+        let r = Verdict::Failed.into_final(None, Some(10004), 5).unwrap();
+        assert_eq!(
+            (r.status, r.verify_ret, r.decided_at),
+            (FinalStatus::Failed, Some(10004), 5)
+        );
+    }
+}

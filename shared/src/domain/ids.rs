@@ -1,0 +1,206 @@
+//! Identifiers that cross our API or WeChat's. Each is parsed once at the edge.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use super::error::ValidationError;
+
+/// Which WeChat face flow a session uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// Legacy 1.0: getuseridkey / getinfo, result pushed to event-callback.
+    V1,
+    /// 2.0: getverifyid / queryverifyinfo.
+    V2,
+}
+
+impl Flow {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "v1" => Ok(Self::V1),
+            "v2" => Ok(Self::V2),
+            _ => Err(ValidationError::Flow),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+fn visible_ascii(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// Our serial number for one verification: `[A-Za-z0-9_-]{5,32}`, unique.
+    OutSeqNo
+);
+
+impl OutSeqNo {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let ok = (5..=32).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        ok.then(|| Self(raw.to_owned()))
+            .ok_or(ValidationError::OutSeqNo)
+    }
+
+    /// 24 random bytes as 32 base64url characters: unguessable, so one
+    /// session's number says nothing about another's.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 24];
+        crate::domain::pii::random_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+}
+
+string_id!(
+    /// A mini-program user's openid, as WeChat's jscode2session returned it.
+    OpenId
+);
+
+impl OpenId {
+    /// Only for values that came from WeChat (jscode2session, getinfo, a push).
+    pub fn from_wechat(raw: &str) -> Option<Self> {
+        visible_ascii(raw, 128).then(|| Self(raw.to_owned()))
+    }
+}
+
+string_id!(
+    /// The 2.0 face session id from getverifyid (at most 256 characters).
+    VerifyId
+);
+
+impl VerifyId {
+    pub fn from_wechat(raw: &str) -> Option<Self> {
+        visible_ascii(raw, 256).then(|| Self(raw.to_owned()))
+    }
+}
+
+string_id!(
+    /// The 1.0 key from getuseridkey.
+    UserIdKey
+);
+
+impl UserIdKey {
+    pub fn from_wechat(raw: &str) -> Option<Self> {
+        visible_ascii(raw, 256).then(|| Self(raw.to_owned()))
+    }
+}
+
+/// A wx.login code. Single use; redacted in `Debug` because it is a credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LoginCode(String);
+
+impl LoginCode {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        visible_ascii(raw, 128)
+            .then(|| Self(raw.to_owned()))
+            .ok_or(ValidationError::LoginCode)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for LoginCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LoginCode(<redacted>)")
+    }
+}
+
+/// The 1.0 `verifyResult` the front end got from wx.startFacialRecognitionVerify.
+/// A credential for getinfo: redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyResultToken(String);
+
+impl VerifyResultToken {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        visible_ascii(raw, 1024)
+            .then(|| Self(raw.to_owned()))
+            .ok_or(ValidationError::VerifyResult)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for VerifyResultToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("VerifyResultToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_seq_no_format() {
+        assert!(OutSeqNo::parse("abc_-").is_ok());
+        assert!(OutSeqNo::parse(&"a".repeat(32)).is_ok());
+        for bad in ["abcd", &"a".repeat(33), "abc def", "abcd!", "序列号序列号"] {
+            assert_eq!(
+                OutSeqNo::parse(bad),
+                Err(ValidationError::OutSeqNo),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_out_seq_nos_are_valid_and_distinct() {
+        let a = OutSeqNo::generate();
+        let b = OutSeqNo::generate();
+        assert_eq!(a.as_str().len(), 32);
+        assert!(OutSeqNo::parse(a.as_str()).is_ok());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn flows_and_codes() {
+        assert_eq!(Flow::parse("v1"), Ok(Flow::V1));
+        assert_eq!(Flow::parse("V2"), Err(ValidationError::Flow));
+        assert!(LoginCode::parse("").is_err());
+        assert!(LoginCode::parse("has space").is_err());
+        assert!(LoginCode::parse(&"c".repeat(129)).is_err());
+        assert_eq!(
+            format!("{:?}", LoginCode::parse("secret").unwrap()),
+            "LoginCode(<redacted>)"
+        );
+    }
+}

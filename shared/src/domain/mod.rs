@@ -1,0 +1,18 @@
+//! The verification domain: parsed inputs, the session state machine, the
+//! acceptance rules and PII protection. Nothing here knows about AWS or HTTP.
+
+pub mod acceptance;
+pub mod clock;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod pii;
+pub mod session;
+
+pub use acceptance::{GetInfoEvidence, V1Expectation, Verdict, judge_v1, judge_v2};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::ValidationError;
+pub use identity::{IdCardNumber, PersonName};
+pub use ids::{Flow, LoginCode, OpenId, OutSeqNo, UserIdKey, VerifyId, VerifyResultToken};
+pub use pii::{DataKey, Sealed};
+pub use session::{FinalResult, FinalStatus, FlowBinding, RejectReason, Session, SessionState};

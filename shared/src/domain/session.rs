@@ -1,0 +1,199 @@
+//! One verification, from issue-key to its final answer.
+//!
+//! ```text
+//! pending ──(WeChat says pass, all checks hold)──▶ verified
+//!    │    ──(WeChat says the face check failed)──▶ failed
+//!    │    ──(one of our own checks fails)────────▶ rejected(reason)
+//!    └────(past valid_until, still pending)──────▶ expired (answered 410, never stored)
+//! ```
+//! A final state is written once (a conditional write) and never changes.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{Flow, OpenId, OutSeqNo, UserIdKey, VerifyId};
+use super::pii::Sealed;
+
+/// How long WeChat keeps a verify_id / user_id_key usable (both 3600 s).
+pub const SESSION_TTL_SECS: i64 = 3600;
+/// How long a session is kept after it can no longer be used, so a late
+/// verify-result still gets its final answer. Then DynamoDB's TTL deletes it.
+pub const RETENTION_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub out_seq_no: OutSeqNo,
+    pub openid: OpenId,
+    pub created_at: i64,
+    pub valid_until: i64,
+    pub binding: FlowBinding,
+    pub state: SessionState,
+}
+
+/// What the session is bound to on WeChat's side, without personal data in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowBinding {
+    V2 {
+        verify_id: VerifyId,
+        /// cert_hash must be sent to WeChat again, so it is sealed, not digested.
+        cert_hash: Sealed,
+    },
+    V1 {
+        user_id_key: UserIdKey,
+        /// Keyed digests of the MD5s getinfo will report.
+        name_md5_digest: String,
+        id_md5_digest: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    Pending,
+    Final(FinalResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalResult {
+    pub status: FinalStatus,
+    pub identify_ret: Option<i64>,
+    pub verify_ret: Option<i64>,
+    pub decided_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinalStatus {
+    Verified,
+    Failed,
+    Rejected(RejectReason),
+}
+
+impl FinalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Failed => "failed",
+            Self::Rejected(_) => "rejected",
+        }
+    }
+    pub fn reason(self) -> Option<RejectReason> {
+        match self {
+            Self::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+    pub fn parse(status: &str, reason: Option<&str>) -> Option<Self> {
+        match (status, reason) {
+            ("verified", _) => Some(Self::Verified),
+            ("failed", _) => Some(Self::Failed),
+            ("rejected", Some(r)) => RejectReason::parse(r).map(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// Why our own checks refused a result WeChat reported (contract §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    OpenidMismatch,
+    NameMismatch,
+    IdCardMismatch,
+    UserIdKeyMismatch,
+    VerifyResultReused,
+}
+
+impl RejectReason {
+    pub const ALL: [Self; 5] = [
+        Self::OpenidMismatch,
+        Self::NameMismatch,
+        Self::IdCardMismatch,
+        Self::UserIdKeyMismatch,
+        Self::VerifyResultReused,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenidMismatch => "openid_mismatch",
+            Self::NameMismatch => "name_mismatch",
+            Self::IdCardMismatch => "id_card_mismatch",
+            Self::UserIdKeyMismatch => "user_id_key_mismatch",
+            Self::VerifyResultReused => "verify_result_reused",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl Session {
+    pub fn flow(&self) -> Flow {
+        match self.binding {
+            FlowBinding::V1 { .. } => Flow::V1,
+            FlowBinding::V2 { .. } => Flow::V2,
+        }
+    }
+
+    pub fn is_owned_by(&self, caller: &OpenId) -> bool {
+        &self.openid == caller
+    }
+
+    pub fn final_result(&self) -> Option<&FinalResult> {
+        match &self.state {
+            SessionState::Final(r) => Some(r),
+            SessionState::Pending => None,
+        }
+    }
+
+    /// Only a pending session expires; a final answer outlives the face session.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.state == SessionState::Pending && now >= self.valid_until
+    }
+
+    /// When the table may delete the item.
+    pub fn purge_at(&self) -> i64 {
+        self.valid_until + RETENTION_SECS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(state: SessionState) -> Session {
+        Session {
+            out_seq_no: OutSeqNo::parse("abcdef").unwrap(),
+            openid: OpenId::from_wechat("o-user").unwrap(),
+            created_at: 100,
+            valid_until: 100 + SESSION_TTL_SECS,
+            binding: FlowBinding::V2 {
+                verify_id: VerifyId::from_wechat("vid").unwrap(),
+                cert_hash: Sealed("x".into()),
+            },
+            state,
+        }
+    }
+
+    #[test]
+    fn only_pending_sessions_expire() {
+        let pending = session(SessionState::Pending);
+        assert!(!pending.is_expired(100 + SESSION_TTL_SECS - 1));
+        assert!(pending.is_expired(100 + SESSION_TTL_SECS));
+        let done = session(SessionState::Final(FinalResult {
+            status: FinalStatus::Verified,
+            identify_ret: None,
+            verify_ret: Some(10000),
+            decided_at: 200,
+        }));
+        assert!(!done.is_expired(i64::MAX));
+        assert_eq!(done.purge_at(), 100 + SESSION_TTL_SECS + RETENTION_SECS);
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for r in RejectReason::ALL {
+            assert_eq!(
+                FinalStatus::parse("rejected", Some(r.as_str())),
+                Some(FinalStatus::Rejected(r))
+            );
+        }
+        assert_eq!(FinalStatus::parse("rejected", None), None);
+        assert_eq!(FinalStatus::parse("pending", None), None);
+    }
+}

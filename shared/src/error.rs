@@ -1,0 +1,61 @@
+//! Errors of the adapters, shared by the services. Each layer has one enum;
+//! `service::ServiceError` gathers them and `http` maps that to a status.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    MissingEnv(&'static str),
+    #[error("environment variable {name} is invalid: {problem}")]
+    InvalidEnv { name: &'static str, problem: String },
+    #[error("secret {secret}: field {field} {problem}")]
+    SecretField {
+        secret: String,
+        field: &'static str,
+        problem: &'static str,
+    },
+    #[error("secret {secret} has no value")]
+    SecretEmpty { secret: String },
+    /// Secrets Manager could not be reached: not a configuration mistake.
+    #[error("secret {secret} could not be read: {detail}")]
+    SecretUnavailable { secret: String, detail: String },
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("table unavailable: {0}")]
+    Unavailable(String),
+    #[error("item {pk} is malformed: {problem}")]
+    Corrupt { pk: String, problem: String },
+    #[error("out_seq_no already exists")]
+    Duplicate,
+}
+
+#[derive(Debug, Error)]
+pub enum WeChatError {
+    /// WeChat answered with a non-zero errcode.
+    #[error("WeChat errcode {errcode}")]
+    Api { errcode: i64, errmsg: String },
+    /// Not reachable, timed out, 5xx, or still busy (-1) after retries.
+    #[error("WeChat unavailable: {0}")]
+    Unavailable(String),
+    /// A 200 answer we cannot read.
+    #[error("WeChat answered something unreadable: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl WeChatError {
+    /// The token is invalid, unknown or expired: drop it and retry once.
+    pub fn is_token_rejection(&self) -> bool {
+        matches!(
+            self,
+            Self::Api {
+                errcode: 40001 | 40014 | 42001,
+                ..
+            }
+        )
+    }
+}

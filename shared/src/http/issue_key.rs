@@ -1,0 +1,74 @@
+//! `POST /` of the issue-key function.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, error_response, json_body, json_response, route};
+use crate::domain::{Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
+use crate::service::{IssueKeyInput, Issued, ServiceError, Services, issue_key};
+
+#[derive(Deserialize)]
+struct Body_ {
+    code: String,
+    name: String,
+    id_card_number: String,
+    #[serde(default)]
+    flow: Option<String>,
+}
+
+fn parse(req: &Request) -> Result<IssueKeyInput, ApiError> {
+    let body: Body_ = json_body(req)?;
+    let checked = || -> Result<IssueKeyInput, ValidationError> {
+        Ok(IssueKeyInput {
+            name: PersonName::parse(&body.name)?,
+            id_card_number: IdCardNumber::parse(&body.id_card_number)?,
+            flow: body.flow.as_deref().map(Flow::parse).transpose()?,
+            code: LoginCode::parse(&body.code)?,
+        })
+    };
+    checked().map_err(|e| ServiceError::from(e).into())
+}
+
+pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
+    if let Err(e) = route(&req, &[Method::POST]) {
+        return e.into_response();
+    }
+    let input = match parse(&req) {
+        Ok(input) => input,
+        Err(e) => {
+            tracing::info!(event = "client_error", code = e.code, "request refused");
+            return e.into_response();
+        }
+    };
+    match issue_key(svc, input).await {
+        Ok(Issued::V2 {
+            out_seq_no,
+            verify_id,
+            expires_in,
+        }) => json_response(
+            StatusCode::OK,
+            &json!({
+                "flow": "v2",
+                "out_seq_no": out_seq_no.as_str(),
+                "verify_id": verify_id.as_str(),
+                "expires_in": expires_in,
+            }),
+        ),
+        Ok(Issued::V1 {
+            out_seq_no,
+            user_id_key,
+            expires_in,
+        }) => json_response(
+            StatusCode::OK,
+            &json!({
+                "flow": "v1",
+                "out_seq_no": out_seq_no.as_str(),
+                "user_id_key": user_id_key.as_str(),
+                "expires_in": expires_in,
+            }),
+        ),
+        Err(e) => error_response(e),
+    }
+}

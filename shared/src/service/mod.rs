@@ -1,0 +1,74 @@
+//! The use cases, written against the ports. One error enum for all of them;
+//! `crate::http` turns it into a status and a JSON body.
+
+pub mod issue_key;
+pub mod verify_result;
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::config::Settings;
+use crate::domain::{Clock, ValidationError};
+use crate::error::{ConfigError, StoreError, WeChatError};
+use crate::ports::{AppSecretsSource, SessionStore, WeChat};
+
+pub use issue_key::{IssueKeyInput, Issued, issue_key};
+pub use verify_result::{Answer, VerifyInput, finalize_v1, verify_result};
+
+/// Everything a function needs, built once per container.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Settings,
+    pub store: Arc<dyn SessionStore>,
+    pub wechat: Arc<dyn WeChat>,
+    pub secrets: Arc<dyn AppSecretsSource>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the login code was refused")]
+    InvalidCode,
+    #[error("the session belongs to another user")]
+    Forbidden,
+    #[error("no such session")]
+    SessionNotFound,
+    #[error("the session expired")]
+    SessionExpired,
+    #[error("too many calls")]
+    RateLimited { retry_after: i64 },
+    #[error(transparent)]
+    WeChat(WeChatError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<WeChatError> for ServiceError {
+    fn from(e: WeChatError) -> Self {
+        match e {
+            WeChatError::Config(c) => Self::Config(c),
+            other => Self::WeChat(other),
+        }
+    }
+}
+
+/// jscode2session's refusals of the code itself are the caller's mistake.
+fn login_error(e: WeChatError) -> ServiceError {
+    match e {
+        // 40029 invalid code, 40163 code been used, 40226 code blocked.
+        WeChatError::Api {
+            errcode: 40029 | 40163 | 40226,
+            ..
+        } => ServiceError::InvalidCode,
+        other => other.into(),
+    }
+}

@@ -1,0 +1,150 @@
+//! verify-result: the server-side answer for a session, from WeChat, never
+//! from the phone. Final answers are kept and repeated without calling WeChat.
+
+use tracing::info;
+
+use super::issue_key::cert_hash_context;
+use super::{ServiceError, Services, login_error};
+use crate::domain::pii::Purpose;
+use crate::domain::{
+    FinalResult, Flow, FlowBinding, LoginCode, OutSeqNo, RejectReason, Session, V1Expectation,
+    Verdict, VerifyResultToken, judge_v1, judge_v2,
+};
+use crate::ports::Finalized;
+
+pub struct VerifyInput {
+    pub code: LoginCode,
+    pub out_seq_no: OutSeqNo,
+    pub verify_result: Option<VerifyResultToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Final(FinalResult),
+    /// 2.0 only: the user has not finished the face check yet.
+    Pending {
+        verify_ret: i64,
+    },
+}
+
+pub async fn verify_result(
+    svc: &Services,
+    input: VerifyInput,
+) -> Result<(Flow, Answer), ServiceError> {
+    let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
+    let session = svc
+        .store
+        .get(&input.out_seq_no)
+        .await?
+        .ok_or(ServiceError::SessionNotFound)?;
+    if !session.is_owned_by(&openid) {
+        info!(event = "forbidden", out_seq_no = %session.out_seq_no, "caller does not own the session");
+        return Err(ServiceError::Forbidden);
+    }
+    let flow = session.flow();
+    if let Some(result) = session.final_result() {
+        return Ok((flow, Answer::Final(result.clone())));
+    }
+    if session.is_expired(svc.clock.now()) {
+        return Err(ServiceError::SessionExpired);
+    }
+    let answer = match &session.binding {
+        FlowBinding::V2 { .. } => decide_v2(svc, &session).await?,
+        FlowBinding::V1 { .. } => {
+            let token = input.verify_result.ok_or_else(|| {
+                ServiceError::InvalidRequest("verify_result is required for a v1 session".into())
+            })?;
+            Answer::Final(finalize_v1(svc, &session, &token).await?)
+        }
+    };
+    Ok((flow, answer))
+}
+
+async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceError> {
+    let FlowBinding::V2 {
+        verify_id,
+        cert_hash,
+    } = &session.binding
+    else {
+        return Err(ServiceError::Internal("not a v2 session".into()));
+    };
+    let app = svc.secrets.app_secrets().await?;
+    let cert_hash = app
+        .data_key
+        .open(&cert_hash_context(&session.out_seq_no), cert_hash)
+        .map_err(|_| {
+            ServiceError::Internal("cert_hash cannot be opened: was data_key changed?".into())
+        })?;
+    let verify_ret = svc
+        .wechat
+        .query_verify_info(verify_id, &session.out_seq_no, &cert_hash, &session.openid)
+        .await?;
+    let verdict = judge_v2(verify_ret);
+    match verdict.into_final(None, Some(verify_ret), svc.clock.now()) {
+        None => Ok(Answer::Pending { verify_ret }),
+        Some(result) => Ok(Answer::Final(record(svc, session, result, None).await?)),
+    }
+}
+
+/// Decides a 1.0 session from getinfo. Shared by verify-result and the push
+/// handler, so both apply the same rules and the first to write wins.
+pub async fn finalize_v1(
+    svc: &Services,
+    session: &Session,
+    token: &VerifyResultToken,
+) -> Result<FinalResult, ServiceError> {
+    let FlowBinding::V1 {
+        user_id_key,
+        name_md5_digest,
+        id_md5_digest,
+    } = &session.binding
+    else {
+        return Err(ServiceError::Internal("not a v1 session".into()));
+    };
+    let app = svc.secrets.app_secrets().await?;
+    let evidence = svc.wechat.get_info(token).await?;
+    let expect = V1Expectation {
+        openid: &session.openid,
+        user_id_key,
+        name_md5_digest,
+        id_md5_digest,
+    };
+    let now = svc.clock.now();
+    let verdict = judge_v1(&expect, &evidence, &app.data_key);
+    let result = verdict
+        .into_final(Some(evidence.identify_ret), None, now)
+        .ok_or_else(|| ServiceError::Internal("a 1.0 verdict is never pending".into()))?;
+    let digest = app.data_key.digest(Purpose::VerifyResult, token.expose());
+    record(svc, session, result, Some(&digest)).await
+}
+
+/// Writes the final result once; a loser of a race reports the winner's.
+async fn record(
+    svc: &Services,
+    session: &Session,
+    result: FinalResult,
+    consume: Option<&str>,
+) -> Result<FinalResult, ServiceError> {
+    let out_seq_no = &session.out_seq_no;
+    let written = match svc.store.finalize(out_seq_no, &result, consume).await? {
+        Finalized::Applied => result,
+        Finalized::AlreadyFinal(winner) => winner,
+        Finalized::VerifyResultTaken => {
+            let reused = Verdict::Rejected(RejectReason::VerifyResultReused)
+                .into_final(result.identify_ret, None, result.decided_at)
+                .ok_or_else(|| ServiceError::Internal("rejection is final".into()))?;
+            match svc.store.finalize(out_seq_no, &reused, None).await? {
+                Finalized::AlreadyFinal(winner) => winner,
+                _ => reused,
+            }
+        }
+    };
+    info!(
+        event = "session_final",
+        out_seq_no = %out_seq_no,
+        status = written.status.as_str(),
+        reason = written.status.reason().map(RejectReason::as_str),
+        "session decided"
+    );
+    Ok(written)
+}
