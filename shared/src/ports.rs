@@ -29,13 +29,15 @@ pub trait SessionStore: Send + Sync {
     async fn insert(&self, session: &Session) -> Result<(), StoreError>;
     async fn get(&self, out_seq_no: &OutSeqNo) -> Result<Option<Session>, StoreError>;
     /// pending → final, once. With `consume`, the verify_result digest is
-    /// claimed in the same atomic write.
+    /// first claimed for this session (a claim no other session can take).
     async fn finalize(
         &self,
         out_seq_no: &OutSeqNo,
         result: &FinalResult,
         consume: Option<&str>,
     ) -> Result<Finalized, StoreError>;
+    /// The session that consumed this verify_result digest, if any.
+    async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError>;
     /// Counts one issue-key call for `openid` in the window starting at
     /// `window_start`; false when `limit` calls were already counted.
     async fn take_issue_slot(

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::token::TokenLease;
 use crate::domain::session::RETENTION_SECS;
@@ -46,6 +46,10 @@ impl DynamoStore {
 
 fn session_pk(out_seq_no: &OutSeqNo) -> String {
     format!("session#{out_seq_no}")
+}
+
+fn verify_result_pk(digest: &str) -> String {
+    format!("verify_result#{digest}")
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -247,50 +251,36 @@ impl DynamoStore {
         }
     }
 
+    /// Claims the verify_result for this session, then finalizes it. Two
+    /// single-item conditional writes instead of a transaction: the claim is
+    /// idempotent for its own session, so a failure between the two leaves a
+    /// session that the same verify_result can still complete, and that no
+    /// other session can use.
     async fn finalize_consuming(
         &self,
         out_seq_no: &OutSeqNo,
         result: &FinalResult,
         digest: &str,
     ) -> Result<Finalized, StoreError> {
-        let (update, values) = final_update(result);
-        let claim = Put::builder()
+        let claim = self
+            .client
+            .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("verify_result#{digest}")))
+            .item("pk", s(verify_result_pk(digest)))
             .item("kind", s("verify_result"))
             .item("out_seq_no", s(out_seq_no.as_str()))
             .item("expires_at", n(result.decided_at + RETENTION_SECS * 7))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let finish = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(out_seq_no)))
-            .update_expression(update)
-            .condition_expression(PENDING_ONLY)
-            .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let outcome = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(claim).build())
-            .transact_items(TransactWriteItem::builder().update(finish).build())
+            .condition_expression("attribute_not_exists(pk) OR out_seq_no = :me")
+            .expression_attribute_values(":me", s(out_seq_no.as_str()))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(Finalized::Applied),
+        match claim {
+            Ok(_) => self.finalize_plain(out_seq_no, result).await,
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                // Which condition failed? The session tells: if it is final we
-                // lost the race; if it is still pending, the claim failed.
-                match self.already_final(out_seq_no).await? {
-                    Some(r) => Ok(Finalized::AlreadyFinal(r)),
-                    None => Ok(Finalized::VerifyResultTaken),
-                }
+                Ok(Finalized::VerifyResultTaken)
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -353,6 +343,30 @@ impl SessionStore for DynamoStore {
             Some(digest) => self.finalize_consuming(out_seq_no, result, digest).await,
             None => self.finalize_plain(out_seq_no, result).await,
         }
+    }
+
+    async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(verify_result_pk(digest)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let owner = item
+            .get("out_seq_no")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| OutSeqNo::parse(v).ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                pk: verify_result_pk(digest),
+                problem: "bad out_seq_no".into(),
+            })?;
+        Ok(Some(owner))
     }
 
     async fn take_issue_slot(

@@ -102,6 +102,17 @@ pub async fn finalize_v1(
         return Err(ServiceError::Internal("not a v1 session".into()));
     };
     let app = svc.secrets.app_secrets().await?;
+    let digest = app.data_key.digest(Purpose::VerifyResult, token.expose());
+    // A verify_result another session consumed is refused before asking
+    // WeChat; the atomic claim in `record` covers a race between the two.
+    if let Some(owner) = svc.store.verify_result_owner(&digest).await?
+        && owner != session.out_seq_no
+    {
+        let result = Verdict::Rejected(RejectReason::VerifyResultReused)
+            .into_final(None, None, svc.clock.now())
+            .ok_or_else(|| ServiceError::Internal("rejection is final".into()))?;
+        return record(svc, session, result, None).await;
+    }
     let evidence = svc.wechat.get_info(token).await?;
     let expect = V1Expectation {
         openid: &session.openid,
@@ -114,8 +125,19 @@ pub async fn finalize_v1(
     let result = verdict
         .into_final(Some(evidence.identify_ret), None, now)
         .ok_or_else(|| ServiceError::Internal("a 1.0 verdict is never pending".into()))?;
-    let digest = app.data_key.digest(Purpose::VerifyResult, token.expose());
-    record(svc, session, result, Some(&digest)).await
+    // A verify_result that belongs to another user or session is refused
+    // without being consumed, so nobody can burn someone else's result.
+    let belongs_here = !matches!(
+        verdict,
+        Verdict::Rejected(RejectReason::OpenidMismatch | RejectReason::UserIdKeyMismatch)
+    );
+    record(
+        svc,
+        session,
+        result,
+        belongs_here.then_some(digest.as_str()),
+    )
+    .await
 }
 
 /// Writes the final result once; a loser of a race reports the winner's.

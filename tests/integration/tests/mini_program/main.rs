@@ -1,0 +1,9 @@
+//! issue-key and verify-result end to end: the real handlers, DynamoDB and
+//! Secrets Manager on moto, WeChat on the simulator, all over real HTTP.
+
+mod failures;
+mod flows;
+mod inputs;
+mod store;
+mod tokens;
+mod world;

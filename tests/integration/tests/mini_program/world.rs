@@ -1,0 +1,294 @@
+//! A fresh, isolated world per test: its own table, secrets and simulator.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use lambda_http::Body;
+use lambda_http::http::{HeaderMap, Method, Request};
+use serde_json::{Value, json};
+use wechat_sim::{RunningSim, SimApp, SimClient, SimConfig};
+use wxface::app::build_services;
+use wxface::config::Settings;
+use wxface::domain::ManualClock;
+use wxface::service::Services;
+use wxface_harness::fixtures::Person;
+use wxface_harness::{Moto, logs, secrets, template};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    IssueKey,
+    VerifyResult,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub struct World {
+    // Kept alive for the test.
+    pub _moto: Moto,
+    pub _sim: RunningSim,
+    pub wx: SimClient,
+    pub app: SimApp,
+    pub aws: SdkConfig,
+    pub settings: Settings,
+    pub clock: Arc<ManualClock>,
+    pub svc: Services,
+    pub app_secret_id: String,
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let mut r = [0u8; 4];
+    wxface::domain::pii::random_bytes(&mut r);
+    format!(
+        "{prefix}-{}-{}-{:08x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        u32::from_le_bytes(r)
+    )
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        logs::capture();
+        let moto = Moto::start().await;
+        let aws = moto.sdk_config().await;
+        let sim = wechat_sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator starts");
+        let app = SimApp::test_app();
+        let table = unique("wxface-test");
+        let app_secret_id = unique("wxface/test/app");
+        let token_secret_id = unique("wxface/test/token");
+
+        let ddb = aws_sdk_dynamodb::Client::new(&aws);
+        template::create_sessions_table(&ddb, &table)
+            .await
+            .expect("table");
+        let sm = aws_sdk_secretsmanager::Client::new(&aws);
+        let app_json = json!({
+            "appid": app.appid,
+            "appsecret": app.secret,
+            "push_token": app.push_token,
+            "encoding_aes_key": app.encoding_aes_key,
+            "data_key": secrets::random_data_key(),
+        });
+        secrets::create_secret(&sm, &app_secret_id, Some(&app_json.to_string()))
+            .await
+            .expect("app secret");
+        // A fresh deploy: the token secret exists with no value.
+        secrets::create_secret(&sm, &token_secret_id, None)
+            .await
+            .expect("token secret");
+
+        let mut settings = Settings::from_lookup(|k| match k {
+            "SESSIONS_TABLE" => Some(table.clone()),
+            "WECHAT_APP_SECRET_ID" => Some(app_secret_id.clone()),
+            "ACCESS_TOKEN_SECRET_ID" => Some(token_secret_id.clone()),
+            "WECHAT_API_BASE" => Some(sim.base_url()),
+            "ISSUE_KEY_LIMIT_PER_HOUR" => Some("1000".into()),
+            _ => None,
+        })
+        .expect("settings");
+        settings.wechat_timeout = Duration::from_millis(800);
+        tweak(&mut settings);
+        let clock = Arc::new(ManualClock::new());
+        let svc = build_services(settings.clone(), &aws, clock.clone()).expect("services");
+        let wx = sim.client();
+        Self {
+            _moto: moto,
+            _sim: sim,
+            wx,
+            app,
+            aws,
+            settings,
+            clock,
+            svc,
+            app_secret_id,
+        }
+    }
+
+    /// Another container of the same deployment: nothing in memory.
+    pub fn cold_instance(&self) -> Services {
+        build_services(self.settings.clone(), &self.aws, self.clock.clone()).expect("services")
+    }
+
+    pub fn instance_with(&self, tweak: impl FnOnce(&mut Settings)) -> Services {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        build_services(settings, &self.aws, self.clock.clone()).expect("services")
+    }
+
+    pub async fn code(&self, openid: &str) -> String {
+        self.wx.login(&self.app.appid, openid).await
+    }
+
+    pub async fn raw(
+        &self,
+        svc: &Services,
+        f: Function,
+        method: Method,
+        path: &str,
+        body: impl Into<Body>,
+    ) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(body.into())
+            .expect("request");
+        let resp = match f {
+            Function::IssueKey => wxface::http::issue_key::handle(svc, req).await,
+            Function::VerifyResult => wxface::http::verify_result::handle(svc, req).await,
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes: &[u8] = resp.body().as_ref();
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "every answer is JSON"
+        );
+        let body = serde_json::from_slice(bytes).expect("JSON answer");
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn post(&self, f: Function, body: &Value) -> Reply {
+        self.raw(&self.svc, f, Method::POST, "/", body.to_string())
+            .await
+    }
+
+    /// issue-key for `openid` with a fresh login code.
+    pub async fn issue(&self, openid: &str, p: Person, flow: &str) -> Reply {
+        let code = self.code(openid).await;
+        self.post(
+            Function::IssueKey,
+            &json!({"code": code, "name": p.name, "id_card_number": p.id_card_number, "flow": flow}),
+        )
+        .await
+    }
+
+    pub async fn issue_ok(&self, openid: &str, p: Person, flow: &str) -> Value {
+        let r = self.issue(openid, p, flow).await;
+        assert_eq!(r.status, 200, "issue-key: {}", r.body);
+        r.body
+    }
+
+    /// verify-result for `openid` with a fresh login code.
+    pub async fn verify(
+        &self,
+        openid: &str,
+        out_seq_no: &Value,
+        verify_result: Option<&str>,
+    ) -> Reply {
+        let code = self.code(openid).await;
+        let mut body = json!({"code": code, "out_seq_no": out_seq_no});
+        if let Some(vr) = verify_result {
+            body["verify_result"] = json!(vr);
+        }
+        self.post(Function::VerifyResult, &body).await
+    }
+
+    /// The face check of a v1 session by `openid` (who may not be the owner).
+    pub async fn face_v1(
+        &self,
+        openid: &str,
+        issued: &Value,
+        tweak: impl FnOnce(&mut wechat_sim::RunV1),
+    ) -> String {
+        let mut run = wechat_sim::RunV1 {
+            appid: self.app.appid.clone(),
+            openid: openid.to_owned(),
+            user_id_key: Some(
+                issued["user_id_key"]
+                    .as_str()
+                    .expect("user_id_key")
+                    .to_owned(),
+            ),
+            ..Default::default()
+        };
+        tweak(&mut run);
+        self.wx.run_v1(&run).await
+    }
+
+    pub async fn face_v2(&self, openid: &str, issued: &Value, verify_ret: i64) {
+        self.wx
+            .run_v2(
+                issued["verify_id"].as_str().expect("verify_id"),
+                openid,
+                verify_ret,
+            )
+            .await
+            .expect("face check runs");
+    }
+
+    pub async fn count(&self, endpoint: &str) -> u64 {
+        self.wx.count(endpoint).await
+    }
+
+    pub async fn total_wechat_calls(&self) -> u64 {
+        self.wx.counters().await.values().sum()
+    }
+
+    pub fn ddb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.aws)
+    }
+
+    pub fn table(&self) -> &str {
+        &self.settings.sessions_table
+    }
+
+    /// Every item of this world's table, as debug text (for "nothing changed" checks).
+    pub async fn snapshot(&self) -> Vec<String> {
+        let out = self
+            .ddb()
+            .scan()
+            .table_name(self.table())
+            .send()
+            .await
+            .expect("scan");
+        let mut items: Vec<String> = out
+            .items()
+            .iter()
+            .filter(|i| {
+                // The token lease comes and goes with token refreshes.
+                i.get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_none_or(|pk| !pk.starts_with("lease#"))
+            })
+            .map(|i| {
+                let mut kv: Vec<_> = i.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                kv.sort();
+                kv.join(",")
+            })
+            .collect();
+        items.sort();
+        items
+    }
+}
+
+impl World {
+    pub fn clock_now(&self) -> i64 {
+        use wxface::domain::Clock;
+        self.clock.now()
+    }
+}

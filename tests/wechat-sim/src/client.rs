@@ -1,0 +1,211 @@
+//! A client for the `/__sim/` hooks, for tests in other crates. It panics on
+//! transport errors and refused hooks: it is test code, and a loud failure
+//! with the simulator's explanation is what a test wants.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Body of `POST /__sim/face/v1/run`: one `wx.startFacialRecognitionVerify`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RunV1 {
+    pub appid: String,
+    pub openid: String,
+    /// Use the name/ID stored by getuseridkey (userIdKey mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_card_number: Option<String>,
+    /// Default 0 (pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identify_ret: Option<i64>,
+    /// Name the md5 is computed from, to simulate a mismatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_name: Option<String>,
+    /// ID the md5 is computed from, to simulate a mismatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_id: Option<String>,
+}
+
+/// Body of `POST /__sim/faults`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Fault {
+    /// `token`, `stable_token`, `jscode2session`, `getuseridkey`, `getinfo`,
+    /// `getverifyid` or `queryverifyinfo`.
+    pub endpoint: String,
+    /// Answer HTTP 200 with this errcode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i64>,
+    /// Answer this HTTP status with a plain body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Wait this long first (alone: a slow but normal answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// For the next `times` calls; `None` = until cleared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+}
+
+/// Client for a running simulator's hooks.
+#[derive(Debug, Clone)]
+pub struct SimClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl SimClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let base_url = base_url.into().trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            // The simulator is on loopback; an HTTP(S)_PROXY must not capture it.
+            .no_proxy()
+            .build()
+            .expect("building the simulator hook client");
+        SimClient { base_url, http }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> (u16, Value) {
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("wechat-sim {what}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("wechat-sim {what}: reading the body: {e}"));
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    /// POSTs a hook and returns its JSON, panicking unless it answered 2xx.
+    async fn hook(&self, path: &str, body: &impl Serialize) -> Value {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(body);
+        let (status, body) = self.send(req, path).await;
+        assert!(
+            (200..300).contains(&status),
+            "wechat-sim {path} refused ({status}): {body}"
+        );
+        body
+    }
+
+    fn string_field(body: &Value, field: &str, path: &str) -> String {
+        body.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("wechat-sim {path}: no {field} in {body}"))
+            .to_owned()
+    }
+
+    /// What `wx.login` returns on the user's device.
+    pub async fn login(&self, appid: &str, openid: &str) -> String {
+        let body = self
+            .hook("/__sim/login", &json!({"appid": appid, "openid": openid}))
+            .await;
+        Self::string_field(&body, "code", "/__sim/login")
+    }
+
+    /// Runs a 1.0 face check; returns the jsapi's verifyResult.
+    pub async fn run_v1(&self, req: &RunV1) -> String {
+        let body = self.hook("/__sim/face/v1/run", req).await;
+        Self::string_field(&body, "verify_result", "/__sim/face/v1/run")
+    }
+
+    /// Runs a 2.0 face check. `Err` carries the simulator's explanation
+    /// (e.g. the openid is not the verify_id's).
+    pub async fn run_v2(
+        &self,
+        verify_id: &str,
+        openid: &str,
+        verify_ret: i64,
+    ) -> Result<(), String> {
+        let req = self
+            .http
+            .post(format!("{}/__sim/face/v2/run", self.base_url))
+            .json(&json!({"verify_id": verify_id, "openid": openid, "verify_ret": verify_ret}));
+        let (status, body) = self.send(req, "/__sim/face/v2/run").await;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            let msg = body
+                .get("error")
+                .and_then(Value::as_str)
+                .map_or_else(|| body.to_string(), str::to_owned);
+            Err(format!("{status}: {msg}"))
+        }
+    }
+
+    /// Calls per WeChat endpoint since start or the last reset.
+    pub async fn counters(&self) -> BTreeMap<String, u64> {
+        let req = self.http.get(format!("{}/__sim/counters", self.base_url));
+        let (status, body) = self.send(req, "/__sim/counters").await;
+        assert_eq!(status, 200, "wechat-sim /__sim/counters: {body}");
+        serde_json::from_value(body.clone())
+            .unwrap_or_else(|e| panic!("wechat-sim /__sim/counters: {e}: {body}"))
+    }
+
+    /// Calls to one endpoint (`"getinfo"`, …); 0 if never called.
+    pub async fn count(&self, endpoint: &str) -> u64 {
+        self.counters().await.get(endpoint).copied().unwrap_or(0)
+    }
+
+    pub async fn reset_counters(&self) {
+        self.hook("/__sim/counters/reset", &json!({})).await;
+    }
+
+    pub async fn inject(&self, fault: &Fault) {
+        self.hook("/__sim/faults", fault).await;
+    }
+
+    pub async fn clear_faults(&self) {
+        let req = self.http.delete(format!("{}/__sim/faults", self.base_url));
+        let (status, body) = self.send(req, "DELETE /__sim/faults").await;
+        assert_eq!(status, 200, "wechat-sim DELETE /__sim/faults: {body}");
+    }
+
+    pub async fn advance_clock(&self, secs: u64) {
+        self.hook("/__sim/clock", &json!({"advance_secs": secs}))
+            .await;
+    }
+
+    /// The simulated unix time.
+    pub async fn now(&self) -> u64 {
+        let req = self.http.get(format!("{}/__sim/clock", self.base_url));
+        let (_, body) = self.send(req, "/__sim/clock").await;
+        body.get("now")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("wechat-sim /__sim/clock: {body}"))
+    }
+
+    /// A random delay in `min_ms..=max_ms` on every WeChat endpoint; `(0, 0)`
+    /// turns it off.
+    pub async fn set_jitter(&self, min_ms: u64, max_ms: u64) {
+        self.hook(
+            "/__sim/jitter",
+            &json!({"min_ms": min_ms, "max_ms": max_ms}),
+        )
+        .await;
+    }
+
+    /// Makes a second getinfo on the same verify_result answer 84001.
+    pub async fn set_getinfo_single_use(&self, on: bool) {
+        self.hook("/__sim/config", &json!({"getinfo_single_use": on}))
+            .await;
+    }
+
+    /// verify_ret of queryverifyinfo before the face run: 10300 (default)
+    /// or 10005.
+    pub async fn set_pending_verify_ret(&self, verify_ret: i64) {
+        self.hook("/__sim/config", &json!({"pending_verify_ret": verify_ret}))
+            .await;
+    }
+}

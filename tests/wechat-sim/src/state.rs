@@ -1,0 +1,183 @@
+//! Shared simulator state. One mutex guards everything and is never held
+//! across an await, so every WeChat call is atomic with respect to others
+//! (what race tests rely on) and the code stays simple.
+
+use axum::response::Response;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::clock::Clock;
+use crate::config::{SimApp, SimConfig};
+use crate::face::{FaceResult, UserIdKey, VerifySession};
+use crate::faults::{Faults, Jitter};
+use crate::session::LoginCode;
+use crate::tokens::TokenStore;
+use crate::wx::{WxError, code, param};
+
+/// The WeChat endpoints the simulator serves; names are those of the
+/// counters and fault hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Endpoint {
+    Token,
+    StableToken,
+    Jscode2Session,
+    GetUserIdKey,
+    GetInfo,
+    GetVerifyId,
+    QueryVerifyInfo,
+}
+
+impl Endpoint {
+    pub(crate) const ALL: [Endpoint; 7] = [
+        Endpoint::Token,
+        Endpoint::StableToken,
+        Endpoint::Jscode2Session,
+        Endpoint::GetUserIdKey,
+        Endpoint::GetInfo,
+        Endpoint::GetVerifyId,
+        Endpoint::QueryVerifyInfo,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token",
+            Endpoint::StableToken => "stable_token",
+            Endpoint::Jscode2Session => "jscode2session",
+            Endpoint::GetUserIdKey => "getuseridkey",
+            Endpoint::GetInfo => "getinfo",
+            Endpoint::GetVerifyId => "getverifyid",
+            Endpoint::QueryVerifyInfo => "queryverifyinfo",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Endpoint::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// Behaviour switches tests flip at run time (`POST /__sim/config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct RuntimeConfig {
+    /// A second getinfo on the same verify_result answers 84001.
+    pub getinfo_single_use: bool,
+    /// verify_ret of queryverifyinfo before the face run: 10300 or 10005.
+    pub pending_verify_ret: i64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            getinfo_single_use: false,
+            pending_verify_ret: 10300,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub apps: HashMap<String, SimApp>,
+    pub token_ttl_secs: u64,
+    pub clock: Clock,
+    pub tokens: TokenStore,
+    pub codes: HashMap<String, LoginCode>,
+    pub user_id_keys: HashMap<String, UserIdKey>,
+    pub verify_results: HashMap<String, FaceResult>,
+    pub verify_ids: HashMap<String, VerifySession>,
+    /// (appid, out_seq_no) already used by getuseridkey or getverifyid.
+    pub out_seq_nos: HashSet<(String, String)>,
+    pub counters: BTreeMap<Endpoint, u64>,
+    pub faults: Faults,
+    pub jitter: Jitter,
+    pub config: RuntimeConfig,
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The access-token check every business endpoint starts with; returns
+    /// the appid the token belongs to.
+    pub(crate) fn authorize(&self, query: &HashMap<String, String>) -> Result<String, WxError> {
+        let token =
+            param(query, "access_token").ok_or(WxError::code(code::ACCESS_TOKEN_MISSING))?;
+        self.tokens.check(token, self.now())
+    }
+
+    /// appid + secret check shared by the token endpoints and
+    /// jscode2session.
+    pub(crate) fn check_credentials(
+        &self,
+        appid: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<&SimApp, WxError> {
+        let appid = appid.ok_or(WxError::code(code::APPID_MISSING))?;
+        let app = self
+            .apps
+            .get(appid)
+            .ok_or(WxError::code(code::INVALID_APPID))?;
+        let secret = secret.ok_or(WxError::code(code::APPSECRET_MISSING))?;
+        if secret != app.secret {
+            return Err(WxError::code(code::INVALID_APPSECRET));
+        }
+        Ok(app)
+    }
+}
+
+/// Cheap handle to the state, shared by every handler.
+#[derive(Clone)]
+pub(crate) struct Sim {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Sim {
+    pub(crate) fn new(config: SimConfig) -> Self {
+        let apps = config
+            .apps
+            .into_iter()
+            .map(|a| (a.appid.clone(), a))
+            .collect();
+        let inner = Inner {
+            apps,
+            token_ttl_secs: config.token_ttl_secs,
+            clock: Clock::default(),
+            tokens: TokenStore::default(),
+            codes: HashMap::new(),
+            user_id_keys: HashMap::new(),
+            verify_results: HashMap::new(),
+            verify_ids: HashMap::new(),
+            out_seq_nos: HashSet::new(),
+            counters: Endpoint::ALL.into_iter().map(|e| (e, 0)).collect(),
+            faults: Faults::default(),
+            jitter: Jitter::default(),
+            config: RuntimeConfig::default(),
+        };
+        Sim {
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// Locks the state. A panic while locked cannot leave it half-updated in
+    /// a way that matters to tests, so a poisoned lock is simply reused.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs first in every WeChat endpoint: counts the call, takes its fault
+    /// (in arrival order), then waits out jitter and the fault's delay.
+    /// `Some` replaces the normal answer.
+    pub(crate) async fn enter(&self, endpoint: Endpoint) -> Option<Response> {
+        let (jitter, fault) = {
+            let mut s = self.lock();
+            *s.counters.entry(endpoint).or_default() += 1;
+            (s.jitter.sample(), s.faults.take(endpoint))
+        };
+        if !jitter.is_zero() {
+            tokio::time::sleep(jitter).await;
+        }
+        let fault = fault?;
+        if let Some(ms) = fault.delay_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        fault.outcome.response()
+    }
+}
