@@ -57,3 +57,45 @@ pub fn build_services(
         clock,
     })
 }
+
+/// The authinfo (face kiosk) function's wiring: its own settings and secret.
+pub async fn kiosk_services_from_env()
+-> Result<crate::service::authinfo::KioskServices, ConfigError> {
+    let settings = crate::config::KioskSettings::from_env().inspect_err(|e| {
+        tracing::error!(event = "configuration_error", detail = %e, "cannot start");
+    })?;
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    build_kiosk_services(settings, &aws, Arc::new(SystemClock))
+}
+
+pub fn build_kiosk_services(
+    settings: crate::config::KioskSettings,
+    aws: &SdkConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<crate::service::authinfo::KioskServices, ConfigError> {
+    use crate::adapters::wechatpay::{CachedMerchantSecrets, WeChatPayClient};
+    let ddb = aws_sdk_dynamodb::Client::new(aws);
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
+    let store = Arc::new(DynamoStore::new(ddb, &settings.sessions_table));
+    let merchant = Arc::new(CachedMerchantSecrets::new(sm, &settings.merchant_secret_id));
+    let wechatpay = Arc::new(
+        WeChatPayClient::new(
+            &settings.wechatpay_face_api_base,
+            &settings.wechatpay_api_base,
+            settings.wechatpay_timeout,
+            merchant.clone(),
+            clock.clone(),
+        )
+        .map_err(|e| ConfigError::InvalidEnv {
+            name: "WECHATPAY_API_BASE",
+            problem: e.to_string(),
+        })?,
+    );
+    Ok(crate::service::authinfo::KioskServices {
+        settings,
+        store,
+        wechatpay,
+        merchant,
+        clock,
+    })
+}

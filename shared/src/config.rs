@@ -139,6 +139,69 @@ impl fmt::Debug for AppSecrets {
     }
 }
 
+pub const DEFAULT_WECHATPAY_FACE_API_BASE: &str = "https://payapp.weixin.qq.com";
+pub const DEFAULT_WECHATPAY_API_BASE: &str = "https://api.mch.weixin.qq.com";
+
+/// What the authinfo (face kiosk) function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct KioskSettings {
+    pub sessions_table: String,
+    pub merchant_secret_id: String,
+    /// Base of `get_wxpayface_authinfo` (APIv2).
+    pub wechatpay_face_api_base: String,
+    /// Base of APIv3.
+    pub wechatpay_api_base: String,
+    /// Per attempt. Not in the contract: lets a deployment tune it.
+    pub wechatpay_timeout: Duration,
+}
+
+impl KioskSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::MissingEnv(name))
+        };
+        let base = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            let v = get(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned());
+            let v = v.trim().trim_end_matches('/').to_owned();
+            if !(v.starts_with("https://") || v.starts_with("http://")) {
+                return Err(ConfigError::InvalidEnv {
+                    name,
+                    problem: "must be an http(s) URL".into(),
+                });
+            }
+            Ok(v)
+        };
+        let timeout_ms = match get("WECHATPAY_HTTP_TIMEOUT_MS") {
+            None => 3000,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| ConfigError::InvalidEnv {
+                    name: "WECHATPAY_HTTP_TIMEOUT_MS",
+                    problem: "must be a whole number".into(),
+                })?,
+        };
+        Ok(Self {
+            sessions_table: required("SESSIONS_TABLE")?,
+            merchant_secret_id: required("MERCHANT_SECRET_ID")?,
+            wechatpay_face_api_base: base(
+                "WECHATPAY_FACE_API_BASE",
+                DEFAULT_WECHATPAY_FACE_API_BASE,
+            )?,
+            wechatpay_api_base: base("WECHATPAY_API_BASE", DEFAULT_WECHATPAY_API_BASE)?,
+            wechatpay_timeout: Duration::from_millis(timeout_ms.max(1)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -181,6 +244,22 @@ mod tests {
         let mut bad = BASE.to_vec();
         bad.push(("DEFAULT_FACE_FLOW", "v3"));
         assert!(Settings::from_lookup(env(&bad)).is_err());
+    }
+
+    #[test]
+    fn kiosk_settings() {
+        let base = [("SESSIONS_TABLE", "t"), ("MERCHANT_SECRET_ID", "m")];
+        let s = KioskSettings::from_lookup(env(&base)).unwrap();
+        assert_eq!(s.wechatpay_face_api_base, DEFAULT_WECHATPAY_FACE_API_BASE);
+        assert_eq!(s.wechatpay_api_base, DEFAULT_WECHATPAY_API_BASE);
+        let err = KioskSettings::from_lookup(env(&base[..1])).unwrap_err();
+        assert!(err.to_string().contains("MERCHANT_SECRET_ID"), "{err}");
+        let mut custom = base.to_vec();
+        custom.push(("WECHATPAY_API_BASE", "http://127.0.0.1:9/"));
+        let s = KioskSettings::from_lookup(env(&custom)).unwrap();
+        assert_eq!(s.wechatpay_api_base, "http://127.0.0.1:9");
+        custom.push(("WECHATPAY_FACE_API_BASE", "ftp://x"));
+        assert!(KioskSettings::from_lookup(env(&custom)).is_err());
     }
 
     #[test]

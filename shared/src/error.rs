@@ -59,3 +59,47 @@ impl WeChatError {
         )
     }
 }
+
+/// What went wrong talking to WeChat Pay (the face kiosk APIs).
+#[derive(Debug, Error)]
+pub enum WeChatPayError {
+    /// APIv2 answered `return_code`/`result_code` FAIL: `code` is that code
+    /// (or `err_code`), `message` WeChat Pay's `return_msg`.
+    #[error("WeChat Pay APIv2 answered {code}: {message}")]
+    V2 { code: String, message: String },
+    /// APIv3 answered a 4xx with `{"code","message"}`.
+    #[error("WeChat Pay APIv3 answered HTTP {status} {code}: {message}")]
+    V3 {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The answer's signature, serial or timestamp does not hold.
+    #[error("WeChat Pay answer failed verification: {0}")]
+    SignatureInvalid(String),
+    /// An encrypted real-name field could not be decrypted or validated.
+    #[error("WeChat Pay field could not be decrypted: {0}")]
+    DecryptFailed(&'static str),
+    /// Not reachable, timed out, 5xx or rate limited after bounded retries.
+    #[error("WeChat Pay unavailable: {0}")]
+    Unavailable(String),
+    /// A signed answer we cannot read.
+    #[error("WeChat Pay answered something unreadable: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl WeChatPayError {
+    /// The public error code (contract §3) this failure is reported as; also
+    /// the outcome an audit item records.
+    pub fn public_code(&self) -> &'static str {
+        match self {
+            Self::V2 { .. } | Self::V3 { .. } | Self::Malformed(_) => "upstream_error",
+            Self::SignatureInvalid(_) => "upstream_signature_invalid",
+            Self::DecryptFailed(_) => "decrypt_failed",
+            Self::Unavailable(_) => "upstream_unavailable",
+            Self::Config(_) => "configuration_error",
+        }
+    }
+}

@@ -15,5 +15,6 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ports;
+pub mod push;
 pub mod service;
 pub mod telemetry;

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::config::AppSecrets;
 use crate::domain::{
-    FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Session,
-    UserIdKey, VerifyId, VerifyResultToken,
+    FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealed,
+    Session, UserIdKey, VerifyId, VerifyResultToken,
 };
 use crate::error::{ConfigError, StoreError, WeChatError};
 
@@ -36,6 +36,10 @@ pub trait SessionStore: Send + Sync {
         result: &FinalResult,
         consume: Option<&str>,
     ) -> Result<Finalized, StoreError>;
+    /// Keeps the pushed verify_result on a pending session; false if the
+    /// session is no longer pending.
+    async fn record_push(&self, out_seq_no: &OutSeqNo, sealed: &Sealed)
+    -> Result<bool, StoreError>;
     /// The session that consumed this verify_result digest, if any.
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError>;
     /// Counts one issue-key call for `openid` in the window starting at
@@ -84,4 +88,48 @@ pub trait WeChat: Send + Sync {
 #[async_trait]
 pub trait AppSecretsSource: Send + Sync {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError>;
+}
+
+// --- Face kiosk (authinfo function) ---
+
+/// The WeChat Pay merchant credentials, read once per container.
+#[async_trait]
+pub trait MerchantSecretsSource: Send + Sync {
+    async fn merchant_secrets(
+        &self,
+    ) -> Result<Arc<crate::adapters::wechatpay::MerchantSecrets>, ConfigError>;
+}
+
+/// WeChat Pay's face-kiosk APIs, typed: signing, verification, decryption
+/// and retries live behind it.
+#[async_trait]
+pub trait WeChatPay: Send + Sync {
+    /// `get_wxpayface_authinfo` (APIv2).
+    async fn get_authinfo(
+        &self,
+        req: &crate::domain::kiosk::AuthinfoRequest,
+    ) -> Result<crate::domain::kiosk::Authinfo, crate::error::WeChatPayError>;
+    /// `GET /v3/facemch/users/{face_sid}` (APIv3), decrypted and validated.
+    async fn real_name(
+        &self,
+        face_sid: &crate::domain::kiosk::FaceSid,
+        info_type: crate::domain::kiosk::InfoType,
+    ) -> Result<crate::domain::kiosk::RealNameInfo, crate::error::WeChatPayError>;
+}
+
+/// The kiosk's items in the sessions table: the authinfo cache and the
+/// real-name audit trail.
+#[async_trait]
+pub trait KioskStore: Send + Sync {
+    /// The authinfo cached under `key` (a digest of device and parameters).
+    async fn cached_authinfo(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::domain::kiosk::CachedAuthinfo>, StoreError>;
+    async fn cache_authinfo(
+        &self,
+        key: &str,
+        entry: &crate::domain::kiosk::CachedAuthinfo,
+    ) -> Result<(), StoreError>;
+    async fn audit(&self, record: &crate::domain::kiosk::AuditRecord) -> Result<(), StoreError>;
 }

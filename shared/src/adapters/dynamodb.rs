@@ -42,6 +42,15 @@ impl DynamoStore {
             table: table.into(),
         }
     }
+
+    /// For the other item families kept in the same table (`kiosk_store`).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
 }
 
 fn session_pk(out_seq_no: &OutSeqNo) -> String {
@@ -183,6 +192,9 @@ fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         valid_until: r.req_n("valid_until")?,
         binding,
         state,
+        pushed_verify_result: r
+            .opt_s("pushed_verify_result")
+            .map(|v| Sealed(v.to_owned())),
     })
 }
 
@@ -345,6 +357,35 @@ impl SessionStore for DynamoStore {
         }
     }
 
+    async fn record_push(
+        &self,
+        out_seq_no: &OutSeqNo,
+        sealed: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(out_seq_no)))
+            .update_expression("SET pushed_verify_result = :v")
+            .condition_expression(PENDING_ONLY)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":v", s(sealed.0.clone()))
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
         let out = self
             .client
@@ -474,6 +515,7 @@ mod tests {
                 id_md5_digest: "bb".into(),
             },
             state: SessionState::Pending,
+            pushed_verify_result: None,
         };
         let item = session_item(&session);
         assert_eq!(item["expires_at"], n(3610 + RETENTION_SECS));

@@ -48,7 +48,10 @@ impl AppSecretsSource for CachedAppSecrets {
 }
 
 /// `None` when the secret exists but has no value yet (a fresh deploy).
-async fn read_string(client: &Client, secret_id: &str) -> Result<Option<String>, ConfigError> {
+pub(crate) async fn read_string(
+    client: &Client,
+    secret_id: &str,
+) -> Result<Option<String>, ConfigError> {
     match client.get_secret_value().secret_id(secret_id).send().await {
         Ok(out) => Ok(out.secret_string),
         Err(e)

@@ -29,6 +29,9 @@ impl ManualClock {
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
+    pub fn set(&self, now: i64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
 }
 
 impl Default for ManualClock {

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod kiosk;
 pub mod pii;
 pub mod session;
 

@@ -27,6 +27,9 @@ pub struct Session {
     pub valid_until: i64,
     pub binding: FlowBinding,
     pub state: SessionState,
+    /// 1.0: the verify_result WeChat pushed for this session, sealed. Lets
+    /// verify-result finish a session the push could not finish itself.
+    pub pushed_verify_result: Option<Sealed>,
 }
 
 /// What the session is bound to on WeChat's side, without personal data in the clear.
@@ -167,6 +170,7 @@ mod tests {
                 cert_hash: Sealed("x".into()),
             },
             state,
+            pushed_verify_result: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The HTTP edge: routing, the body limit, JSON in and out, and the one
 //! mapping from errors to status codes (contract §3).
 
+pub mod authinfo;
+pub mod event_callback;
 pub mod issue_key;
 pub mod verify_result;
 
@@ -9,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::error::{ConfigError, StoreError, WeChatError};
+use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
 use crate::service::ServiceError;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -129,10 +131,64 @@ impl From<ServiceError> for ApiError {
                 "configuration_error",
                 "the service is not configured correctly",
             ),
+            ServiceError::PushRefused(why) => Self::new(S::UNAUTHORIZED, "unauthorized", why),
+            ServiceError::Unauthorized => Self::new(
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "a registered device_id and its bearer token are required",
+            ),
+            ServiceError::WeChatPay(e) => wechatpay_error(e),
             ServiceError::Store(_) | ServiceError::Internal(_) => {
                 Self::new(S::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
             }
         }
+    }
+}
+
+/// WeChat Pay's failures (contract §3 authinfo). The public `code` comes
+/// from [`WeChatPayError::public_code`], which the audit trail records too.
+fn wechatpay_error(e: WeChatPayError) -> ApiError {
+    use StatusCode as S;
+    let code = e.public_code();
+    match e {
+        WeChatPayError::V2 { code: rc, message } => {
+            ApiError::new(S::BAD_GATEWAY, code, format!("WeChat Pay answered {rc}"))
+                .with("return_code", json!(rc))
+                .with("return_msg", json!(message))
+        }
+        WeChatPayError::V3 {
+            status,
+            code: wc,
+            message,
+        } => ApiError::new(
+            S::BAD_GATEWAY,
+            code,
+            format!("WeChat Pay answered HTTP {status} {wc}"),
+        )
+        .with("wechatpay_code", json!(wc))
+        .with("wechatpay_message", json!(message))
+        .with("http_status", json!(status)),
+        WeChatPayError::SignatureInvalid(_) => ApiError::new(
+            S::BAD_GATEWAY,
+            code,
+            "WeChat Pay's answer failed signature verification",
+        ),
+        WeChatPayError::DecryptFailed(_) => ApiError::new(
+            S::BAD_GATEWAY,
+            code,
+            "a field WeChat Pay returned could not be decrypted",
+        ),
+        WeChatPayError::Malformed(_) => ApiError::new(
+            S::BAD_GATEWAY,
+            code,
+            "WeChat Pay answered something unexpected",
+        ),
+        WeChatPayError::Unavailable(_) => unavailable("WeChat Pay is unavailable; try again"),
+        WeChatPayError::Config(_) => ApiError::new(
+            S::INTERNAL_SERVER_ERROR,
+            code,
+            "the service is not configured correctly",
+        ),
     }
 }
 
@@ -163,7 +219,7 @@ impl ServiceError {
             | Self::Store(StoreError::Duplicate) => {
                 tracing::error!(event = "internal_error", detail = %self, "internal error")
             }
-            Self::WeChat(_) | Self::Store(_) => {
+            Self::WeChat(_) | Self::WeChatPay(_) | Self::Store(_) => {
                 tracing::warn!(event = "upstream_failure", detail = %self, "upstream failure")
             }
             _ => tracing::info!(event = "client_error", detail = %self, "request refused"),
@@ -184,14 +240,27 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 
 /// Function URLs deliver the path as `/`; anything else is not ours.
 pub fn route(req: &Request, allowed: &[Method]) -> Result<(), ApiError> {
-    let path = req.uri().path();
-    if !(path.is_empty() || path == "/") {
+    route_to(req, &["/"], allowed).map(|_| ())
+}
+
+/// For a function with several paths (authinfo: `/` and `/real-name`): the
+/// matched one of `paths`, or `404`; then the method, or `405`.
+pub fn route_to(
+    req: &Request,
+    paths: &[&'static str],
+    allowed: &[Method],
+) -> Result<&'static str, ApiError> {
+    let path = match req.uri().path() {
+        "" => "/",
+        p => p,
+    };
+    let Some(matched) = paths.iter().copied().find(|p| *p == path) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such route",
         ));
-    }
+    };
     if !allowed.contains(req.method()) {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -199,7 +268,7 @@ pub fn route(req: &Request, allowed: &[Method]) -> Result<(), ApiError> {
             "method not allowed on this route",
         ));
     }
-    Ok(())
+    Ok(matched)
 }
 
 /// The body as `T`: size-limited, JSON, with the fields present and typed

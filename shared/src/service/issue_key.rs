@@ -107,6 +107,7 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
         valid_until: now + expires_in,
         binding,
         state: SessionState::Pending,
+        pushed_verify_result: None,
     };
     svc.store.insert(&session).await?;
     info!(event = "session_issued", out_seq_no = %out_seq_no, flow = flow.as_str(), "session issued");

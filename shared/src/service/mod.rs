@@ -1,6 +1,8 @@
 //! The use cases, written against the ports. One error enum for all of them;
 //! `crate::http` turns it into a status and a JSON body.
 
+pub mod authinfo;
+pub mod event_callback;
 pub mod issue_key;
 pub mod verify_result;
 
@@ -48,8 +50,25 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A push failed its signature, time window, decryption or appid check.
+    #[error("push refused: {0}")]
+    PushRefused(&'static str),
+    /// A kiosk without a registered device token.
+    #[error("device not authenticated")]
+    Unauthorized,
+    #[error(transparent)]
+    WeChatPay(crate::error::WeChatPayError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::error::WeChatPayError> for ServiceError {
+    fn from(e: crate::error::WeChatPayError) -> Self {
+        match e {
+            crate::error::WeChatPayError::Config(c) => Self::Config(c),
+            other => Self::WeChatPay(other),
+        }
+    }
 }
 
 impl From<WeChatError> for ServiceError {

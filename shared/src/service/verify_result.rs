@@ -3,6 +3,7 @@
 
 use tracing::info;
 
+use super::event_callback::pushed_verify_result_context;
 use super::issue_key::cert_hash_context;
 use super::{ServiceError, Services, login_error};
 use crate::domain::pii::Purpose;
@@ -51,13 +52,36 @@ pub async fn verify_result(
     let answer = match &session.binding {
         FlowBinding::V2 { .. } => decide_v2(svc, &session).await?,
         FlowBinding::V1 { .. } => {
-            let token = input.verify_result.ok_or_else(|| {
-                ServiceError::InvalidRequest("verify_result is required for a v1 session".into())
-            })?;
+            let token = match input.verify_result {
+                Some(token) => token,
+                None => pushed_verify_result(svc, &session).await?.ok_or_else(|| {
+                    ServiceError::InvalidRequest(
+                        "verify_result is required for a v1 session".into(),
+                    )
+                })?,
+            };
             Answer::Final(finalize_v1(svc, &session, &token).await?)
         }
     };
     Ok((flow, answer))
+}
+
+/// The verify_result WeChat pushed for this session, if any.
+async fn pushed_verify_result(
+    svc: &Services,
+    session: &Session,
+) -> Result<Option<VerifyResultToken>, ServiceError> {
+    let Some(sealed) = &session.pushed_verify_result else {
+        return Ok(None);
+    };
+    let app = svc.secrets.app_secrets().await?;
+    let raw = app
+        .data_key
+        .open(&pushed_verify_result_context(&session.out_seq_no), sealed)
+        .map_err(|_| ServiceError::Internal("pushed verify_result cannot be opened".into()))?;
+    VerifyResultToken::parse(&raw)
+        .map(Some)
+        .map_err(|_| ServiceError::Internal("pushed verify_result is malformed".into()))
 }
 
 async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceError> {

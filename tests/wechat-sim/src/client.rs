@@ -5,6 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::config::{PushFormat, PushMode};
+use crate::push::PushAttempt;
 
 /// Body of `POST /__sim/face/v1/run`: one `wx.startFacialRecognitionVerify`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -47,6 +51,20 @@ pub struct Fault {
     /// For the next `times` calls; `None` = until cleared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
+}
+
+/// The answer of `POST /__sim/push/verify`: the GET handshake (§5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushVerification {
+    /// 2xx and a body of exactly `echostr`.
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub reply: Option<String>,
+    pub echostr: String,
+    /// `timeout` or the transport error.
+    pub error: Option<String>,
+    /// The URL requested, with its query.
+    pub url: String,
 }
 
 /// Client for a running simulator's hooks.
@@ -207,5 +225,82 @@ impl SimClient {
     pub async fn set_pending_verify_ret(&self, verify_ret: i64) {
         self.hook("/__sim/config", &json!({"pending_verify_ret": verify_ret}))
             .await;
+    }
+
+    /// Sets an app's push URL, mode and format (`POST /__sim/push/config`).
+    pub async fn configure_push(&self, appid: &str, url: &str, mode: PushMode, format: PushFormat) {
+        self.hook(
+            "/__sim/push/config",
+            &json!({"appid": appid, "url": url, "mode": mode, "format": format}),
+        )
+        .await;
+    }
+
+    /// Clears an app's push URL: face events are no longer pushed.
+    pub async fn disable_push(&self, appid: &str) {
+        self.hook("/__sim/push/config", &json!({"appid": appid, "url": null}))
+            .await;
+    }
+
+    /// The GET URL handshake against the app's push URL; true when the
+    /// server echoed `echostr`.
+    pub async fn verify_push_url(&self, appid: &str) -> bool {
+        self.verify_push_url_details(appid).await.ok
+    }
+
+    /// The GET URL handshake with everything the simulator saw.
+    pub async fn verify_push_url_details(&self, appid: &str) -> PushVerification {
+        let body = self
+            .hook("/__sim/push/verify", &json!({"appid": appid}))
+            .await;
+        serde_json::from_value(body.clone())
+            .unwrap_or_else(|e| panic!("wechat-sim /__sim/push/verify: {e}: {body}"))
+    }
+
+    /// Every push attempt so far, oldest first.
+    pub async fn push_log(&self) -> Vec<PushAttempt> {
+        let req = self.http.get(format!("{}/__sim/push/log", self.base_url));
+        let (status, body) = self.send(req, "/__sim/push/log").await;
+        assert_eq!(status, 200, "wechat-sim /__sim/push/log: {body}");
+        serde_json::from_value(body.clone())
+            .unwrap_or_else(|e| panic!("wechat-sim /__sim/push/log: {e}: {body}"))
+    }
+
+    /// Polls the push log until it holds at least `n` attempts (pushes run
+    /// in the background); panics with the log after `timeout`.
+    pub async fn wait_for_push_log(&self, n: usize, timeout: Duration) -> Vec<PushAttempt> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.push_log().await;
+            if log.len() >= n {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wechat-sim: {} push attempt(s) after {timeout:?}, expected {n}: {log:#?}",
+                log.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Re-sends logged push `index` byte for byte, once; returns the new
+    /// log entry (kind `Replay`) with the receiver's answer.
+    pub async fn replay_push(&self, index: usize) -> PushAttempt {
+        let body = self
+            .hook("/__sim/push/replay", &json!({"index": index}))
+            .await;
+        serde_json::from_value(body.clone())
+            .unwrap_or_else(|e| panic!("wechat-sim /__sim/push/replay: {e}: {body}"))
+    }
+
+    /// Push faults: deliver every event twice, and/or wait `delay_ms` before
+    /// each delivery. `(false, 0)` turns them off.
+    pub async fn set_push_faults(&self, duplicate: bool, delay_ms: u64) {
+        self.hook(
+            "/__sim/push/faults",
+            &json!({"duplicate": duplicate, "delay_ms": delay_ms}),
+        )
+        .await;
     }
 }

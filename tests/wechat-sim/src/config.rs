@@ -2,17 +2,47 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Message-push encryption mode (§5.1): 明文, 兼容 or 安全.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushMode {
+    /// Plaintext body; URL query `signature`, `timestamp`, `nonce` only.
+    Plain,
+    /// Plaintext fields plus `Encrypt`; `encrypt_type=aes` and `msg_signature` too.
+    Compat,
+    /// `ToUserName` and `Encrypt` only (the default, as WeChat recommends).
+    #[default]
+    Safe,
+}
+
+/// Message-push data format (§5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushFormat {
+    #[default]
+    Json,
+    Xml,
+}
+
 /// One mini-program registered with the simulated WeChat platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimApp {
     pub appid: String,
     pub secret: String,
-    /// Message-push `Token` (used by the push client, not yet written).
+    /// Message-push `Token`: signs every push and the URL handshake.
     pub push_token: String,
     /// Message-push EncodingAESKey: 43 characters of `[A-Za-z0-9]`.
     pub encoding_aes_key: String,
     /// Original id `gh_…`, the `ToUserName` of pushed events.
     pub original_id: String,
+    /// Message-push URL (`http://` or `https://`); `None`: events are not
+    /// pushed. Also settable at run time (`POST /__sim/push/config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_url: Option<String>,
+    #[serde(default)]
+    pub push_mode: PushMode,
+    #[serde(default)]
+    pub push_format: PushFormat,
 }
 
 /// Simulator configuration (`sim.json` for the binary).
@@ -22,13 +52,45 @@ pub struct SimConfig {
     /// Lifetime of access tokens from both token endpoints.
     #[serde(default = "default_token_ttl")]
     pub token_ttl_secs: u64,
+    /// Per-attempt timeout of message pushes and the URL handshake (WeChat:
+    /// 5 s). Tests of slow receivers use a short one.
+    #[serde(default = "default_push_timeout_ms")]
+    pub push_timeout_ms: u64,
+    /// Retries after a push attempt that timed out or was not 2xx, so at
+    /// most `1 + push_retries` attempts per event. Default 3, the reading of
+    /// "总共重试三次" as three retries (README: "Message push").
+    #[serde(default = "default_push_retries")]
+    pub push_retries: u32,
 }
 
 /// One year: far beyond any real lifetime, small enough for safe arithmetic.
 const MAX_TOKEN_TTL_SECS: u64 = 366 * 86_400;
 
+/// Longest push timeout: as long as the longest injected delay.
+const MAX_PUSH_TIMEOUT_MS: u64 = 120_000;
+const MAX_PUSH_RETRIES: u32 = 10;
+
 fn default_token_ttl() -> u64 {
     7200
+}
+
+fn default_push_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_push_retries() -> u32 {
+    3
+}
+
+/// A usable push URL: absolute `http://` or `https://` with a host.
+pub(crate) fn validate_push_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("push url {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "push url {url:?} must be an http:// or https:// URL"
+        ));
+    }
+    Ok(())
 }
 
 impl SimApp {
@@ -40,6 +102,9 @@ impl SimApp {
             push_token: "simpushtoken".into(),
             encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
             original_id: "gh_0123456789ab".into(),
+            push_url: None,
+            push_mode: PushMode::default(),
+            push_format: PushFormat::default(),
         }
     }
 }
@@ -49,6 +114,8 @@ impl Default for SimConfig {
         SimConfig {
             apps: vec![SimApp::test_app()],
             token_ttl_secs: default_token_ttl(),
+            push_timeout_ms: default_push_timeout_ms(),
+            push_retries: default_push_retries(),
         }
     }
 }
@@ -65,6 +132,14 @@ impl SimConfig {
             return Err(format!(
                 "token_ttl_secs must be in 301..={MAX_TOKEN_TTL_SECS}"
             ));
+        }
+        if self.push_timeout_ms == 0 || self.push_timeout_ms > MAX_PUSH_TIMEOUT_MS {
+            return Err(format!(
+                "push_timeout_ms must be in 1..={MAX_PUSH_TIMEOUT_MS}"
+            ));
+        }
+        if self.push_retries > MAX_PUSH_RETRIES {
+            return Err(format!("push_retries must be at most {MAX_PUSH_RETRIES}"));
         }
         let mut seen = std::collections::HashSet::new();
         for app in &self.apps {
@@ -91,6 +166,9 @@ impl SimConfig {
                     app.appid
                 ));
             }
+            if let Some(url) = &app.push_url {
+                validate_push_url(url).map_err(|e| format!("app {}: {e}", app.appid))?;
+            }
         }
         Ok(())
     }
@@ -114,7 +192,27 @@ mod tests {
             "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","original_id":"gh_1"}]}"#;
         let c: SimConfig = serde_json::from_str(json).expect("parses");
         assert_eq!(c.token_ttl_secs, 7200);
+        assert_eq!(c.push_timeout_ms, 5000);
+        assert_eq!(c.push_retries, 3);
+        assert_eq!(c.apps[0].push_url, None);
+        assert_eq!(c.apps[0].push_mode, PushMode::Safe);
+        assert_eq!(c.apps[0].push_format, PushFormat::Json);
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn push_settings_parse() {
+        let json = r#"{"apps":[{"appid":"wxa","secret":"s","push_token":"t",
+            "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","original_id":"gh_1",
+            "push_url":"http://127.0.0.1:8080/push","push_mode":"compat","push_format":"xml"}],
+            "push_timeout_ms":300,"push_retries":2}"#;
+        let c: SimConfig = serde_json::from_str(json).expect("parses");
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.apps[0].push_mode, PushMode::Compat);
+        assert_eq!(c.apps[0].push_format, PushFormat::Xml);
+        assert_eq!((c.push_timeout_ms, c.push_retries), (300, 2));
+        let bad = json.replace("compat", "encrypted");
+        assert!(serde_json::from_str::<SimConfig>(&bad).is_err());
     }
 
     #[test]
@@ -132,5 +230,19 @@ mod tests {
             ..SimConfig::default()
         };
         assert!(c.validate().is_err());
+
+        for url in ["ftp://example.com/", "/relative", "http://"] {
+            let mut c = SimConfig::default();
+            c.apps[0].push_url = Some(url.into());
+            assert!(c.validate().is_err(), "{url}");
+        }
+        for (timeout, retries) in [(0, 3), (120_001, 3), (5000, 11)] {
+            let c = SimConfig {
+                push_timeout_ms: timeout,
+                push_retries: retries,
+                ..SimConfig::default()
+            };
+            assert!(c.validate().is_err(), "{timeout} {retries}");
+        }
     }
 }

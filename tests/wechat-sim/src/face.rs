@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::client::RunV1;
 use crate::crypto::{cert_hash, id_card_number_md5, name_utf8_md5, random_b64url, random_hex};
 use crate::hooks::HookError;
+use crate::push::PendingPush;
 use crate::state::{Endpoint, Inner, Sim};
 use crate::wx::{WxError, business, code, non_empty, parse_body, query_params};
 
@@ -42,9 +43,7 @@ pub(crate) struct FaceResult {
     appid: String,
     openid: String,
     user_id_key: Option<String>,
-    /// From the user_id_key: the `face_identify` push (not yet written)
-    /// carries it.
-    #[allow(dead_code)]
+    /// From the user_id_key: the `face_identify` push carries it.
     out_seq_no: Option<String>,
     identify_ret: i64,
     identify_time: u64,
@@ -228,8 +227,12 @@ impl Inner {
     }
 
     /// The 1.0 jsapi (`wx.startFacialRecognitionVerify`) finishing a face
-    /// check: records the result and returns its verify_result.
-    pub(crate) fn run_v1(&mut self, req: &RunV1) -> Result<String, HookError> {
+    /// check: records the result and returns its verify_result, plus the
+    /// `face_identify` event to push when the user_id_key had an out_seq_no.
+    pub(crate) fn run_v1(
+        &mut self,
+        req: &RunV1,
+    ) -> Result<(String, Option<PendingPush>), HookError> {
         if !self.apps.contains_key(&req.appid) {
             return Err(HookError::bad_request(format!(
                 "unknown appid {:?}",
@@ -282,24 +285,27 @@ impl Inner {
         let hashed_id = req.verified_id.as_deref().unwrap_or(&id);
         // Real ones are ~128 characters of base64url.
         let verify_result = random_b64url::<96>();
-        self.verify_results.insert(
-            verify_result.clone(),
-            FaceResult {
-                appid: req.appid.clone(),
-                openid: req.openid.clone(),
-                user_id_key,
-                out_seq_no,
-                identify_ret: req.identify_ret.unwrap_or(0),
-                identify_time: now,
-                name_utf8_md5: name_utf8_md5(hashed_name),
-                id_card_number_md5: id_card_number_md5(hashed_id),
-                expires_at: now + FACE_TTL_SECS,
-                fetched: false,
-            },
-        );
-        // The `face_identify` push for a key with out_seq_no belongs here
-        // once the push module exists.
-        Ok(verify_result)
+        let result = FaceResult {
+            appid: req.appid.clone(),
+            openid: req.openid.clone(),
+            user_id_key,
+            out_seq_no,
+            identify_ret: req.identify_ret.unwrap_or(0),
+            identify_time: now,
+            name_utf8_md5: name_utf8_md5(hashed_name),
+            id_card_number_md5: id_card_number_md5(hashed_id),
+            expires_at: now + FACE_TTL_SECS,
+            fetched: false,
+        };
+        let push = result.out_seq_no.clone().map(|out_seq_no| PendingPush {
+            appid: result.appid.clone(),
+            openid: result.openid.clone(),
+            out_seq_no,
+            verify_result: verify_result.clone(),
+            create_time: now,
+        });
+        self.verify_results.insert(verify_result.clone(), result);
+        Ok((verify_result, push))
     }
 
     /// The 2.0 jsapi (`wx.requestFacialVerify`) finishing a face check.

@@ -62,7 +62,7 @@ pub(crate) struct FaultRequest {
 
 /// Longest accepted delay: long enough for any client timeout test, short
 /// enough that a typo cannot hang a test run for hours.
-const MAX_DELAY_MS: u64 = 120_000;
+pub(crate) const MAX_DELAY_MS: u64 = 120_000;
 
 #[derive(Debug, Clone)]
 struct QueuedFault {

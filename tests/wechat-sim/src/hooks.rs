@@ -45,9 +45,9 @@ impl IntoResponse for HookError {
     }
 }
 
-type HookResult = Result<Json<Value>, HookError>;
+pub(crate) type HookResult = Result<Json<Value>, HookError>;
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HookError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HookError> {
     serde_json::from_slice(body)
         .map_err(|e| HookError::bad_request(format!("invalid hook request body: {e}")))
 }
@@ -78,7 +78,12 @@ pub(crate) async fn login(State(sim): State<Sim>, body: Bytes) -> HookResult {
 /// `POST /__sim/face/v1/run` → `{"verify_result"}`.
 pub(crate) async fn face_v1_run(State(sim): State<Sim>, body: Bytes) -> HookResult {
     let req: RunV1 = parse(&body)?;
-    let verify_result = sim.lock().run_v1(&req)?;
+    let (verify_result, push) = sim.lock().run_v1(&req)?;
+    // The face_identify event goes out in the background: the jsapi does
+    // not wait for WeChat's push to the developer's server.
+    if let Some(push) = push {
+        crate::push::dispatch(&sim, push);
+    }
     Ok(Json(json!({"verify_result": verify_result})))
 }
 
@@ -97,16 +102,23 @@ pub(crate) async fn face_v2_run(State(sim): State<Sim>, body: Bytes) -> HookResu
     Ok(Json(json!({})))
 }
 
-/// `GET /__sim/counters`: calls that reached each WeChat endpoint.
+/// `GET /__sim/counters`: calls that reached each WeChat endpoint, plus
+/// `push` (event POSTs the simulator sent) and `push_protocol_error`.
 pub(crate) async fn counters(State(sim): State<Sim>) -> Json<BTreeMap<&'static str, u64>> {
     let s = sim.lock();
-    Json(s.counters.iter().map(|(e, n)| (e.name(), *n)).collect())
+    let mut out: BTreeMap<&'static str, u64> =
+        s.counters.iter().map(|(e, n)| (e.name(), *n)).collect();
+    out.insert("push", s.push.sent);
+    out.insert("push_protocol_error", s.push.protocol_errors);
+    Json(out)
 }
 
 /// `POST /__sim/counters/reset`.
 pub(crate) async fn reset_counters(State(sim): State<Sim>) -> Json<Value> {
     let mut s = sim.lock();
     s.counters.values_mut().for_each(|n| *n = 0);
+    s.push.sent = 0;
+    s.push.protocol_errors = 0;
     Json(json!({}))
 }
 

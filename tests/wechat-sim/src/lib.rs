@@ -1,10 +1,8 @@
 //! A local simulator of the WeChat server APIs wxface calls
 //! (`/work/shared/docs/wechat-face-api.md` §9): access tokens,
-//! jscode2session, face verification 1.0 and 2.0, plus `/__sim/` test
-//! hooks for the device side, faults, jitter and a simulated clock.
-//!
-//! Not yet here: the message-push client (§5, §9 "Message push client");
-//! it will live in a `push` module.
+//! jscode2session, face verification 1.0 and 2.0, the message-push client
+//! (§5: the `face_identify` event and the URL handshake), plus `/__sim/`
+//! test hooks for the device side, faults, jitter and a simulated clock.
 
 mod client;
 mod clock;
@@ -13,15 +11,18 @@ mod crypto;
 mod face;
 mod faults;
 mod hooks;
+mod push;
 mod server;
 mod session;
 mod state;
 mod tokens;
 mod wx;
 
-pub use client::{Fault, RunV1, SimClient};
-pub use config::{SimApp, SimConfig};
+pub use client::{Fault, PushVerification, RunV1, SimClient};
+pub use config::{PushFormat, PushMode, SimApp, SimConfig};
 pub use crypto::{cert_hash, id_card_number_md5, md5_hex, name_utf8_md5};
+pub use push::crypto::{PushCrypto, PushCryptoError, PushEnvelope, sha1_signature};
+pub use push::{PushAttempt, PushKind};
 
 use std::io;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 
 use crate::state::Sim;
 use crate::wx::{LoggedErrcode, require_get, require_post, unknown_path};
-use crate::{face, hooks, session, tokens};
+use crate::{face, hooks, push, session, tokens};
 
 pub(crate) fn router(sim: Sim) -> Router {
     Router::new()
@@ -60,7 +60,11 @@ pub(crate) fn router(sim: Sim) -> Router {
             "/__sim/config",
             post(hooks::set_config).get(hooks::get_config),
         )
-        // `push` hooks (/__sim/push/*) join here with the push client.
+        .route("/__sim/push/config", post(push::set_config))
+        .route("/__sim/push/verify", post(push::verify))
+        .route("/__sim/push/log", get(push::log))
+        .route("/__sim/push/replay", post(push::replay))
+        .route("/__sim/push/faults", post(push::set_faults))
         .fallback(unknown_path)
         .layer(middleware::from_fn(log_request))
         .with_state(sim)

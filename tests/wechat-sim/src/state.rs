@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{SimApp, SimConfig};
 use crate::face::{FaceResult, UserIdKey, VerifySession};
 use crate::faults::{Faults, Jitter};
+use crate::push::PushState;
 use crate::session::LoginCode;
 use crate::tokens::TokenStore;
 use crate::wx::{WxError, code, param};
@@ -88,6 +89,8 @@ pub(crate) struct Inner {
     pub faults: Faults,
     pub jitter: Jitter,
     pub config: RuntimeConfig,
+    /// The message-push client's log, faults and counters.
+    pub push: PushState,
 }
 
 impl Inner {
@@ -150,6 +153,7 @@ impl Sim {
             faults: Faults::default(),
             jitter: Jitter::default(),
             config: RuntimeConfig::default(),
+            push: PushState::new(config.push_timeout_ms, config.push_retries),
         };
         Sim {
             inner: Arc::new(Mutex::new(inner)),

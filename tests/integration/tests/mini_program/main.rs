@@ -6,4 +6,4 @@ mod flows;
 mod inputs;
 mod store;
 mod tokens;
-mod world;
+pub use wxface_tests::world;

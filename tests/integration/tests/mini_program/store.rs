@@ -25,6 +25,7 @@ fn session(seq: &str) -> Session {
             cert_hash: Sealed("c2VhbGVk".into()),
         },
         state: SessionState::Pending,
+        pushed_verify_result: None,
     }
 }
 

@@ -26,6 +26,7 @@ pub fn two_app_config() -> SimConfig {
         push_token: "otherpushtoken".into(),
         encoding_aes_key: "A".repeat(43),
         original_id: "gh_fedcba987654".into(),
+        ..SimApp::test_app()
     });
     config
 }

@@ -23,6 +23,8 @@ async fn counters_count_every_call() {
             "getuseridkey",
             "getverifyid",
             "jscode2session",
+            "push",
+            "push_protocol_error",
             "queryverifyinfo",
             "stable_token",
             "token"

@@ -5,5 +5,6 @@ mod common;
 mod face_v1;
 mod face_v2;
 mod hooks;
+mod push;
 mod session;
 mod tokens;

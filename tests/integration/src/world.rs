@@ -20,6 +20,22 @@ use wxface_harness::{Moto, logs, secrets, template};
 pub enum Function {
     IssueKey,
     VerifyResult,
+    EventCallback,
+}
+
+impl Function {
+    /// The function's handler, as its binary calls it.
+    pub async fn call(
+        self,
+        svc: &Services,
+        req: lambda_http::Request,
+    ) -> lambda_http::Response<Body> {
+        match self {
+            Self::IssueKey => wxface::http::issue_key::handle(svc, req).await,
+            Self::VerifyResult => wxface::http::verify_result::handle(svc, req).await,
+            Self::EventCallback => wxface::http::event_callback::handle(svc, req).await,
+        }
+    }
 }
 
 pub struct Reply {
@@ -65,6 +81,14 @@ impl World {
     }
 
     pub async fn with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::build(tweak, |_| {}).await
+    }
+
+    /// A world whose app secret JSON is changed by `secret` before it is stored.
+    pub async fn build(
+        tweak: impl FnOnce(&mut Settings),
+        secret: impl FnOnce(&mut serde_json::Value),
+    ) -> Self {
         logs::capture();
         let moto = Moto::start().await;
         let aws = moto.sdk_config().await;
@@ -81,13 +105,14 @@ impl World {
             .await
             .expect("table");
         let sm = aws_sdk_secretsmanager::Client::new(&aws);
-        let app_json = json!({
+        let mut app_json = json!({
             "appid": app.appid,
             "appsecret": app.secret,
             "push_token": app.push_token,
             "encoding_aes_key": app.encoding_aes_key,
             "data_key": secrets::random_data_key(),
         });
+        secret(&mut app_json);
         secrets::create_secret(&sm, &app_secret_id, Some(&app_json.to_string()))
             .await
             .expect("app secret");
@@ -152,10 +177,7 @@ impl World {
             .header("content-type", "application/json")
             .body(body.into())
             .expect("request");
-        let resp = match f {
-            Function::IssueKey => wxface::http::issue_key::handle(svc, req).await,
-            Function::VerifyResult => wxface::http::verify_result::handle(svc, req).await,
-        };
+        let resp = f.call(svc, req).await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes: &[u8] = resp.body().as_ref();
@@ -170,6 +192,30 @@ impl World {
             body,
             headers,
         }
+    }
+
+    /// A request to event-callback: (status, content type, body text).
+    pub async fn push(
+        &self,
+        svc: &Services,
+        method: Method,
+        uri: &str,
+        body: &str,
+    ) -> (u16, String, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let resp = Function::EventCallback.call(svc, req).await;
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = String::from_utf8_lossy(resp.body().as_ref()).into_owned();
+        (resp.status().as_u16(), ct, text)
     }
 
     pub async fn post(&self, f: Function, body: &Value) -> Reply {

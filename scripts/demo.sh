@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# make demo: a full v2 then v1 verification against the stack of `make dev` (run that first,
+# in another terminal). Prints every request and answer, with the person's data masked.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WXFACE_ROOT"
+
+SIM_PORT="${WXFACE_DEV_SIM_PORT:-9100}"
+FN_PORT="${WXFACE_DEV_FUNCTIONS_PORT:-9000}"
+
+port_busy "$FN_PORT" || die "nothing listens on 127.0.0.1:$FN_PORT: start the stack with \`make dev\` first"
+port_busy "$SIM_PORT" || die "nothing listens on 127.0.0.1:$SIM_PORT: start the stack with \`make dev\` first"
+
+exec cargo run -q -p wxface-harness --bin wxface-dev -- demo \
+    --functions "http://127.0.0.1:$FN_PORT/lambda-url" \
+    --sim "http://127.0.0.1:$SIM_PORT" "$@"

@@ -1,0 +1,109 @@
+# Shared helpers for scripts/*.sh (sourced, not run).
+# Background services are started with `setsid`, so each one leads its own process group
+# (cargo + the program it runs, cargo lambda + its function processes) and is stopped as a
+# group by its pid, never by name.
+
+WXFACE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The dummy credentials and region every local AWS client uses (the emulator ignores them).
+export_local_aws_env() {
+    # Never let a developer's real AWS settings leak into a local stack.
+    unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN \
+        AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_CONFIG_FILE \
+        AWS_SHARED_CREDENTIALS_FILE AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    export AWS_EC2_METADATA_DISABLED=true
+}
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# port_busy PORT: true when something accepts connections on 127.0.0.1:PORT.
+port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+    "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# PIDS: process-group leaders started by start_bg, stopped by stop_all (in reverse order).
+PIDS=()
+# NAMES: pid -> name, for messages.
+declare -A NAMES=()
+
+# start_bg NAME LOGFILE CMD...: runs CMD in its own session (setsid) with stdin from
+# /dev/null and output to LOGFILE; sets BG_PID.
+start_bg() {
+    local name="$1" logfile="$2"
+    shift 2
+    setsid "$@" </dev/null >"$logfile" 2>&1 &
+    BG_PID=$!
+    PIDS+=("$BG_PID")
+    NAMES[$BG_PID]="$name"
+}
+
+# stop_pid PID: SIGTERM to its process group, SIGKILL after 5 s.
+stop_pid() {
+    local pid="$1" i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_all() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${PIDS[$i]}"
+    done
+    PIDS=()
+}
+
+# wait_port NAME PORT PID TIMEOUT_SECS [LOGFILE]: waits until PORT accepts connections;
+# fails loudly if PID exits first or the time runs out (showing the log's tail).
+wait_port() {
+    local name="$1" port="$2" pid="$3" timeout="$4" logfile="${5:-}" waited=0
+    while ! port_busy "$port"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "ERROR: $name exited before listening on 127.0.0.1:$port"
+            [[ -n "$logfile" && -f "$logfile" ]] && tail -n 30 "$logfile" >&2
+            return 1
+        fi
+        if ((waited >= timeout * 10)); then
+            log "ERROR: $name did not listen on 127.0.0.1:$port within ${timeout}s"
+            [[ -n "$logfile" && -f "$logfile" ]] && tail -n 30 "$logfile" >&2
+            return 1
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
+# write_functions_env FILE TABLE APP_SECRET_ID TOKEN_SECRET_ID SIM_URL AWS_URL RUST_LOG:
+# the functions' environment (contract §2), for `cargo lambda watch --env-file`.
+write_functions_env() {
+    # Values are quoted: cargo lambda's env-file parser rejects an unquoted `=` in a value
+    # (RUST_LOG=info,wxface=debug).
+    cat >"$1" <<ENV
+SESSIONS_TABLE="$2"
+WECHAT_APP_SECRET_ID="$3"
+ACCESS_TOKEN_SECRET_ID="$4"
+WECHAT_API_BASE="$5"
+AWS_ENDPOINT_URL="$6"
+AWS_REGION="us-east-1"
+AWS_DEFAULT_REGION="us-east-1"
+AWS_ACCESS_KEY_ID="testing"
+AWS_SECRET_ACCESS_KEY="testing"
+AWS_EC2_METADATA_DISABLED="true"
+RUST_LOG="$7"
+ENV
+}

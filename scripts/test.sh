@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# make test: the one test command (CI runs it through .ci/run). Works on a fresh clone with no
+# stdin: creates .venv, then
+#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cfn-lint template.yaml
+#   2. cargo test --workspace against one shared moto_server (WXFACE_TEST_MOTO_ENDPOINT)
+#   3. e2e:   a fresh simulator + `cargo lambda watch` on free ports, `wxface-dev setup`,
+#             `wxface-dev demo` (full v2 and v1 verifications through the real functions)
+#   4. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
+#             target/test-logs (what the tests and the functions logged)
+# and prints `tests: N passed, M failed` (cargo test results + e2e + PII scan as one test each).
+# Exits non-zero if anything failed, lint included.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WXFACE_ROOT"
+
+bash scripts/venv.sh || die "could not set up .venv"
+export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
+export PYTHON="$WXFACE_ROOT/.venv/bin/python"
+export_local_aws_env
+export CARGO_TERM_PROGRESS_WHEN=never
+
+LOGS="$WXFACE_ROOT/target/test-logs"   # scanned for PII
+WORK="$WXFACE_ROOT/target/test-run"    # everything else of this run (not scanned)
+passed=0
+failed=0
+problems=()
+
+cleanup() {
+    trap - EXIT INT TERM
+    stop_all
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+section() { printf '\n==== %s\n' "$*"; }
+problem() { problems+=("$1"); log "FAILED: $1"; }
+
+# ---------------------------------------------------------------- 1. lint
+section "cargo fmt --all --check"
+cargo fmt --all --check || problem "cargo fmt --all --check (run: cargo fmt --all)"
+
+section "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings || problem "cargo clippy"
+
+section "cfn-lint template.yaml"
+cfn-lint template.yaml || problem "cfn-lint template.yaml"
+
+# ---------------------------------------------------------------- 2. cargo test
+rm -rf "$LOGS" "$WORK" "$WXFACE_ROOT/target/sim-logs"
+mkdir -p "$LOGS" "$WORK"
+
+section "moto_server for the whole run"
+MOTO_PORT=$(free_port)
+start_bg moto_server "$WORK/moto.log" "$PYTHON" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
+MOTO_PID=$BG_PID
+MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+if wait_port moto_server "$MOTO_PORT" "$MOTO_PID" 30 "$WORK/moto.log"; then
+    export WXFACE_TEST_MOTO_ENDPOINT="$MOTO_URL"
+    log "moto_server at $MOTO_URL"
+else
+    problem "moto_server did not start (tests spawn their own)"
+    MOTO_URL=""
+fi
+
+section "cargo test --workspace"
+cargo test --workspace 2>&1 | tee "$WORK/cargo-test.log"
+test_rc=${PIPESTATUS[0]}
+read -r t_passed t_failed < <(
+    sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$WORK/cargo-test.log" |
+        awk '{p += $1; f += $2} END {print p + 0, f + 0}'
+)
+passed=$((passed + t_passed))
+failed=$((failed + t_failed))
+if ((test_rc != 0)); then
+    if ((t_failed == 0)); then
+        # A build failure or a crashed test binary: count it, the summary must not read green.
+        failed=$((failed + 1))
+    fi
+    problem "cargo test --workspace (exit $test_rc)"
+fi
+
+# ---------------------------------------------------------------- 3. e2e under cargo lambda
+section "e2e: simulator + cargo lambda watch + wxface-dev demo"
+
+e2e() {
+    [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
+    cargo build -q -p wechat-sim -p wxface-harness -p issue-key -p verify-result || return 1
+
+    local sim_port fn_port table app_secret token_secret
+    sim_port=$(free_port)
+    fn_port=$(free_port)
+    while [[ "$fn_port" == "$sim_port" ]]; do fn_port=$(free_port); done
+    table="wxface-e2e-sessions-$$"
+    app_secret="wxface/e2e-$$/wechat-app"
+    token_secret="wxface/e2e-$$/access-token"
+
+    mkdir -p "$WXFACE_ROOT/target/sim-logs"
+    start_bg wechat-sim "$WXFACE_ROOT/target/sim-logs/e2e-sim.log" \
+        cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port"
+    SIM_PID=$BG_PID
+    wait_port wechat-sim "$sim_port" "$SIM_PID" 120 "$WXFACE_ROOT/target/sim-logs/e2e-sim.log" || return 1
+
+    cargo run -q -p wxface-harness --bin wxface-dev -- setup --aws "$MOTO_URL" --table "$table" \
+        --app-secret-id "$app_secret" --token-secret-id "$token_secret" || return 1
+
+    # DEBUG for our crates, so the PII scan also covers what they log at debug level.
+    write_functions_env "$WORK/functions.env" "$table" "$app_secret" "$token_secret" \
+        "http://127.0.0.1:$sim_port" "$MOTO_URL" \
+        "info,wxface=debug,issue_key=debug,verify_result=debug"
+    echo 'NO_COLOR="1"' >>"$WORK/functions.env" # plain text in the captured log
+    port_busy "$fn_port" && { log "port $fn_port taken"; return 1; }
+    start_bg "cargo lambda watch" "$LOGS/lambda-watch.log" \
+        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$fn_port" \
+        --env-file "$WORK/functions.env"
+    WATCH_PID=$BG_PID
+    wait_port "cargo lambda watch" "$fn_port" "$WATCH_PID" 60 "$LOGS/lambda-watch.log" || return 1
+
+    cargo run -q -p wxface-harness --bin wxface-dev -- demo \
+        --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
+        --timeout 300 2>&1 | tee "$LOGS/demo.log"
+    local demo_rc=${PIPESTATUS[0]}
+    # Stop the functions before the scan, so their logs are complete.
+    stop_pid "$WATCH_PID"
+    stop_pid "$SIM_PID"
+    ((demo_rc == 0))
+}
+if e2e; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "e2e demo under cargo lambda watch (log: target/test-logs/lambda-watch.log)"
+    [[ -f "$LOGS/lambda-watch.log" ]] && tail -n 40 "$LOGS/lambda-watch.log" >&2
+fi
+
+# ---------------------------------------------------------------- 4. PII scan
+section "PII scan: every table and target/test-logs"
+if [[ -n "$MOTO_URL" ]] &&
+    cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" --logs "$LOGS"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "PII scan"
+fi
+
+stop_all
+
+section "summary"
+if ((${#problems[@]} > 0)); then
+    for p in "${problems[@]}"; do log "  failed: $p"; done
+fi
+echo "tests: $passed passed, $failed failed"
+if ((failed > 0 || ${#problems[@]} > 0)); then
+    exit 1
+fi
+exit 0

@@ -1,0 +1,665 @@
+//! The WeChat Pay face-kiosk APIs over HTTPS.
+//!
+//! Retries: both calls change nothing that matters at WeChat Pay (a second
+//! authinfo is as good as the first; the user lookup is a read), so a refused
+//! connection, a timeout or a 5xx is retried, at most [`MAX_ATTEMPTS`] times.
+//! A 429 is not retried (it would only prolong the overload): it is a 503.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT};
+use serde::Deserialize;
+
+use super::merchant::MerchantSecrets;
+use super::v2;
+use super::v3::{self, RequestToSign, SignedHeaders};
+use super::xml;
+use crate::domain::Clock;
+use crate::domain::kiosk::{
+    self, Authinfo, AuthinfoRequest, AuthinfoToken, FaceSid, InfoType, RealNameInfo,
+};
+use crate::error::WeChatPayError;
+use crate::ports::{MerchantSecretsSource, WeChatPay};
+
+pub const MAX_ATTEMPTS: u32 = 3;
+const BACKOFF: Duration = Duration::from_millis(100);
+/// Neither API answers anything near this; a larger body is refused unread.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// WeChat Pay's own example value, for an answer without `expires_in`.
+const DEFAULT_AUTHINFO_TTL: i64 = 3600;
+/// Longest authinfo lifetime we believe (one day).
+const MAX_AUTHINFO_TTL: i64 = 86_400;
+const AUTHINFO_PATH: &str = "/face/get_wxpayface_authinfo";
+const UA: &str = concat!("wxface/", env!("CARGO_PKG_VERSION"), " (aws-lambda; rust)");
+
+pub struct WeChatPayClient {
+    http: reqwest::Client,
+    face_base: String,
+    api_base: String,
+    merchant: Arc<dyn MerchantSecretsSource>,
+    clock: Arc<dyn Clock>,
+}
+
+/// One answer, read in full (bounded).
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl WeChatPayClient {
+    pub fn new(
+        face_base: &str,
+        api_base: &str,
+        timeout: Duration,
+        merchant: Arc<dyn MerchantSecretsSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, WeChatPayError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .build()
+            .map_err(|e| WeChatPayError::Unavailable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            face_base: face_base.trim_end_matches('/').to_owned(),
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            merchant,
+            clock,
+        })
+    }
+
+    /// Sends what `build` makes, retrying transport failures and 5xx; a 429
+    /// or a 4xx is returned as it is for the caller to interpret.
+    async fn send(
+        &self,
+        endpoint: &'static str,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, WeChatPayError>,
+    ) -> Result<Answer, WeChatPayError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match build()?.send().await {
+                Err(e) => WeChatPayError::Unavailable(transport_error(&e).into()),
+                Ok(resp) => match read_answer(resp).await {
+                    Ok(a) if a.status >= 500 => {
+                        WeChatPayError::Unavailable(format!("HTTP {}", a.status))
+                    }
+                    Ok(a) if a.status == 429 => {
+                        tracing::warn!(endpoint, attempt, "WeChat Pay rate limited the call");
+                        return Err(WeChatPayError::Unavailable(
+                            "HTTP 429 (rate limited)".into(),
+                        ));
+                    }
+                    Ok(a) => return Ok(a),
+                    Err(e) => e,
+                },
+            };
+            tracing::warn!(endpoint, attempt, error = %err, "WeChat Pay call failed");
+            if attempt >= MAX_ATTEMPTS {
+                return Err(err);
+            }
+            tokio::time::sleep(BACKOFF * attempt).await;
+        }
+    }
+}
+
+async fn read_answer(mut resp: reqwest::Response) -> Result<Answer, WeChatPayError> {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(WeChatPayError::Malformed("answer too large".into()));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(WeChatPayError::Malformed("answer too large".into()));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(WeChatPayError::Unavailable(transport_error(&e).into())),
+        }
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn transport_error(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    }
+}
+
+/// 16 random bytes as 32 hex characters: `nonce_str` and APIv3 nonces.
+fn nonce() -> Result<String, WeChatPayError> {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b)
+        .map_err(|_| WeChatPayError::Unavailable("no randomness available".into()))?;
+    Ok(hex::encode_upper(b))
+}
+
+/// An upstream message safe to log and show: no control characters, bounded.
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(128).collect()
+}
+
+/// RFC 3986 unreserved characters pass; everything else is %XX.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn authinfo_params(
+    m: &MerchantSecrets,
+    req: &AuthinfoRequest,
+    now: i64,
+    nonce: String,
+) -> BTreeMap<String, String> {
+    let mut p = BTreeMap::new();
+    let mut put = |k: &str, v: &str| {
+        p.insert(k.to_owned(), v.to_owned());
+    };
+    put("appid", &m.appid);
+    put("mch_id", &m.mch_id);
+    if let Some(v) = &m.sub_appid {
+        put("sub_appid", v);
+    }
+    if let Some(v) = &m.sub_mch_id {
+        put("sub_mch_id", v);
+    }
+    put("store_id", req.store_id.as_str());
+    put("store_name", req.store_name.as_str());
+    put("device_id", req.device_id.as_str());
+    if let Some(a) = &req.attach {
+        put("attach", a.as_str());
+    }
+    put("rawdata", req.rawdata.as_str());
+    put("now", &now.to_string());
+    put("version", "1");
+    // Always sent, and signed like any other field.
+    put("sign_type", m.sign_type.as_str());
+    put("nonce_str", &nonce);
+    p
+}
+
+/// §2.4: FAIL carries no signature; SUCCESS must be signed with our sign_type.
+fn authinfo_answer(
+    m: &MerchantSecrets,
+    fields: &BTreeMap<String, String>,
+) -> Result<Authinfo, WeChatPayError> {
+    let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    if get("return_code") != "SUCCESS" {
+        let code = match get("return_code") {
+            "" => "FAIL".to_owned(),
+            c => clean(c),
+        };
+        return Err(WeChatPayError::V2 {
+            code,
+            message: clean(get("return_msg")),
+        });
+    }
+    if !v2::verify(fields, &m.api_key, m.sign_type) {
+        return Err(WeChatPayError::SignatureInvalid(
+            "APIv2 sign missing or wrong".into(),
+        ));
+    }
+    if let Some(result) = fields.get("result_code").filter(|r| *r != "SUCCESS") {
+        let code = fields.get("err_code").unwrap_or(result);
+        return Err(WeChatPayError::V2 {
+            code: clean(code),
+            message: clean(
+                fields
+                    .get("err_code_des")
+                    .map(String::as_str)
+                    .unwrap_or(get("return_msg")),
+            ),
+        });
+    }
+    // Signed echoes of who we are: anything else is not an answer to us.
+    for (k, ours) in [("appid", Some(&m.appid)), ("mch_id", Some(&m.mch_id))]
+        .into_iter()
+        .chain([
+            ("sub_appid", m.sub_appid.as_ref()),
+            ("sub_mch_id", m.sub_mch_id.as_ref()),
+        ])
+    {
+        if let (Some(theirs), Some(ours)) = (fields.get(k), ours) {
+            if theirs != ours {
+                return Err(WeChatPayError::Malformed(format!("{k} is not ours")));
+            }
+        }
+    }
+    let authinfo = AuthinfoToken::from_upstream(get("authinfo"))
+        .ok_or_else(|| WeChatPayError::Malformed("no usable authinfo".into()))?;
+    let expires_in = match fields.get("expires_in").map(|s| s.trim()) {
+        None | Some("") => DEFAULT_AUTHINFO_TTL,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n > 0 => n.min(MAX_AUTHINFO_TTL),
+            _ => return Err(WeChatPayError::Malformed("bad expires_in".into())),
+        },
+    };
+    Ok(Authinfo {
+        authinfo,
+        expires_in,
+    })
+}
+
+#[derive(Deserialize)]
+struct V3Error {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RealNameFields {
+    encrypted_real_name: Option<String>,
+    credential_type: Option<i64>,
+    encrypted_credential_id: Option<String>,
+    encrypted_phone_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FacemchUser {
+    openid: Option<String>,
+    sub_openid: Option<String>,
+    union_id: Option<String>,
+    real_name_info: Option<RealNameFields>,
+    encrypted_phone_number: Option<String>,
+}
+
+fn upstream_id(field: &'static str, v: Option<String>) -> Result<Option<String>, WeChatPayError> {
+    match v {
+        None => Ok(None),
+        Some(s) if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(s))
+        }
+        Some(_) => Err(WeChatPayError::Malformed(format!("{field} is not an id"))),
+    }
+}
+
+/// Decrypts and validates the user's fields; the error names a field only.
+fn real_name_answer(
+    m: &MerchantSecrets,
+    info_type: InfoType,
+    body: &[u8],
+) -> Result<RealNameInfo, WeChatPayError> {
+    let user: FacemchUser = serde_json::from_slice(body)
+        .map_err(|_| WeChatPayError::Malformed("facemch answer is not the expected JSON".into()))?;
+    let decrypt = |field: &'static str, b64: &str| -> Result<String, WeChatPayError> {
+        m.merchant_key
+            .decrypt(b64)
+            .map_err(|_| WeChatPayError::DecryptFailed(field))
+    };
+    let mut out = RealNameInfo {
+        openid: upstream_id("openid", user.openid)?,
+        sub_openid: upstream_id("sub_openid", user.sub_openid)?,
+        union_id: upstream_id("union_id", user.union_id)?,
+        ..RealNameInfo::default()
+    };
+    let mut phone = user.encrypted_phone_number;
+    if let Some(info) = user.real_name_info {
+        let name = info
+            .encrypted_real_name
+            .ok_or_else(|| WeChatPayError::Malformed("no encrypted_real_name".into()))?;
+        out.real_name = Some(
+            kiosk::real_name(&decrypt("real_name", &name)?)
+                .map_err(|e| WeChatPayError::DecryptFailed(e.0))?,
+        );
+        let ctype = info
+            .credential_type
+            .filter(|t| kiosk::valid_credential_type(*t))
+            .ok_or_else(|| WeChatPayError::Malformed("no valid credential_type".into()))?;
+        out.credential_type = Some(ctype);
+        if let Some(id) = info.encrypted_credential_id {
+            out.credential_id = Some(
+                kiosk::credential_id(ctype, &decrypt("credential_id", &id)?)
+                    .map_err(|e| WeChatPayError::DecryptFailed(e.0))?,
+            );
+        }
+        phone = phone.or(info.encrypted_phone_number);
+    }
+    if let Some(p) = phone {
+        out.phone_number = Some(
+            kiosk::phone_number(&decrypt("phone_number", &p)?)
+                .map_err(|e| WeChatPayError::DecryptFailed(e.0))?,
+        );
+    }
+    let complete = match info_type {
+        InfoType::RealName | InfoType::RealNameTel => out.real_name.is_some(),
+        InfoType::UnionId => out.union_id.is_some(),
+    };
+    if !complete {
+        return Err(WeChatPayError::Malformed(format!(
+            "{} answer lacks its fields",
+            info_type.as_str()
+        )));
+    }
+    Ok(out)
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[async_trait]
+impl WeChatPay for WeChatPayClient {
+    async fn get_authinfo(&self, req: &AuthinfoRequest) -> Result<Authinfo, WeChatPayError> {
+        let m = self.merchant.merchant_secrets().await?;
+        let url = format!("{}{AUTHINFO_PATH}", self.face_base);
+        let answer = self
+            .send("get_wxpayface_authinfo", || {
+                // A fresh now, nonce and signature per attempt.
+                let mut params = authinfo_params(&m, req, self.clock.now(), nonce()?);
+                let sign = v2::sign(&params, &m.api_key, m.sign_type);
+                params.insert("sign".into(), sign);
+                Ok(self
+                    .http
+                    .post(&url)
+                    .header(CONTENT_TYPE, "text/xml; charset=utf-8")
+                    .header(USER_AGENT, UA)
+                    .body(xml::write(&params)))
+            })
+            .await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(WeChatPayError::Malformed(format!("HTTP {}", answer.status)));
+        }
+        let text = std::str::from_utf8(&answer.body)
+            .map_err(|_| WeChatPayError::Malformed("answer is not UTF-8".into()))?;
+        let fields = xml::parse(text).map_err(|e| WeChatPayError::Malformed(e.to_string()))?;
+        authinfo_answer(&m, &fields)
+    }
+
+    async fn real_name(
+        &self,
+        face_sid: &FaceSid,
+        info_type: InfoType,
+    ) -> Result<RealNameInfo, WeChatPayError> {
+        let m = self.merchant.merchant_secrets().await?;
+        let mut query = vec![("info_type", info_type.as_str()), ("appid", &m.appid)];
+        if let Some(v) = &m.sub_mch_id {
+            query.push(("sub_mchid", v));
+        }
+        if let Some(v) = &m.sub_appid {
+            query.push(("sub_appid", v));
+        }
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+            .collect();
+        let url = format!(
+            "{}/v3/facemch/users/{}?{}",
+            self.api_base,
+            percent_encode(face_sid.expose()),
+            query.join("&")
+        );
+        let url = reqwest::Url::parse(&url).map_err(|_| {
+            WeChatPayError::Malformed("WECHATPAY_API_BASE gives no valid URL".into())
+        })?;
+        // Signed exactly as it goes on the wire (the base may carry a path prefix).
+        let path_and_query = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let answer = self
+            .send("facemch_users", || {
+                let nonce = nonce()?;
+                let auth = v3::authorization(
+                    &m.merchant_key,
+                    &m.mch_id,
+                    &m.merchant_serial_no,
+                    &RequestToSign {
+                        method: "GET",
+                        path_and_query: &path_and_query,
+                        timestamp: self.clock.now(),
+                        nonce: &nonce,
+                        body: "",
+                    },
+                )
+                .map_err(|_| {
+                    WeChatPayError::Malformed("cannot sign with the merchant key".into())
+                })?;
+                let mut r = self
+                    .http
+                    .get(url.clone())
+                    .header(AUTHORIZATION, auth)
+                    .header(ACCEPT, "application/json")
+                    .header(USER_AGENT, UA);
+                // The key we can verify with: WeChat Pay signs its answer with it.
+                if let Some(serial) = m.response_keys.preferred_serial() {
+                    r = r.header("Wechatpay-Serial", serial);
+                }
+                Ok(r)
+            })
+            .await?;
+        if !(200..300).contains(&answer.status) {
+            // Non-2xx answers are not signed (§4.2); read the code only.
+            let e: Option<V3Error> = serde_json::from_slice(&answer.body).ok();
+            let (code, message) = e
+                .map(|e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()))
+                .unwrap_or_default();
+            return Err(WeChatPayError::V3 {
+                status: answer.status,
+                code: if code.is_empty() {
+                    format!("HTTP_{}", answer.status)
+                } else {
+                    clean(&code)
+                },
+                message: clean(&message),
+            });
+        }
+        let h = &answer.headers;
+        m.response_keys
+            .verify(
+                SignedHeaders {
+                    timestamp: header(h, "Wechatpay-Timestamp"),
+                    nonce: header(h, "Wechatpay-Nonce"),
+                    signature: header(h, "Wechatpay-Signature"),
+                    serial: header(h, "Wechatpay-Serial"),
+                },
+                &answer.body,
+                self.clock.now(),
+            )
+            .map_err(|e| WeChatPayError::SignatureInvalid(e.to_string()))?;
+        real_name_answer(&m, info_type, &answer.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::keys::test_keys::*;
+    use super::super::merchant::tests::secret_json;
+    use super::*;
+    use crate::domain::kiosk::{DeviceId, RawData, StoreId, StoreName};
+    use serde_json::Value;
+
+    fn merchant(sign_type: &str) -> MerchantSecrets {
+        let mut v = secret_json();
+        v["sign_type"] = sign_type.into();
+        MerchantSecrets::from_json("m", &v.to_string()).unwrap()
+    }
+
+    fn request() -> AuthinfoRequest {
+        AuthinfoRequest {
+            device_id: DeviceId::parse("DEV001").unwrap(),
+            store_id: StoreId::parse("IMG001").unwrap(),
+            store_name: StoreName::parse("爱马哥南山店").unwrap(),
+            rawdata: RawData::parse("H0kvnUgGHKuqflNwtNqCdOVpbO4FPSowudTG").unwrap(),
+            attach: None,
+        }
+    }
+
+    #[test]
+    fn request_params_carry_and_sign_every_required_field() {
+        let m = merchant("MD5");
+        let p = authinfo_params(&m, &request(), 1239878956, "N".repeat(32));
+        for k in [
+            "appid",
+            "mch_id",
+            "store_id",
+            "store_name",
+            "device_id",
+            "rawdata",
+            "now",
+            "version",
+            "sign_type",
+            "nonce_str",
+        ] {
+            assert!(p.contains_key(k), "{k}");
+        }
+        assert_eq!(p["sign_type"], "MD5");
+        assert_eq!(p["version"], "1");
+        assert!(!p.contains_key("attach") && !p.contains_key("sub_mch_id"));
+        assert!(v2::string_to_sign(&p, &m.api_key).contains("sign_type=MD5"));
+    }
+
+    fn signed(m: &MerchantSecrets, pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut p: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let s = v2::sign(&p, &m.api_key, m.sign_type);
+        p.insert("sign".into(), s);
+        p
+    }
+
+    #[test]
+    fn authinfo_answers() {
+        for st in ["MD5", "HMAC-SHA256"] {
+            let m = merchant(st);
+            let ok = [
+                ("return_code", "SUCCESS"),
+                ("authinfo", "AUTHINFO_SIM_0001"),
+                ("expires_in", "3600"),
+                ("appid", "wx0123456789abcdef"),
+                ("mch_id", "1234567891"),
+                ("nonce_str", "abc"),
+            ];
+            let a = authinfo_answer(&m, &signed(&m, &ok)).unwrap();
+            assert_eq!(
+                (a.authinfo.expose(), a.expires_in),
+                ("AUTHINFO_SIM_0001", 3600)
+            );
+            let mut tampered = signed(&m, &ok);
+            tampered.insert("authinfo".into(), "OTHER".into());
+            assert!(matches!(
+                authinfo_answer(&m, &tampered),
+                Err(WeChatPayError::SignatureInvalid(_))
+            ));
+            let mut unsigned = signed(&m, &ok);
+            unsigned.remove("sign");
+            assert!(matches!(
+                authinfo_answer(&m, &unsigned),
+                Err(WeChatPayError::SignatureInvalid(_))
+            ));
+            let fail: BTreeMap<String, String> = [
+                ("return_code", "FAIL"),
+                ("return_msg", "签名错误，请检查后再试"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            match authinfo_answer(&m, &fail) {
+                Err(WeChatPayError::V2 { code, message }) => {
+                    assert_eq!(
+                        (code.as_str(), message.as_str()),
+                        ("FAIL", "签名错误，请检查后再试")
+                    )
+                }
+                other => panic!("{other:?}"),
+            }
+            let mut wrong_mch = ok.to_vec();
+            wrong_mch[4] = ("mch_id", "999");
+            assert!(matches!(
+                authinfo_answer(&m, &signed(&m, &wrong_mch)),
+                Err(WeChatPayError::Malformed(_))
+            ));
+            let mut no_ttl = ok.to_vec();
+            no_ttl.remove(2);
+            assert_eq!(
+                authinfo_answer(&m, &signed(&m, &no_ttl))
+                    .unwrap()
+                    .expires_in,
+                DEFAULT_AUTHINFO_TTL
+            );
+            let mut bad_ttl = ok.to_vec();
+            bad_ttl[2] = ("expires_in", "-5");
+            assert!(authinfo_answer(&m, &signed(&m, &bad_ttl)).is_err());
+            let mut result_fail = ok.to_vec();
+            result_fail.push(("result_code", "FAIL"));
+            result_fail.push(("err_code", "PARAM_ERROR"));
+            assert!(
+                matches!(authinfo_answer(&m, &signed(&m, &result_fail)), Err(WeChatPayError::V2 { code, .. }) if code == "PARAM_ERROR")
+            );
+        }
+        // The other sign type's signature does not pass.
+        let md5 = merchant("MD5");
+        let hmac = merchant("HMAC-SHA256");
+        let p = signed(&md5, &[("return_code", "SUCCESS"), ("authinfo", "A")]);
+        assert!(authinfo_answer(&hmac, &p).is_err());
+    }
+
+    #[test]
+    fn facemch_answer_vector_decrypts_and_validates() {
+        let m = merchant("MD5");
+        let body = include_str!("testdata/facemch_answer.json").trim();
+        let info = real_name_answer(&m, InfoType::RealName, body.as_bytes()).unwrap();
+        assert_eq!(info.openid.as_deref(), Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
+        assert_eq!(info.real_name.as_ref().map(|p| p.expose()), Some("张三"));
+        assert_eq!(info.credential_type, Some(1));
+        assert_eq!(
+            info.credential_id.as_ref().map(|p| p.expose()),
+            Some("11010519491231002X")
+        );
+        assert!(!format!("{info:?}").contains("张三"));
+        // The name's ciphertext in the ID's place: decrypts, fails validation.
+        let v: Value = serde_json::from_str(body).unwrap();
+        let mut swapped = v.clone();
+        swapped["real_name_info"]["encrypted_credential_id"] =
+            v["real_name_info"]["encrypted_real_name"].clone();
+        assert!(matches!(
+            real_name_answer(&m, InfoType::RealName, swapped.to_string().as_bytes()),
+            Err(WeChatPayError::DecryptFailed("credential_id"))
+        ));
+        let mut garbled = v.clone();
+        garbled["real_name_info"]["encrypted_real_name"] = "AAAA".into();
+        assert!(matches!(
+            real_name_answer(&m, InfoType::RealName, garbled.to_string().as_bytes()),
+            Err(WeChatPayError::DecryptFailed("real_name"))
+        ));
+        // ASK_UNIONID needs a union_id.
+        assert!(real_name_answer(&m, InfoType::UnionId, body.as_bytes()).is_err());
+        assert!(real_name_answer(&m, InfoType::UnionId, br#"{"union_id":"u-1"}"#).is_ok());
+        assert!(real_name_answer(&m, InfoType::RealName, br#"{"openid":"o"}"#).is_err());
+        assert!(real_name_answer(&m, InfoType::RealName, b"not json").is_err());
+        let _ = (PLATFORM_SERIAL, MERCHANT_CERT);
+    }
+
+    #[test]
+    fn face_sid_is_percent_encoded() {
+        assert_eq!(percent_encode("ab-_.~9"), "ab-_.~9");
+        assert_eq!(percent_encode("a/b?c=d&e%"), "a%2Fb%3Fc%3Dd%26e%25");
+    }
+}

@@ -1,0 +1,373 @@
+//! The `MERCHANT_SECRET_ID` secret (contract §2), parsed and checked once
+//! per container: keys are decoded at load, so a bad key is a configuration
+//! error naming the field, never a failure in the middle of a request.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::keys::{MerchantKey, VerifyingKey, normalize_serial};
+use super::v2::SignType;
+use super::v3::ResponseKeys;
+use crate::adapters::secrets::read_string;
+use crate::domain::kiosk::{DeviceId, DeviceToken};
+use crate::error::ConfigError;
+use crate::ports::MerchantSecretsSource;
+
+/// The merchant's WeChat Pay credentials. `Debug` shows ids only.
+pub struct MerchantSecrets {
+    pub mch_id: String,
+    pub appid: String,
+    pub sub_mch_id: Option<String>,
+    pub sub_appid: Option<String>,
+    /// APIv2 key (32 characters).
+    pub api_key: String,
+    pub sign_type: SignType,
+    /// Serial of the merchant API certificate (uppercase hex).
+    pub merchant_serial_no: String,
+    pub merchant_key: MerchantKey,
+    pub response_keys: ResponseKeys,
+    /// device_id → lowercase hex SHA-256 of its bearer token.
+    devices: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct RawCert {
+    serial_no: Option<String>,
+    certificate: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    mch_id: Option<Value>,
+    appid: Option<String>,
+    sub_mch_id: Option<Value>,
+    sub_appid: Option<String>,
+    api_key: Option<String>,
+    sign_type: Option<String>,
+    merchant_serial_no: Option<String>,
+    merchant_private_key: Option<String>,
+    wechatpay_public_key_id: Option<String>,
+    wechatpay_public_key: Option<String>,
+    platform_certificates: Option<Vec<RawCert>>,
+    devices: Option<HashMap<String, String>>,
+}
+
+/// An id WeChat Pay takes as a string, written either as a string or a number.
+fn id_value(v: Option<Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl MerchantSecrets {
+    pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+        let field = |field: &'static str, problem: &'static str| ConfigError::SecretField {
+            secret: secret_id.to_owned(),
+            field,
+            problem,
+        };
+        let raw: Raw = serde_json::from_str(json).map_err(|_| {
+            field(
+                "(whole secret)",
+                "is not a JSON object of the documented shape",
+            )
+        })?;
+        let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+
+        let mch_id = id_value(raw.mch_id).ok_or_else(|| field("mch_id", "is missing"))?;
+        if !(1..=32).contains(&mch_id.len()) || !mch_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(field("mch_id", "must be 1-32 digits"));
+        }
+        let appid = present(raw.appid).ok_or_else(|| field("appid", "is missing"))?;
+        let sub_mch_id = id_value(raw.sub_mch_id);
+        let sub_appid = present(raw.sub_appid);
+        let api_key = present(raw.api_key).ok_or_else(|| field("api_key", "is missing"))?;
+        if api_key.len() != 32 || !api_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(field("api_key", "must be 32 characters of [A-Za-z0-9]"));
+        }
+        let sign_type = present(raw.sign_type)
+            .ok_or_else(|| field("sign_type", "is missing"))
+            .and_then(|s| {
+                SignType::parse(&s).ok_or_else(|| field("sign_type", "must be MD5 or HMAC-SHA256"))
+            })?;
+        let merchant_serial_no = present(raw.merchant_serial_no)
+            .ok_or_else(|| field("merchant_serial_no", "is missing"))?;
+        if !is_hex(&merchant_serial_no) {
+            return Err(field("merchant_serial_no", "must be hexadecimal"));
+        }
+        let merchant_key = present(raw.merchant_private_key)
+            .ok_or_else(|| field("merchant_private_key", "is missing"))
+            .and_then(|pem| {
+                MerchantKey::from_pem(&pem).map_err(|_| {
+                    field(
+                        "merchant_private_key",
+                        "is not a PEM RSA private key (PKCS#8 or PKCS#1)",
+                    )
+                })
+            })?;
+
+        let public_key = match (
+            present(raw.wechatpay_public_key_id),
+            present(raw.wechatpay_public_key),
+        ) {
+            (None, None) => None,
+            (Some(id), Some(pem)) => {
+                if !id.starts_with("PUB_KEY_ID_") || !id.is_ascii() || id.len() > 64 {
+                    return Err(field("wechatpay_public_key_id", "must be PUB_KEY_ID_…"));
+                }
+                let key = VerifyingKey::from_pem(&pem)
+                    .map_err(|_| field("wechatpay_public_key", "is not a PEM RSA public key"))?;
+                Some((id, key))
+            }
+            (Some(_), None) => return Err(field("wechatpay_public_key", "is missing")),
+            (None, Some(_)) => return Err(field("wechatpay_public_key_id", "is missing")),
+        };
+        let mut certificates = Vec::new();
+        for c in raw.platform_certificates.unwrap_or_default() {
+            let serial = present(c.serial_no)
+                .ok_or_else(|| field("platform_certificates[].serial_no", "is missing"))?;
+            let pem = present(c.certificate)
+                .ok_or_else(|| field("platform_certificates[].certificate", "is missing"))?;
+            let (key, cert_serial) = VerifyingKey::from_certificate_pem(&pem).map_err(|_| {
+                field(
+                    "platform_certificates[].certificate",
+                    "is not a PEM X.509 certificate with an RSA key",
+                )
+            })?;
+            if normalize_serial(&serial) != cert_serial {
+                return Err(field(
+                    "platform_certificates[].serial_no",
+                    "does not match the certificate's serial number",
+                ));
+            }
+            certificates.push((cert_serial, key));
+        }
+        if public_key.is_none() && certificates.is_empty() {
+            return Err(field(
+                "wechatpay_public_key",
+                "or a platform certificate is required to verify WeChat Pay's answers",
+            ));
+        }
+
+        let devices = raw.devices.ok_or_else(|| field("devices", "is missing"))?;
+        for (id, hash) in &devices {
+            if DeviceId::parse(id).is_err() {
+                return Err(field(
+                    "devices",
+                    "has a device id that is not 1-32 visible ASCII",
+                ));
+            }
+            if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(field(
+                    "devices",
+                    "must map each device id to a lowercase hex SHA-256",
+                ));
+            }
+        }
+
+        Ok(Self {
+            mch_id,
+            appid,
+            sub_mch_id,
+            sub_appid,
+            api_key,
+            sign_type,
+            merchant_serial_no: normalize_serial(&merchant_serial_no),
+            merchant_key,
+            response_keys: ResponseKeys {
+                public_key,
+                certificates,
+            },
+            devices,
+        })
+    }
+
+    /// Whether `token` is the one registered for `device`: SHA-256 compared in
+    /// constant time. An unknown device is compared against a dummy value, so
+    /// timing says nothing about which devices exist.
+    pub fn device_token_matches(&self, device: &DeviceId, token: &DeviceToken) -> bool {
+        const NONE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+        match self.devices.get(device.as_str()) {
+            Some(registered) => token.matches(registered),
+            None => {
+                let _ = token.matches(NONE);
+                false
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MerchantSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MerchantSecrets")
+            .field("mch_id", &self.mch_id)
+            .field("appid", &self.appid)
+            .field("sign_type", &self.sign_type)
+            .field("devices", &self.devices.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `MERCHANT_SECRET_ID` on first use and keeps it for the life of the
+/// container. A failed read is not cached, so the next request tries again.
+pub struct CachedMerchantSecrets {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    cell: OnceCell<Arc<MerchantSecrets>>,
+}
+
+impl CachedMerchantSecrets {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+            cell: OnceCell::new(),
+        }
+    }
+
+    async fn load(&self) -> Result<Arc<MerchantSecrets>, ConfigError> {
+        let json = read_string(&self.client, &self.secret_id)
+            .await?
+            .ok_or_else(|| ConfigError::SecretEmpty {
+                secret: self.secret_id.clone(),
+            })?;
+        Ok(Arc::new(MerchantSecrets::from_json(
+            &self.secret_id,
+            &json,
+        )?))
+    }
+}
+
+#[async_trait]
+impl MerchantSecretsSource for CachedMerchantSecrets {
+    async fn merchant_secrets(&self) -> Result<Arc<MerchantSecrets>, ConfigError> {
+        self.cell.get_or_try_init(|| self.load()).await.cloned()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use serde_json::json;
+
+    use super::super::keys::test_keys::*;
+    use super::*;
+
+    pub(crate) fn secret_json() -> Value {
+        json!({
+            "mch_id": "1234567891",
+            "appid": "wx0123456789abcdef",
+            "sub_mch_id": null,
+            "sub_appid": null,
+            "api_key": "192006250b4c09247ec02edce69f6a2d",
+            "sign_type": "HMAC-SHA256",
+            "merchant_serial_no": MERCHANT_SERIAL,
+            "merchant_private_key": MERCHANT_KEY,
+            "wechatpay_public_key_id": "PUB_KEY_ID_0114232134912410000000000001",
+            "wechatpay_public_key": PUBLIC_KEY,
+            "platform_certificates": [{"serial_no": PLATFORM_SERIAL, "certificate": PLATFORM_CERT}],
+            // sha256("abc")
+            "devices": {"kiosk-001": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
+        })
+    }
+
+    fn parse(v: &Value) -> Result<MerchantSecrets, ConfigError> {
+        MerchantSecrets::from_json("merchant", &v.to_string())
+    }
+
+    #[test]
+    fn the_documented_shape_parses_and_debug_hides_keys() {
+        let m = parse(&secret_json()).unwrap();
+        assert_eq!(m.sign_type, SignType::HmacSha256);
+        assert!(m.response_keys.public_key.is_some());
+        assert_eq!(m.response_keys.certificates.len(), 1);
+        let dbg = format!("{m:?}");
+        assert!(
+            !dbg.contains("192006250b4c") && !dbg.contains("PRIVATE"),
+            "{dbg}"
+        );
+        let dev = DeviceId::parse("kiosk-001").unwrap();
+        let good = DeviceToken::from_authorization("Bearer abc").unwrap();
+        let bad = DeviceToken::from_authorization("Bearer abd").unwrap();
+        assert!(m.device_token_matches(&dev, &good));
+        assert!(!m.device_token_matches(&dev, &bad));
+        assert!(!m.device_token_matches(&DeviceId::parse("kiosk-002").unwrap(), &good));
+        // A numeric mch_id is read as a string.
+        let mut v = secret_json();
+        v["mch_id"] = json!(1234567891);
+        assert_eq!(parse(&v).unwrap().mch_id, "1234567891");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("mch_id", Value::Null, "mch_id"),
+            ("mch_id", json!("12ab"), "mch_id"),
+            ("api_key", json!("short"), "api_key"),
+            ("sign_type", json!("SHA1"), "sign_type"),
+            ("sign_type", Value::Null, "sign_type"),
+            ("merchant_serial_no", json!("xyz"), "merchant_serial_no"),
+            (
+                "merchant_private_key",
+                json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"),
+                "merchant_private_key",
+            ),
+            (
+                "wechatpay_public_key",
+                json!("nope"),
+                "wechatpay_public_key",
+            ),
+            (
+                "wechatpay_public_key_id",
+                json!("KEY_1"),
+                "wechatpay_public_key_id",
+            ),
+            (
+                "wechatpay_public_key_id",
+                Value::Null,
+                "wechatpay_public_key_id",
+            ),
+            ("devices", json!({"kiosk-001": "ABC"}), "devices"),
+            ("devices", Value::Null, "devices"),
+        ];
+        for (key, value, named) in cases {
+            let mut v = secret_json();
+            if value.is_null() {
+                v.as_object_mut().unwrap().remove(key);
+            } else {
+                v[key] = value;
+            }
+            let err = parse(&v).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}: {err}");
+            assert!(!err.contains("192006250b4c"), "{err}");
+        }
+        let mut v = secret_json();
+        v["platform_certificates"][0]["serial_no"] = json!("1234");
+        assert!(parse(&v).unwrap_err().to_string().contains("serial"));
+        let mut v = secret_json();
+        v["platform_certificates"] = json!([]);
+        v.as_object_mut().unwrap().remove("wechatpay_public_key");
+        v.as_object_mut().unwrap().remove("wechatpay_public_key_id");
+        assert!(parse(&v).is_err(), "no way to verify answers");
+        assert!(MerchantSecrets::from_json("m", "[]").is_err());
+        // Either mode alone is enough.
+        let mut v = secret_json();
+        v["platform_certificates"] = json!([]);
+        assert!(parse(&v).is_ok());
+        let mut v = secret_json();
+        v.as_object_mut().unwrap().remove("wechatpay_public_key");
+        v.as_object_mut().unwrap().remove("wechatpay_public_key_id");
+        assert!(parse(&v).is_ok());
+    }
+}

@@ -1,0 +1,196 @@
+//! APIv2's flat XML (wechatpay-face-api.md §2.3): `<xml>` with one child
+//! element per parameter, no attributes, no nesting. Text or CDATA values.
+//!
+//! The reader refuses DTDs (so no entity can be declared, let alone an
+//! external one), processing instructions, attributes, nesting, duplicate
+//! fields and any entity other than the five predefined ones and character
+//! references.
+
+use std::collections::BTreeMap;
+
+use quick_xml::Reader;
+use quick_xml::escape::escape;
+use quick_xml::events::Event;
+
+/// Answers larger than this are not APIv2 answers.
+pub const MAX_XML_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("APIv2 XML refused: {0}")]
+pub struct XmlError(pub &'static str);
+
+/// The parameters as `<xml>…</xml>`. Values with markup characters are
+/// CDATA-wrapped, as WeChat Pay's SDKs do; a value that contains `]]>`
+/// (which would end the CDATA section) is escaped instead.
+pub fn write(params: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("<xml>");
+    for (k, v) in params {
+        out.push('<');
+        out.push_str(k);
+        out.push('>');
+        let markup = v.contains(['<', '>', '&', '"', '\'']);
+        if markup && !v.contains("]]>") {
+            out.push_str("<![CDATA[");
+            out.push_str(v);
+            out.push_str("]]>");
+        } else {
+            out.push_str(&escape(v.as_str()));
+        }
+        out.push_str("</");
+        out.push_str(k);
+        out.push('>');
+    }
+    out.push_str("</xml>");
+    out
+}
+
+fn predefined_entity(name: &str) -> Option<char> {
+    Some(match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => return None,
+    })
+}
+
+/// Parses a flat `<xml>` document into its fields.
+pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
+    if text.len() > MAX_XML_BYTES {
+        return Err(XmlError("document too large"));
+    }
+    let mut reader = Reader::from_str(text);
+    let config = reader.config_mut();
+    config.check_end_names = true;
+    config.expand_empty_elements = true;
+
+    let mut fields = BTreeMap::new();
+    // 0: outside <xml>; 1: inside it; 2: inside a field.
+    let mut depth = 0u8;
+    let mut root_seen = false;
+    let mut current: Option<(String, String)> = None;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|_| XmlError("not well-formed"))?;
+        match event {
+            Event::Decl(_) | Event::Comment(_) => {}
+            Event::DocType(_) => return Err(XmlError("DTDs are not accepted")),
+            Event::PI(_) => return Err(XmlError("processing instructions are not accepted")),
+            Event::Start(start) => {
+                if start.attributes().next().is_some() {
+                    return Err(XmlError("attributes are not accepted"));
+                }
+                let qname = start.name();
+                let name: &str = qname.as_ref();
+                let name = name.to_owned();
+                match depth {
+                    0 if !root_seen && name == "xml" => root_seen = true,
+                    0 => return Err(XmlError("the root element must be <xml>, once")),
+                    1 => {
+                        if fields.contains_key(&name) {
+                            return Err(XmlError("a field appears twice"));
+                        }
+                        current = Some((name, String::new()));
+                    }
+                    _ => return Err(XmlError("nested elements are not accepted")),
+                }
+                depth += 1;
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    if let Some((k, v)) = current.take() {
+                        fields.insert(k, v);
+                    }
+                }
+            }
+            Event::Text(t) => {
+                let s = t.xml10_content();
+                match current.as_mut() {
+                    Some((_, v)) => v.push_str(&s),
+                    None if s.trim().is_empty() => {}
+                    None => return Err(XmlError("text outside a field")),
+                }
+            }
+            Event::CData(c) => match current.as_mut() {
+                Some((_, v)) => v.push_str(&c.xml10_content()),
+                None => return Err(XmlError("CDATA outside a field")),
+            },
+            Event::GeneralRef(r) => {
+                let c = if r.is_char_ref() {
+                    r.resolve_char_ref()
+                        .ok()
+                        .flatten()
+                        .ok_or(XmlError("bad character reference"))?
+                } else {
+                    let name = r.xml10_content();
+                    predefined_entity(&name).ok_or(XmlError("unknown entity"))?
+                };
+                match current.as_mut() {
+                    Some((_, v)) => v.push(c),
+                    None => return Err(XmlError("reference outside a field")),
+                }
+            }
+            Event::Empty(_) => return Err(XmlError("unexpected empty element")),
+            Event::Eof => break,
+        }
+    }
+    if !root_seen || depth != 0 {
+        return Err(XmlError("not a complete <xml> document"));
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_markup_and_cdata() {
+        let mut p = BTreeMap::new();
+        p.insert("a".to_owned(), "plain".to_owned());
+        p.insert("b".to_owned(), "<&>\"'".to_owned());
+        p.insert("c".to_owned(), "x]]>y<".to_owned());
+        p.insert("d".to_owned(), "爱马哥南山店".to_owned());
+        let xml = write(&p);
+        assert!(xml.contains("<b><![CDATA[<&>\"']]></b>"), "{xml}");
+        assert_eq!(parse(&xml).unwrap(), p);
+    }
+
+    #[test]
+    fn wechat_style_answer_parses() {
+        let xml = "<?xml version=\"1.0\"?>\n<xml>\n  <return_code><![CDATA[FAIL]]></return_code>\n  <return_msg><![CDATA[签名错误，请检查后再试]]></return_msg>\n  <n>1&#x31;&amp;</n><e></e><f/>\n</xml>";
+        let f = parse(xml).unwrap();
+        assert_eq!(f["return_code"], "FAIL");
+        assert_eq!(f["return_msg"], "签名错误，请检查后再试");
+        assert_eq!(f["n"], "11&");
+        assert_eq!(f["e"], "");
+        assert_eq!(f["f"], "");
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let cases = [
+            "<!DOCTYPE xml [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml><a>&e;</a></xml>",
+            "<!DOCTYPE xml [<!ENTITY e \"boom\">]><xml><a>x</a></xml>",
+            "<xml><a>&e;</a></xml>",
+            "<xml><a x=\"1\">v</a></xml>",
+            "<xml><a><b>v</b></a></xml>",
+            "<xml><a>1</a><a>2</a></xml>",
+            "<root><a>1</a></root>",
+            "<xml><a>1</a></xml><xml/>",
+            "<xml><a>1</b></xml>",
+            "<xml><a>1</a>",
+            "<?php x?><xml/>",
+            "",
+            "not xml",
+            "<xml>text</xml>",
+        ];
+        for c in cases {
+            assert!(parse(c).is_err(), "{c}");
+        }
+        assert!(parse(&format!("<xml><a>{}</a></xml>", "a".repeat(MAX_XML_BYTES))).is_err());
+    }
+}

@@ -1,0 +1,517 @@
+//! `wxface-dev`: local-stack helper.
+//!
+//! ```text
+//! wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
+//! wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS]
+//! wxface-dev scan-pii [--aws URL] [--logs DIR]
+//! ```
+//!
+//! Defaults are those of `make dev` (moto on 127.0.0.1:5005, the simulator on 127.0.0.1:9100,
+//! `cargo lambda watch` on 127.0.0.1:9000).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wxface_harness::fixtures::{self, mask_id, mask_name};
+use wxface_harness::{pii, sdk_config_for, secrets, template};
+
+const USAGE: &str = "\
+usage:
+  wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
+      Creates the sessions table (from template.yaml), the WeChat app secret (the simulator's
+      first app, a fresh data_key) and the access-token secret (no value). Idempotent.
+  wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS]
+      Walks a full v2 then v1 verification against a running stack; exits 1 if a step fails.
+  wxface-dev scan-pii [--aws URL] [--logs DIR]
+      Scans every table and every file under DIR for the fixtures' personal data; exits 1 on
+      any finding.
+
+defaults: --aws http://127.0.0.1:5005  --table wxface-dev-sessions
+          --app-secret-id wxface/dev/wechat-app  --token-secret-id wxface/dev/access-token
+          --functions http://127.0.0.1:9000/lambda-url  --sim http://127.0.0.1:9100
+          --timeout 300 (per request: the first call may wait for cargo lambda to compile)
+          --logs target/test-logs";
+
+fn parse_flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (key, value) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k.to_string(), v.to_string()),
+            _ => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| format!("{a} needs a value"))?
+                    .to_string();
+                (a.to_string(), v)
+            }
+        };
+        let name = key
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {a}"))?;
+        if !allowed.contains(&name) {
+            return Err(format!("unknown option --{name}"));
+        }
+        out.insert(name.to_string(), value);
+    }
+    Ok(out)
+}
+
+fn flag(flags: &HashMap<String, String>, name: &str, default: &str) -> String {
+    flags
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "setup" => match parse_flags(rest, &["aws", "table", "app-secret-id", "token-secret-id"]) {
+            Ok(f) => setup(&f).await,
+            Err(e) => usage_error(&e),
+        },
+        "demo" => match parse_flags(rest, &["functions", "sim", "timeout"]) {
+            Ok(f) => demo(&f).await,
+            Err(e) => usage_error(&e),
+        },
+        "scan-pii" => match parse_flags(rest, &["aws", "logs"]) {
+            Ok(f) => scan_pii(&f).await,
+            Err(e) => usage_error(&e),
+        },
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => usage_error(&format!("unknown command {other}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage) => ExitCode::from(2),
+        Err(Failure::Failed(msg)) => {
+            eprintln!("wxface-dev {cmd}: FAILED: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    Usage,
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Failed(s)
+    }
+}
+
+fn usage_error(msg: &str) -> Result<(), Failure> {
+    eprintln!("wxface-dev: {msg}\n{USAGE}");
+    Err(Failure::Usage)
+}
+
+// ---------------------------------------------------------------- setup
+
+async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    let aws = flag(flags, "aws", "http://127.0.0.1:5005");
+    let table = flag(flags, "table", "wxface-dev-sessions");
+    let app_secret_id = flag(flags, "app-secret-id", "wxface/dev/wechat-app");
+    let token_secret_id = flag(flags, "token-secret-id", "wxface/dev/access-token");
+
+    let config = sdk_config_for(&aws).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+
+    let spec = template::sessions_table_spec(&wxface_harness::template_path())?;
+    template::create_table_from_spec(&ddb, &table, &spec).await?;
+    println!(
+        "setup: table {table} (key {}, {}, TTL on {}) ready at {aws}",
+        spec.partition_key,
+        spec.billing_mode,
+        spec.ttl_attribute.as_deref().unwrap_or("-")
+    );
+
+    let app = &wechat_sim::SimConfig::default().apps[0];
+    let existed = secrets::get_secret(&sm, &app_secret_id).await.is_ok();
+    let value = json!({
+        "appid": app.appid,
+        "appsecret": app.secret,
+        "push_token": app.push_token,
+        "encoding_aes_key": app.encoding_aes_key,
+        "data_key": secrets::random_data_key(),
+    })
+    .to_string();
+    secrets::create_secret(&sm, &app_secret_id, Some(&value)).await?;
+    if existed {
+        println!("setup: secret {app_secret_id} exists, left as it is");
+    } else {
+        println!(
+            "setup: secret {app_secret_id} created (appid {}, fresh data_key)",
+            app.appid
+        );
+    }
+
+    let token_existed = secrets::get_secret(&sm, &token_secret_id).await.is_ok();
+    secrets::create_secret(&sm, &token_secret_id, None).await?;
+    if token_existed {
+        println!("setup: secret {token_secret_id} exists, left as it is");
+    } else {
+        println!("setup: secret {token_secret_id} created with no value (the functions fill it)");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scan-pii
+
+async fn scan_pii(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    let aws = flag(flags, "aws", "http://127.0.0.1:5005");
+    let logs = PathBuf::from(flag(
+        flags,
+        "logs",
+        &wxface_harness::logs::log_dir().to_string_lossy(),
+    ));
+    let needles = pii::needles().len();
+
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk_config_for(&aws).await);
+    let (items, mut findings) = pii::scan_tables(&ddb).await?;
+    let (lines, log_findings) = pii::scan_log_dir(&logs)?;
+    findings.extend(log_findings);
+
+    println!(
+        "pii scan: {needles} needles ({} people) over {items} table items at {aws} and {lines} log lines under {}",
+        fixtures::PEOPLE.len(),
+        logs.display()
+    );
+    if findings.is_empty() {
+        println!("pii scan: no personal data found");
+        return Ok(());
+    }
+    for f in &findings {
+        println!("pii scan: FOUND {} at {}", f.what, f.place);
+    }
+    Err(Failure::Failed(format!(
+        "{} finding(s) of personal data",
+        findings.len()
+    )))
+}
+
+// ---------------------------------------------------------------- demo
+
+struct Demo {
+    http: reqwest::Client,
+    functions: String,
+    sim: wechat_sim::SimClient,
+    appid: String,
+    step: usize,
+}
+
+/// What the demo prints instead of the person's data.
+struct Masks<'a> {
+    name: &'a str,
+    id: &'a str,
+}
+
+impl Masks<'_> {
+    /// `value` as pretty JSON with the name and ID masked.
+    fn show(&self, value: &Value) -> String {
+        let text = serde_json::to_string(value).unwrap_or_default();
+        text.replace(self.name, &mask_name(self.name))
+            .replace(self.id, &mask_id(self.id))
+    }
+
+    fn leaks(&self, text: &str) -> bool {
+        text.contains(self.name)
+            || text.contains(self.id)
+            || text.contains(&self.id.to_ascii_lowercase())
+    }
+}
+
+async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    let functions = flag(flags, "functions", "http://127.0.0.1:9000/lambda-url");
+    let sim_url = flag(flags, "sim", "http://127.0.0.1:9100");
+    let timeout: u64 = flag(flags, "timeout", "300")
+        .parse()
+        .map_err(|_| "--timeout takes seconds".to_string())?;
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(timeout))
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
+    let mut demo = Demo {
+        http,
+        functions: functions.clone(),
+        sim: wechat_sim::SimClient::new(sim_url.clone()),
+        appid: wechat_sim::SimConfig::default().apps[0].appid.clone(),
+        step: 0,
+    };
+    println!("wxface demo");
+    println!("  functions: {functions}/<function>/");
+    println!("  simulator: {sim_url} (plays WeChat's servers and the user's device)");
+    println!("  appid:     {}", demo.appid);
+
+    let started = Instant::now();
+    demo.v2(fixtures::person(0)).await?;
+    demo.v1(fixtures::person(4)).await?;
+    println!();
+    println!(
+        "demo: OK: v2 and v1 verified end to end in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut b).expect("system random generator");
+    hex::encode(b)
+}
+
+/// Runs a simulator hook, turning its panics (the SimClient's way to report a refusal)
+/// into an error.
+async fn sim_call<T, F>(what: &str, fut: F) -> Result<T, String>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(fut)
+        .await
+        .map_err(|e| format!("simulator {what} failed (see the message above): {e}"))
+}
+
+fn str_field<'a>(body: &'a Value, field: &str, what: &str) -> Result<&'a str, String> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{what}: response has no string field \"{field}\""))
+}
+
+fn valid_out_seq_no(s: &str) -> bool {
+    (5..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Demo {
+    fn step(&mut self, text: &str) {
+        self.step += 1;
+        println!("\n[{}] {text}", self.step);
+    }
+
+    async fn login(&mut self, openid: &str) -> Result<String, String> {
+        self.step(&format!(
+            "wx.login on the device → a one-time code (simulator hook POST /__sim/login, openid {openid})"
+        ));
+        let sim = self.sim.clone();
+        let (appid, oid) = (self.appid.clone(), openid.to_string());
+        let code = sim_call("login", async move { sim.login(&appid, &oid).await }).await?;
+        println!("    code: {code}");
+        Ok(code)
+    }
+
+    /// POSTs `body` to `<functions>/<function>/`, prints both sides (masked) and returns the
+    /// JSON answer of a 200.
+    async fn call(
+        &mut self,
+        function: &str,
+        body: &Value,
+        masks: &Masks<'_>,
+    ) -> Result<Value, String> {
+        let url = format!("{}/{function}/", self.functions);
+        self.step(&format!("POST {url}"));
+        println!("    request:  {}", masks.show(body));
+        let t = Instant::now();
+        let resp = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e} (is the stack running? `make dev`)"))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("POST {url}: reading the body: {e}"))?;
+        let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        let shown = match &parsed {
+            Some(v) => masks.show(v),
+            None => masks.show(&Value::String(text.clone())),
+        };
+        println!(
+            "    response: {status} ({:.0} ms) {shown}",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        if masks.leaks(&text) {
+            return Err(format!(
+                "{function}: the response contains the person's name or ID number"
+            ));
+        }
+        if status != 200 {
+            return Err(format!("{function}: expected 200, got {status}"));
+        }
+        if !content_type.starts_with("application/json") {
+            return Err(format!(
+                "{function}: expected Content-Type application/json, got {content_type:?}"
+            ));
+        }
+        parsed.ok_or_else(|| format!("{function}: the 200 answer is not JSON"))
+    }
+
+    fn check_verified(answer: &Value, out_seq_no: &str, flow: &str) -> Result<(), String> {
+        let what = "verify-result";
+        if str_field(answer, "out_seq_no", what)? != out_seq_no {
+            return Err(format!("{what}: out_seq_no differs from issue-key's"));
+        }
+        if str_field(answer, "flow", what)? != flow {
+            return Err(format!("{what}: expected flow {flow}"));
+        }
+        let status = str_field(answer, "status", what)?;
+        if status != "verified" || answer.get("verified") != Some(&Value::Bool(true)) {
+            return Err(format!(
+                "{what}: expected status \"verified\" and verified true, got status {status:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    async fn v2(&mut self, person: fixtures::Person) -> Result<(), String> {
+        let masks = Masks {
+            name: person.name,
+            id: person.id_card_number,
+        };
+        let openid = format!("o-demo-v2-{}", random_hex(6));
+        println!("\n=== v2 flow: getverifyid → wx.requestFacialVerify → queryverifyinfo ===");
+        println!(
+            "person: {} / {} (a made-up fixture)",
+            mask_name(person.name),
+            mask_id(person.id_card_number)
+        );
+
+        let code = self.login(&openid).await?;
+        let issued = self
+            .call(
+                "issue-key",
+                &json!({"code": code, "name": person.name,
+                        "id_card_number": person.id_card_number, "flow": "v2"}),
+                &masks,
+            )
+            .await?;
+        if str_field(&issued, "flow", "issue-key")? != "v2" {
+            return Err("issue-key: expected flow \"v2\"".into());
+        }
+        let out_seq_no = str_field(&issued, "out_seq_no", "issue-key")?.to_string();
+        if !valid_out_seq_no(&out_seq_no) {
+            return Err("issue-key: out_seq_no is not [A-Za-z0-9_-]{5,32}".into());
+        }
+        let verify_id = str_field(&issued, "verify_id", "issue-key")?.to_string();
+
+        self.step(
+            "wx.requestFacialVerify({verifyId}) on the device: the user passes the face check \
+             (simulator hook POST /__sim/face/v2/run, verify_ret 10000)",
+        );
+        let sim = self.sim.clone();
+        let (vid, oid) = (verify_id.clone(), openid.clone());
+        sim_call(
+            "face/v2/run",
+            async move { sim.run_v2(&vid, &oid, 10000).await },
+        )
+        .await?
+        .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))?;
+        println!("    done: the mini-program now asks our backend for the result");
+
+        let code = self.login(&openid).await?;
+        let answer = self
+            .call(
+                "verify-result",
+                &json!({"code": code, "out_seq_no": out_seq_no}),
+                &masks,
+            )
+            .await?;
+        Self::check_verified(&answer, &out_seq_no, "v2")?;
+        println!("    ✔ v2: verified");
+        Ok(())
+    }
+
+    async fn v1(&mut self, person: fixtures::Person) -> Result<(), String> {
+        let masks = Masks {
+            name: person.name,
+            id: person.id_card_number,
+        };
+        let openid = format!("o-demo-v1-{}", random_hex(6));
+        println!(
+            "\n=== v1 flow (legacy): getuseridkey → wx.startFacialRecognitionVerify → getinfo ==="
+        );
+        println!(
+            "person: {} / {} (a made-up fixture)",
+            mask_name(person.name),
+            mask_id(person.id_card_number)
+        );
+
+        let code = self.login(&openid).await?;
+        let issued = self
+            .call(
+                "issue-key",
+                &json!({"code": code, "name": person.name,
+                        "id_card_number": person.id_card_number, "flow": "v1"}),
+                &masks,
+            )
+            .await?;
+        if str_field(&issued, "flow", "issue-key")? != "v1" {
+            return Err("issue-key: expected flow \"v1\"".into());
+        }
+        let out_seq_no = str_field(&issued, "out_seq_no", "issue-key")?.to_string();
+        if !valid_out_seq_no(&out_seq_no) {
+            return Err("issue-key: out_seq_no is not [A-Za-z0-9_-]{5,32}".into());
+        }
+        let user_id_key = str_field(&issued, "user_id_key", "issue-key")?.to_string();
+
+        self.step(
+            "wx.startFacialRecognitionVerify({userIdKey}) on the device: the user passes \
+             (simulator hook POST /__sim/face/v1/run) → verifyResult",
+        );
+        let sim = self.sim.clone();
+        let run = wechat_sim::RunV1 {
+            appid: self.appid.clone(),
+            openid: openid.clone(),
+            user_id_key: Some(user_id_key),
+            ..Default::default()
+        };
+        let verify_result = sim_call("face/v1/run", async move { sim.run_v1(&run).await }).await?;
+        println!(
+            "    verify_result: {}…",
+            verify_result.chars().take(16).collect::<String>()
+        );
+
+        let code = self.login(&openid).await?;
+        let answer = self
+            .call(
+                "verify-result",
+                &json!({"code": code, "out_seq_no": out_seq_no, "verify_result": verify_result}),
+                &masks,
+            )
+            .await?;
+        Self::check_verified(&answer, &out_seq_no, "v1")?;
+        println!("    ✔ v1: verified");
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! Test and local-stack harness for wxface.
+//!
+//! - [`Moto`]: a local AWS emulator (moto_server from `<root>/.venv`) for DynamoDB and Secrets Manager.
+//! - [`template`]: the sessions table exactly as `template.yaml` declares it.
+//! - [`secrets`]: Secrets Manager helpers.
+//! - [`fixtures`]: every personal datum the tests and the demo use.
+//! - [`logs`]: captures what a test process logs into `target/test-logs/`.
+//! - [`pii`]: scans tables and logs for the fixtures' personal data (contract §5).
+//!
+//! The `wxface-dev` binary (setup / demo / scan-pii) is built on the same modules.
+
+pub mod fixtures;
+pub mod logs;
+mod moto;
+pub mod pii;
+pub mod secrets;
+pub mod template;
+
+pub use moto::Moto;
+
+use std::path::PathBuf;
+
+/// The workspace root (the directory holding the top-level `Cargo.toml` and `template.yaml`).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // tests/harness -> workspace root
+    manifest
+        .parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or(manifest)
+}
+
+/// `<root>/template.yaml`.
+pub fn template_path() -> PathBuf {
+    workspace_root().join("template.yaml")
+}
+
+/// Region, access key and secret key used against the local emulator.
+pub const TEST_REGION: &str = "us-east-1";
+pub const TEST_ACCESS_KEY_ID: &str = "testing";
+pub const TEST_SECRET_ACCESS_KEY: &str = "testing";
+
+/// An SDK configuration for a local AWS endpoint (moto): region us-east-1, static test
+/// credentials, every client pointed at `endpoint`. Reads nothing from the environment.
+pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    let creds = aws_sdk_dynamodb::config::Credentials::new(
+        TEST_ACCESS_KEY_ID,
+        TEST_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "wxface-harness",
+    );
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(TEST_REGION))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}

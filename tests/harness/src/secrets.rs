@@ -1,0 +1,69 @@
+//! Secrets Manager helpers for tests and local stacks.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+
+/// Creates secret `name`, holding `value` as its `SecretString`, or with no value at all when
+/// `value` is `None` (as a fresh deploy leaves the access-token secret: `GetSecretValue` then
+/// fails with `ResourceNotFoundException`, on AWS and on moto alike).
+///
+/// Idempotent: if the secret already exists it is left unchanged and `Ok` is returned (so
+/// `wxface-dev setup` can run twice without replacing a `data_key`). Use [`put_secret`] to
+/// change a value.
+pub async fn create_secret(sm: &Client, name: &str, value: Option<&str>) -> Result<(), String> {
+    let mut req = sm.create_secret().name(name);
+    if let Some(v) = value {
+        req = req.secret_string(v);
+    }
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .map(|s| s.is_resource_exists_exception())
+                .unwrap_or(false) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("CreateSecret {name}: {}", DisplayErrorContext(&e))),
+    }
+}
+
+/// Stores `value` as the new current `SecretString` of an existing secret.
+pub async fn put_secret(sm: &Client, name: &str, value: &str) -> Result<(), String> {
+    sm.put_secret_value()
+        .secret_id(name)
+        .secret_string(value)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("PutSecretValue {name}: {}", DisplayErrorContext(&e)))
+}
+
+/// The current `SecretString`, `None` when the secret exists but has no value yet.
+pub async fn get_secret(sm: &Client, name: &str) -> Result<Option<String>, String> {
+    match sm.get_secret_value().secret_id(name).send().await {
+        Ok(out) => Ok(out.secret_string().map(String::from)),
+        Err(e) => {
+            // No value yet: ResourceNotFoundException on a secret that DescribeSecret finds.
+            let not_found = e
+                .as_service_error()
+                .map(|s| s.is_resource_not_found_exception())
+                .unwrap_or(false);
+            if not_found && sm.describe_secret().secret_id(name).send().await.is_ok() {
+                return Ok(None);
+            }
+            Err(format!(
+                "GetSecretValue {name}: {}",
+                DisplayErrorContext(&e)
+            ))
+        }
+    }
+}
+
+/// 32 random bytes (aws-lc-rs), standard base64: a fresh `data_key` (contract §2).
+pub fn random_data_key() -> String {
+    use base64::Engine;
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key).expect("system random generator");
+    base64::engine::general_purpose::STANDARD.encode(key)
+}

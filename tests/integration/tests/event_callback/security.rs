@@ -1,0 +1,268 @@
+//! Forged, altered, replayed and misdirected pushes: each refused or
+//! ignored as the contract says, and the table unchanged.
+
+use lambda_http::http::Method;
+use serde_json::Value;
+use wxface_harness::fixtures::person;
+
+use crate::builder::{FaceIdentify, Format, Mode, Push};
+use crate::world::World;
+
+pub fn push_for(w: &World, mode: Mode, format: Format) -> Push {
+    Push {
+        token: w.app.push_token.clone(),
+        aes_key: w.app.encoding_aes_key.clone(),
+        appid: w.app.appid.clone(),
+        mode,
+        format,
+        timestamp: w.clock_now(),
+        nonce: "1320562132".into(),
+    }
+}
+
+/// A v1 session of `owner` whose face check passed: (issued, verify_result).
+pub async fn finished_v1(w: &World, owner: &str, i: usize) -> (Value, String) {
+    let issued = w.issue_ok(owner, person(i), "v1").await;
+    let vr = w.face_v1(owner, &issued, |_| {}).await;
+    (issued, vr)
+}
+
+#[tokio::test]
+async fn a_genuine_push_finalizes_in_every_mode_and_format() {
+    let w = World::new().await;
+    for (i, mode) in [Mode::Plain, Mode::Compat, Mode::Safe]
+        .into_iter()
+        .enumerate()
+    {
+        for format in [Format::Json, Format::Xml] {
+            let (issued, vr) = finished_v1(&w, "o-owner", i).await;
+            let seq = issued["out_seq_no"].as_str().unwrap();
+            let p = push_for(&w, mode, format);
+            let msg = p.message(&FaceIdentify {
+                openid: "o-owner",
+                out_seq_no: seq,
+                verify_result: &vr,
+            });
+            let (uri, body) = p.request(&msg);
+            let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+            assert_eq!(
+                (status, text.as_str()),
+                (200, "success"),
+                "{mode:?} {format:?}"
+            );
+            let getinfo = w.count("getinfo").await;
+            // verify-result sees the final answer without another getinfo.
+            let r = w.verify("o-owner", &issued["out_seq_no"], None).await;
+            assert_eq!(
+                r.body["status"], "verified",
+                "{mode:?} {format:?}: {}",
+                r.body
+            );
+            assert_eq!(w.count("getinfo").await, getinfo);
+        }
+    }
+}
+
+#[tokio::test]
+async fn forged_altered_stale_and_misdirected_pushes_change_nothing() {
+    let w = World::new().await;
+    let (issued, vr) = finished_v1(&w, "o-owner", 0).await;
+    let seq = issued["out_seq_no"].as_str().unwrap();
+    let before = w.snapshot().await;
+    let msg = |p: &Push| {
+        p.message(&FaceIdentify {
+            openid: "o-owner",
+            out_seq_no: seq,
+            verify_result: &vr,
+        })
+    };
+
+    // (what, uri, body, expected status)
+    let mut cases: Vec<(&str, String, String, u16)> = Vec::new();
+    let good = push_for(&w, Mode::Safe, Format::Json);
+
+    let mut forged = good.clone();
+    forged.token = "not-the-token".into();
+    let (u, b) = forged.request(&msg(&forged));
+    cases.push(("forged signature", u, b, 401));
+
+    let (u, b) = good.request(&msg(&good));
+    let mut v: Value = serde_json::from_str(&b).unwrap();
+    let enc = v["Encrypt"].as_str().unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        if enc.starts_with('A') { "B" } else { "A" },
+        &enc[1..]
+    );
+    v["Encrypt"] = flipped.into();
+    cases.push(("altered ciphertext", u.clone(), v.to_string(), 401));
+
+    let mut other_app = good.clone();
+    other_app.appid = "wx9999999999999999".into();
+    let (u, b) = other_app.request(&msg(&other_app));
+    cases.push(("wrong appid", u, b, 401));
+
+    let mut other_key = good.clone();
+    other_key.aes_key = "Z".repeat(43);
+    let (u, b) = other_key.request(&msg(&other_key));
+    cases.push(("wrong EncodingAESKey", u, b, 401));
+
+    for (what, shift) in [("stale timestamp", -301), ("future timestamp", 301)] {
+        let mut p = good.clone();
+        p.timestamp += shift;
+        let (u, b) = p.request(&msg(&p));
+        cases.push((what, u, b, 401));
+    }
+
+    let plain = push_for(&w, Mode::Plain, Format::Xml);
+    let (u, b) = plain.request(&msg(&plain));
+    cases.push((
+        "plaintext with a bad signature",
+        u.replace("signature=", "signature=0"),
+        b.clone(),
+        401,
+    ));
+    cases.push(("unparseable body", u.clone(), "{not json".into(), 400));
+    cases.push((
+        "DTD in the body",
+        u.clone(),
+        "<!DOCTYPE xml [<!ENTITY e \"x\">]><xml><a>&e;</a></xml>".into(),
+        400,
+    ));
+    cases.push((
+        "missing timestamp",
+        "/?signature=a&nonce=1".into(),
+        b.clone(),
+        401,
+    ));
+    cases.push((
+        "unknown encrypt_type",
+        format!("{u}&encrypt_type=rot13"),
+        b.clone(),
+        400,
+    ));
+    cases.push(("oversized body", u.clone(), "x".repeat(17 * 1024), 413));
+
+    for (what, uri, body, status) in cases {
+        let (got, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+        assert_eq!(got, status, "{what}: {text}");
+    }
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a refused push changed the table"
+    );
+    assert_eq!(w.count("getinfo").await, 0);
+    let r = w.push(&w.svc, Method::PUT, "/", "").await;
+    assert_eq!(r.0, 405);
+    let r = w.push(&w.svc, Method::POST, "/elsewhere", "").await;
+    assert_eq!(r.0, 404);
+}
+
+#[tokio::test]
+async fn authentic_pushes_for_sessions_that_are_not_theirs_are_ignored() {
+    let w = World::new().await;
+    let (issued, vr) = finished_v1(&w, "o-owner", 1).await;
+    let seq = issued["out_seq_no"].as_str().unwrap();
+    let before = w.snapshot().await;
+    let p = push_for(&w, Mode::Safe, Format::Xml);
+    for (what, openid, out_seq_no) in [
+        ("another user's session", "o-intruder", seq),
+        ("unknown out_seq_no", "o-owner", "no-such-session-123"),
+    ] {
+        let msg = p.message(&FaceIdentify {
+            openid,
+            out_seq_no,
+            verify_result: &vr,
+        });
+        let (uri, body) = p.request(&msg);
+        let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (200, "success"),
+            "{what}: acknowledged"
+        );
+    }
+    // Other events are acknowledged and ignored.
+    let (uri, body) = p.request(r#"{"MsgType":"event","Event":"debug_demo"}"#);
+    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+    assert_eq!(w.snapshot().await, before);
+    assert_eq!(w.count("getinfo").await, 0);
+}
+
+#[tokio::test]
+async fn a_replayed_push_after_finalization_changes_nothing() {
+    let w = World::new().await;
+    let (issued, vr) = finished_v1(&w, "o-owner", 2).await;
+    let seq = issued["out_seq_no"].as_str().unwrap();
+    let p = push_for(&w, Mode::Safe, Format::Json);
+    let (uri, body) = p.request(&p.message(&FaceIdentify {
+        openid: "o-owner",
+        out_seq_no: seq,
+        verify_result: &vr,
+    }));
+    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+    assert_eq!(w.count("getinfo").await, 1);
+    let after_first = w.snapshot().await;
+    // Inside the window: acknowledged, nothing changes, WeChat not asked.
+    for _ in 0..3 {
+        assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+    }
+    // Outside it: refused.
+    w.clock.advance(400);
+    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 401);
+    assert_eq!(w.snapshot().await, after_first);
+    assert_eq!(w.count("getinfo").await, 1);
+}
+
+#[tokio::test]
+async fn getinfo_down_during_the_push_leaves_it_to_verify_result() {
+    let w = World::new().await;
+    let (issued, vr) = finished_v1(&w, "o-owner", 3).await;
+    let seq = issued["out_seq_no"].as_str().unwrap();
+    w.wx.inject(&wechat_sim::Fault {
+        endpoint: "getinfo".into(),
+        status: Some(503),
+        ..Default::default()
+    })
+    .await;
+    let p = push_for(&w, Mode::Safe, Format::Json);
+    let (uri, body) = p.request(&p.message(&FaceIdentify {
+        openid: "o-owner",
+        out_seq_no: seq,
+        verify_result: &vr,
+    }));
+    let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "success"),
+        "recorded, so acknowledged"
+    );
+    w.wx.clear_faults().await;
+    // The mini-program never sends verify_result: the pushed one is used.
+    let r = w.verify("o-owner", &issued["out_seq_no"], None).await;
+    assert_eq!(r.body["status"], "verified", "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_previous_encoding_aes_key_is_accepted_while_keys_rotate() {
+    let old = "B".repeat(43);
+    let old_for_secret = old.clone();
+    let w = World::build(
+        |_| {},
+        move |s| s["previous_encoding_aes_key"] = old_for_secret.into(),
+    )
+    .await;
+    let (issued, vr) = finished_v1(&w, "o-owner", 4).await;
+    let mut p = push_for(&w, Mode::Safe, Format::Json);
+    p.aes_key = old;
+    let seq = issued["out_seq_no"].as_str().unwrap();
+    let (uri, body) = p.request(&p.message(&FaceIdentify {
+        openid: "o-owner",
+        out_seq_no: seq,
+        verify_result: &vr,
+    }));
+    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+    let r = w.verify("o-owner", &issued["out_seq_no"], None).await;
+    assert_eq!(r.body["status"], "verified", "{}", r.body);
+}

@@ -1,0 +1,103 @@
+//! Shared simulator state behind one mutex, never held across an await.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::config::{PaySimConfig, SimUser};
+use crate::crypto::Keys;
+use crate::faults::{FaultAction, Faults};
+
+/// The WeChat Pay endpoints served; names are those of counters and faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Endpoint {
+    Authinfo,
+    FacemchUsers,
+}
+
+impl Endpoint {
+    pub(crate) const ALL: [Endpoint; 2] = [Endpoint::Authinfo, Endpoint::FacemchUsers];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Endpoint::Authinfo => "authinfo",
+            Endpoint::FacemchUsers => "facemch_users",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// An authinfo this simulator issued, and what it is bound to.
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedAuthinfo {
+    pub device_id: String,
+    pub store_id: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FaceSid {
+    pub user: SimUser,
+    pub expires_at: i64,
+    pub consented: bool,
+}
+
+pub(crate) struct Inner {
+    pub config: PaySimConfig,
+    pub clock: Clock,
+    pub counters: BTreeMap<Endpoint, u64>,
+    pub faults: Faults,
+    pub authinfos: HashMap<String, IssuedAuthinfo>,
+    pub face_sids: HashMap<String, FaceSid>,
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Sim {
+    inner: Arc<Mutex<Inner>>,
+    pub keys: Arc<Keys>,
+}
+
+impl Sim {
+    pub(crate) fn new(config: PaySimConfig, keys: Keys) -> Self {
+        Sim {
+            inner: Arc::new(Mutex::new(Inner {
+                config,
+                clock: Clock::default(),
+                counters: Endpoint::ALL.into_iter().map(|e| (e, 0)).collect(),
+                faults: Faults::default(),
+                authinfos: HashMap::new(),
+                face_sids: HashMap::new(),
+            })),
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// A poisoned lock is reused: no half-update matters to a test.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// First thing every WeChat Pay endpoint does: count the call, take its
+    /// fault, wait out the fault's delay.
+    pub(crate) async fn enter(&self, endpoint: Endpoint) -> Option<FaultAction> {
+        let fault = {
+            let mut s = self.lock();
+            *s.counters.entry(endpoint).or_default() += 1;
+            s.faults.take(endpoint)
+        };
+        if let Some(ms) = fault.as_ref().and_then(|f| f.delay_ms) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        fault
+    }
+}
