@@ -47,7 +47,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log "dev: building (the first build takes a few minutes)"
-cargo build -q -p wechat-sim -p wxface-harness -p issue-key -p verify-result
+cargo build -q -p wechat-sim -p wxface-harness -p issue-key -p verify-result -p event-callback
 
 log "dev: starting moto_server on 127.0.0.1:$MOTO_PORT (log: .dev/moto.log)"
 start_bg moto_server "$DEV/moto.log" "$PYTHON" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
@@ -84,6 +84,7 @@ cat >&2 <<MSG
 dev: stack ready
   issue-key      POST http://127.0.0.1:$FN_PORT/lambda-url/issue-key/
   verify-result  POST http://127.0.0.1:$FN_PORT/lambda-url/verify-result/
+  event-callback GET/POST http://127.0.0.1:$FN_PORT/lambda-url/event-callback/  (WeChat's push)
   simulator      http://127.0.0.1:$SIM_PORT   (wx.login: POST /__sim/login {"appid","openid"})
   AWS (moto)     http://127.0.0.1:$MOTO_PORT  table $TABLE
   try it:        make demo          (in another terminal)

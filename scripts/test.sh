@@ -85,7 +85,7 @@ section "e2e: simulator + cargo lambda watch + wxface-dev demo"
 
 e2e() {
     [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
-    cargo build -q -p wechat-sim -p wxface-harness -p issue-key -p verify-result || return 1
+    cargo build -q -p wechat-sim -p wxface-harness -p issue-key -p verify-result -p event-callback || return 1
 
     local sim_port fn_port table app_secret token_secret
     sim_port=$(free_port)
@@ -107,7 +107,7 @@ e2e() {
     # DEBUG for our crates, so the PII scan also covers what they log at debug level.
     write_functions_env "$WORK/functions.env" "$table" "$app_secret" "$token_secret" \
         "http://127.0.0.1:$sim_port" "$MOTO_URL" \
-        "info,wxface=debug,issue_key=debug,verify_result=debug"
+        "info,wxface=debug,issue_key=debug,verify_result=debug,event_callback=debug"
     echo 'NO_COLOR="1"' >>"$WORK/functions.env" # plain text in the captured log
     port_busy "$fn_port" && { log "port $fn_port taken"; return 1; }
     start_bg "cargo lambda watch" "$LOGS/lambda-watch.log" \

@@ -265,9 +265,10 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let started = Instant::now();
     demo.v2(fixtures::person(0)).await?;
     demo.v1(fixtures::person(4)).await?;
+    demo.v1_by_push(fixtures::person(5)).await?;
     println!();
     println!(
-        "demo: OK: v2 and v1 verified end to end in {:.1} s",
+        "demo: OK: v2, v1 and v1 by WeChat's push verified end to end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -512,6 +513,84 @@ impl Demo {
             .await?;
         Self::check_verified(&answer, &out_seq_no, "v1")?;
         println!("    ✔ v1: verified");
+        Ok(())
+    }
+
+    /// v1 again, but WeChat's push (safe mode) finishes the session before
+    /// the mini-program asks, and the mini-program sends no verify_result.
+    async fn v1_by_push(&mut self, person: fixtures::Person) -> Result<(), String> {
+        let masks = Masks {
+            name: person.name,
+            id: person.id_card_number,
+        };
+        let openid = format!("o-demo-push-{}", random_hex(6));
+        println!("\n=== v1 flow finished by WeChat's message push (safe mode, JSON) ===");
+        let push_url = format!("{}/event-callback/", self.functions);
+        self.step(&format!(
+            "admin console: message-push URL = {push_url}; WeChat checks it with a signed GET"
+        ));
+        let sim = self.sim.clone();
+        let (appid, url) = (self.appid.clone(), push_url.clone());
+        sim_call("push/config", async move {
+            sim.configure_push(&appid, &url, wechat_sim::PushMode::Safe, wechat_sim::PushFormat::Json)
+                .await
+        })
+        .await?;
+        let sim = self.sim.clone();
+        let appid = self.appid.clone();
+        if !sim_call("push/verify", async move { sim.verify_push_url(&appid).await }).await? {
+            return Err("event-callback did not echo the URL check".into());
+        }
+        println!("    ✔ event-callback echoed echostr");
+
+        let code = self.login(&openid).await?;
+        let issued = self
+            .call(
+                "issue-key",
+                &json!({"code": code, "name": person.name,
+                        "id_card_number": person.id_card_number, "flow": "v1"}),
+                &masks,
+            )
+            .await?;
+        let out_seq_no = str_field(&issued, "out_seq_no", "issue-key")?.to_string();
+        let user_id_key = str_field(&issued, "user_id_key", "issue-key")?.to_string();
+        self.step(
+            "the user passes the face check; WeChat pushes face_identify (encrypted) to \
+             event-callback, which checks it and asks getinfo",
+        );
+        let sim = self.sim.clone();
+        let before = sim.push_log().await.len();
+        let run = wechat_sim::RunV1 {
+            appid: self.appid.clone(),
+            openid: openid.clone(),
+            user_id_key: Some(user_id_key),
+            ..Default::default()
+        };
+        let sim2 = sim.clone();
+        sim_call("face/v1/run", async move { sim2.run_v1(&run).await }).await?;
+        let log = sim_call("push/log", async move {
+            sim.wait_for_push_log(before + 1, Duration::from_secs(60)).await
+        })
+        .await?;
+        let attempt = log.last().ok_or("no push was sent")?;
+        println!(
+            "    push: HTTP {} reply {:?}",
+            attempt.status.map_or("-".into(), |s| s.to_string()),
+            attempt.reply.as_deref().unwrap_or("")
+        );
+        if !attempt.delivered {
+            return Err("event-callback did not acknowledge the push".into());
+        }
+        let code = self.login(&openid).await?;
+        let answer = self
+            .call(
+                "verify-result",
+                &json!({"code": code, "out_seq_no": out_seq_no}),
+                &masks,
+            )
+            .await?;
+        Self::check_verified(&answer, &out_seq_no, "v1")?;
+        println!("    ✔ v1 by push: verified (the mini-program sent no verify_result)");
         Ok(())
     }
 }

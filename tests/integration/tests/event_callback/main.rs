@@ -2,6 +2,8 @@
 //! the real handler, moto and the simulator.
 
 mod builder;
+mod by_push;
+mod interop;
 mod race;
 mod security;
 mod vectors;

@@ -1,0 +1,10 @@
+//! The authinfo function (face kiosk) end to end: the real handler,
+//! DynamoDB and Secrets Manager on moto, WeChat Pay on `wechatpay-sim`,
+//! all over real HTTP, with an injected clock.
+
+mod auth;
+mod authinfo;
+mod faults;
+mod inputs;
+mod real_name;
+mod world;
