@@ -87,3 +87,30 @@ async fn wxbizmsgcrypt_xml_vector_and_the_wrong_appid() {
         );
     }
 }
+
+/// The sample events, read as Lambda delivers them (payload 2.0), through the handler.
+#[tokio::test]
+async fn the_sample_events_in_events_dir() {
+    let w = World::new().await;
+    let load = |name: &str| {
+        let path = wxface_harness::workspace_root().join("events").join(name);
+        let text = std::fs::read_to_string(&path).expect("event file");
+        lambda_http::request::from_str(&text).expect("a function URL event")
+    };
+    let resp = crate::world::Function::EventCallback
+        .call(&w.svc, load("event-callback-get.json"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.body().as_ref(), b"4375120948345356249");
+
+    // Stale on any later day; accepted at the moment it was signed.
+    let resp = crate::world::Function::EventCallback
+        .call(&w.svc, load("event-callback-post.json"))
+        .await;
+    assert_eq!(resp.status(), 401);
+    w.clock.set(1795348860);
+    let resp = crate::world::Function::EventCallback
+        .call(&w.svc, load("event-callback-post.json"))
+        .await;
+    assert_eq!((resp.status().as_u16(), resp.body().as_ref()), (200, b"success".as_ref()));
+}

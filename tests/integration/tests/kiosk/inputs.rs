@@ -113,7 +113,7 @@ fn noise(seed: &mut u64, n: usize) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn no_input_makes_it_panic_or_fail_with_a_5xx() {
+async fn no_input_makes_it_panic_or_fail_on_our_side() {
     let w = World::new().await;
     let auth = w.bearer();
     let mut seed = 0x9e3779b97f4a7c15u64;
@@ -142,7 +142,9 @@ async fn no_input_makes_it_panic_or_fail_with_a_5xx() {
                     json!({"device_id": DEVICE, "face_sid": "sid"})
                 };
                 let r = w.raw(Method::POST, path, Some(&auth), with(base, field, v.clone()).to_string()).await;
-                assert!(r.status < 500 || r.code() == "upstream_unavailable", "{path} {field}={v}: {}", r.body);
+                // A well-formed but unknown face_sid is WeChat Pay's refusal (502);
+                // never our own failure.
+                assert!(r.status < 500 || r.code() == "upstream_error", "{path} {field}={v}: {}", r.body);
             }
         }
         for n in [1usize, 7, 100, 3000] {
