@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::token::TokenLease;
@@ -75,6 +75,20 @@ where
     R: std::fmt::Debug,
 {
     StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+/// `Ok(true)` when a conditional write happened, `Ok(false)` when its
+/// condition did not hold; anything else means the table is unavailable.
+fn condition_held<T, E, R>(outcome: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 fn session_item(session: &Session) -> Item {
@@ -251,15 +265,10 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(Finalized::Applied),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.lost_race(out_seq_no).await
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(outcome)? {
+            Ok(Finalized::Applied)
+        } else {
+            self.lost_race(out_seq_no).await
         }
     }
 
@@ -286,15 +295,10 @@ impl DynamoStore {
             .expression_attribute_values(":me", s(out_seq_no.as_str()))
             .send()
             .await;
-        match claim {
-            Ok(_) => self.finalize_plain(out_seq_no, result).await,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Finalized::VerifyResultTaken)
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(claim)? {
+            self.finalize_plain(out_seq_no, result).await
+        } else {
+            Ok(Finalized::VerifyResultTaken)
         }
     }
 
@@ -320,15 +324,10 @@ impl SessionStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Duplicate)
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(outcome)? {
+            Ok(())
+        } else {
+            Err(StoreError::Duplicate)
         }
     }
 
@@ -374,15 +373,10 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(outcome)? {
+            Ok(true)
+        } else {
+            Ok(false)
         }
     }
 
@@ -428,15 +422,10 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":expires_at", n(window_start + 2 * 3600))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
+        if condition_held(outcome)? {
+            Ok(true)
+        } else {
+            Ok(false)
         }
     }
 }
@@ -456,19 +445,7 @@ impl TokenLease for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(WeChatError::Unavailable(format!(
-                "token lease: {}",
-                DisplayErrorContext(&e)
-            ))),
-        }
+        condition_held(outcome).map_err(lease_error)
     }
 
     async fn release(&self, holder: &str) -> Result<(), WeChatError> {
@@ -481,21 +458,13 @@ impl TokenLease for DynamoStore {
             .expression_attribute_values(":me", s(holder))
             .send()
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            // Someone took over an expired lease: theirs now.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(WeChatError::Unavailable(format!(
-                "token lease: {}",
-                DisplayErrorContext(&e)
-            ))),
-        }
+        // Not ours any more means someone took over an expired lease: fine.
+        condition_held(outcome).map(|_| ()).map_err(lease_error)
     }
+}
+
+fn lease_error(e: StoreError) -> WeChatError {
+    WeChatError::Unavailable(format!("token lease: {e}"))
 }
 
 #[cfg(test)]

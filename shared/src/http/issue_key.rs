@@ -1,11 +1,11 @@
 //! `POST /` of the issue-key function.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, error_response, json_body, json_response, route};
+use super::{ApiError, accept_post, error_response, json_body, json_response};
 use crate::domain::{Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
 use crate::service::{IssueKeyInput, Issued, ServiceError, Services, issue_key};
 
@@ -32,15 +32,9 @@ fn parse(req: &Request) -> Result<IssueKeyInput, ApiError> {
 }
 
 pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
-    if let Err(e) = route(&req, &[Method::POST]) {
-        return e.into_response();
-    }
-    let input = match parse(&req) {
+    let input = match accept_post(&req, parse) {
         Ok(input) => input,
-        Err(e) => {
-            tracing::info!(event = "client_error", code = e.code, "request refused");
-            return e.into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     match issue_key(svc, input).await {
         Ok(Issued::V2 {

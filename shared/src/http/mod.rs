@@ -271,6 +271,18 @@ pub fn route_to(
     Ok(matched)
 }
 
+/// A JSON `POST /`: the route, then the body through `parse`; a refusal is
+/// logged with its error code only.
+pub(crate) fn accept_post<T>(
+    req: &Request,
+    parse: impl FnOnce(&Request) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    route(req, &[Method::POST])?;
+    parse(req).inspect_err(|e| {
+        tracing::info!(event = "client_error", code = e.code, "request refused");
+    })
+}
+
 /// The body as `T`: size-limited, JSON, with the fields present and typed
 /// right. Values are checked later, each with its own error code.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {

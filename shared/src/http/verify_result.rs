@@ -1,11 +1,11 @@
 //! `POST /` of the verify-result function.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, error_response, json_body, json_response, route};
+use super::{ApiError, accept_post, error_response, json_body, json_response};
 use crate::domain::{FinalStatus, Flow, LoginCode, OutSeqNo, ValidationError, VerifyResultToken};
 use crate::service::{Answer, ServiceError, Services, VerifyInput, verify_result};
 
@@ -63,15 +63,9 @@ pub fn answer_json(out_seq_no: &OutSeqNo, flow: Flow, answer: &Answer) -> Value 
 }
 
 pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
-    if let Err(e) = route(&req, &[Method::POST]) {
-        return e.into_response();
-    }
-    let input = match parse(&req) {
+    let input = match accept_post(&req, parse) {
         Ok(input) => input,
-        Err(e) => {
-            tracing::info!(event = "client_error", code = e.code, "request refused");
-            return e.into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     let out_seq_no = input.out_seq_no.clone();
     match verify_result(svc, input).await {
