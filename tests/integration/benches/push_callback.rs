@@ -19,7 +19,9 @@ fn safe_push(w: &World, message: &str) -> (String, String) {
     let encrypt = key.encrypt(message, &w.app.appid);
     let sig = signature(&[&w.app.push_token, &ts, nonce]);
     let msg_sig = signature(&[&w.app.push_token, &ts, nonce, &encrypt]);
-    let uri = format!("/?signature={sig}&timestamp={ts}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_sig}");
+    let uri = format!(
+        "/?signature={sig}&timestamp={ts}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_sig}"
+    );
     let body = serde_json::json!({"ToUserName": "gh_0123456789ab", "Encrypt": encrypt}).to_string();
     (uri, body)
 }
@@ -53,14 +55,20 @@ fn main() {
         // Warm the token, the app secret cache and the connections.
         let issued = w.issue_ok("o-bench", person(0), "v1").await;
         let vr = w.face_v1("o-bench", &issued, |_| {}).await;
-        let (uri, body) = safe_push(&w, &face_identify("o-bench", issued["out_seq_no"].as_str().unwrap(), &vr));
+        let (uri, body) = safe_push(
+            &w,
+            &face_identify("o-bench", issued["out_seq_no"].as_str().unwrap(), &vr),
+        );
         assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
 
         // Authenticated, decrypted, looked up, ignored: the cost of a push
         // that finds nothing to do (e.g. a retried duplicate).
         let mut ignored = Vec::new();
         for i in 0..300 {
-            let (uri, body) = safe_push(&w, &face_identify("o-bench", &format!("unknown-{i:05}"), "vr"));
+            let (uri, body) = safe_push(
+                &w,
+                &face_identify("o-bench", &format!("unknown-{i:05}"), "vr"),
+            );
             let t = Instant::now();
             let (status, _, _) = w.push(&w.svc, Method::POST, &uri, &body).await;
             ignored.push(t.elapsed());

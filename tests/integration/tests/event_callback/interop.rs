@@ -15,7 +15,11 @@ use crate::world::World;
 fn wechatpy(args: &[&str]) -> Result<String, String> {
     let root = workspace_root();
     let python = root.join(".venv/bin/python");
-    assert!(python.exists(), "run `bash scripts/venv.sh` first: {} is missing", python.display());
+    assert!(
+        python.exists(),
+        "run `bash scripts/venv.sh` first: {} is missing",
+        python.display()
+    );
     let out = Command::new(python)
         .arg(root.join("tests/interop/wechatpy_push.py"))
         .args(args)
@@ -54,14 +58,28 @@ async fn what_wechatpy_encrypts_finalizes_a_session() {
                 "out_seq_no": seq, "verify_result": vr})
             .to_string()
         } else {
-            format!("<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[face_identify]]></Event><openid><![CDATA[o-interop]]></openid><out_seq_no><![CDATA[{seq}]]></out_seq_no><verify_result><![CDATA[{vr}]]></verify_result></xml>")
+            format!(
+                "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[face_identify]]></Event><openid><![CDATA[o-interop]]></openid><out_seq_no><![CDATA[{seq}]]></out_seq_no><verify_result><![CDATA[{vr}]]></verify_result></xml>"
+            )
         };
         let file = msg_file(&message);
         let ts = w.clock_now().to_string();
         let out = wechatpy(&[
-            "encrypt", "--token", &w.app.push_token, "--aes-key", &w.app.encoding_aes_key,
-            "--appid", &w.app.appid, "--timestamp", &ts, "--nonce", "98765", "--format", format,
-            "--msg-file", file.to_str().unwrap(),
+            "encrypt",
+            "--token",
+            &w.app.push_token,
+            "--aes-key",
+            &w.app.encoding_aes_key,
+            "--appid",
+            &w.app.appid,
+            "--timestamp",
+            &ts,
+            "--nonce",
+            "98765",
+            "--format",
+            format,
+            "--msg-file",
+            file.to_str().unwrap(),
         ])
         .expect("wechatpy encrypts");
         let _ = std::fs::remove_file(file);
@@ -72,7 +90,8 @@ async fn what_wechatpy_encrypts_finalizes_a_session() {
             "/?signature={sig}&timestamp={ts}&nonce=98765&encrypt_type=aes&msg_signature={}",
             v["msg_signature"].as_str().unwrap()
         );
-        let body = serde_json::json!({"ToUserName": "gh_0123456789ab", "Encrypt": encrypt}).to_string();
+        let body =
+            serde_json::json!({"ToUserName": "gh_0123456789ab", "Encrypt": encrypt}).to_string();
         let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
         assert_eq!((status, text.as_str()), (200, "success"), "{format}");
         let r = w.verify("o-interop", &issued["out_seq_no"], None).await;
@@ -84,20 +103,48 @@ async fn what_wechatpy_encrypts_finalizes_a_session() {
 fn what_we_encrypt_wechatpy_decrypts() {
     let aes = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"; // trailing bits set (§5.7)
     let key = AesKey::from_encoding_aes_key(aes).unwrap();
-    for message in [r#"{"demo_resp":"good luck"}"#, "<xml><a><![CDATA[中文 & more]]></a></xml>", &"x".repeat(1000)] {
+    for message in [
+        r#"{"demo_resp":"good luck"}"#,
+        "<xml><a><![CDATA[中文 & more]]></a></xml>",
+        &"x".repeat(1000),
+    ] {
         let encrypt = key.encrypt(message, "wx2c2769f8efd9abc2");
         let sig = signature(&["spamtest", "1409735669", "1320562132", &encrypt]);
         let out = wechatpy(&[
-            "decrypt", "--token", "spamtest", "--aes-key", aes, "--appid", "wx2c2769f8efd9abc2",
-            "--timestamp", "1409735669", "--nonce", "1320562132", "--msg-signature", &sig,
-            "--encrypt", &encrypt,
+            "decrypt",
+            "--token",
+            "spamtest",
+            "--aes-key",
+            aes,
+            "--appid",
+            "wx2c2769f8efd9abc2",
+            "--timestamp",
+            "1409735669",
+            "--nonce",
+            "1320562132",
+            "--msg-signature",
+            &sig,
+            "--encrypt",
+            &encrypt,
         ]);
         assert_eq!(out.as_deref(), Ok(message));
         // And wechatpy refuses it for another appid, as we would.
         let other = wechatpy(&[
-            "decrypt", "--token", "spamtest", "--aes-key", aes, "--appid", "wx0000000000000000",
-            "--timestamp", "1409735669", "--nonce", "1320562132", "--msg-signature", &sig,
-            "--encrypt", &encrypt,
+            "decrypt",
+            "--token",
+            "spamtest",
+            "--aes-key",
+            aes,
+            "--appid",
+            "wx0000000000000000",
+            "--timestamp",
+            "1409735669",
+            "--nonce",
+            "1320562132",
+            "--msg-signature",
+            &sig,
+            "--encrypt",
+            &encrypt,
         ]);
         assert!(other.is_err());
     }

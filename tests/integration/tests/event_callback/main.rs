@@ -3,6 +3,7 @@
 
 mod builder;
 mod by_push;
+mod garbage;
 mod interop;
 mod race;
 mod security;

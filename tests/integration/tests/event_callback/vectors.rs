@@ -112,5 +112,8 @@ async fn the_sample_events_in_events_dir() {
     let resp = crate::world::Function::EventCallback
         .call(&w.svc, load("event-callback-post.json"))
         .await;
-    assert_eq!((resp.status().as_u16(), resp.body().as_ref()), (200, b"success".as_ref()));
+    assert_eq!(
+        (resp.status().as_u16(), resp.body().as_ref()),
+        (200, b"success".as_ref())
+    );
 }

@@ -25,29 +25,85 @@ async fn only_the_registered_token_of_that_device_passes() {
         ("no Authorization", None, "/", &authinfo_body),
         ("no Authorization", None, "/real-name", &real_name_body),
         ("empty", Some(String::new()), "/", &authinfo_body),
-        ("Basic scheme", Some(format!("Basic {}", w.token)), "/", &authinfo_body),
+        (
+            "Basic scheme",
+            Some(format!("Basic {}", w.token)),
+            "/",
+            &authinfo_body,
+        ),
         ("bare token", Some(w.token.clone()), "/", &authinfo_body),
-        ("wrong token", Some("Bearer not-the-token".into()), "/", &authinfo_body),
-        ("wrong token", Some("Bearer not-the-token".into()), "/real-name", &real_name_body),
-        ("token with a character changed", Some(format!("Bearer {}0", &w.token[..w.token.len() - 1])), "/", &authinfo_body),
-        ("the token's SHA-256 itself", Some(format!("Bearer {}", "0".repeat(64))), "/", &authinfo_body),
-        ("another device's token", Some(other.clone()), "/", &authinfo_body),
-        ("another device's token", Some(other), "/real-name", &real_name_body),
-        ("this token for another device", Some(good.clone()), "/", &other_device_body),
+        (
+            "wrong token",
+            Some("Bearer not-the-token".into()),
+            "/",
+            &authinfo_body,
+        ),
+        (
+            "wrong token",
+            Some("Bearer not-the-token".into()),
+            "/real-name",
+            &real_name_body,
+        ),
+        (
+            "token with a character changed",
+            Some(format!("Bearer {}0", &w.token[..w.token.len() - 1])),
+            "/",
+            &authinfo_body,
+        ),
+        (
+            "the token's SHA-256 itself",
+            Some(format!("Bearer {}", "0".repeat(64))),
+            "/",
+            &authinfo_body,
+        ),
+        (
+            "another device's token",
+            Some(other.clone()),
+            "/",
+            &authinfo_body,
+        ),
+        (
+            "another device's token",
+            Some(other),
+            "/real-name",
+            &real_name_body,
+        ),
+        (
+            "this token for another device",
+            Some(good.clone()),
+            "/",
+            &other_device_body,
+        ),
         ("unknown device", Some(good), "/", &unknown_device_body),
     ];
     let before = w.snapshot().await;
     for (what, auth, path, body) in cases {
-        let r = w.raw(Method::POST, path, auth.as_deref(), body.to_string()).await;
-        assert_eq!((r.status, r.code()), (401, "unauthorized"), "{what} {path}: {}", r.body);
+        let r = w
+            .raw(Method::POST, path, auth.as_deref(), body.to_string())
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "unauthorized"),
+            "{what} {path}: {}",
+            r.body
+        );
         assert_eq!(r.headers["www-authenticate"], "Bearer", "{what}");
     }
     assert_eq!(w.snapshot().await, before, "nothing stored");
-    assert_eq!(w.pay.counters().await.values().sum::<u64>(), 0, "WeChat Pay never called");
+    assert_eq!(
+        w.pay.counters().await.values().sum::<u64>(),
+        0,
+        "WeChat Pay never called"
+    );
 
     // The other device with its own token is fine; scheme is case-insensitive.
     let r = w
-        .raw(Method::POST, "/", Some(&format!("bearer {}", w.other_token)), other_device_body)
+        .raw(
+            Method::POST,
+            "/",
+            Some(&format!("bearer {}", w.other_token)),
+            other_device_body,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
@@ -58,6 +114,8 @@ async fn a_missing_token_is_refused_before_the_body_is_read() {
     let r = w.raw(Method::POST, "/", None, "not json").await;
     assert_eq!(r.status, 401);
     // With a token, a bad body is the caller's mistake: 400.
-    let r = w.raw(Method::POST, "/", Some("Bearer whatever"), "not json").await;
+    let r = w
+        .raw(Method::POST, "/", Some("Bearer whatever"), "not json")
+        .await;
     assert_eq!((r.status, r.code()), (400, "invalid_request"));
 }

@@ -8,7 +8,11 @@ use crate::world::{KeyMode, Options, World};
 async fn authinfo_with_each_sign_type_and_key_mode() {
     for sign_type in ["MD5", "HMAC-SHA256"] {
         for key_mode in [KeyMode::PublicKey, KeyMode::PlatformCert] {
-            let w = World::with(Options { sign_type, key_mode }).await;
+            let w = World::with(Options {
+                sign_type,
+                key_mode,
+            })
+            .await;
             let r = w.authinfo("store-1", "rawdata-1").await;
             assert_eq!(r.status, 200, "{sign_type} {key_mode:?}: {}", r.body);
             let obj = r.body.as_object().expect("object");
@@ -23,7 +27,10 @@ async fn authinfo_with_each_sign_type_and_key_mode() {
             assert_eq!(cached.len(), 1);
             let item = &cached[0];
             let valid_until: i64 = item["valid_until"].as_n().unwrap().parse().unwrap();
-            assert_eq!(item["expires_at"], AttributeValue::N(valid_until.to_string()));
+            assert_eq!(
+                item["expires_at"],
+                AttributeValue::N(valid_until.to_string())
+            );
             assert_eq!(valid_until, w.now() + 7200);
             assert!(!w.snapshot().await.join("").contains("rawdata-1"));
         }
@@ -40,7 +47,11 @@ async fn a_busy_kiosk_reuses_its_authinfo_until_shortly_before_expiry() {
         w.clock.advance(1000);
         let r = w.authinfo("store-1", raw).await;
         assert_eq!(r.body["authinfo"], first.body["authinfo"]);
-        assert_eq!(r.body["expires_in"], 7200 - 1000 * (i as i64 + 1), "time left");
+        assert_eq!(
+            r.body["expires_in"],
+            7200 - 1000 * (i as i64 + 1),
+            "time left"
+        );
     }
     assert_eq!(w.count("authinfo").await, 1, "WeChat Pay called once");
     // Another instance (cold container) reads the same cache.
@@ -88,7 +99,12 @@ async fn devices_do_not_share_authinfos() {
     body["device_id"] = "kiosk-002".into();
     let auth = format!("Bearer {}", w.other_token);
     let b = w
-        .raw(lambda_http::http::Method::POST, "/", Some(&auth), body.to_string())
+        .raw(
+            lambda_http::http::Method::POST,
+            "/",
+            Some(&auth),
+            body.to_string(),
+        )
         .await;
     assert_eq!(b.status, 200, "{}", b.body);
     assert_ne!(a.body["authinfo"], b.body["authinfo"]);

@@ -14,7 +14,12 @@ fn fault(endpoint: &str) -> Fault {
 }
 
 fn assert_unavailable(r: &Reply) {
-    assert_eq!((r.status, r.code()), (503, "upstream_unavailable"), "{}", r.body);
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "upstream_unavailable"),
+        "{}",
+        r.body
+    );
     let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1);
 }
@@ -25,7 +30,11 @@ async fn authinfo_under(w: &World, f: Fault) -> Reply {
     w.pay.clear_faults().await;
     w.pay.inject(&f).await;
     let r = w.authinfo("store-1", "raw").await;
-    assert!(w.items_with_prefix("authinfo#").await.is_empty(), "nothing cached: {}", r.body);
+    assert!(
+        w.items_with_prefix("authinfo#").await.is_empty(),
+        "nothing cached: {}",
+        r.body
+    );
     w.pay.clear_faults().await;
     r
 }
@@ -63,7 +72,12 @@ async fn authinfo_faults() {
             },
         ] {
             let r = authinfo_under(&w, f).await;
-            assert_eq!((r.status, r.code()), (502, "upstream_signature_invalid"), "{}", r.body);
+            assert_eq!(
+                (r.status, r.code()),
+                (502, "upstream_signature_invalid"),
+                "{}",
+                r.body
+            );
         }
 
         w.pay.reset_counters().await;
@@ -89,7 +103,13 @@ async fn authinfo_faults() {
         assert_eq!((r.status, r.code()), (502, "upstream_error"), "{}", r.body);
 
         // One 503, then fine: the retry hides it.
-        w.pay.inject(&Fault { status: Some(503), times: Some(1), ..fault("authinfo") }).await;
+        w.pay
+            .inject(&Fault {
+                status: Some(503),
+                times: Some(1),
+                ..fault("authinfo")
+            })
+            .await;
         let r = w.authinfo("store-1", "raw").await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(w.items_with_prefix("authinfo#").await.len(), 1);
@@ -117,12 +137,24 @@ async fn slow_and_unreachable_wechat_pay_is_503() {
     });
     let auth = w.bearer();
     let r = w
-        .raw_with(&down, lambda_http::http::Method::POST, "/", Some(&auth), World::authinfo_body("s", "r").to_string())
+        .raw_with(
+            &down,
+            lambda_http::http::Method::POST,
+            "/",
+            Some(&auth),
+            World::authinfo_body("s", "r").to_string(),
+        )
         .await;
     assert_unavailable(&r);
     let body = serde_json::json!({"device_id": "kiosk-001", "face_sid": "sid-1"});
     let r = w
-        .raw_with(&down, lambda_http::http::Method::POST, "/real-name", Some(&auth), body.to_string())
+        .raw_with(
+            &down,
+            lambda_http::http::Method::POST,
+            "/real-name",
+            Some(&auth),
+            body.to_string(),
+        )
         .await;
     assert_unavailable(&r);
 }
@@ -137,12 +169,22 @@ async fn real_name_under(w: &World, f: Fault, outcome: &str) -> Reply {
     let r = w.real_name(&face.face_sid, None).await;
     w.pay.clear_faults().await;
     for k in ["real_name", "credential_id", "openid"] {
-        assert!(r.body.get(k).is_none() && r.body["error"].get(k).is_none(), "{}", r.body);
+        assert!(
+            r.body.get(k).is_none() && r.body["error"].get(k).is_none(),
+            "{}",
+            r.body
+        );
     }
     let audits = w.items_with_prefix("audit#").await;
-    assert_eq!(audits.len(), before + 1, "every lookup that reached WeChat Pay is audited");
+    assert_eq!(
+        audits.len(),
+        before + 1,
+        "every lookup that reached WeChat Pay is audited"
+    );
     assert!(
-        audits.iter().any(|a| a["outcome"].as_s().unwrap() == outcome && !a.contains_key("openid")),
+        audits
+            .iter()
+            .any(|a| a["outcome"].as_s().unwrap() == outcome && !a.contains_key("openid")),
         "an audit item with outcome {outcome} and no openid"
     );
     // Once the fault is over the same face_sid works.
@@ -160,31 +202,77 @@ async fn real_name_faults() {
         })
         .await;
         let sig_faults = [
-            Fault { bad_signature: true, ..fault("facemch_users") },
-            Fault { missing_signature: true, ..fault("facemch_users") },
-            Fault { wrong_serial: true, ..fault("facemch_users") },
-            Fault { timestamp_skew_secs: Some(300), ..fault("facemch_users") },
-            Fault { timestamp_skew_secs: Some(-301), ..fault("facemch_users") },
-            Fault { timestamp_skew_secs: Some(86_400), ..fault("facemch_users") },
+            Fault {
+                bad_signature: true,
+                ..fault("facemch_users")
+            },
+            Fault {
+                missing_signature: true,
+                ..fault("facemch_users")
+            },
+            Fault {
+                wrong_serial: true,
+                ..fault("facemch_users")
+            },
+            Fault {
+                timestamp_skew_secs: Some(300),
+                ..fault("facemch_users")
+            },
+            Fault {
+                timestamp_skew_secs: Some(-301),
+                ..fault("facemch_users")
+            },
+            Fault {
+                timestamp_skew_secs: Some(86_400),
+                ..fault("facemch_users")
+            },
         ];
         for f in sig_faults {
             let what = format!("{f:?}");
             let r = real_name_under(&w, f, "upstream_signature_invalid").await;
-            assert_eq!((r.status, r.code()), (502, "upstream_signature_invalid"), "{what}: {}", r.body);
+            assert_eq!(
+                (r.status, r.code()),
+                (502, "upstream_signature_invalid"),
+                "{what}: {}",
+                r.body
+            );
         }
         // Inside the 5-minute window is fine.
-        w.pay.inject(&Fault { timestamp_skew_secs: Some(250), ..fault("facemch_users") }).await;
+        w.pay
+            .inject(&Fault {
+                timestamp_skew_secs: Some(250),
+                ..fault("facemch_users")
+            })
+            .await;
         let face = w.pay.mint_face_sid(&user(person(1)), true).await;
         assert_eq!(w.real_name(&face.face_sid, None).await.status, 200);
         w.pay.clear_faults().await;
 
-        let r = real_name_under(&w, Fault { garble_ciphertext: true, ..fault("facemch_users") }, "decrypt_failed").await;
+        let r = real_name_under(
+            &w,
+            Fault {
+                garble_ciphertext: true,
+                ..fault("facemch_users")
+            },
+            "decrypt_failed",
+        )
+        .await;
         assert_eq!((r.status, r.code()), (502, "decrypt_failed"), "{}", r.body);
 
-        for (status, code) in [(400, "PARAM_ERROR"), (401, "SIGN_ERROR"), (403, "NO_AUTH"), (404, "RESOURCE_NOT_EXISTS")] {
+        for (status, code) in [
+            (400, "PARAM_ERROR"),
+            (401, "SIGN_ERROR"),
+            (403, "NO_AUTH"),
+            (404, "RESOURCE_NOT_EXISTS"),
+        ] {
             let r = real_name_under(
                 &w,
-                Fault { status: Some(status), code: Some(code.into()), message: Some("模拟错误".into()), ..fault("facemch_users") },
+                Fault {
+                    status: Some(status),
+                    code: Some(code.into()),
+                    message: Some("模拟错误".into()),
+                    ..fault("facemch_users")
+                },
                 "upstream_error",
             )
             .await;
@@ -194,16 +282,48 @@ async fn real_name_faults() {
         }
 
         w.pay.reset_counters().await;
-        let r = real_name_under(&w, Fault { status: Some(429), ..fault("facemch_users") }, "upstream_unavailable").await;
+        let r = real_name_under(
+            &w,
+            Fault {
+                status: Some(429),
+                ..fault("facemch_users")
+            },
+            "upstream_unavailable",
+        )
+        .await;
         assert_unavailable(&r);
-        assert_eq!(w.count("facemch_users").await, 2, "429 not retried (+1 clean call)");
+        assert_eq!(
+            w.count("facemch_users").await,
+            2,
+            "429 not retried (+1 clean call)"
+        );
 
         w.pay.reset_counters().await;
-        let r = real_name_under(&w, Fault { status: Some(500), ..fault("facemch_users") }, "upstream_unavailable").await;
+        let r = real_name_under(
+            &w,
+            Fault {
+                status: Some(500),
+                ..fault("facemch_users")
+            },
+            "upstream_unavailable",
+        )
+        .await;
         assert_unavailable(&r);
-        assert_eq!(w.count("facemch_users").await, 4, "5xx retried 3 times (+1 clean call)");
+        assert_eq!(
+            w.count("facemch_users").await,
+            4,
+            "5xx retried 3 times (+1 clean call)"
+        );
 
-        let r = real_name_under(&w, Fault { delay_ms: Some(1500), ..fault("facemch_users") }, "upstream_unavailable").await;
+        let r = real_name_under(
+            &w,
+            Fault {
+                delay_ms: Some(1500),
+                ..fault("facemch_users")
+            },
+            "upstream_unavailable",
+        )
+        .await;
         assert_unavailable(&r);
         w.assert_no_pii().await;
     }
@@ -218,17 +338,28 @@ async fn an_answer_signed_with_the_other_key_mode_is_refused() {
         (KeyMode::PlatformCert, ResponseSigner::PublicKey),
     ] {
         let w = World::build(
-            Options { sign_type: "MD5", key_mode },
+            Options {
+                sign_type: "MD5",
+                key_mode,
+            },
             PaySimConfig::default(),
             |_| {},
         )
         .await;
         w.pay
-            .configure(&SimSettings { response_signer: Some(signer), ..Default::default() })
+            .configure(&SimSettings {
+                response_signer: Some(signer),
+                ..Default::default()
+            })
             .await;
         let face = w.pay.mint_face_sid(&user(person(2)), true).await;
         let r = w.real_name(&face.face_sid, None).await;
-        assert_eq!((r.status, r.code()), (502, "upstream_signature_invalid"), "{}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (502, "upstream_signature_invalid"),
+            "{}",
+            r.body
+        );
     }
 }
 
@@ -239,7 +370,13 @@ async fn storage_failing_around_the_calls() {
     let auth = w.bearer();
     // The cache cannot be read: 503, WeChat Pay not asked.
     let r = w
-        .raw_with(&broken, lambda_http::http::Method::POST, "/", Some(&auth), World::authinfo_body("s", "r").to_string())
+        .raw_with(
+            &broken,
+            lambda_http::http::Method::POST,
+            "/",
+            Some(&auth),
+            World::authinfo_body("s", "r").to_string(),
+        )
         .await;
     assert_unavailable(&r);
     assert_eq!(w.count("authinfo").await, 0);
@@ -247,7 +384,13 @@ async fn storage_failing_around_the_calls() {
     let face = w.pay.mint_face_sid(&user(person(3)), true).await;
     let body = serde_json::json!({"device_id": "kiosk-001", "face_sid": face.face_sid});
     let r = w
-        .raw_with(&broken, lambda_http::http::Method::POST, "/real-name", Some(&auth), body.to_string())
+        .raw_with(
+            &broken,
+            lambda_http::http::Method::POST,
+            "/real-name",
+            Some(&auth),
+            body.to_string(),
+        )
         .await;
     assert_unavailable(&r);
     assert!(r.body.get("real_name").is_none());

@@ -25,43 +25,152 @@ async fn bad_bodies_are_400_and_change_nothing() {
         ("empty body", "/", String::new()),
         ("array", "/", "[]".into()),
         ("null", "/", "null".into()),
-        ("missing device_id", "/", with(good.clone(), "device_id", Value::Null).to_string()),
-        ("missing store_id", "/", with(good.clone(), "store_id", Value::Null).to_string()),
-        ("missing store_name", "/", with(good.clone(), "store_name", Value::Null).to_string()),
-        ("missing rawdata", "/", with(good.clone(), "rawdata", Value::Null).to_string()),
-        ("store_id a number", "/", with(good.clone(), "store_id", json!(12)).to_string()),
-        ("rawdata an object", "/", with(good.clone(), "rawdata", json!({})).to_string()),
-        ("attach a number", "/", with(good.clone(), "attach", json!(1)).to_string()),
-        ("device_id too long", "/", with(good.clone(), "device_id", json!("d".repeat(33))).to_string()),
-        ("device_id empty", "/", with(good.clone(), "device_id", json!("")).to_string()),
-        ("store_id too long", "/", with(good.clone(), "store_id", json!("s".repeat(33))).to_string()),
-        ("store_id empty", "/", with(good.clone(), "store_id", json!("")).to_string()),
-        ("store_name too long", "/", with(good.clone(), "store_name", json!("店".repeat(129))).to_string()),
-        ("store_name control char", "/", with(good.clone(), "store_name", json!("a\u{1}b")).to_string()),
-        ("rawdata too long", "/", with(good.clone(), "rawdata", json!("r".repeat(2049))).to_string()),
-        ("rawdata empty", "/", with(good.clone(), "rawdata", json!("")).to_string()),
-        ("attach too long", "/", with(good.clone(), "attach", json!("a".repeat(2049))).to_string()),
-        ("missing face_sid", "/real-name", with(rn.clone(), "face_sid", Value::Null).to_string()),
-        ("missing device_id", "/real-name", with(rn.clone(), "device_id", Value::Null).to_string()),
-        ("face_sid a number", "/real-name", with(rn.clone(), "face_sid", json!(5)).to_string()),
-        ("info_type a bool", "/real-name", with(rn.clone(), "info_type", json!(true)).to_string()),
-        ("unknown info_type", "/real-name", with(rn.clone(), "info_type", json!("ASK_EVERYTHING")).to_string()),
-        ("lowercase info_type", "/real-name", with(rn.clone(), "info_type", json!("ask_real_name")).to_string()),
-        ("face_sid too long", "/real-name", with(rn.clone(), "face_sid", json!("f".repeat(129))).to_string()),
-        ("face_sid with a space", "/real-name", with(rn.clone(), "face_sid", json!("a b")).to_string()),
-        ("face_sid empty", "/real-name", with(rn.clone(), "face_sid", json!("")).to_string()),
+        (
+            "missing device_id",
+            "/",
+            with(good.clone(), "device_id", Value::Null).to_string(),
+        ),
+        (
+            "missing store_id",
+            "/",
+            with(good.clone(), "store_id", Value::Null).to_string(),
+        ),
+        (
+            "missing store_name",
+            "/",
+            with(good.clone(), "store_name", Value::Null).to_string(),
+        ),
+        (
+            "missing rawdata",
+            "/",
+            with(good.clone(), "rawdata", Value::Null).to_string(),
+        ),
+        (
+            "store_id a number",
+            "/",
+            with(good.clone(), "store_id", json!(12)).to_string(),
+        ),
+        (
+            "rawdata an object",
+            "/",
+            with(good.clone(), "rawdata", json!({})).to_string(),
+        ),
+        (
+            "attach a number",
+            "/",
+            with(good.clone(), "attach", json!(1)).to_string(),
+        ),
+        (
+            "device_id too long",
+            "/",
+            with(good.clone(), "device_id", json!("d".repeat(33))).to_string(),
+        ),
+        (
+            "device_id empty",
+            "/",
+            with(good.clone(), "device_id", json!("")).to_string(),
+        ),
+        (
+            "store_id too long",
+            "/",
+            with(good.clone(), "store_id", json!("s".repeat(33))).to_string(),
+        ),
+        (
+            "store_id empty",
+            "/",
+            with(good.clone(), "store_id", json!("")).to_string(),
+        ),
+        (
+            "store_name too long",
+            "/",
+            with(good.clone(), "store_name", json!("店".repeat(129))).to_string(),
+        ),
+        (
+            "store_name control char",
+            "/",
+            with(good.clone(), "store_name", json!("a\u{1}b")).to_string(),
+        ),
+        (
+            "rawdata too long",
+            "/",
+            with(good.clone(), "rawdata", json!("r".repeat(2049))).to_string(),
+        ),
+        (
+            "rawdata empty",
+            "/",
+            with(good.clone(), "rawdata", json!("")).to_string(),
+        ),
+        (
+            "attach too long",
+            "/",
+            with(good.clone(), "attach", json!("a".repeat(2049))).to_string(),
+        ),
+        (
+            "missing face_sid",
+            "/real-name",
+            with(rn.clone(), "face_sid", Value::Null).to_string(),
+        ),
+        (
+            "missing device_id",
+            "/real-name",
+            with(rn.clone(), "device_id", Value::Null).to_string(),
+        ),
+        (
+            "face_sid a number",
+            "/real-name",
+            with(rn.clone(), "face_sid", json!(5)).to_string(),
+        ),
+        (
+            "info_type a bool",
+            "/real-name",
+            with(rn.clone(), "info_type", json!(true)).to_string(),
+        ),
+        (
+            "unknown info_type",
+            "/real-name",
+            with(rn.clone(), "info_type", json!("ASK_EVERYTHING")).to_string(),
+        ),
+        (
+            "lowercase info_type",
+            "/real-name",
+            with(rn.clone(), "info_type", json!("ask_real_name")).to_string(),
+        ),
+        (
+            "face_sid too long",
+            "/real-name",
+            with(rn.clone(), "face_sid", json!("f".repeat(129))).to_string(),
+        ),
+        (
+            "face_sid with a space",
+            "/real-name",
+            with(rn.clone(), "face_sid", json!("a b")).to_string(),
+        ),
+        (
+            "face_sid empty",
+            "/real-name",
+            with(rn.clone(), "face_sid", json!("")).to_string(),
+        ),
     ];
     let before = w.snapshot().await;
     let auth = w.bearer();
     for (what, path, body) in cases {
         let r = w.raw(Method::POST, path, Some(&auth), body).await;
-        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{what}: {}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{what}: {}",
+            r.body
+        );
     }
     let big = with(good.clone(), "attach", json!("a".repeat(17 * 1024))).to_string();
     let r = w.raw(Method::POST, "/", Some(&auth), big).await;
     assert_eq!((r.status, r.code()), (413, "payload_too_large"));
     assert_eq!(w.snapshot().await, before, "nothing stored");
-    assert_eq!(w.pay.counters().await.values().sum::<u64>(), 0, "WeChat Pay never called");
+    assert_eq!(
+        w.pay.counters().await.values().sum::<u64>(),
+        0,
+        "WeChat Pay never called"
+    );
 }
 
 #[tokio::test]
@@ -134,17 +243,36 @@ async fn no_input_makes_it_panic_or_fail_on_our_side() {
         json!(true),
     ];
     for path in ["/", "/real-name"] {
-        for field in ["device_id", "store_id", "store_name", "rawdata", "attach", "face_sid", "info_type"] {
+        for field in [
+            "device_id",
+            "store_id",
+            "store_name",
+            "rawdata",
+            "attach",
+            "face_sid",
+            "info_type",
+        ] {
             for v in &odd_strings {
                 let base = if path == "/" {
                     World::authinfo_body("s", "r")
                 } else {
                     json!({"device_id": DEVICE, "face_sid": "sid"})
                 };
-                let r = w.raw(Method::POST, path, Some(&auth), with(base, field, v.clone()).to_string()).await;
+                let r = w
+                    .raw(
+                        Method::POST,
+                        path,
+                        Some(&auth),
+                        with(base, field, v.clone()).to_string(),
+                    )
+                    .await;
                 // A well-formed but unknown face_sid is WeChat Pay's refusal (502);
                 // never our own failure.
-                assert!(r.status < 500 || r.code() == "upstream_error", "{path} {field}={v}: {}", r.body);
+                assert!(
+                    r.status < 500 || r.code() == "upstream_error",
+                    "{path} {field}={v}: {}",
+                    r.body
+                );
             }
         }
         for n in [1usize, 7, 100, 3000] {
@@ -153,8 +281,19 @@ async fn no_input_makes_it_panic_or_fail_on_our_side() {
             assert_eq!(r.status, 400, "{n} random bytes");
         }
     }
-    for header in ["Bearer \tx", "Bearer 😀", &format!("Bearer {}", "x".repeat(10_000))] {
-        let r = w.raw(Method::POST, "/", Some(header), "{}").await;
-        assert_eq!(r.status, 401);
+    for header in [
+        "Bearer \tx",
+        "Bearer 😀",
+        &format!("Bearer {}", "x".repeat(10_000)),
+    ] {
+        let r = w
+            .raw(
+                Method::POST,
+                "/",
+                Some(header),
+                World::authinfo_body("s", "r").to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{header:?}");
     }
 }

@@ -124,7 +124,9 @@ async fn no_consent_or_an_expired_face_sid_is_wechat_pays_refusal() {
     let r = w.real_name(&face.face_sid, None).await;
     assert_eq!((r.status, r.code()), (502, "upstream_error"), "{}", r.body);
     // An unknown face_sid likewise.
-    let r = w.real_name("bbaf113f-4171-4332-9c79-dace6d35a917", None).await;
+    let r = w
+        .real_name("bbaf113f-4171-4332-9c79-dace6d35a917", None)
+        .await;
     assert_eq!(r.code(), "upstream_error");
     // An expired authinfo cannot start FACE_AUTH at all.
     w.pay.advance_clock(7200).await;
@@ -137,7 +139,10 @@ async fn no_consent_or_an_expired_face_sid_is_wechat_pays_refusal() {
         .map(|a| a["outcome"].as_s().unwrap().clone())
         .collect();
     assert_eq!(outcomes.iter().filter(|o| *o == "ok").count(), 1);
-    assert_eq!(outcomes.iter().filter(|o| *o == "upstream_error").count(), 3);
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "upstream_error").count(),
+        3
+    );
     w.assert_no_pii().await;
 }
 
@@ -151,7 +156,11 @@ async fn face_sids_with_odd_characters_are_signed_as_sent() {
     // A face_sid the simulator does not know, with characters that need
     // encoding: the request is still correctly signed (else SIGN_ERROR).
     let r = w.real_name("a/b?c=d&e%f+g", None).await;
-    assert_eq!(r.body["error"]["wechatpay_code"], "INVALID_REQUEST", "{}", r.body);
+    assert_eq!(
+        r.body["error"]["wechatpay_code"], "INVALID_REQUEST",
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -179,6 +188,11 @@ async fn the_merchant_secret_is_read_once_per_container() {
             World::authinfo_body("s", "r").to_string(),
         )
         .await;
-    assert_eq!((r.status, r.code()), (500, "configuration_error"), "{}", r.body);
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "configuration_error"),
+        "{}",
+        r.body
+    );
     let _ = SimSettings::default();
 }

@@ -68,7 +68,11 @@ pub struct World {
 
 /// Computed here, not through wxface: a bug there must not hide itself.
 fn sha256_hex(s: &str) -> String {
-    hex_lower(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref().to_vec())
+    hex_lower(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes())
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 fn hex_lower(b: Vec<u8>) -> String {
@@ -142,7 +146,8 @@ impl World {
             .expect("table");
         let token = new_token();
         let other_token = new_token();
-        let mut secret_json = merchant_secret(opts, &[(DEVICE, &token), (OTHER_DEVICE, &other_token)]);
+        let mut secret_json =
+            merchant_secret(opts, &[(DEVICE, &token), (OTHER_DEVICE, &other_token)]);
         secret(&mut secret_json);
         secrets::create_secret(
             &aws_sdk_secretsmanager::Client::new(&aws),
@@ -198,7 +203,8 @@ impl World {
         if let Some(a) = authorization {
             req = req.header("authorization", a);
         }
-        let resp = wxface::http::authinfo::handle(svc, req.body(body.into()).expect("request")).await;
+        let resp =
+            wxface::http::authinfo::handle(svc, req.body(body.into()).expect("request")).await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         assert_eq!(
@@ -221,8 +227,15 @@ impl World {
         }
     }
 
-    pub async fn raw(&self, method: Method, path: &str, authorization: Option<&str>, body: impl Into<Body>) -> Reply {
-        self.raw_with(&self.svc, method, path, authorization, body).await
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Reply {
+        self.raw_with(&self.svc, method, path, authorization, body)
+            .await
     }
 
     pub fn bearer(&self) -> String {
@@ -231,7 +244,8 @@ impl World {
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         let auth = self.bearer();
-        self.raw(Method::POST, path, Some(&auth), body.to_string()).await
+        self.raw(Method::POST, path, Some(&auth), body.to_string())
+            .await
     }
 
     pub fn authinfo_body(store_id: &str, rawdata: &str) -> Value {
@@ -244,7 +258,8 @@ impl World {
     }
 
     pub async fn authinfo(&self, store_id: &str, rawdata: &str) -> Reply {
-        self.post("/", &Self::authinfo_body(store_id, rawdata)).await
+        self.post("/", &Self::authinfo_body(store_id, rawdata))
+            .await
     }
 
     pub async fn authinfo_ok(&self) -> String {
@@ -285,7 +300,9 @@ impl World {
     }
 
     /// Every item of this world's table, attribute by attribute as text.
-    pub async fn items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    pub async fn items(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let out = aws_sdk_dynamodb::Client::new(&self.aws)
             .scan()
             .table_name(self.table())
@@ -295,11 +312,18 @@ impl World {
         out.items().to_vec()
     }
 
-    pub async fn items_with_prefix(&self, prefix: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    pub async fn items_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         self.items()
             .await
             .into_iter()
-            .filter(|i| i.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with(prefix)))
+            .filter(|i| {
+                i.get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|pk| pk.starts_with(prefix))
+            })
             .collect()
     }
 
@@ -323,7 +347,10 @@ impl World {
     pub async fn assert_no_pii(&self) {
         let text = self.snapshot().await.join("\n");
         let findings = wxface_harness::pii::scan_text(self.table(), &text);
-        assert!(findings.is_empty(), "personal data in the table: {findings:?}");
+        assert!(
+            findings.is_empty(),
+            "personal data in the table: {findings:?}"
+        );
     }
 
     pub async fn count(&self, endpoint: &str) -> u64 {
