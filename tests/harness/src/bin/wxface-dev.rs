@@ -532,13 +532,23 @@ impl Demo {
         let sim = self.sim.clone();
         let (appid, url) = (self.appid.clone(), push_url.clone());
         sim_call("push/config", async move {
-            sim.configure_push(&appid, &url, wechat_sim::PushMode::Safe, wechat_sim::PushFormat::Json)
-                .await
+            sim.configure_push(
+                &appid,
+                &url,
+                wechat_sim::PushMode::Safe,
+                wechat_sim::PushFormat::Json,
+            )
+            .await
         })
         .await?;
         let sim = self.sim.clone();
         let appid = self.appid.clone();
-        if !sim_call("push/verify", async move { sim.verify_push_url(&appid).await }).await? {
+        if !sim_call(
+            "push/verify",
+            async move { sim.verify_push_url(&appid).await },
+        )
+        .await?
+        {
             return Err("event-callback did not echo the URL check".into());
         }
         println!("    ✔ event-callback echoed echostr");
@@ -569,7 +579,8 @@ impl Demo {
         let sim2 = sim.clone();
         sim_call("face/v1/run", async move { sim2.run_v1(&run).await }).await?;
         let log = sim_call("push/log", async move {
-            sim.wait_for_push_log(before + 1, Duration::from_secs(60)).await
+            sim.wait_for_push_log(before + 1, Duration::from_secs(60))
+                .await
         })
         .await?;
         let attempt = log.last().ok_or("no push was sent")?;
