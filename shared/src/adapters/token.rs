@@ -173,6 +173,7 @@ impl AccessTokens {
             expires_at: self.clock.now() + expires_in,
         };
         self.vault.store(&token).await?;
+        crate::telemetry::metrics::token_refresh();
         tracing::info!(
             event = "access_token_refreshed",
             expires_in,

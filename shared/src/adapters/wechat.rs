@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use crate::error::WeChatError;
 use crate::ports::{AppSecretsSource, WeChat};
+use crate::telemetry::metrics;
 
 const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
@@ -54,6 +55,24 @@ impl WeChatHttp {
     /// Sends the request, retries as allowed, and returns the JSON body of an
     /// errcode-0 answer (a missing errcode counts as 0).
     async fn call(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, WeChatError> {
+        let started = std::time::Instant::now();
+        let result = self
+            .call_with_retries(endpoint, path, query, body, retry)
+            .await;
+        // A WeChat error answer is not an outage: only unavailability counts.
+        let reachable = !matches!(result, Err(WeChatError::Unavailable(_)));
+        metrics::upstream_call(endpoint, reachable, started.elapsed());
+        result
+    }
+
+    async fn call_with_retries(
         &self,
         endpoint: &'static str,
         path: &str,

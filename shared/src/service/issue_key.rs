@@ -2,6 +2,8 @@
 
 use tracing::info;
 
+use crate::telemetry::metrics;
+
 use super::{ServiceError, Services, login_error};
 use crate::domain::pii::{Purpose, cert_hash, md5_hex};
 use crate::domain::session::SESSION_TTL_SECS;
@@ -111,6 +113,7 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     };
     svc.store.insert(&session).await?;
     info!(event = "session_issued", out_seq_no = %out_seq_no, flow = flow.as_str(), "session issued");
+    metrics::verification(flow.as_str(), "issued");
 
     Ok(match session.binding {
         FlowBinding::V2 { verify_id, .. } => Issued::V2 {

@@ -3,6 +3,8 @@
 
 use tracing::info;
 
+use crate::telemetry::metrics;
+
 use super::event_callback::pushed_verify_result_context;
 use super::issue_key::cert_hash_context;
 use super::{ServiceError, Services, login_error};
@@ -173,7 +175,11 @@ async fn record(
 ) -> Result<FinalResult, ServiceError> {
     let out_seq_no = &session.out_seq_no;
     let written = match svc.store.finalize(out_seq_no, &result, consume).await? {
-        Finalized::Applied => result,
+        Finalized::Applied => {
+            // Counted once per session: by the call that wrote it.
+            metrics::verification(session.flow().as_str(), result.status.as_str());
+            result
+        }
         Finalized::AlreadyFinal(winner) => winner,
         Finalized::VerifyResultTaken => {
             let reused = Verdict::Rejected(RejectReason::VerifyResultReused)

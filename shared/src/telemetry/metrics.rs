@@ -1,0 +1,153 @@
+//! CloudWatch embedded metric format (EMF): a metric is one JSON object
+//! printed on its own line; CloudWatch Logs extracts it. No PutMetricData
+//! call, no extra permission, no latency on the request path.
+//!
+//! Namespace `wxface`:
+//!
+//! | metric | unit | dimensions |
+//! |---|---|---|
+//! | `Verifications` | Count | Function, Flow, Status (`issued`, `verified`, `failed`, `rejected`) |
+//! | `UpstreamCalls`, `UpstreamErrors` | Count | Function, Upstream (the WeChat / WeChat Pay endpoint) |
+//! | `UpstreamLatency` | Milliseconds | Function, Upstream |
+//! | `TokenRefreshes` | Count | Function |
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+pub const NAMESPACE: &str = "wxface";
+
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
+
+static SINK: OnceLock<Mutex<Option<Sink>>> = OnceLock::new();
+
+/// Sends metric lines somewhere else than stdout (tests).
+pub fn set_sink(sink: impl Fn(&str) + Send + Sync + 'static) {
+    let cell = SINK.get_or_init(|| Mutex::new(None));
+    if let Ok(mut s) = cell.lock() {
+        *s = Some(Box::new(sink));
+    }
+}
+
+fn function_name() -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+/// One EMF record: `metrics` are (name, unit, value); `dims` are (name, value).
+fn emit(metrics: &[(&str, &str, f64)], dims: &[(&str, &str)]) {
+    let mut record = json!({
+        "_aws": {
+            "Timestamp": now_ms(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dims.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": metrics.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
+            }],
+        },
+    });
+    for (k, v) in dims {
+        record[*k] = Value::from(*v);
+    }
+    for (n, _, v) in metrics {
+        record[*n] = Value::from(*v);
+    }
+    let line = record.to_string();
+    if let Some(cell) = SINK.get()
+        && let Ok(sink) = cell.lock()
+        && let Some(sink) = sink.as_ref()
+    {
+        sink(&line);
+        return;
+    }
+    // One write per line, so concurrent records never interleave.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+/// A session was issued (`issued`) or reached a final status.
+pub fn verification(flow: &str, status: &str) {
+    let function = function_name();
+    emit(
+        &[("Verifications", "Count", 1.0)],
+        &[("Function", &function), ("Flow", flow), ("Status", status)],
+    );
+}
+
+/// One call to WeChat or WeChat Pay, with its retries, and how it ended.
+pub fn upstream_call(upstream: &str, ok: bool, elapsed: Duration) {
+    let function = function_name();
+    emit(
+        &[
+            ("UpstreamCalls", "Count", 1.0),
+            ("UpstreamErrors", "Count", if ok { 0.0 } else { 1.0 }),
+            (
+                "UpstreamLatency",
+                "Milliseconds",
+                elapsed.as_secs_f64() * 1000.0,
+            ),
+        ],
+        &[("Function", &function), ("Upstream", upstream)],
+    );
+}
+
+pub fn token_refresh() {
+    let function = function_name();
+    emit(
+        &[("TokenRefreshes", "Count", 1.0)],
+        &[("Function", &function)],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn records_are_valid_emf() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        set_sink(move |l| sink.lock().unwrap().push(l.to_owned()));
+        upstream_call("getinfo", false, Duration::from_millis(12));
+        verification("v1", "verified");
+        let lines = lines.lock().unwrap();
+        let rec: Value = lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v.get("Upstream").is_some())
+            .expect("an upstream record");
+        assert_eq!(rec["_aws"]["CloudWatchMetrics"][0]["Namespace"], "wxface");
+        assert_eq!(
+            rec["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            json!(["Function", "Upstream"])
+        );
+        assert_eq!(rec["UpstreamErrors"], 1.0);
+        assert_eq!(rec["UpstreamLatency"], 12.0);
+        // Every metric named in the directive has a value at the top level.
+        for m in rec["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+        {
+            assert!(rec[m["Name"].as_str().unwrap()].is_number());
+        }
+        let v: Value = lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v.get("Flow").is_some())
+            .unwrap();
+        assert_eq!(
+            (v["Flow"].as_str(), v["Status"].as_str()),
+            (Some("v1"), Some("verified"))
+        );
+    }
+}
