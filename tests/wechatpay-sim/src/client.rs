@@ -93,11 +93,17 @@ impl SimClient {
             .text()
             .await
             .unwrap_or_else(|e| panic!("wechatpay-sim {what}: {e}"));
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn hook(&self, path: &str, body: &impl Serialize) -> Value {
-        let req = self.http.post(format!("{}{path}", self.base_url)).json(body);
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(body);
         let (status, body) = self.send(req, path).await;
         assert!(
             (200..300).contains(&status),
@@ -193,12 +199,15 @@ impl SimClient {
     }
 
     pub async fn advance_clock(&self, secs: i64) {
-        self.hook("/__sim/clock", &json!({"advance_secs": secs})).await;
+        self.hook("/__sim/clock", &json!({"advance_secs": secs}))
+            .await;
     }
 
     pub async fn now(&self) -> i64 {
         let v = self.get("/__sim/clock").await;
-        v["now"].as_i64().unwrap_or_else(|| panic!("/__sim/clock: {v}"))
+        v["now"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("/__sim/clock: {v}"))
     }
 
     pub async fn configure(&self, settings: &SimSettings) -> Value {

@@ -115,7 +115,10 @@ impl Keys {
         let mut out = vec![0u8; self.merchant_encrypt.key_size_bytes()];
         let ct = match padding {
             Padding::Pkcs1v15 => Pkcs1PublicEncryptingKey::new(self.merchant_encrypt.clone())
-                .and_then(|k| k.encrypt(plaintext.as_bytes(), &mut out).map(|c| c.to_vec())),
+                .and_then(|k| {
+                    k.encrypt(plaintext.as_bytes(), &mut out)
+                        .map(|c| c.to_vec())
+                }),
             Padding::OaepSha1 => OaepPublicEncryptingKey::new(self.merchant_encrypt.clone())
                 .and_then(|k| {
                     k.encrypt(&OAEP_SHA1_MGF1SHA1, plaintext.as_bytes(), &mut out, None)

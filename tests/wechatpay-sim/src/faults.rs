@@ -69,7 +69,10 @@ impl Faults {
         let a = &req.action;
         let v3_only = a.wrong_serial || a.timestamp_skew_secs.is_some() || a.garble_ciphertext;
         if endpoint == Endpoint::Authinfo && (v3_only || a.code.is_some()) {
-            return Err("wrong_serial, timestamp_skew_secs, garble_ciphertext and code are APIv3 faults".into());
+            return Err(
+                "wrong_serial, timestamp_skew_secs, garble_ciphertext and code are APIv3 faults"
+                    .into(),
+            );
         }
         if endpoint == Endpoint::FacemchUsers && a.return_code.is_some() {
             return Err("return_code is an APIv2 fault".into());
@@ -142,12 +145,65 @@ mod tests {
         assert_eq!(f.take(Endpoint::Authinfo), Some(fail.clone()));
         assert_eq!(f.take(Endpoint::Authinfo), Some(fail));
         assert_eq!(f.take(Endpoint::Authinfo), None);
-        assert!(f.push(req("nope", FaultAction { bad_signature: true, ..Default::default() }, None)).is_err());
-        assert!(f.push(req("authinfo", FaultAction::default(), None)).is_err());
-        assert!(f.push(req("authinfo", FaultAction { wrong_serial: true, ..Default::default() }, None)).is_err());
-        assert!(f.push(req("facemch_users", FaultAction { return_code: Some("FAIL".into()), ..Default::default() }, None)).is_err());
-        assert!(f.push(req("facemch_users", FaultAction { status: Some(200), ..Default::default() }, None)).is_err());
-        assert!(f.push(req("facemch_users", FaultAction { bad_signature: true, ..Default::default() }, Some(0))).is_err());
+        assert!(
+            f.push(req(
+                "nope",
+                FaultAction {
+                    bad_signature: true,
+                    ..Default::default()
+                },
+                None
+            ))
+            .is_err()
+        );
+        assert!(
+            f.push(req("authinfo", FaultAction::default(), None))
+                .is_err()
+        );
+        assert!(
+            f.push(req(
+                "authinfo",
+                FaultAction {
+                    wrong_serial: true,
+                    ..Default::default()
+                },
+                None
+            ))
+            .is_err()
+        );
+        assert!(
+            f.push(req(
+                "facemch_users",
+                FaultAction {
+                    return_code: Some("FAIL".into()),
+                    ..Default::default()
+                },
+                None
+            ))
+            .is_err()
+        );
+        assert!(
+            f.push(req(
+                "facemch_users",
+                FaultAction {
+                    status: Some(200),
+                    ..Default::default()
+                },
+                None
+            ))
+            .is_err()
+        );
+        assert!(
+            f.push(req(
+                "facemch_users",
+                FaultAction {
+                    bad_signature: true,
+                    ..Default::default()
+                },
+                Some(0)
+            ))
+            .is_err()
+        );
         assert_eq!(f.take(Endpoint::FacemchUsers), None);
     }
 }

@@ -38,7 +38,14 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HookError> {
 /// A UUID-shaped random face_sid, as observed from the real SDK.
 fn new_face_sid() -> String {
     let h = hex::encode(random_bytes(16));
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn mint(sim: &Sim, mut user: SimUser, consented: bool) -> Result<Value, HookError> {
@@ -215,7 +222,10 @@ fn settings(s: &crate::state::Inner) -> Value {
 /// `POST /__sim/config` with any of the run-time settings → all of them.
 pub(crate) async fn set_config(State(sim): State<Sim>, body: Bytes) -> HookResult {
     let p: ConfigPatch = parse(&body)?;
-    for v in [p.authinfo_expires_in, p.face_sid_ttl_secs].into_iter().flatten() {
+    for v in [p.authinfo_expires_in, p.face_sid_ttl_secs]
+        .into_iter()
+        .flatten()
+    {
         if !(1..=86_400).contains(&v) {
             return Err(bad("lifetimes must be in 1..=86400"));
         }

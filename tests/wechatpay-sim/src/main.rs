@@ -45,7 +45,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let (listen, config) = match parse_args().and_then(|(l, c)| Ok((l, load_config(c.as_deref())?))) {
+    let (listen, config) = match parse_args().and_then(|(l, c)| Ok((l, load_config(c.as_deref())?)))
+    {
         Ok(v) => v,
         Err(e) => {
             eprintln!("wechatpay-sim: {e}");
@@ -60,7 +61,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!("wechatpay-sim listening on {} (mch_id {mch_id})", sim.base_url());
+    tracing::info!(
+        "wechatpay-sim listening on {} (mch_id {mch_id})",
+        sim.base_url()
+    );
     if let Err(e) = tokio::signal::ctrl_c().await {
         tracing::error!("waiting for Ctrl-C: {e}");
     }

@@ -62,7 +62,11 @@ pub(crate) async fn authinfo(State(sim): State<Sim>, body: Bytes) -> Response {
     let fault = sim.enter(Endpoint::Authinfo).await.unwrap_or_default();
     if let Some(status) = fault.status {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (status, format!("wechatpay-sim: injected HTTP {}", status.as_u16())).into_response();
+        return (
+            status,
+            format!("wechatpay-sim: injected HTTP {}", status.as_u16()),
+        )
+            .into_response();
     }
     if let Some(code) = &fault.return_code {
         return fail(code, fault.return_msg.as_deref().unwrap_or("系统繁忙"));

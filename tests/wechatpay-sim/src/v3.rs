@@ -19,7 +19,10 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            ),
             (
                 header::HeaderName::from_static("request-id"),
                 HeaderValue::from_str(&nonce()).unwrap_or(HeaderValue::from_static("sim")),
@@ -50,14 +53,23 @@ fn parse_authorization(h: &str) -> Option<HashMap<&str, &str>> {
 }
 
 fn normalize_serial(s: &str) -> String {
-    s.trim().to_ascii_uppercase().trim_start_matches('0').to_owned()
+    s.trim()
+        .to_ascii_uppercase()
+        .trim_start_matches('0')
+        .to_owned()
 }
 
 fn query_map(uri: &Uri) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    for pair in uri.query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k)).or_insert_with(|| percent_decode(v));
+        out.entry(percent_decode(k))
+            .or_insert_with(|| percent_decode(v));
     }
     out
 }
@@ -90,13 +102,23 @@ pub(crate) async fn users(
     let fault = sim.enter(Endpoint::FacemchUsers).await.unwrap_or_default();
     if let Some(status) = fault.status {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let code = fault.code.clone().unwrap_or_else(|| default_code(status).to_owned());
-        let message = fault.message.clone().unwrap_or_else(|| "wechatpay-sim: injected".to_owned());
+        let code = fault
+            .code
+            .clone()
+            .unwrap_or_else(|| default_code(status).to_owned());
+        let message = fault
+            .message
+            .clone()
+            .unwrap_or_else(|| "wechatpay-sim: injected".to_owned());
         return error(status, &code, &message);
     }
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if h("accept").is_none() || h("user-agent").is_none() {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "Http头缺少Accept或User-Agent");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "Http头缺少Accept或User-Agent",
+        );
     }
     let Some(auth) = h("authorization").and_then(parse_authorization) else {
         return sign_error("Http头Authorization值格式错误，请参考《微信支付商户REST API签名规则》");
@@ -117,8 +139,14 @@ pub(crate) async fn users(
     }
     // Rebuilt from the raw request target: exactly what the client signed.
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let message = format!("GET\n{target}\n{}\n{}\n\n", auth["timestamp"], auth["nonce_str"]);
-    if !sim.keys.verify_merchant(message.as_bytes(), auth["signature"]) {
+    let message = format!(
+        "GET\n{target}\n{}\n{}\n\n",
+        auth["timestamp"], auth["nonce_str"]
+    );
+    if !sim
+        .keys
+        .verify_merchant(message.as_bytes(), auth["signature"])
+    {
         return sign_error("签名错误，请检查后再试");
     }
 
@@ -130,14 +158,27 @@ pub(crate) async fn users(
         None => return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "缺少参数info_type"),
     };
     if q.get("appid") != Some(&c.appid) {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "appid与商户号不匹配");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "appid与商户号不匹配",
+        );
     }
     if q.get("sub_mchid") != c.sub_mch_id.as_ref() {
         return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "sub_mchid不合法");
     }
 
-    let Some(record) = s.face_sids.get(&face_sid).filter(|r| r.expires_at > now).cloned() else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "face_sid无效或已过期");
+    let Some(record) = s
+        .face_sids
+        .get(&face_sid)
+        .filter(|r| r.expires_at > now)
+        .cloned()
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "face_sid无效或已过期",
+        );
     };
     if !record.consented {
         return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "用户未授权");
@@ -145,46 +186,53 @@ pub(crate) async fn users(
     drop(s);
 
     let user = record.user;
-    let mut body = Map::new();
-    let encrypt = |plain: &str| -> Result<String, Response> {
+    let encrypt = |plain: &str| -> Result<String, String> {
         if fault.garble_ciphertext {
             return Ok(sim.keys.garbage_ciphertext());
         }
-        sim.keys
-            .encrypt(c.padding, plain)
-            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", &e))
+        sim.keys.encrypt(c.padding, plain)
     };
-    if info_type == "ASK_UNIONID" {
-        let Some(union_id) = &user.union_id else {
-            return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "UnionID为空");
-        };
-        body.insert("union_id".into(), json!(union_id));
-    } else {
-        body.insert("openid".into(), json!(user.openid));
-        if let Some(v) = &user.sub_openid {
-            body.insert("sub_openid".into(), json!(v));
-        }
-        let mut info = Map::new();
-        match (encrypt(&user.name), encrypt(&user.credential_id)) {
-            (Ok(name), Ok(id)) => {
-                info.insert("encrypted_real_name".into(), json!(name));
-                info.insert("credential_type".into(), json!(user.credential_type));
-                info.insert("encrypted_credential_id".into(), json!(id));
-            }
-            (Err(e), _) | (_, Err(e)) => return e,
-        }
-        body.insert("real_name_info".into(), Value::Object(info));
-        if info_type == "ASK_REAL_NAME_TEL" {
-            if let Some(phone) = &user.phone {
-                match encrypt(phone) {
-                    Ok(p) => body.insert("encrypted_phone_number".into(), json!(p)),
-                    Err(e) => return e,
-                };
-            }
-        }
-    }
+    let body = match user_body(&user, info_type, encrypt) {
+        Ok(Some(body)) => body,
+        Ok(None) => return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "UnionID为空"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", &e),
+    };
     let body = Value::Object(body).to_string();
     signed(&sim, &c, &headers, &fault, body)
+}
+
+/// The answer's JSON for `info_type`; `None` when the user has no union_id.
+fn user_body(
+    user: &crate::config::SimUser,
+    info_type: &str,
+    encrypt: impl Fn(&str) -> Result<String, String>,
+) -> Result<Option<Map<String, Value>>, String> {
+    let mut body = Map::new();
+    if info_type == "ASK_UNIONID" {
+        let Some(union_id) = &user.union_id else {
+            return Ok(None);
+        };
+        body.insert("union_id".into(), json!(union_id));
+        return Ok(Some(body));
+    }
+    body.insert("openid".into(), json!(user.openid));
+    if let Some(v) = &user.sub_openid {
+        body.insert("sub_openid".into(), json!(v));
+    }
+    body.insert(
+        "real_name_info".into(),
+        json!({
+            "encrypted_real_name": encrypt(&user.name)?,
+            "credential_type": user.credential_type,
+            "encrypted_credential_id": encrypt(&user.credential_id)?,
+        }),
+    );
+    if info_type == "ASK_REAL_NAME_TEL" {
+        if let Some(phone) = &user.phone {
+            body.insert("encrypted_phone_number".into(), json!(encrypt(phone)?));
+        }
+    }
+    Ok(Some(body))
 }
 
 fn default_code(status: StatusCode) -> &'static str {
@@ -228,9 +276,10 @@ fn signed(
     let mut signature = sim.keys.sign(public_key_mode, message.as_bytes());
     if fault.bad_signature {
         // A real signature, over something else.
-        signature = sim
-            .keys
-            .sign(public_key_mode, format!("{ts}\n{nonce}\n{body} \n").as_bytes());
+        signature = sim.keys.sign(
+            public_key_mode,
+            format!("{ts}\n{nonce}\n{body} \n").as_bytes(),
+        );
     }
     if fault.wrong_serial {
         serial = "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF".into();

@@ -4,6 +4,7 @@
 
 mod auth;
 mod authinfo;
+mod events;
 mod faults;
 mod inputs;
 mod real_name;
