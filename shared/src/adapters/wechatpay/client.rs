@@ -79,6 +79,18 @@ impl WeChatPayClient {
         endpoint: &'static str,
         build: impl Fn() -> Result<reqwest::RequestBuilder, WeChatPayError>,
     ) -> Result<Answer, WeChatPayError> {
+        let started = std::time::Instant::now();
+        let result = self.send_with_retries(endpoint, build).await;
+        let reachable = !matches!(result, Err(WeChatPayError::Unavailable(_)));
+        crate::telemetry::metrics::upstream_call(endpoint, reachable, started.elapsed());
+        result
+    }
+
+    async fn send_with_retries(
+        &self,
+        endpoint: &'static str,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, WeChatPayError>,
+    ) -> Result<Answer, WeChatPayError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
