@@ -88,7 +88,8 @@ wait_port() {
     done
 }
 
-# write_functions_env FILE TABLE APP_SECRET_ID TOKEN_SECRET_ID SIM_URL AWS_URL RUST_LOG:
+# write_functions_env FILE TABLE APP_SECRET_ID TOKEN_SECRET_ID SIM_URL AWS_URL RUST_LOG
+#                     MERCHANT_SECRET_ID PAY_SIM_URL:
 # the functions' environment (contract §2), for `cargo lambda watch --env-file`.
 write_functions_env() {
     # Values are quoted: cargo lambda's env-file parser rejects an unquoted `=` in a value
@@ -105,5 +106,8 @@ AWS_ACCESS_KEY_ID="testing"
 AWS_SECRET_ACCESS_KEY="testing"
 AWS_EC2_METADATA_DISABLED="true"
 RUST_LOG="$7"
+MERCHANT_SECRET_ID="$8"
+WECHATPAY_FACE_API_BASE="$9"
+WECHATPAY_API_BASE="$9"
 ENV
 }

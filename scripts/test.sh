@@ -85,29 +85,39 @@ section "e2e: simulator + cargo lambda watch + wxface-dev demo"
 
 e2e() {
     [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
-    cargo build -q -p wechat-sim -p wxface-harness -p issue-key -p verify-result -p event-callback || return 1
+    cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness \
+        -p issue-key -p verify-result -p event-callback -p authinfo || return 1
 
-    local sim_port fn_port table app_secret token_secret
+    local sim_port pay_port fn_port table app_secret token_secret merchant_secret
     sim_port=$(free_port)
+    pay_port=$(free_port)
+    while [[ "$pay_port" == "$sim_port" ]]; do pay_port=$(free_port); done
     fn_port=$(free_port)
-    while [[ "$fn_port" == "$sim_port" ]]; do fn_port=$(free_port); done
+    while [[ "$fn_port" == "$sim_port" || "$fn_port" == "$pay_port" ]]; do fn_port=$(free_port); done
     table="wxface-e2e-sessions-$$"
     app_secret="wxface/e2e-$$/wechat-app"
     token_secret="wxface/e2e-$$/access-token"
+    merchant_secret="wxface/e2e-$$/merchant"
 
     mkdir -p "$WXFACE_ROOT/target/sim-logs"
     start_bg wechat-sim "$WXFACE_ROOT/target/sim-logs/e2e-sim.log" \
         cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port"
     SIM_PID=$BG_PID
     wait_port wechat-sim "$sim_port" "$SIM_PID" 120 "$WXFACE_ROOT/target/sim-logs/e2e-sim.log" || return 1
+    start_bg wechatpay-sim "$WXFACE_ROOT/target/sim-logs/e2e-pay-sim.log" \
+        cargo run -q -p wechatpay-sim -- --listen "127.0.0.1:$pay_port"
+    PAY_SIM_PID=$BG_PID
+    wait_port wechatpay-sim "$pay_port" "$PAY_SIM_PID" 120 "$WXFACE_ROOT/target/sim-logs/e2e-pay-sim.log" || return 1
 
     cargo run -q -p wxface-harness --bin wxface-dev -- setup --aws "$MOTO_URL" --table "$table" \
-        --app-secret-id "$app_secret" --token-secret-id "$token_secret" || return 1
+        --app-secret-id "$app_secret" --token-secret-id "$token_secret" \
+        --merchant-secret-id "$merchant_secret" || return 1
 
     # DEBUG for our crates, so the PII scan also covers what they log at debug level.
     write_functions_env "$WORK/functions.env" "$table" "$app_secret" "$token_secret" \
         "http://127.0.0.1:$sim_port" "$MOTO_URL" \
-        "info,wxface=debug,issue_key=debug,verify_result=debug,event_callback=debug"
+        "info,wxface=debug,issue_key=debug,verify_result=debug,event_callback=debug,authinfo=debug" \
+        "$merchant_secret" "http://127.0.0.1:$pay_port"
     echo 'NO_COLOR="1"' >>"$WORK/functions.env" # plain text in the captured log
     port_busy "$fn_port" && { log "port $fn_port taken"; return 1; }
     start_bg "cargo lambda watch" "$LOGS/lambda-watch.log" \
@@ -118,11 +128,13 @@ e2e() {
 
     cargo run -q -p wxface-harness --bin wxface-dev -- demo \
         --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
+        --pay-sim "http://127.0.0.1:$pay_port" \
         --timeout 300 2>&1 | tee "$LOGS/demo.log"
     local demo_rc=${PIPESTATUS[0]}
     # Stop the functions before the scan, so their logs are complete.
     stop_pid "$WATCH_PID"
     stop_pid "$SIM_PID"
+    stop_pid "$PAY_SIM_PID"
     ((demo_rc == 0))
 }
 if e2e; then

@@ -10,6 +10,7 @@
 //! The `wxface-dev` binary (setup / demo / scan-pii) is built on the same modules.
 
 pub mod fixtures;
+pub mod kiosk;
 pub mod logs;
 mod moto;
 pub mod pii;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wxface_harness::fixtures::{self, mask_id, mask_name};
-use wxface_harness::{pii, sdk_config_for, secrets, template};
+use wxface_harness::{kiosk, pii, sdk_config_for, secrets, template};
 
 const USAGE: &str = "\
 usage:
@@ -78,11 +78,20 @@ async fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match cmd.as_str() {
-        "setup" => match parse_flags(rest, &["aws", "table", "app-secret-id", "token-secret-id"]) {
+        "setup" => match parse_flags(
+            rest,
+            &[
+                "aws",
+                "table",
+                "app-secret-id",
+                "token-secret-id",
+                "merchant-secret-id",
+            ],
+        ) {
             Ok(f) => setup(&f).await,
             Err(e) => usage_error(&e),
         },
-        "demo" => match parse_flags(rest, &["functions", "sim", "timeout"]) {
+        "demo" => match parse_flags(rest, &["functions", "sim", "pay-sim", "timeout"]) {
             Ok(f) => demo(&f).await,
             Err(e) => usage_error(&e),
         },
@@ -129,6 +138,7 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let table = flag(flags, "table", "wxface-dev-sessions");
     let app_secret_id = flag(flags, "app-secret-id", "wxface/dev/wechat-app");
     let token_secret_id = flag(flags, "token-secret-id", "wxface/dev/access-token");
+    let merchant_secret_id = flag(flags, "merchant-secret-id", "wxface/dev/merchant");
 
     let config = sdk_config_for(&aws).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
@@ -169,6 +179,24 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
         println!("setup: secret {token_secret_id} exists, left as it is");
     } else {
         println!("setup: secret {token_secret_id} created with no value (the functions fill it)");
+    }
+
+    // The WeChat Pay simulator's test merchant, with one registered kiosk.
+    let merchant = kiosk::merchant_secret(
+        "HMAC-SHA256",
+        kiosk::KeyMode::PublicKey,
+        &[(kiosk::DEV_DEVICE_ID, kiosk::DEV_DEVICE_TOKEN)],
+    )
+    .to_string();
+    let merchant_existed = secrets::get_secret(&sm, &merchant_secret_id).await.is_ok();
+    secrets::create_secret(&sm, &merchant_secret_id, Some(&merchant)).await?;
+    if merchant_existed {
+        println!("setup: secret {merchant_secret_id} exists, left as it is");
+    } else {
+        println!(
+            "setup: secret {merchant_secret_id} created (test merchant, device {} registered)",
+            kiosk::DEV_DEVICE_ID
+        );
     }
     Ok(())
 }
@@ -241,6 +269,7 @@ impl Masks<'_> {
 async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let functions = flag(flags, "functions", "http://127.0.0.1:9000/lambda-url");
     let sim_url = flag(flags, "sim", "http://127.0.0.1:9100");
+    let pay_sim_url = flag(flags, "pay-sim", "http://127.0.0.1:9200");
     let timeout: u64 = flag(flags, "timeout", "300")
         .parse()
         .map_err(|_| "--timeout takes seconds".to_string())?;
@@ -266,9 +295,10 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     demo.v2(fixtures::person(0)).await?;
     demo.v1(fixtures::person(4)).await?;
     demo.v1_by_push(fixtures::person(5)).await?;
+    demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
     println!();
     println!(
-        "demo: OK: v2, v1 and v1 by WeChat's push verified end to end in {:.1} s",
+        "demo: OK: v2, v1, v1 by WeChat's push and a kiosk real-name lookup, end to end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -330,14 +360,31 @@ impl Demo {
         body: &Value,
         masks: &Masks<'_>,
     ) -> Result<Value, String> {
-        let url = format!("{}/{function}/", self.functions);
+        self.call_as(function, "", body, masks, None).await
+    }
+
+    /// POST to `{functions}/{function}/{route}`, optionally as a kiosk (bearer
+    /// token). Only the kiosk's real-name answer may carry the person's data.
+    async fn call_as(
+        &mut self,
+        function: &str,
+        route: &str,
+        body: &Value,
+        masks: &Masks<'_>,
+        bearer: Option<&str>,
+    ) -> Result<Value, String> {
+        let url = format!("{}/{function}/{route}", self.functions);
         self.step(&format!("POST {url}"));
         println!("    request:  {}", masks.show(body));
         let t = Instant::now();
-        let resp = self
+        let mut req = self
             .http
             .post(&url)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
             .body(body.to_string())
             .send()
             .await
@@ -362,7 +409,7 @@ impl Demo {
             "    response: {status} ({:.0} ms) {shown}",
             t.elapsed().as_secs_f64() * 1000.0
         );
-        if masks.leaks(&text) {
+        if route != "real-name" && masks.leaks(&text) {
             return Err(format!(
                 "{function}: the response contains the person's name or ID number"
             ));
@@ -602,6 +649,82 @@ impl Demo {
             .await?;
         Self::check_verified(&answer, &out_seq_no, "v1")?;
         println!("    ✔ v1 by push: verified (the mini-program sent no verify_result)");
+        Ok(())
+    }
+
+    /// A WeChat Pay face kiosk: authinfo (cached), the user's face and
+    /// consent on the kiosk, then the authorised real-name lookup.
+    async fn kiosk(&mut self, pay_sim_url: &str, person: fixtures::Person) -> Result<(), String> {
+        let masks = Masks {
+            name: person.name,
+            id: person.id_card_number,
+        };
+        let pay = wechatpay_sim::SimClient::new(pay_sim_url);
+        println!(
+            "\n=== face kiosk (WeChat Pay 刷脸): authinfo → face + consent on the kiosk → real name ==="
+        );
+        println!(
+            "  WeChat Pay simulator: {pay_sim_url}; device {}",
+            kiosk::DEV_DEVICE_ID
+        );
+        // A store of its own, so this run's first scan is never already cached.
+        let store_id = format!("store-{}", random_hex(4));
+        let request = json!({"device_id": kiosk::DEV_DEVICE_ID, "store_id": store_id,
+                             "store_name": "门诊大厅", "rawdata": format!("rawdata-{}", random_hex(8))});
+        let token = Some(kiosk::DEV_DEVICE_TOKEN);
+        let pay2 = pay.clone();
+        let before = sim_call("counters", async move { pay2.count("authinfo").await }).await?;
+        let first = self
+            .call_as("authinfo", "", &request, &masks, token)
+            .await?;
+        let authinfo = str_field(&first, "authinfo", "authinfo")?.to_string();
+        let mut again = request.clone();
+        again["rawdata"] = json!(format!("rawdata-{}", random_hex(8)));
+        let second = self.call_as("authinfo", "", &again, &masks, token).await?;
+        let pay2 = pay.clone();
+        let calls =
+            sim_call("counters", async move { pay2.count("authinfo").await }).await? - before;
+        if str_field(&second, "authinfo", "authinfo")? != authinfo || calls != 1 {
+            return Err(format!(
+                "authinfo: expected one WeChat Pay call and a cached answer, saw {calls} calls"
+            ));
+        }
+        println!("    ✔ the second scan reused the cached authinfo (WeChat Pay was called once)");
+
+        self.step("the kiosk SDK: getWxpayfaceCode(FACE_AUTH) recognises the user, getWxpayAuth: the user consents");
+        let pay2 = pay.clone();
+        let user = wechatpay_sim::SimUser::new(person.name, person.id_card_number);
+        let auth = sim_call("face/auth", async move {
+            pay2.face_auth(&authinfo, &user).await
+        })
+        .await?
+        .map_err(|e| format!("face/auth: {e}"))?;
+        let pay2 = pay.clone();
+        let face_sid = auth.face_sid.clone();
+        sim_call("face/consent", async move {
+            pay2.consent(&face_sid, true).await
+        })
+        .await?;
+        println!(
+            "    face_sid: {}…",
+            auth.face_sid.chars().take(8).collect::<String>()
+        );
+
+        let answer = self
+            .call_as(
+                "authinfo",
+                "real-name",
+                &json!({"device_id": kiosk::DEV_DEVICE_ID, "face_sid": auth.face_sid}),
+                &masks,
+                token,
+            )
+            .await?;
+        if str_field(&answer, "real_name", "real-name")? != person.name
+            || str_field(&answer, "credential_id", "real-name")? != person.id_card_number
+        {
+            return Err("real-name: the decrypted name or ID number is not the user's".into());
+        }
+        println!("    ✔ real name and ID number decrypted for the kiosk (never stored or logged)");
         Ok(())
     }
 }

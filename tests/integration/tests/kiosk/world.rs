@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use lambda_http::Body;
 use lambda_http::http::{HeaderMap, Method, Request};
 use serde_json::{Value, json};
-use wechatpay_sim::{FaceAuth, PaySimConfig, RunningSim, SimClient, SimUser, test_keys};
+use wechatpay_sim::{FaceAuth, PaySimConfig, RunningSim, SimClient, SimUser};
 use wxface::app::build_kiosk_services;
 use wxface::config::KioskSettings;
 use wxface::domain::ManualClock;
@@ -19,12 +19,7 @@ use wxface_harness::{Moto, logs, secrets, template};
 pub const DEVICE: &str = "kiosk-001";
 pub const OTHER_DEVICE: &str = "kiosk-002";
 
-/// How the merchant secret lets us verify WeChat Pay's answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMode {
-    PublicKey,
-    PlatformCert,
-}
+pub use wxface_harness::kiosk::KeyMode;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -66,15 +61,6 @@ pub struct World {
     pub merchant_secret_id: String,
 }
 
-/// Computed here, not through wxface: a bug there must not hide itself.
-fn sha256_hex(s: &str) -> String {
-    hex_lower(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes())
-            .as_ref()
-            .to_vec(),
-    )
-}
-
 fn hex_lower(b: Vec<u8>) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -88,30 +74,7 @@ pub fn new_token() -> String {
 
 /// The merchant secret of contract §2 for the simulator's merchant.
 pub fn merchant_secret(opts: Options, devices: &[(&str, &str)]) -> Value {
-    let mut v = json!({
-        "mch_id": test_keys::MCH_ID,
-        "appid": test_keys::APPID,
-        "sub_mch_id": null,
-        "sub_appid": null,
-        "api_key": test_keys::API_KEY,
-        "sign_type": opts.sign_type,
-        "merchant_serial_no": test_keys::MERCHANT_SERIAL,
-        "merchant_private_key": test_keys::MERCHANT_PRIVATE_KEY,
-        "devices": devices.iter().map(|(d, t)| (d.to_string(), json!(sha256_hex(t)))).collect::<serde_json::Map<_, _>>(),
-    });
-    match opts.key_mode {
-        KeyMode::PublicKey => {
-            v["wechatpay_public_key_id"] = json!(test_keys::PUBLIC_KEY_ID);
-            v["wechatpay_public_key"] = json!(test_keys::PUBLIC_KEY);
-        }
-        KeyMode::PlatformCert => {
-            v["platform_certificates"] = json!([{
-                "serial_no": test_keys::PLATFORM_SERIAL,
-                "certificate": test_keys::PLATFORM_CERTIFICATE,
-            }]);
-        }
-    }
-    v
+    wxface_harness::kiosk::merchant_secret(opts.sign_type, opts.key_mode, devices)
 }
 
 /// A fixture person as a WeChat user the kiosk recognises.
