@@ -1,11 +1,12 @@
 # Thin entry points; the scripts hold the logic.
-.PHONY: dev test demo venv
+.PHONY: dev test demo venv build
 
 ## make dev: moto + WeChat simulator + `cargo lambda watch` on this machine (Ctrl-C stops all)
 dev:
 	bash scripts/dev.sh
 
-## make test: lint, cargo test, e2e demo under cargo lambda, PII scan (what CI runs)
+## make test: lint (incl. sam validate), cargo test, e2e demo under cargo lambda, PII scan,
+## release arm64 build within its size budget (what CI runs)
 test:
 	bash scripts/test.sh
 
@@ -13,6 +14,11 @@ test:
 demo:
 	bash scripts/demo.sh
 
-## make venv: the project's Python tools (moto, cargo-lambda, cfn-lint) in .venv
+## make venv: the project's Python tools (moto, cargo-lambda, zig, SAM CLI, cfn-lint) in .venv
 venv:
 	bash scripts/venv.sh
+
+## make build: the four functions as arm64 Lambda bootstraps (release), with their sizes:
+## target/lambda/<function>/bootstrap (what `sam build` packages; no Docker needed)
+build:
+	bash scripts/build.sh

@@ -63,12 +63,16 @@ bash scripts/venv.sh || die "could not set up .venv (cargo-lambda, ziglang)"
 export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
 PYTHON="$WXFACE_ROOT/.venv/bin/python"
 
-packages=()
-for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
+# `--bin` from the workspace root, as `sam build` does it (BuildProperties.Binary): cargo then
+# resolves features over the whole workspace, so these are the very artifacts `sam build`
+# packages (and each reuses the other's build). `-p` would resolve features over the four
+# packages only: other fingerprints, a second build, slightly different binaries.
+bins=()
+for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
 
-log "build: cargo lambda build --release --arm64 ${packages[*]}"
+log "build: cargo lambda build --release --arm64 ${bins[*]}"
 started=$SECONDS
-cargo lambda build --release --arm64 "${packages[@]}"
+cargo lambda build --release --arm64 "${bins[@]}"
 elapsed=$((SECONDS - started))
 
 missing=0

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # make test: the one test command (CI runs it through .ci/run). Works on a fresh clone with no
 # stdin: creates .venv, then
-#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cfn-lint template.yaml
+#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cfn-lint template.yaml,
+#             sam validate --lint (offline: a region, no credentials, no telemetry)
 #   2. cargo test --workspace against one shared moto_server (WXFACE_TEST_MOTO_ENDPOINT)
 #   3. e2e:   a fresh simulator + `cargo lambda watch` on free ports, `wxface-dev setup`,
 #             `wxface-dev demo` (full v2 and v1 verifications through the real functions)
 #   4. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
 #             target/test-logs (what the tests and the functions logged)
-# and prints `tests: N passed, M failed` (cargo test results + e2e + PII scan as one test each).
+#   5. build: the release arm64 build of the four functions within the size budget
+#             (scripts/check-size.sh; skipped, saying why, where no aarch64 std can be had)
+# and prints `tests: N passed, M failed` (cargo test results + e2e + PII scan + sam validate
+# + the release build as one test each; a skipped release build counts in neither).
 # Exits non-zero if anything failed, lint included.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,6 +49,16 @@ cargo clippy --workspace --all-targets -- -D warnings || problem "cargo clippy"
 
 section "cfn-lint template.yaml"
 cfn-lint template.yaml || problem "cfn-lint template.yaml"
+
+# SAM's own transform and lint. It needs a region but no credentials and no network; telemetry
+# off, and a time limit in case something still tries to reach out.
+section "sam validate --lint --region us-east-1"
+if SAM_CLI_TELEMETRY=0 timeout 300 sam validate --lint --region us-east-1 --template-file template.yaml; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "sam validate --lint"
+fi
 
 # ---------------------------------------------------------------- 2. cargo test
 rm -rf "$LOGS" "$WORK" "$WXFACE_ROOT/target/sim-logs"
@@ -121,7 +135,7 @@ e2e() {
     echo 'NO_COLOR="1"' >>"$WORK/functions.env" # plain text in the captured log
     port_busy "$fn_port" && { log "port $fn_port taken"; return 1; }
     start_bg "cargo lambda watch" "$LOGS/lambda-watch.log" \
-        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$fn_port" \
+        cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$fn_port" \
         --env-file "$WORK/functions.env"
     WATCH_PID=$BG_PID
     wait_port "cargo lambda watch" "$fn_port" "$WATCH_PID" 60 "$LOGS/lambda-watch.log" || return 1
@@ -157,10 +171,26 @@ fi
 
 stop_all
 
+# ---------------------------------------------------------------- 5. release build
+# Last, so the functional results come first: a clean release build takes minutes (README
+# "Performance"); an up-to-date one, seconds.
+section "release build (arm64) within the size budget: scripts/check-size.sh"
+skipped=()
+bash scripts/check-size.sh --skipped-exit-code 3
+case $? in
+    0) passed=$((passed + 1)) ;;
+    3) skipped+=("release arm64 build and size budget (no aarch64 standard library; see above)") ;;
+    *)
+        failed=$((failed + 1))
+        problem "release arm64 build / size budget (scripts/check-size.sh)"
+        ;;
+esac
+
 section "summary"
 if ((${#problems[@]} > 0)); then
     for p in "${problems[@]}"; do log "  failed: $p"; done
 fi
+for s in "${skipped[@]}"; do log "  skipped: $s"; done
 echo "tests: $passed passed, $failed failed"
 if ((failed > 0 || ${#problems[@]} > 0)); then
     exit 1

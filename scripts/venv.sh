@@ -27,7 +27,7 @@ rm -f "$stamp"
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" >&2
 
 # Sanity: the two tools the scripts rely on are there.
-for tool in moto_server cargo-lambda; do
+for tool in moto_server cargo-lambda cfn-lint sam; do
     if [[ ! -x "$venv/bin/$tool" ]]; then
         echo "venv: $tool missing from $venv/bin after install" >&2
         exit 1

@@ -57,10 +57,20 @@ pub fn sessions_table_spec(template_path: &Path) -> Result<TableSpec, String> {
     table_spec_from_str(&text).map_err(|e| format!("{}: {e}", template_path.display()))
 }
 
+/// Parses a template's text into its YAML document. CloudFormation's short-form tags lose
+/// their tag and keep their value: `!Ref X` reads as `"X"`, `!GetAtt X.Arn` as `"X.Arn"`,
+/// `!Sub "a${X}"` as `"a${X}"`, `!If [c, a, b]` as the sequence `[c, a, b]`.
+pub fn load_template(text: &str) -> Result<Yaml, String> {
+    let mut docs = YamlLoader::load_from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    if docs.is_empty() {
+        return Err("empty template".into());
+    }
+    Ok(docs.swap_remove(0))
+}
+
 /// As [`sessions_table_spec`], from the template's text.
 pub fn table_spec_from_str(text: &str) -> Result<TableSpec, String> {
-    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
-    let doc = docs.first().ok_or("empty template")?;
+    let doc = &load_template(text)?;
     let resources = doc["Resources"]
         .as_hash()
         .ok_or("template has no Resources mapping")?;

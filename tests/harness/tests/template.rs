@@ -1,0 +1,865 @@
+//! template.yaml's permissions and deadlines:
+//!
+//! - no IAM policy statement anywhere in the template has a wildcard (`*`) in an Action or a
+//!   Resource, or uses NotAction / NotResource; no role attaches a managed policy, and no function
+//!   uses SAM's generated role (its AWSLambdaBasicExecutionRole allows `logs:*` on `"*"`) or a SAM
+//!   policy template, since neither shows its statements here;
+//! - each function can use exactly the secrets of contract §2 that it needs, in the way it needs
+//!   them: the three mini-program functions read the app secret and read and write the token
+//!   secret, authinfo only reads the merchant secret; and no function's environment names a
+//!   secret it should not have;
+//! - DynamoDB: only item actions (Get/Put/Update/DeleteItem), only on the sessions table;
+//! - event-callback answers WeChat's push within its 5 s: its timeout is below 5 s.
+//!
+//! The template is read with the harness's parser (`template::load_template`), in which
+//! CloudFormation's short-form tags keep their values: `!Ref X` reads as "X", `!GetAtt X.Arn` as
+//! "X.Arn", `!Sub "..${X}.."` as its string. Each rule is also run on a copy of the template broken
+//! on purpose, so a rule that stopped catching its fault fails as well.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use wxface_harness::template::load_template;
+use yaml_rust2::Yaml;
+
+/// The four function binaries (contract §1).
+const FUNCTIONS: [&str; 4] = ["issue-key", "verify-result", "event-callback", "authinfo"];
+
+/// The variables naming the secrets (contract §2).
+const APP_SECRET: &str = "WECHAT_APP_SECRET_ID";
+const TOKEN_SECRET: &str = "ACCESS_TOKEN_SECRET_ID";
+const MERCHANT_SECRET: &str = "MERCHANT_SECRET_ID";
+const SECRET_VARS: [&str; 3] = [APP_SECRET, TOKEN_SECRET, MERCHANT_SECRET];
+
+const GET: &str = "secretsmanager:GetSecretValue";
+const PUT: &str = "secretsmanager:PutSecretValue";
+
+/// What each function may do with each secret; anything absent is forbidden.
+fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    match binary {
+        "authinfo" => BTreeMap::from([(MERCHANT_SECRET, BTreeSet::from([GET]))]),
+        _ => BTreeMap::from([
+            (APP_SECRET, BTreeSet::from([GET])),
+            (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
+        ]),
+    }
+}
+
+const DYNAMODB_ITEM_ACTIONS: [&str; 4] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+];
+
+/// WeChat waits this long for the push reply.
+const PUSH_DEADLINE_SECS: i64 = 5;
+/// Lambda's timeout when a template sets none.
+const LAMBDA_DEFAULT_TIMEOUT_SECS: i64 = 3;
+const _: () = assert!(LAMBDA_DEFAULT_TIMEOUT_SECS < PUSH_DEADLINE_SECS);
+
+fn real_template() -> Yaml {
+    let path = wxface_harness::template_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    load_template(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn key(k: &str) -> Yaml {
+    Yaml::String(k.to_owned())
+}
+
+/// Every string inside `y` (scalars of sequences and mapping values, recursively).
+fn leaves(y: &Yaml) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(y: &Yaml, out: &mut Vec<String>) {
+        match y {
+            Yaml::String(s) | Yaml::Real(s) => out.push(s.clone()),
+            Yaml::Integer(i) => out.push(i.to_string()),
+            Yaml::Boolean(b) => out.push(b.to_string()),
+            Yaml::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            Yaml::Hash(h) => h.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(y, &mut out);
+    out
+}
+
+/// `y` as a list of strings: a scalar or a sequence of scalars (Action, Resource).
+fn string_list(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::Array(a) => a.iter().flat_map(leaves).collect(),
+        Yaml::BadValue => Vec::new(),
+        other => leaves(other),
+    }
+}
+
+struct Template<'a> {
+    resources: &'a yaml_rust2::yaml::Hash,
+    globals: &'a Yaml,
+}
+
+impl<'a> Template<'a> {
+    fn new(doc: &'a Yaml) -> Result<Self, String> {
+        let resources = doc["Resources"]
+            .as_hash()
+            .ok_or("template has no Resources mapping")?;
+        Ok(Self {
+            resources,
+            globals: &doc["Globals"]["Function"],
+        })
+    }
+
+    fn ids_of_type(&self, ty: &str) -> BTreeSet<String> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some(ty))
+            .filter_map(|(k, _)| k.as_str().map(String::from))
+            .collect()
+    }
+
+    fn resource(&self, id: &str) -> &'a Yaml {
+        &self.resources[&key(id)]
+    }
+
+    /// The logical ids among `candidates` that `y` refers to: "X", "X.Attr" (GetAtt), "${X}" or
+    /// "${X.Attr}" inside a string (Sub), or the long forms ({Ref: X}, {Fn::GetAtt: [X, Attr]}).
+    fn refs(y: &Yaml, candidates: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for s in leaves(y) {
+            let head = s.split('.').next().unwrap_or_default();
+            if candidates.contains(&s) {
+                found.insert(s.clone());
+            } else if candidates.contains(head) {
+                found.insert(head.to_owned());
+            }
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                let inner = &rest[start + 2..];
+                let Some(end) = inner.find('}') else { break };
+                let name = inner[..end].split('.').next().unwrap_or_default();
+                if candidates.contains(name) {
+                    found.insert(name.to_owned());
+                }
+                rest = &inner[end..];
+            }
+        }
+        found
+    }
+
+    /// (logical id, binary) of every function.
+    fn functions(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for id in self
+            .ids_of_type("AWS::Serverless::Function")
+            .into_iter()
+            .chain(self.ids_of_type("AWS::Lambda::Function"))
+        {
+            let binary = self.resource(&id)["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            out.push((id, binary));
+        }
+        out
+    }
+
+    /// A function property, or its value in Globals.Function.
+    fn function_prop(&self, id: &str, prop: &str) -> &'a Yaml {
+        let own = &self.resource(id)["Properties"][prop];
+        if own.is_badvalue() {
+            &self.globals[prop]
+        } else {
+            own
+        }
+    }
+
+    fn env_var(&self, id: &str, var: &str) -> &'a Yaml {
+        let own = &self.resource(id)["Properties"]["Environment"]["Variables"][var];
+        if own.is_badvalue() {
+            &self.globals["Environment"]["Variables"][var]
+        } else {
+            own
+        }
+    }
+}
+
+/// A policy statement and where it comes from (for messages).
+struct Statement<'a> {
+    origin: String,
+    body: &'a Yaml,
+}
+
+fn statements_of<'a>(document: &'a Yaml, origin: &str) -> Vec<Statement<'a>> {
+    match &document["Statement"] {
+        Yaml::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, body)| Statement {
+                origin: format!("{origin} statement {}", i + 1),
+                body,
+            })
+            .collect(),
+        Yaml::Hash(_) => vec![Statement {
+            origin: format!("{origin} statement 1"),
+            body: &document["Statement"],
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Every IAM policy statement of the template, and problems with policies that hide theirs.
+fn all_statements<'a>(t: &Template<'a>, problems: &mut Vec<String>) -> Vec<Statement<'a>> {
+    let mut out = Vec::new();
+    for (k, r) in t.resources {
+        let id = k.as_str().unwrap_or("?");
+        let props = &r["Properties"];
+        match r["Type"].as_str().unwrap_or("") {
+            "AWS::IAM::Role" => {
+                out.extend(statements_of(
+                    &props["AssumeRolePolicyDocument"],
+                    &format!("{id} AssumeRolePolicyDocument"),
+                ));
+                if let Some(policies) = props["Policies"].as_vec() {
+                    for p in policies {
+                        let name = p["PolicyName"].as_str().unwrap_or("?");
+                        out.extend(statements_of(
+                            &p["PolicyDocument"],
+                            &format!("{id} policy {name}"),
+                        ));
+                    }
+                }
+                if !props["ManagedPolicyArns"].is_badvalue() {
+                    problems.push(format!(
+                        "{id}: attaches managed policies ({}); their statements cannot be checked here and AWS's own use \"*\"",
+                        leaves(&props["ManagedPolicyArns"]).join(", ")
+                    ));
+                }
+            }
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::IAM::RolePolicy" => {
+                out.extend(statements_of(&props["PolicyDocument"], id));
+            }
+            "AWS::Serverless::Function" => {
+                for (i, p) in sam_policies(props).into_iter().enumerate() {
+                    if !p["Statement"].is_badvalue() {
+                        out.extend(statements_of(p, &format!("{id} Policies[{i}]")));
+                    } else if let Some(name) = p.as_str() {
+                        problems.push(format!(
+                            "{id}: Policies names the managed policy {name}; its statements cannot be checked here"
+                        ));
+                    } else {
+                        let names = p
+                            .as_hash()
+                            .map(|h| {
+                                h.keys()
+                                    .filter_map(|k| k.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default();
+                        problems.push(format!(
+                            "{id}: Policies uses the SAM policy template {names}, whose statements cannot be checked here (several use \"*\")"
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A SAM function's `Policies`: a list, or a single entry.
+fn sam_policies(props: &Yaml) -> Vec<&Yaml> {
+    match &props["Policies"] {
+        Yaml::Array(a) => a.iter().collect(),
+        Yaml::BadValue => Vec::new(),
+        one => vec![one],
+    }
+}
+
+fn check_wildcards(statements: &[Statement], problems: &mut Vec<String>) {
+    for s in statements {
+        for field in ["NotAction", "NotResource", "NotPrincipal"] {
+            if !s.body[field].is_badvalue() {
+                problems.push(format!(
+                    "{}: uses {field}, which allows everything not listed",
+                    s.origin
+                ));
+            }
+        }
+        for field in ["Action", "Resource"] {
+            for v in string_list(&s.body[field]) {
+                if v.contains('*') {
+                    problems.push(format!("{}: wildcard in {field}: {v}", s.origin));
+                }
+            }
+        }
+    }
+}
+
+/// The statements that apply to one function: its role's inline policies, policies attached to
+/// that role, and the function's own `Policies`.
+fn function_statements<'a>(
+    t: &Template<'a>,
+    id: &str,
+    binary: &str,
+    problems: &mut Vec<String>,
+) -> Vec<Statement<'a>> {
+    let roles = t.ids_of_type("AWS::IAM::Role");
+    let role_prop = t.function_prop(id, "Role");
+    let mut out = Vec::new();
+    if role_prop.is_badvalue() {
+        problems.push(format!(
+            "{binary} ({id}): no Role, so SAM generates one with AWSLambdaBasicExecutionRole (logs actions on \"*\"); give it its own AWS::IAM::Role"
+        ));
+    } else {
+        let role_ids = Template::refs(role_prop, &roles);
+        if role_ids.is_empty() {
+            problems.push(format!(
+                "{binary} ({id}): its Role is not an AWS::IAM::Role of this template, so its permissions cannot be checked"
+            ));
+        }
+        for role in &role_ids {
+            let props = &t.resource(role)["Properties"];
+            if let Some(policies) = props["Policies"].as_vec() {
+                for p in policies {
+                    let name = p["PolicyName"].as_str().unwrap_or("?");
+                    out.extend(statements_of(
+                        &p["PolicyDocument"],
+                        &format!("{role} policy {name}"),
+                    ));
+                }
+            }
+            for (k, r) in t.resources {
+                let pid = k.as_str().unwrap_or("?");
+                let ty = r["Type"].as_str().unwrap_or("");
+                let attached = match ty {
+                    "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+                        Template::refs(&r["Properties"]["Roles"], &roles).contains(role)
+                    }
+                    "AWS::IAM::RolePolicy" => {
+                        Template::refs(&r["Properties"]["RoleName"], &roles).contains(role)
+                    }
+                    _ => false,
+                };
+                if attached {
+                    out.extend(statements_of(&r["Properties"]["PolicyDocument"], pid));
+                }
+            }
+        }
+    }
+    for (i, p) in sam_policies(&t.resource(id)["Properties"])
+        .into_iter()
+        .enumerate()
+    {
+        out.extend(statements_of(p, &format!("{id} Policies[{i}]")));
+    }
+    out
+}
+
+fn is_allow(s: &Statement) -> bool {
+    s.body["Effect"].as_str() == Some("Allow")
+}
+
+/// Everything wrong with the template, as readable lines (empty: all rules hold).
+fn check(doc: &Yaml) -> Vec<String> {
+    let t = match Template::new(doc) {
+        Ok(t) => t,
+        Err(e) => return vec![e],
+    };
+    let mut problems = Vec::new();
+
+    // 1. No wildcard in any IAM policy statement of the template.
+    let statements = all_statements(&t, &mut problems);
+    if statements.is_empty() {
+        problems.push("no IAM policy statement found at all".into());
+    }
+    check_wildcards(&statements, &mut problems);
+
+    // The functions, by binary.
+    let functions = t.functions();
+    for (id, binary) in &functions {
+        if !FUNCTIONS.contains(&binary.as_str()) {
+            problems.push(format!(
+                "{id}: not one of the four functions (Metadata.BuildProperties.Binary is {binary:?})"
+            ));
+        }
+    }
+    for f in FUNCTIONS {
+        let n = functions.iter().filter(|(_, b)| b == f).count();
+        if n != 1 {
+            problems.push(format!("function {f} is declared {n} times"));
+        }
+    }
+
+    // The secrets, by the variable that names them.
+    let secret_ids = t.ids_of_type("AWS::SecretsManager::Secret");
+    let mut secret_of_var: BTreeMap<&str, String> = BTreeMap::new();
+    for (id, binary) in &functions {
+        for var in SECRET_VARS {
+            let value = t.env_var(id, var);
+            if value.is_badvalue() {
+                continue;
+            }
+            if !allowed_secret_actions(binary).contains_key(var) {
+                problems.push(format!(
+                    "{binary}: its environment names {var}, a secret it should not have"
+                ));
+            }
+            let refs = Template::refs(value, &secret_ids);
+            match refs.iter().next() {
+                Some(s) if refs.len() == 1 => {
+                    if let Some(other) = secret_of_var.insert(var, s.clone())
+                        && other != *s
+                    {
+                        problems.push(format!(
+                            "{var} names {other} in one function and {s} in another"
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "{binary}: {var} is not a secret of this template ({})",
+                    leaves(value).join(" ")
+                )),
+            }
+        }
+    }
+    let var_of_secret: BTreeMap<String, &str> = secret_of_var
+        .iter()
+        .map(|(var, id)| (id.clone(), *var))
+        .collect();
+    let tables = t.ids_of_type("AWS::DynamoDB::Table");
+
+    for (id, binary) in &functions {
+        let own = function_statements(&t, id, binary, &mut problems);
+
+        // 2. Secrets: exactly what the function needs.
+        let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for s in own.iter().filter(|s| is_allow(s)) {
+            let actions: Vec<String> = string_list(&s.body["Action"])
+                .into_iter()
+                .filter(|a| a.to_ascii_lowercase().starts_with("secretsmanager:"))
+                .collect();
+            if actions.is_empty() {
+                continue;
+            }
+            let targets = Template::refs(&s.body["Resource"], &secret_ids);
+            if targets.is_empty() {
+                problems.push(format!(
+                    "{binary}: {}: Secrets Manager actions on a resource that is no secret of this template ({})",
+                    s.origin,
+                    string_list(&s.body["Resource"]).join(", ")
+                ));
+            }
+            for target in targets {
+                granted
+                    .entry(target)
+                    .or_default()
+                    .extend(actions.iter().cloned());
+            }
+        }
+        let allowed = allowed_secret_actions(binary);
+        for secret in &secret_ids {
+            let var = var_of_secret.get(secret).copied();
+            let may: BTreeSet<String> = var
+                .and_then(|v| allowed.get(v))
+                .map(|a| a.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            let has = granted.get(secret).cloned().unwrap_or_default();
+            let extra: Vec<&String> = has.difference(&may).collect();
+            if !extra.is_empty() {
+                problems.push(format!(
+                    "{binary}: can {} on secret {secret} ({}), which it should not",
+                    extra
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    var.unwrap_or("no function's variable")
+                ));
+            }
+            let missing: Vec<&String> = may.difference(&has).collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "{binary}: lacks {} on secret {secret} ({}), which it needs",
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    var.unwrap_or("?")
+                ));
+            }
+        }
+        for var in allowed.keys() {
+            if !secret_of_var.contains_key(var) || t.env_var(id, var).is_badvalue() {
+                problems.push(format!(
+                    "{binary}: its environment does not name {var}, which it needs"
+                ));
+            }
+        }
+
+        // 3. DynamoDB: item actions on the sessions table only.
+        for s in own.iter().filter(|s| is_allow(s)) {
+            let actions: Vec<String> = string_list(&s.body["Action"])
+                .into_iter()
+                .filter(|a| a.to_ascii_lowercase().starts_with("dynamodb:"))
+                .collect();
+            if actions.is_empty() {
+                continue;
+            }
+            for a in &actions {
+                if !DYNAMODB_ITEM_ACTIONS.contains(&a.as_str()) {
+                    problems.push(format!(
+                        "{binary}: {}: {a} is more than the functions use (item reads and writes)",
+                        s.origin
+                    ));
+                }
+            }
+            for r in string_list(&s.body["Resource"]) {
+                let is_table_arn = r.strip_suffix(".Arn").is_some_and(|t| tables.contains(t));
+                if !is_table_arn {
+                    problems.push(format!(
+                        "{binary}: {}: DynamoDB actions on {r}, not the sessions table's Arn",
+                        s.origin
+                    ));
+                }
+            }
+        }
+
+        // 4. event-callback answers within WeChat's 5 s.
+        if binary == "event-callback" {
+            let timeout = t.function_prop(id, "Timeout");
+            match timeout.as_i64() {
+                Some(secs) if secs < PUSH_DEADLINE_SECS => {}
+                Some(secs) => problems.push(format!(
+                    "event-callback: timeout {secs} s is not below WeChat's {PUSH_DEADLINE_SECS} s push deadline"
+                )),
+                // Lambda's default (3 s) applies.
+                None if timeout.is_badvalue() => {}
+                None => problems.push(format!(
+                    "event-callback: timeout is not a number of seconds ({})",
+                    leaves(timeout).join(" ")
+                )),
+            }
+        }
+    }
+    problems
+}
+
+// ------------------------------------------------------------------ the real template
+
+#[test]
+fn the_template_grants_least_privilege_and_meets_the_push_deadline() {
+    let problems = check(&real_template());
+    assert!(
+        problems.is_empty(),
+        "template.yaml breaks {} rule(s):\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
+}
+
+// ------------------------------------------------------------------ the rules catch faults
+
+/// The node at `path` (mapping keys, or sequence indexes as numbers).
+fn at<'a>(y: &'a mut Yaml, path: &[&str]) -> &'a mut Yaml {
+    let mut cur = y;
+    for p in path {
+        cur = match cur {
+            Yaml::Hash(h) => h
+                .get_mut(&key(p))
+                .unwrap_or_else(|| panic!("no key {p} in the template")),
+            Yaml::Array(a) => {
+                let i: usize = p.parse().expect("a sequence index");
+                &mut a[i]
+            }
+            _ => panic!("cannot descend into {p}"),
+        };
+    }
+    cur
+}
+
+fn hash(pairs: &[(&str, Yaml)]) -> Yaml {
+    let mut h = yaml_rust2::yaml::Hash::new();
+    for (k, v) in pairs {
+        h.insert(key(k), v.clone());
+    }
+    Yaml::Hash(h)
+}
+
+fn s(v: &str) -> Yaml {
+    key(v)
+}
+
+/// (function logical id, its role's logical id) for a binary, from the real template.
+fn ids(doc: &Yaml, binary: &str) -> (String, String) {
+    let t = Template::new(doc).unwrap();
+    let (id, _) = t
+        .functions()
+        .into_iter()
+        .find(|(_, b)| b == binary)
+        .unwrap_or_else(|| panic!("no function {binary}"));
+    let roles = t.ids_of_type("AWS::IAM::Role");
+    let role = Template::refs(t.function_prop(&id, "Role"), &roles)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{binary} has no role of the template"));
+    (id, role)
+}
+
+fn statements_mut<'a>(doc: &'a mut Yaml, role: &str) -> &'a mut Vec<Yaml> {
+    match at(
+        doc,
+        &[
+            "Resources",
+            role,
+            "Properties",
+            "Policies",
+            "0",
+            "PolicyDocument",
+            "Statement",
+        ],
+    ) {
+        Yaml::Array(a) => a,
+        _ => panic!("{role}: Statement is not a list"),
+    }
+}
+
+fn secret_of(doc: &Yaml, binary: &str, var: &str) -> String {
+    let (id, _) = ids(doc, binary);
+    leaves(&doc["Resources"][id.as_str()]["Properties"]["Environment"]["Variables"][var])
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{binary} has no {var}"))
+}
+
+fn allow(action: &str, resource: Yaml) -> Yaml {
+    hash(&[
+        ("Effect", s("Allow")),
+        ("Action", s(action)),
+        ("Resource", resource),
+    ])
+}
+
+/// Breaks the real template with `mutate`, and expects a problem containing every one of `want`.
+fn expect_caught(mutate: impl FnOnce(&mut Yaml), want: &[&str]) {
+    let mut doc = real_template();
+    assert!(check(&doc).is_empty(), "the real template must pass first");
+    mutate(&mut doc);
+    let problems = check(&doc);
+    assert!(
+        problems.iter().any(|p| want.iter().all(|w| p.contains(w))),
+        "expected a problem mentioning {want:?}, got: {problems:#?}"
+    );
+}
+
+#[test]
+fn a_wildcard_action_is_caught() {
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "issue-key");
+            let st = &mut statements_mut(doc, &role)[0];
+            *at(st, &["Action"]) = s("dynamodb:*");
+        },
+        &["wildcard in Action", "dynamodb:*"],
+    );
+}
+
+#[test]
+fn a_wildcard_resource_is_caught() {
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "verify-result");
+            statements_mut(doc, &role)
+                .push(allow("dynamodb:GetItem", s("${SessionsTable.Arn}/index/*")));
+        },
+        &["wildcard in Resource", "/index/*"],
+    );
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "authinfo");
+            statements_mut(doc, &role).push(allow("logs:PutLogEvents", s("*")));
+        },
+        &["wildcard in Resource"],
+    );
+}
+
+#[test]
+fn not_action_is_caught() {
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "event-callback");
+            statements_mut(doc, &role).push(hash(&[
+                ("Effect", s("Allow")),
+                ("NotAction", s("iam:CreateUser")),
+                ("Resource", s("SessionsTable.Arn")),
+            ]));
+        },
+        &["NotAction"],
+    );
+}
+
+#[test]
+fn authinfo_reading_the_app_secret_is_caught() {
+    expect_caught(
+        |doc| {
+            let app = secret_of(doc, "issue-key", APP_SECRET);
+            let (_, role) = ids(doc, "authinfo");
+            statements_mut(doc, &role).push(allow(GET, s(&app)));
+        },
+        &["authinfo", GET, APP_SECRET, "should not"],
+    );
+}
+
+#[test]
+fn authinfo_writing_the_token_secret_is_caught() {
+    expect_caught(
+        |doc| {
+            let token = secret_of(doc, "issue-key", TOKEN_SECRET);
+            let (_, role) = ids(doc, "authinfo");
+            statements_mut(doc, &role).push(allow(PUT, s(&token)));
+        },
+        &["authinfo", PUT, TOKEN_SECRET, "should not"],
+    );
+}
+
+#[test]
+fn a_mini_program_function_reading_the_merchant_secret_is_caught() {
+    for binary in ["issue-key", "verify-result", "event-callback"] {
+        expect_caught(
+            |doc| {
+                let merchant = secret_of(doc, "authinfo", MERCHANT_SECRET);
+                let (_, role) = ids(doc, binary);
+                statements_mut(doc, &role).push(allow(GET, s(&merchant)));
+            },
+            &[binary, MERCHANT_SECRET, "should not"],
+        );
+    }
+}
+
+#[test]
+fn writing_the_app_secret_is_caught() {
+    expect_caught(
+        |doc| {
+            let app = secret_of(doc, "verify-result", APP_SECRET);
+            let (_, role) = ids(doc, "verify-result");
+            statements_mut(doc, &role).push(allow(PUT, s(&app)));
+        },
+        &["verify-result", PUT, APP_SECRET, "should not"],
+    );
+}
+
+#[test]
+fn a_secret_named_in_the_wrong_environment_is_caught() {
+    expect_caught(
+        |doc| {
+            let (id, _) = ids(doc, "authinfo");
+            let token = secret_of(doc, "issue-key", TOKEN_SECRET);
+            match at(
+                doc,
+                &["Resources", &id, "Properties", "Environment", "Variables"],
+            ) {
+                Yaml::Hash(h) => {
+                    h.insert(key(TOKEN_SECRET), s(&token));
+                }
+                _ => panic!("no Variables"),
+            }
+        },
+        &["authinfo", TOKEN_SECRET, "should not have"],
+    );
+}
+
+#[test]
+fn a_slow_event_callback_is_caught() {
+    expect_caught(
+        |doc| {
+            let (id, _) = ids(doc, "event-callback");
+            *at(doc, &["Resources", &id, "Properties", "Timeout"]) = Yaml::Integer(5);
+        },
+        &["event-callback", "timeout 5 s"],
+    );
+    // Without its own timeout it inherits the global one (15 s).
+    expect_caught(
+        |doc| {
+            let (id, _) = ids(doc, "event-callback");
+            match at(doc, &["Resources", &id, "Properties"]) {
+                Yaml::Hash(h) => {
+                    h.remove(&key("Timeout"));
+                }
+                _ => panic!("no Properties"),
+            }
+        },
+        &["event-callback", "not below"],
+    );
+}
+
+#[test]
+fn sams_generated_role_and_managed_policies_are_caught() {
+    expect_caught(
+        |doc| {
+            let (id, _) = ids(doc, "issue-key");
+            match at(doc, &["Resources", &id, "Properties"]) {
+                Yaml::Hash(h) => {
+                    h.remove(&key("Role"));
+                    h.insert(
+                        key("Policies"),
+                        Yaml::Array(vec![hash(&[(
+                            "DynamoDBCrudPolicy",
+                            hash(&[("TableName", s("SessionsTable"))]),
+                        )])]),
+                    );
+                }
+                _ => panic!("no Properties"),
+            }
+        },
+        &["issue-key", "no Role"],
+    );
+    expect_caught(
+        |doc| {
+            let (id, _) = ids(doc, "issue-key");
+            match at(doc, &["Resources", &id, "Properties"]) {
+                Yaml::Hash(h) => {
+                    h.insert(
+                        key("Policies"),
+                        Yaml::Array(vec![hash(&[(
+                            "DynamoDBCrudPolicy",
+                            hash(&[("TableName", s("SessionsTable"))]),
+                        )])]),
+                    );
+                }
+                _ => panic!("no Properties"),
+            }
+        },
+        &["SAM policy template DynamoDBCrudPolicy"],
+    );
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "authinfo");
+            match at(doc, &["Resources", &role, "Properties"]) {
+                Yaml::Hash(h) => {
+                    h.insert(
+                        key("ManagedPolicyArns"),
+                        Yaml::Array(vec![s(
+                            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                        )]),
+                    );
+                }
+                _ => panic!("no Properties"),
+            }
+        },
+        &["managed policies", "AWSLambdaBasicExecutionRole"],
+    );
+}
+
+#[test]
+fn broader_dynamodb_access_is_caught() {
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "authinfo");
+            statements_mut(doc, &role).push(allow("dynamodb:Scan", s("SessionsTable.Arn")));
+        },
+        &["authinfo", "dynamodb:Scan"],
+    );
+}
