@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make build: the four functions as Lambda bootstraps for arm64 (provided.al2023), release
+# make build: every function as a Lambda bootstrap for arm64 (provided.al2023), release
 # profile, through `cargo lambda build --release --arm64` (zig from .venv links them; no Docker):
 #   target/lambda/<function>/bootstrap
 # then prints each bootstrap's size (and its size zipped, as Lambda stores it).
@@ -12,8 +12,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT"
 
-# The four function packages (each has one binary of the same name; contract §1).
-FUNCTIONS=(issue-key verify-result event-callback authinfo)
 ARM64_TARGET=aarch64-unknown-linux-gnu
 
 if_available=0

@@ -10,7 +10,7 @@
 #
 # Usage: bash scripts/deploy-function.sh FUNCTION [--stack NAME] [--region REGION]
 #                                        [--profile PROFILE] [--dry-run]
-#   FUNCTION   issue-key | verify-result | event-callback | authinfo
+#   FUNCTION   a folder of functions/ (issue-key, verify-result, ...)
 #   --stack    the stack `sam deploy` created (default: $WXFACE_STACK, else wxface)
 #   --dry-run  build and package, read the stack, but do not deploy (cargo lambda deploy --dry)
 # Needs the AWS CLI, with credentials for the stack's account.
@@ -51,15 +51,10 @@ while (($#)); do
     esac
 done
 
-# The output prefix of each function in template.yaml.
-case "$fn" in
-    issue-key) prefix=IssueKey ;;
-    verify-result) prefix=VerifyResult ;;
-    event-callback) prefix=EventCallback ;;
-    authinfo) prefix=Authinfo ;;
-    "") usage ;;
-    *) die "unknown function $fn (issue-key, verify-result, event-callback or authinfo)" ;;
-esac
+[[ -n "$fn" ]] || usage
+[[ " ${FUNCTIONS[*]} " == *" $fn "* ]] || die "unknown function $fn (one of: ${FUNCTIONS[*]})"
+# The prefix of the function's outputs in template.yaml: issue-key -> IssueKeyFunctionName.
+prefix="$(camel_case "$fn")"
 
 command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is needed: https://docs.aws.amazon.com/cli/"
 bash scripts/venv.sh || die "could not set up .venv (cargo-lambda, ziglang)"

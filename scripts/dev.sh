@@ -29,12 +29,8 @@ export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
 export PYTHON="$WXFACE_ROOT/.venv/bin/python"
 export_local_aws_env
 
-# `cargo lambda watch` exits 0 without a word when its port is taken: check every port first.
-for spec in "moto_server:$MOTO_PORT" "wechat-sim:$SIM_PORT" "wechatpay-sim:$PAY_SIM_PORT" "cargo lambda watch:$FN_PORT"; do
-    if port_busy "${spec##*:}"; then
-        die "port ${spec##*:} (for ${spec%:*}) is already in use on 127.0.0.1 — is another \`make dev\` running? (see $DEV/*.pid)"
-    fi
-done
+port_busy "$MOTO_PORT" &&
+    die "port $MOTO_PORT (for moto_server) is already in use on 127.0.0.1 — is another \`make dev\` running? (see $DEV/*.pid)"
 
 mkdir -p "$DEV"
 rm -f "$DEV"/*.pid
@@ -50,47 +46,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "dev: building (the first build takes a few minutes)"
-cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness \
-    -p issue-key -p verify-result -p event-callback -p authinfo
-
 log "dev: starting moto_server on 127.0.0.1:$MOTO_PORT (log: .dev/moto.log)"
 start_bg moto_server "$DEV/moto.log" "$PYTHON" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 echo "$BG_PID" >"$DEV/moto.pid"
 MOTO_PID=$BG_PID
-
-log "dev: starting wechat-sim on 127.0.0.1:$SIM_PORT (log: .dev/sim.log)"
-start_bg wechat-sim "$DEV/sim.log" cargo run -q -p wechat-sim -- --listen "127.0.0.1:$SIM_PORT"
-echo "$BG_PID" >"$DEV/sim.pid"
-SIM_PID=$BG_PID
-
 wait_port moto_server "$MOTO_PORT" "$MOTO_PID" 30 "$DEV/moto.log"
-wait_port wechat-sim "$SIM_PORT" "$SIM_PID" 120 "$DEV/sim.log"
 
-log "dev: starting wechatpay-sim on 127.0.0.1:$PAY_SIM_PORT (log: .dev/pay-sim.log)"
-start_bg wechatpay-sim "$DEV/pay-sim.log" cargo run -q -p wechatpay-sim -- --listen "127.0.0.1:$PAY_SIM_PORT"
-echo "$BG_PID" >"$DEV/pay-sim.pid"
-PAY_SIM_PID=$BG_PID
-wait_port wechatpay-sim "$PAY_SIM_PORT" "$PAY_SIM_PID" 120 "$DEV/pay-sim.log"
-
-cargo run -q -p wxface-harness --bin wxface-dev -- setup \
-    --aws "http://127.0.0.1:$MOTO_PORT" --table "$TABLE" \
-    --app-secret-id "$APP_SECRET_ID" --token-secret-id "$TOKEN_SECRET_ID" \
-    --merchant-secret-id "$MERCHANT_SECRET_ID"
-
-# The functions' environment (contract §2). cargo lambda watch passes --env-file variables to
-# every function process (they win over inherited ones; --env-var wins over both).
-write_functions_env "$DEV/functions.env" "$TABLE" "$APP_SECRET_ID" "$TOKEN_SECRET_ID" \
-    "http://127.0.0.1:$SIM_PORT" "http://127.0.0.1:$MOTO_PORT" "${RUST_LOG:-info}" \
-    "$MERCHANT_SECRET_ID" "http://127.0.0.1:$PAY_SIM_PORT"
-
-log "dev: starting cargo lambda watch on 127.0.0.1:$FN_PORT (log: .dev/lambda-watch.log, also shown below)"
-start_bg "cargo lambda watch" "$DEV/lambda-watch.log" \
-    cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$FN_PORT" \
-    --env-file "$DEV/functions.env"
-echo "$BG_PID" >"$DEV/lambda-watch.pid"
-WATCH_PID=$BG_PID
-wait_port "cargo lambda watch" "$FN_PORT" "$WATCH_PID" 60 "$DEV/lambda-watch.log"
+log "dev: building and starting the simulators and the functions (the first build takes a few minutes; logs in .dev/)"
+STACK_TABLE=$TABLE STACK_APP_SECRET=$APP_SECRET_ID STACK_TOKEN_SECRET=$TOKEN_SECRET_ID \
+    STACK_MERCHANT_SECRET=$MERCHANT_SECRET_ID \
+    start_stack "$DEV" "http://127.0.0.1:$MOTO_PORT" "$SIM_PORT" "$PAY_SIM_PORT" "$FN_PORT" \
+    "${RUST_LOG:-info}"
+for name in sim:SIM_PID pay-sim:PAY_SIM_PID lambda-watch:WATCH_PID; do
+    echo "${!name#*:}" >"$DEV/${name%%:*}.pid"
+done
 
 cat >&2 <<MSG
 

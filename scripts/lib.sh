@@ -5,6 +5,29 @@
 
 WXFACE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# The functions: one cargo package each under functions/ (docs/api.md §1), the package and its
+# binary named alike. Every script takes the list from here, so a new function needs no edit.
+FUNCTIONS=()
+for _dir in "$WXFACE_ROOT"/functions/*/; do
+    [[ -f "$_dir/Cargo.toml" ]] && FUNCTIONS+=("$(basename "$_dir")")
+done
+unset _dir
+
+# cargo's `-p NAME` for every function, one word per line: cargo build $(function_packages).
+function_packages() {
+    local f
+    for f in "${FUNCTIONS[@]}"; do printf -- '-p\n%s\n' "$f"; done
+}
+
+# camel_case NAME: issue-key -> IssueKey, the prefix of the function's logical ids and outputs in
+# template.yaml.
+camel_case() {
+    local part out=""
+    IFS=- read -ra parts <<<"$1"
+    for part in "${parts[@]}"; do out+="${part^}"; done
+    printf '%s' "$out"
+}
+
 # The dummy credentials and region every local AWS client uses (the emulator ignores them).
 export_local_aws_env() {
     # Never let a developer's real AWS settings leak into a local stack.
@@ -90,7 +113,7 @@ wait_port() {
 
 # write_functions_env FILE TABLE APP_SECRET_ID TOKEN_SECRET_ID SIM_URL AWS_URL RUST_LOG
 #                     MERCHANT_SECRET_ID PAY_SIM_URL:
-# the functions' environment (contract §2), for `cargo lambda watch --env-file`.
+# the functions' environment (docs/api.md §2), for `cargo lambda watch --env-file`.
 write_functions_env() {
     # Values are quoted: cargo lambda's env-file parser rejects an unquoted `=` in a value
     # (RUST_LOG=info,wxface=debug).
@@ -111,3 +134,45 @@ WECHATPAY_FACE_API_BASE="$9"
 WECHATPAY_API_BASE="$9"
 ENV
 }
+
+# start_stack LOGDIR MOTO_URL SIM_PORT PAY_SIM_PORT FN_PORT RUST_LOG [cargo lambda watch flags...]:
+# the local stack of `make dev` and `make test`: builds, starts both simulators, creates the table
+# and secrets with `wxface-dev setup` (names from STACK_TABLE, STACK_APP_SECRET,
+# STACK_TOKEN_SECRET, STACK_MERCHANT_SECRET), writes LOGDIR/functions.env and starts every function
+# under `cargo lambda watch` (its log: LOGDIR/lambda-watch.log). Sets SIM_PID, PAY_SIM_PID and
+# WATCH_PID; returns non-zero if any step fails.
+start_stack() {
+    local dir="$1" moto="$2" sim_port="$3" pay_port="$4" fn_port="$5" rust_log="$6"
+    shift 6
+    local spec
+    for spec in "wechat-sim:$sim_port" "wechatpay-sim:$pay_port" "cargo lambda watch:$fn_port"; do
+        if port_busy "${spec##*:}"; then
+            log "ERROR: port ${spec##*:} (for ${spec%:*}) is already in use on 127.0.0.1"
+            return 1
+        fi
+    done
+    mkdir -p "$dir"
+    # shellcheck disable=SC2046 # one word per line on purpose
+    cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness $(function_packages) || return 1
+    start_bg wechat-sim "$dir/sim.log" cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port"
+    SIM_PID=$BG_PID
+    start_bg wechatpay-sim "$dir/pay-sim.log" \
+        cargo run -q -p wechatpay-sim -- --listen "127.0.0.1:$pay_port"
+    PAY_SIM_PID=$BG_PID
+    wait_port wechat-sim "$sim_port" "$SIM_PID" 120 "$dir/sim.log" || return 1
+    wait_port wechatpay-sim "$pay_port" "$PAY_SIM_PID" 120 "$dir/pay-sim.log" || return 1
+    cargo run -q -p wxface-harness --bin wxface-dev -- setup --aws "$moto" \
+        --table "$STACK_TABLE" --app-secret-id "$STACK_APP_SECRET" \
+        --token-secret-id "$STACK_TOKEN_SECRET" --merchant-secret-id "$STACK_MERCHANT_SECRET" ||
+        return 1
+    write_functions_env "$dir/functions.env" "$STACK_TABLE" "$STACK_APP_SECRET" \
+        "$STACK_TOKEN_SECRET" "http://127.0.0.1:$sim_port" "$moto" "$rust_log" \
+        "$STACK_MERCHANT_SECRET" "http://127.0.0.1:$pay_port"
+    # `cargo lambda watch` exits 0 without a word when its port is taken: checked above.
+    start_bg "cargo lambda watch" "$dir/lambda-watch.log" \
+        cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$fn_port" \
+        --env-file "$dir/functions.env" "$@"
+    WATCH_PID=$BG_PID
+    wait_port "cargo lambda watch" "$fn_port" "$WATCH_PID" 60 "$dir/lambda-watch.log"
+}
+

@@ -23,7 +23,6 @@ export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
 export PYTHON="$WXFACE_ROOT/.venv/bin/python"
 export_local_aws_env
 
-FUNCTIONS=(issue-key verify-result event-callback authinfo)
 WORK="$WXFACE_ROOT/target/measure-rss"
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -39,10 +38,10 @@ trap 'exit 143' TERM
 log "measure: building ($profile)"
 cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness || die "build failed"
 if [[ $profile == release ]]; then
-    cargo build -q --release -p issue-key -p verify-result -p event-callback -p authinfo ||
+    cargo build -q --release $(function_packages) ||
         die "release build failed"
 else
-    cargo build -q -p issue-key -p verify-result -p event-callback -p authinfo || die "build failed"
+    cargo build -q $(function_packages) || die "build failed"
 fi
 
 moto_port=$(free_port)

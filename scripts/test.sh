@@ -6,9 +6,11 @@
 #   2. cargo test --workspace against one shared moto_server (WXFACE_TEST_MOTO_ENDPOINT)
 #   3. e2e:   a fresh simulator + `cargo lambda watch` on free ports, `wxface-dev setup`,
 #             `wxface-dev demo` (full v2 and v1 verifications through the real functions)
-#   4. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
+#   4. soak:  `wxface-dev soak`: every kind of flow against several processes per function,
+#             with random WeChat and AWS faults, then healing; its invariants must hold
+#   5. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
 #             target/test-logs (what the tests and the functions logged)
-#   5. build: the release arm64 build of the four functions within the size budget
+#   6. build: the release arm64 build of the four functions within the size budget
 #             (scripts/check-size.sh; skipped, saying why, where no aarch64 std can be had)
 # and prints `tests: N passed, M failed` (cargo test results + e2e + PII scan + sam validate
 # + the release build as one test each; a skipped release build counts in neither).
@@ -99,46 +101,22 @@ section "e2e: simulator + cargo lambda watch + wxface-dev demo"
 
 e2e() {
     [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
-    cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness \
-        -p issue-key -p verify-result -p event-callback -p authinfo || return 1
-
-    local sim_port pay_port fn_port table app_secret token_secret merchant_secret
+    local sim_port pay_port fn_port
     sim_port=$(free_port)
     pay_port=$(free_port)
     while [[ "$pay_port" == "$sim_port" ]]; do pay_port=$(free_port); done
     fn_port=$(free_port)
     while [[ "$fn_port" == "$sim_port" || "$fn_port" == "$pay_port" ]]; do fn_port=$(free_port); done
-    table="wxface-e2e-sessions-$$"
-    app_secret="wxface/e2e-$$/wechat-app"
-    token_secret="wxface/e2e-$$/access-token"
-    merchant_secret="wxface/e2e-$$/merchant"
-
     mkdir -p "$WXFACE_ROOT/target/sim-logs"
-    start_bg wechat-sim "$WXFACE_ROOT/target/sim-logs/e2e-sim.log" \
-        cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port"
-    SIM_PID=$BG_PID
-    wait_port wechat-sim "$sim_port" "$SIM_PID" 120 "$WXFACE_ROOT/target/sim-logs/e2e-sim.log" || return 1
-    start_bg wechatpay-sim "$WXFACE_ROOT/target/sim-logs/e2e-pay-sim.log" \
-        cargo run -q -p wechatpay-sim -- --listen "127.0.0.1:$pay_port"
-    PAY_SIM_PID=$BG_PID
-    wait_port wechatpay-sim "$pay_port" "$PAY_SIM_PID" 120 "$WXFACE_ROOT/target/sim-logs/e2e-pay-sim.log" || return 1
-
-    cargo run -q -p wxface-harness --bin wxface-dev -- setup --aws "$MOTO_URL" --table "$table" \
-        --app-secret-id "$app_secret" --token-secret-id "$token_secret" \
-        --merchant-secret-id "$merchant_secret" || return 1
-
-    # DEBUG for our crates, so the PII scan also covers what they log at debug level.
-    write_functions_env "$WORK/functions.env" "$table" "$app_secret" "$token_secret" \
-        "http://127.0.0.1:$sim_port" "$MOTO_URL" \
-        "info,wxface=debug,issue_key=debug,verify_result=debug,event_callback=debug,authinfo=debug" \
-        "$merchant_secret" "http://127.0.0.1:$pay_port"
-    echo 'NO_COLOR="1"' >>"$WORK/functions.env" # plain text in the captured log
-    port_busy "$fn_port" && { log "port $fn_port taken"; return 1; }
-    start_bg "cargo lambda watch" "$LOGS/lambda-watch.log" \
-        cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$fn_port" \
-        --env-file "$WORK/functions.env"
-    WATCH_PID=$BG_PID
-    wait_port "cargo lambda watch" "$fn_port" "$WATCH_PID" 60 "$LOGS/lambda-watch.log" || return 1
+    # DEBUG for our crates, so the PII scan also covers what they log at debug level; the
+    # functions' log goes where the scan reads, the simulators' beside it.
+    local debug="info,wxface=debug"
+    for f in "${FUNCTIONS[@]}"; do debug+=",${f//-/_}=debug"; done
+    STACK_TABLE="wxface-e2e-sessions-$$" STACK_APP_SECRET="wxface/e2e-$$/wechat-app" \
+        STACK_TOKEN_SECRET="wxface/e2e-$$/access-token" STACK_MERCHANT_SECRET="wxface/e2e-$$/merchant" \
+        start_stack "$LOGS" "$MOTO_URL" "$sim_port" "$pay_port" "$fn_port" "$debug" \
+        --ignore-changes --env-var NO_COLOR=1 || return 1
+    mv "$LOGS/sim.log" "$LOGS/pay-sim.log" "$WXFACE_ROOT/target/sim-logs/" 2>/dev/null || true
 
     cargo run -q -p wxface-harness --bin wxface-dev -- demo \
         --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
@@ -159,7 +137,21 @@ else
     [[ -f "$LOGS/lambda-watch.log" ]] && tail -n 40 "$LOGS/lambda-watch.log" >&2
 fi
 
-# ---------------------------------------------------------------- 4. PII scan
+# ---------------------------------------------------------------- 4. soak
+# Concurrent flows of every kind against three processes per function, random WeChat and AWS
+# faults, then healing (wxface-dev soak; WXFACE_SOAK_SECONDS for a longer run). Its containers'
+# logs are under $LOGS, so the PII scan reads them too.
+section "soak: random WeChat and AWS faults, three containers per function"
+if [[ -n "$MOTO_URL" ]] &&
+    cargo run -q -p wxface-harness --bin wxface-dev -- soak --aws "$MOTO_URL" --logs "$LOGS/soak" \
+        --seconds "${WXFACE_SOAK_SECONDS:-40}" --containers 3; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "soak (container logs: target/test-logs/soak/)"
+fi
+
+# ---------------------------------------------------------------- 5. PII scan
 section "PII scan: every table and target/test-logs"
 if [[ -n "$MOTO_URL" ]] &&
     cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" --logs "$LOGS"; then
@@ -171,7 +163,7 @@ fi
 
 stop_all
 
-# ---------------------------------------------------------------- 5. release build
+# ---------------------------------------------------------------- 6. release build
 # Last, so the functional results come first: a clean release build takes minutes (README
 # "Performance"); an up-to-date one, seconds.
 section "release build (arm64) within the size budget: scripts/check-size.sh"

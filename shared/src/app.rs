@@ -5,20 +5,25 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::wechat::WeChatHttp;
+use crate::adapters::wechatpay::WeChatPayClient;
 use crate::adapters::{
-    AccessTokens, CachedAppSecrets, DynamoStore, SecretsTokenVault, StableTokenSource, WeChatClient,
+    AccessTokens, CachedSecret, DynamoStore, SecretsTokenVault, StableTokenSource, WeChatClient,
 };
-use crate::config::Settings;
+use crate::config::{KioskSettings, Settings};
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
-use crate::service::Services;
+use crate::service::{KioskServices, Services};
 
-/// Reads the environment and the AWS configuration, as a function does at
-/// start. A missing variable is logged by name and fails the start.
-pub async fn services_from_env() -> Result<Services, ConfigError> {
-    let settings = Settings::from_env().inspect_err(|e| {
+/// Reads a function's settings, logging a missing or bad variable by name.
+fn settings<T>(read: fn() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+    read().inspect_err(|e| {
         tracing::error!(event = "configuration_error", detail = %e, "cannot start");
-    })?;
+    })
+}
+
+/// The mini-program functions' wiring, from the environment.
+pub async fn services_from_env() -> Result<Services, ConfigError> {
+    let settings = settings(Settings::from_env)?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     build_services(settings, &aws, Arc::new(SystemClock))
 }
@@ -28,12 +33,15 @@ pub fn build_services(
     aws: &SdkConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, ConfigError> {
-    let ddb = aws_sdk_dynamodb::Client::new(aws);
     let sm = aws_sdk_secretsmanager::Client::new(aws);
-    let store = Arc::new(DynamoStore::new(ddb, &settings.sessions_table));
-    let secrets = Arc::new(CachedAppSecrets::new(
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        &settings.sessions_table,
+    ));
+    let secrets = Arc::new(CachedSecret::new(
         sm.clone(),
         &settings.wechat_app_secret_id,
+        settings.secrets_ttl,
     ));
     let http =
         WeChatHttp::new(&settings.wechat_api_base, settings.wechat_timeout).map_err(|e| {
@@ -59,25 +67,26 @@ pub fn build_services(
 }
 
 /// The authinfo (face kiosk) function's wiring: its own settings and secret.
-pub async fn kiosk_services_from_env()
--> Result<crate::service::authinfo::KioskServices, ConfigError> {
-    let settings = crate::config::KioskSettings::from_env().inspect_err(|e| {
-        tracing::error!(event = "configuration_error", detail = %e, "cannot start");
-    })?;
+pub async fn kiosk_services_from_env() -> Result<KioskServices, ConfigError> {
+    let settings = settings(KioskSettings::from_env)?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     build_kiosk_services(settings, &aws, Arc::new(SystemClock))
 }
 
 pub fn build_kiosk_services(
-    settings: crate::config::KioskSettings,
+    settings: KioskSettings,
     aws: &SdkConfig,
     clock: Arc<dyn Clock>,
-) -> Result<crate::service::authinfo::KioskServices, ConfigError> {
-    use crate::adapters::wechatpay::{CachedMerchantSecrets, WeChatPayClient};
-    let ddb = aws_sdk_dynamodb::Client::new(aws);
-    let sm = aws_sdk_secretsmanager::Client::new(aws);
-    let store = Arc::new(DynamoStore::new(ddb, &settings.sessions_table));
-    let merchant = Arc::new(CachedMerchantSecrets::new(sm, &settings.merchant_secret_id));
+) -> Result<KioskServices, ConfigError> {
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        &settings.sessions_table,
+    ));
+    let merchant = Arc::new(CachedSecret::new(
+        aws_sdk_secretsmanager::Client::new(aws),
+        &settings.merchant_secret_id,
+        settings.secrets_ttl,
+    ));
     let wechatpay = Arc::new(
         WeChatPayClient::new(
             &settings.wechatpay_face_api_base,
@@ -91,11 +100,36 @@ pub fn build_kiosk_services(
             problem: e.to_string(),
         })?,
     );
-    Ok(crate::service::authinfo::KioskServices {
+    Ok(KioskServices {
         settings,
         store,
         wechatpay,
         merchant,
         clock,
     })
+}
+
+/// The `main` of a function binary: logs, the services built once per
+/// container (a missing variable fails the start, named in the log), then
+/// every request to the handler.
+///
+/// ```ignore
+/// wxface::function_main!(wxface::app::services_from_env, wxface::http::issue_key::handle);
+/// ```
+#[macro_export]
+macro_rules! function_main {
+    ($services:path, $handle:path) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::telemetry::init();
+            let services = $services().await?;
+            let services = &services;
+            lambda_http::run(lambda_http::service_fn(
+                move |req: lambda_http::Request| async move {
+                    Ok::<_, lambda_http::Error>($handle(services, req).await)
+                },
+            ))
+            .await
+        }
+    };
 }

@@ -43,6 +43,10 @@ pub enum WeChatError {
     /// A 200 answer we cannot read.
     #[error("WeChat answered something unreadable: {0}")]
     Malformed(String),
+    /// WeChat's quota or rate limit (45009 daily, 45011 per minute, HTTP
+    /// 429): not retried, since an immediate retry only prolongs it.
+    #[error("WeChat rate limited the call ({0})")]
+    RateLimited(i64),
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -91,9 +95,31 @@ pub enum WeChatPayError {
 }
 
 impl WeChatPayError {
-    /// The public error code (contract §3) this failure is reported as; also
+    /// WeChat Pay says the face_sid is not usable (unknown, expired, or the
+    /// user has not consented): the kiosk's mistake, not ours. WeChat Pay
+    /// gives these no codes of their own (docs/wechatpay.md §5.1): a 404, or
+    /// an INVALID_REQUEST about the face_sid or the user's authorisation.
+    pub fn is_face_sid_refusal(&self) -> bool {
+        match self {
+            Self::V3 { status: 404, .. } => true,
+            Self::V3 {
+                status: 400,
+                code,
+                message,
+            } => {
+                code == "INVALID_REQUEST"
+                    && (message.contains("face_sid") || message.contains("授权"))
+            }
+            _ => false,
+        }
+    }
+
+    /// The public error code (docs/api.md §3) this failure is reported as; also
     /// the outcome an audit item records.
     pub fn public_code(&self) -> &'static str {
+        if self.is_face_sid_refusal() {
+            return "invalid_face_sid";
+        }
         match self {
             Self::V2 { .. } | Self::V3 { .. } | Self::Malformed(_) => "upstream_error",
             Self::SignatureInvalid(_) => "upstream_signature_invalid",

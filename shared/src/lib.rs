@@ -1,20 +1,39 @@
 //! wxface: the shared crate of the wxface Lambda functions.
 //!
-//! - `domain`: parsed inputs, the session state machine, the acceptance rules,
-//!   PII protection. No AWS, no HTTP.
-//! - `ports`: the traits the services need (storage, secrets, WeChat).
-//! - `adapters`: those traits on DynamoDB, Secrets Manager and WeChat.
-//! - `service`: the use cases (issue-key, verify-result).
-//! - `http`: routes, JSON, and the one error-to-status mapping.
-//! - `app`: wiring, done once per container.
+//! Layers, each importing only those above it in this list:
+//!
+//! | module      | what it holds                                                        |
+//! |-------------|----------------------------------------------------------------------|
+//! | `domain`    | parsed inputs (names, ID numbers, ids), the session state machine, the acceptance rules, PII protection (keyed digests, sealing). No AWS, no HTTP. |
+//! | `crypto`    | WeChat Pay's RSA keys: request signing, answer verification, decryption |
+//! | `xml`       | the one flat-XML reader and writer (WeChat Pay APIv2, XML pushes)    |
+//! | `push`      | WeChat's message push: signatures, the AES envelope, message bodies  |
+//! | `config`    | the environment and the secrets, parsed and checked                  |
+//! | `error`     | the adapters' errors                                                 |
+//! | `telemetry` | logs and CloudWatch embedded-metric-format metrics                   |
+//! | `ports`     | every trait the services are written against                         |
+//! | `adapters`  | the ports on DynamoDB, Secrets Manager, WeChat and WeChat Pay        |
+//! | `testing`   | the ports in memory, for unit tests (feature `testing`)              |
+//! | `service`   | the use cases: issue-key, verify-result (+ `finalize`), event-callback, authinfo |
+//! | `http`      | routes, JSON in and out, the one error-to-status mapping             |
+//! | `app`       | wiring, done once per container                                      |
+//!
+//! Each function under `functions/` is a thin binary: `app` builds its
+//! services, `http::<function>::handle` answers each request.
 
 pub mod adapters;
 pub mod app;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ports;
+#[cfg(test)]
+mod props;
 pub mod push;
 pub mod service;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod xml;

@@ -1,16 +1,24 @@
-//! The small traits the services are written against. Adapters implement
-//! them for DynamoDB, Secrets Manager and WeChat; tests may use fakes.
+//! Every trait the services and the token manager are written against.
+//! `adapters` implements them on DynamoDB, Secrets Manager, WeChat and
+//! WeChat Pay; `testing` implements them in memory for unit tests.
 
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use crate::config::AppSecrets;
+use crate::config::{AppSecrets, MerchantSecrets};
+use crate::domain::kiosk::{
+    AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealNameInfo,
+};
 use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealed,
     Session, UserIdKey, VerifyId, VerifyResultToken,
 };
-use crate::error::{ConfigError, StoreError, WeChatError};
+use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
+
+// --- Mini-program sessions -------------------------------------------------
 
 /// How a finalize attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +44,8 @@ pub trait SessionStore: Send + Sync {
         result: &FinalResult,
         consume: Option<&str>,
     ) -> Result<Finalized, StoreError>;
-    /// Keeps the pushed verify_result on a pending session; false if the
-    /// session is no longer pending.
+    /// Keeps the pushed verify_result on a pending session that has none
+    /// yet; false if it is no longer pending or another one was kept first.
     async fn record_push(&self, out_seq_no: &OutSeqNo, sealed: &Sealed)
     -> Result<bool, StoreError>;
     /// The session that consumed this verify_result digest, if any.
@@ -84,20 +92,55 @@ pub trait WeChat: Send + Sync {
     ) -> Result<GetInfoEvidence, WeChatError>;
 }
 
-/// The mini-program credentials, read once per container.
+/// The mini-program credentials (`WECHAT_APP_SECRET_ID`).
 #[async_trait]
 pub trait AppSecretsSource: Send + Sync {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError>;
 }
 
-// --- Face kiosk (authinfo function) ---
+// --- The access token (docs/api.md §4) -------------------------------------
 
-/// The WeChat Pay merchant credentials, read once per container.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredToken {
+    pub access_token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the token is shared between instances.
+#[async_trait]
+pub trait TokenVault: Send + Sync {
+    async fn load(&self) -> Result<Option<StoredToken>, WeChatError>;
+    async fn store(&self, token: &StoredToken) -> Result<(), WeChatError>;
+}
+
+/// A lease that lets one instance at a time refresh the token.
+#[async_trait]
+pub trait TokenLease: Send + Sync {
+    async fn try_acquire(&self, holder: &str, now: i64, until: i64) -> Result<bool, WeChatError>;
+    async fn release(&self, holder: &str) -> Result<(), WeChatError>;
+}
+
+/// WeChat's stable_token in normal mode: (token, expires_in).
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn fetch(&self) -> Result<(String, i64), WeChatError>;
+}
+
+// --- Face kiosk (authinfo function) ----------------------------------------
+
+/// The WeChat Pay merchant credentials (`MERCHANT_SECRET_ID`).
 #[async_trait]
 pub trait MerchantSecretsSource: Send + Sync {
-    async fn merchant_secrets(
-        &self,
-    ) -> Result<Arc<crate::adapters::wechatpay::MerchantSecrets>, ConfigError>;
+    async fn merchant_secrets(&self) -> Result<Arc<MerchantSecrets>, ConfigError>;
 }
 
 /// WeChat Pay's face-kiosk APIs, typed: signing, verification, decryption
@@ -105,16 +148,13 @@ pub trait MerchantSecretsSource: Send + Sync {
 #[async_trait]
 pub trait WeChatPay: Send + Sync {
     /// `get_wxpayface_authinfo` (APIv2).
-    async fn get_authinfo(
-        &self,
-        req: &crate::domain::kiosk::AuthinfoRequest,
-    ) -> Result<crate::domain::kiosk::Authinfo, crate::error::WeChatPayError>;
+    async fn get_authinfo(&self, req: &AuthinfoRequest) -> Result<Authinfo, WeChatPayError>;
     /// `GET /v3/facemch/users/{face_sid}` (APIv3), decrypted and validated.
     async fn real_name(
         &self,
-        face_sid: &crate::domain::kiosk::FaceSid,
-        info_type: crate::domain::kiosk::InfoType,
-    ) -> Result<crate::domain::kiosk::RealNameInfo, crate::error::WeChatPayError>;
+        face_sid: &FaceSid,
+        info_type: InfoType,
+    ) -> Result<RealNameInfo, WeChatPayError>;
 }
 
 /// The kiosk's items in the sessions table: the authinfo cache and the
@@ -122,14 +162,7 @@ pub trait WeChatPay: Send + Sync {
 #[async_trait]
 pub trait KioskStore: Send + Sync {
     /// The authinfo cached under `key` (a digest of device and parameters).
-    async fn cached_authinfo(
-        &self,
-        key: &str,
-    ) -> Result<Option<crate::domain::kiosk::CachedAuthinfo>, StoreError>;
-    async fn cache_authinfo(
-        &self,
-        key: &str,
-        entry: &crate::domain::kiosk::CachedAuthinfo,
-    ) -> Result<(), StoreError>;
-    async fn audit(&self, record: &crate::domain::kiosk::AuditRecord) -> Result<(), StoreError>;
+    async fn cached_authinfo(&self, key: &str) -> Result<Option<CachedAuthinfo>, StoreError>;
+    async fn cache_authinfo(&self, key: &str, entry: &CachedAuthinfo) -> Result<(), StoreError>;
+    async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
 }

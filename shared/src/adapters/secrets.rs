@@ -1,57 +1,106 @@
-//! Secrets Manager: the app secret (read once per container) and the
-//! access-token vault.
+//! Secrets Manager: the app and merchant secrets (cached, re-read on a short
+//! TTL) and the access-token vault.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
-use super::token::{StoredToken, TokenVault};
-use crate::config::AppSecrets;
+use crate::config::{AppSecrets, MerchantSecrets};
 use crate::error::{ConfigError, WeChatError};
-use crate::ports::AppSecretsSource;
+use crate::ports::{AppSecretsSource, MerchantSecretsSource, StoredToken, TokenVault};
 
-/// Reads `WECHAT_APP_SECRET_ID` on first use and keeps it for the life of the
-/// container. A failed read is not cached, so the next request tries again.
-pub struct CachedAppSecrets {
-    client: Client,
-    secret_id: String,
-    cell: OnceCell<Arc<AppSecrets>>,
+/// A secret whose `SecretString` parses into `Self`.
+pub trait FromSecret: Sized + Send + Sync + 'static {
+    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError>;
 }
 
-impl CachedAppSecrets {
-    pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
+impl FromSecret for AppSecrets {
+    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+        Self::from_json(secret_id, json)
+    }
+}
+
+impl FromSecret for MerchantSecrets {
+    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+        Self::from_json(secret_id, json)
+    }
+}
+
+/// Reads a secret on first use and again once it is older than `ttl`, so a
+/// rotated key or a revoked kiosk token reaches warm containers within the
+/// TTL. A failed re-read keeps the last good value; with none, it is an
+/// error and the next request tries again.
+pub struct CachedSecret<T> {
+    client: Client,
+    secret_id: String,
+    ttl: Duration,
+    /// Held across a read: one read at a time per container.
+    state: Mutex<Option<(Arc<T>, Instant)>>,
+}
+
+impl<T: FromSecret> CachedSecret<T> {
+    pub fn new(client: Client, secret_id: impl Into<String>, ttl: Duration) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
-            cell: OnceCell::new(),
+            ttl,
+            state: Mutex::new(None),
         }
     }
 
-    async fn load(&self) -> Result<Arc<AppSecrets>, ConfigError> {
+    pub async fn get(&self) -> Result<Arc<T>, ConfigError> {
+        let mut state = self.state.lock().await;
+        if let Some((value, read_at)) = state.as_ref()
+            && read_at.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        match self.load().await {
+            Ok(value) => {
+                *state = Some((value.clone(), Instant::now()));
+                Ok(value)
+            }
+            Err(e) => match state.as_ref() {
+                Some((last_good, _)) => {
+                    tracing::warn!(event = "secret_reload_failed", detail = %e, "keeping the last good value");
+                    Ok(last_good.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn load(&self) -> Result<Arc<T>, ConfigError> {
         let json = read_string(&self.client, &self.secret_id)
             .await?
             .ok_or_else(|| ConfigError::SecretEmpty {
                 secret: self.secret_id.clone(),
             })?;
-        Ok(Arc::new(AppSecrets::from_json(&self.secret_id, &json)?))
+        Ok(Arc::new(T::from_secret(&self.secret_id, &json)?))
     }
 }
 
 #[async_trait]
-impl AppSecretsSource for CachedAppSecrets {
+impl AppSecretsSource for CachedSecret<AppSecrets> {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError> {
-        self.cell.get_or_try_init(|| self.load()).await.cloned()
+        self.get().await
+    }
+}
+
+#[async_trait]
+impl MerchantSecretsSource for CachedSecret<MerchantSecrets> {
+    async fn merchant_secrets(&self) -> Result<Arc<MerchantSecrets>, ConfigError> {
+        self.get().await
     }
 }
 
 /// `None` when the secret exists but has no value yet (a fresh deploy).
-pub(crate) async fn read_string(
-    client: &Client,
-    secret_id: &str,
-) -> Result<Option<String>, ConfigError> {
+async fn read_string(client: &Client, secret_id: &str) -> Result<Option<String>, ConfigError> {
     match client.get_secret_value().secret_id(secret_id).send().await {
         Ok(out) => Ok(out.secret_string),
         Err(e)

@@ -1,4 +1,4 @@
-//! The access-token manager (contract §4): one stable_token per appid for
+//! The access-token manager (docs/api.md §4): one stable_token per appid for
 //! every instance of every function.
 //!
 //! The token lives in Secrets Manager (the vault) and in memory. When it must
@@ -6,17 +6,15 @@
 //! WeChat; the others wait for the vault to show the new token. So thirty
 //! cold instances make one stable_token call, not thirty.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::domain::Clock;
 use crate::error::WeChatError;
+use crate::ports::{StoredToken, TokenLease, TokenSource, TokenVault};
 
 /// Refresh this long before `expires_at`. WeChat's normal mode hands out a new
 /// token only in the last 300 s, so this must stay below 300 or a refresh
@@ -24,41 +22,6 @@ use crate::error::WeChatError;
 pub const REFRESH_MARGIN_SECS: i64 = 120;
 /// A lease holder that dies frees the lease after this long.
 pub const LEASE_SECS: i64 = 10;
-
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredToken {
-    pub access_token: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
-
-impl fmt::Debug for StoredToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredToken")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Where the token is shared between instances.
-#[async_trait]
-pub trait TokenVault: Send + Sync {
-    async fn load(&self) -> Result<Option<StoredToken>, WeChatError>;
-    async fn store(&self, token: &StoredToken) -> Result<(), WeChatError>;
-}
-
-/// A lease that lets one instance at a time refresh the token.
-#[async_trait]
-pub trait TokenLease: Send + Sync {
-    async fn try_acquire(&self, holder: &str, now: i64, until: i64) -> Result<bool, WeChatError>;
-    async fn release(&self, holder: &str) -> Result<(), WeChatError>;
-}
-
-/// WeChat's stable_token in normal mode: (token, expires_in).
-#[async_trait]
-pub trait TokenSource: Send + Sync {
-    async fn fetch(&self) -> Result<(String, i64), WeChatError>;
-}
 
 pub struct AccessTokens {
     vault: Arc<dyn TokenVault>,
@@ -94,16 +57,27 @@ impl AccessTokens {
         }
     }
 
-    /// A token that is valid for at least `REFRESH_MARGIN_SECS` more.
+    /// A token that is valid for at least `REFRESH_MARGIN_SECS` more; if
+    /// the refresh fails, the current one until it really expires.
     pub async fn get(&self) -> Result<String, WeChatError> {
         let mut memo = self.memo.lock().await;
         if let Some(t) = memo.as_ref().filter(|t| self.fresh(t)) {
             return Ok(t.access_token.clone());
         }
-        let token = self.obtain(None).await?;
-        let value = token.access_token.clone();
-        *memo = Some(token);
-        Ok(value)
+        match self.obtain(None).await {
+            Ok(token) => {
+                let value = token.access_token.clone();
+                *memo = Some(token);
+                Ok(value)
+            }
+            Err(e) => match memo.as_ref().filter(|t| self.valid(t)) {
+                Some(t) => {
+                    tracing::warn!(event = "access_token_refresh_failed", detail = %e, "using the current token until it expires");
+                    Ok(t.access_token.clone())
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// WeChat refused `rejected` (40001/40014/42001): drop it, only if it is
@@ -131,6 +105,11 @@ impl AccessTokens {
         !t.access_token.is_empty() && self.clock.now() < t.expires_at - REFRESH_MARGIN_SECS
     }
 
+    /// Not expired, though maybe inside the refresh margin.
+    fn valid(&self, t: &StoredToken) -> bool {
+        !t.access_token.is_empty() && self.clock.now() < t.expires_at
+    }
+
     async fn obtain(&self, rejected: Option<&str>) -> Result<StoredToken, WeChatError> {
         let deadline = Instant::now() + self.wait;
         loop {
@@ -143,11 +122,9 @@ impl AccessTokens {
                 .try_acquire(&self.holder, now, now + LEASE_SECS)
                 .await?
             {
+                let guard = LeaseGuard::new(self.lease.clone(), &self.holder);
                 let result = self.refresh_under_lease(rejected).await;
-                if let Err(e) = self.lease.release(&self.holder).await {
-                    // The lease runs out by itself; a refresh is only delayed.
-                    tracing::warn!(error = %e, "could not release the token lease");
-                }
+                guard.release().await;
                 return result;
             }
             if Instant::now() >= deadline {
@@ -187,68 +164,56 @@ impl AccessTokens {
     }
 }
 
+/// Releases the lease when the refresh ends, or, if the caller's future is
+/// dropped first (event-callback's time budget), in a task of its own: a
+/// stuck lease would make every other container wait for it to run out.
+struct LeaseGuard {
+    lease: Arc<dyn TokenLease>,
+    holder: String,
+    armed: bool,
+}
+
+impl LeaseGuard {
+    fn new(lease: Arc<dyn TokenLease>, holder: &str) -> Self {
+        Self {
+            lease,
+            holder: holder.to_owned(),
+            armed: true,
+        }
+    }
+
+    async fn release(mut self) {
+        self.armed = false;
+        if let Err(e) = self.lease.release(&self.holder).await {
+            // The lease runs out by itself; a refresh is only delayed.
+            tracing::warn!(error = %e, "could not release the token lease");
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (lease, holder) = (self.lease.clone(), std::mem::take(&mut self.holder));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = lease.release(&holder).await;
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
     use super::*;
     use crate::domain::ManualClock;
-
-    #[derive(Default)]
-    struct MemVault(std::sync::Mutex<Option<StoredToken>>);
-    #[async_trait]
-    impl TokenVault for MemVault {
-        async fn load(&self) -> Result<Option<StoredToken>, WeChatError> {
-            Ok(self.0.lock().unwrap().clone())
-        }
-        async fn store(&self, t: &StoredToken) -> Result<(), WeChatError> {
-            *self.0.lock().unwrap() = Some(t.clone());
-            Ok(())
-        }
-    }
-
-    #[derive(Default)]
-    struct MemLease(std::sync::Mutex<Option<(String, i64)>>);
-    #[async_trait]
-    impl TokenLease for MemLease {
-        async fn try_acquire(
-            &self,
-            holder: &str,
-            now: i64,
-            until: i64,
-        ) -> Result<bool, WeChatError> {
-            let mut l = self.0.lock().unwrap();
-            match &*l {
-                Some((_, u)) if *u > now => Ok(false),
-                _ => {
-                    *l = Some((holder.to_owned(), until));
-                    Ok(true)
-                }
-            }
-        }
-        async fn release(&self, holder: &str) -> Result<(), WeChatError> {
-            let mut l = self.0.lock().unwrap();
-            if l.as_ref().is_some_and(|(h, _)| h == holder) {
-                *l = None;
-            }
-            Ok(())
-        }
-    }
-
-    #[derive(Default)]
-    struct CountingSource(AtomicU32);
-    #[async_trait]
-    impl TokenSource for CountingSource {
-        async fn fetch(&self) -> Result<(String, i64), WeChatError> {
-            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            Ok((format!("token-{n}"), 7200))
-        }
-    }
+    use crate::testing::{CountingSource, MemStore, MemVault};
 
     struct World {
         vault: Arc<MemVault>,
-        lease: Arc<MemLease>,
+        lease: Arc<MemStore>,
         source: Arc<CountingSource>,
         clock: Arc<ManualClock>,
     }
@@ -258,7 +223,7 @@ mod tests {
             Self {
                 vault: Arc::default(),
                 lease: Arc::default(),
-                source: Arc::default(),
+                source: Arc::new(CountingSource::slow(30)),
                 clock: Arc::new(ManualClock::new()),
             }
         }
@@ -273,7 +238,7 @@ mod tests {
             t
         }
         fn fetches(&self) -> u32 {
-            self.source.0.load(Ordering::SeqCst)
+            self.source.fetches()
         }
     }
 
@@ -332,5 +297,37 @@ mod tests {
         a.wait = Duration::from_millis(50);
         assert!(matches!(a.get().await, Err(WeChatError::Unavailable(_))));
         assert_eq!(w.fetches(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_caller_releases_the_lease() {
+        let w = World::new();
+        let a = w.instance();
+        // The caller gives up while the refresh is in flight.
+        let gave_up = tokio::time::timeout(Duration::from_millis(5), a.get()).await;
+        assert!(gave_up.is_err());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = w.clock.now();
+        assert!(
+            w.lease
+                .try_acquire("next", now, now + LEASE_SECS)
+                .await
+                .unwrap(),
+            "the lease was released, not left to run out"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_token_until_it_expires() {
+        let w = World::new();
+        let a = w.instance();
+        assert_eq!(a.get().await.unwrap(), "token-1");
+        w.clock.advance(7200 - REFRESH_MARGIN_SECS + 1);
+        w.source.fail(1);
+        assert_eq!(a.get().await.unwrap(), "token-1", "still valid for 119 s");
+        w.clock.advance(REFRESH_MARGIN_SECS);
+        w.source.fail(1);
+        assert!(a.get().await.is_err(), "expired: no fallback");
+        assert_eq!(a.get().await.unwrap(), "token-2");
     }
 }

@@ -1,4 +1,4 @@
-//! The WeChat server API over HTTPS (wechat-face-api.md §2-§4, §6).
+//! The WeChat server API over HTTPS (docs/wechat.md §2-§4, §6).
 //!
 //! Retries: a `-1` (system busy) or a refused connection is retried for every
 //! call; a timeout or 5xx only for calls that change nothing on WeChat's side,
@@ -13,13 +13,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::token::{AccessTokens, TokenSource};
+use super::http::{self, ReadError};
+use super::token::AccessTokens;
 use crate::domain::{
     GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, UserIdKey, VerifyId,
     VerifyResultToken,
 };
 use crate::error::WeChatError;
-use crate::ports::{AppSecretsSource, WeChat};
+use crate::ports::{AppSecretsSource, TokenSource, WeChat};
 use crate::telemetry::metrics;
 
 const MAX_ATTEMPTS: u32 = 3;
@@ -41,10 +42,7 @@ pub struct WeChatHttp {
 
 impl WeChatHttp {
     pub fn new(base: &str, timeout: Duration) -> Result<Self, WeChatError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .build()
+        let http = http::client(timeout)
             .map_err(|e| WeChatError::Unavailable(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
@@ -53,7 +51,8 @@ impl WeChatHttp {
     }
 
     /// Sends the request, retries as allowed, and returns the JSON body of an
-    /// errcode-0 answer (a missing errcode counts as 0).
+    /// errcode-0 answer (a missing errcode counts as 0, docs/wechat.md §0; one
+    /// that is not an integer makes the answer malformed, never a success).
     async fn call(
         &self,
         endpoint: &'static str,
@@ -67,7 +66,10 @@ impl WeChatHttp {
             .call_with_retries(endpoint, path, query, body, retry)
             .await;
         // A WeChat error answer is not an outage: only unavailability counts.
-        let reachable = !matches!(result, Err(WeChatError::Unavailable(_)));
+        let reachable = !matches!(
+            result,
+            Err(WeChatError::Unavailable(_) | WeChatError::RateLimited(_))
+        );
         metrics::upstream_call(endpoint, reachable, started.elapsed());
         result
     }
@@ -94,8 +96,9 @@ impl WeChatHttp {
             let (retriable, err) = match req.send().await {
                 Err(e) => (
                     e.is_connect() || retry == Retry::Safe,
-                    WeChatError::Unavailable(transport_error(&e)),
+                    WeChatError::Unavailable(http::transport_error(&e).into()),
                 ),
+                Ok(resp) if resp.status().as_u16() == 429 => (false, WeChatError::RateLimited(429)),
                 Ok(resp) if resp.status().is_server_error() => (
                     retry == Retry::Safe,
                     WeChatError::Unavailable(format!("HTTP {}", resp.status().as_u16())),
@@ -104,26 +107,16 @@ impl WeChatHttp {
                     false,
                     WeChatError::Malformed(format!("HTTP {}", resp.status().as_u16())),
                 ),
-                Ok(resp) => match resp.json::<Value>().await {
-                    Err(e) if e.is_timeout() => (
-                        retry == Retry::Safe,
-                        WeChatError::Unavailable("timed out reading the answer".into()),
-                    ),
-                    Err(_) => (false, WeChatError::Malformed("body is not JSON".into())),
-                    Ok(v) => match v.get("errcode").and_then(Value::as_i64).unwrap_or(0) {
-                        0 => return Ok(v),
-                        -1 => (
-                            true,
-                            WeChatError::Unavailable("errcode -1 (system busy)".into()),
-                        ),
-                        errcode => {
-                            let errmsg = v
-                                .get("errmsg")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_owned();
-                            (false, WeChatError::Api { errcode, errmsg })
-                        }
+                Ok(resp) => match http::read_answer(resp).await {
+                    Err(ReadError::Transport(why)) => {
+                        (retry == Retry::Safe, WeChatError::Unavailable(why.into()))
+                    }
+                    Err(ReadError::TooLarge) => {
+                        (false, WeChatError::Malformed("answer too large".into()))
+                    }
+                    Ok(answer) => match judge_answer(&answer.body) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => (matches!(e, WeChatError::Unavailable(_)), e),
                     },
                 },
             };
@@ -136,13 +129,29 @@ impl WeChatHttp {
     }
 }
 
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        "transport error".into()
+/// An errcode-0 answer's JSON; `-1` (busy) is unavailability, any other
+/// errcode WeChat's refusal.
+fn judge_answer(body: &[u8]) -> Result<Value, WeChatError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| WeChatError::Malformed("body is not JSON".into()))?;
+    let errcode = match v.get("errcode") {
+        None => 0,
+        Some(code) => code
+            .as_i64()
+            .ok_or_else(|| WeChatError::Malformed("errcode is not an integer".into()))?,
+    };
+    match errcode {
+        0 => Ok(v),
+        -1 => Err(WeChatError::Unavailable("errcode -1 (system busy)".into())),
+        45009 | 45011 => Err(WeChatError::RateLimited(errcode)),
+        errcode => Err(WeChatError::Api {
+            errcode,
+            errmsg: v
+                .get("errmsg")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        }),
     }
 }
 
@@ -218,41 +227,28 @@ impl WeChatClient {
         }
     }
 
-    /// A business call with the access token; on a token rejection the token
-    /// is replaced and the call sent once more, never more.
-    async fn with_token(
+    /// A face API call (`/cityservice/face/identify/<endpoint>`) with the
+    /// access token, its answer as `A`. On a token rejection the token is
+    /// replaced and the call sent once more, never more.
+    async fn face_call<A: DeserializeOwned>(
         &self,
         endpoint: &'static str,
-        path: &str,
         body: &Value,
         retry: Retry,
-    ) -> Result<Value, WeChatError> {
+    ) -> Result<A, WeChatError> {
+        let path = &format!("/cityservice/face/identify/{endpoint}");
+        let send = |token: String| async move {
+            let query = [("access_token", token.as_str())];
+            self.http
+                .call(endpoint, path, &query, Some(body), retry)
+                .await
+        };
         let token = self.tokens.get().await?;
-        match self
-            .http
-            .call(
-                endpoint,
-                path,
-                &[("access_token", &token)],
-                Some(body),
-                retry,
-            )
-            .await
-        {
-            Err(e) if e.is_token_rejection() => {
-                let fresh = self.tokens.replace(&token).await?;
-                self.http
-                    .call(
-                        endpoint,
-                        path,
-                        &[("access_token", &fresh)],
-                        Some(body),
-                        retry,
-                    )
-                    .await
-            }
+        let answer = match send(token.clone()).await {
+            Err(e) if e.is_token_rejection() => send(self.tokens.replace(&token).await?).await,
             other => other,
-        }
+        }?;
+        parse(endpoint, answer)
     }
 }
 
@@ -335,15 +331,9 @@ impl WeChat for WeChatClient {
             },
             "openid": openid.as_str(),
         });
-        let v = self
-            .with_token(
-                "getverifyid",
-                "/cityservice/face/identify/getverifyid",
-                &body,
-                Retry::OnlyIfNotSent,
-            )
+        let a: VerifyIdAnswer = self
+            .face_call("getverifyid", &body, Retry::OnlyIfNotSent)
             .await?;
-        let a: VerifyIdAnswer = parse("getverifyid", v)?;
         let id = VerifyId::from_wechat(&a.verify_id)
             .ok_or_else(|| WeChatError::Malformed("getverifyid: bad verify_id".into()))?;
         Ok((id, a.expires_in))
@@ -362,15 +352,9 @@ impl WeChat for WeChatClient {
             "cert_hash": cert_hash,
             "openid": openid.as_str(),
         });
-        let v = self
-            .with_token(
-                "queryverifyinfo",
-                "/cityservice/face/identify/queryverifyinfo",
-                &body,
-                Retry::Safe,
-            )
+        let a: QueryAnswer = self
+            .face_call("queryverifyinfo", &body, Retry::Safe)
             .await?;
-        let a: QueryAnswer = parse("queryverifyinfo", v)?;
         Ok(a.verify_ret)
     }
 
@@ -385,15 +369,9 @@ impl WeChat for WeChatClient {
             "id_card_number": id.expose(),
             "out_seq_no": out_seq_no.as_str(),
         });
-        let v = self
-            .with_token(
-                "getuseridkey",
-                "/cityservice/face/identify/getuseridkey",
-                &body,
-                Retry::OnlyIfNotSent,
-            )
+        let a: UserIdKeyAnswer = self
+            .face_call("getuseridkey", &body, Retry::OnlyIfNotSent)
             .await?;
-        let a: UserIdKeyAnswer = parse("getuseridkey", v)?;
         let key = UserIdKey::from_wechat(&a.user_id_key)
             .ok_or_else(|| WeChatError::Malformed("getuseridkey: bad user_id_key".into()))?;
         Ok((key, a.expires_in))
@@ -404,15 +382,7 @@ impl WeChat for WeChatClient {
         verify_result: &VerifyResultToken,
     ) -> Result<GetInfoEvidence, WeChatError> {
         let body = json!({ "verify_result": verify_result.expose() });
-        let v = self
-            .with_token(
-                "getinfo",
-                "/cityservice/face/identify/getinfo",
-                &body,
-                Retry::Safe,
-            )
-            .await?;
-        let a: GetInfoAnswer = parse("getinfo", v)?;
+        let a: GetInfoAnswer = self.face_call("getinfo", &body, Retry::Safe).await?;
         Ok(GetInfoEvidence {
             identify_ret: a.identify_ret,
             openid: a.openid,
@@ -420,5 +390,98 @@ impl WeChat for WeChatClient {
             name_utf8_md5: a.name_utf8_md5,
             id_card_number_md5: a.id_card_number_md5,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_is_judged_without_panicking(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), code in proptest::prelude::any::<i64>()) {
+            let _ = judge_answer(&body);
+            let answer = format!(r#"{{"errcode":{code},"verify_ret":1}}"#);
+            let judged = judge_answer(answer.as_bytes());
+            proptest::prop_assert_eq!(judged.is_ok(), code == 0);
+        }
+    }
+
+    #[test]
+    fn only_an_integer_errcode_of_zero_is_success() {
+        assert!(
+            judge_answer(br#"{"openid":"o"}"#).is_ok(),
+            "absent counts as 0"
+        );
+        assert!(judge_answer(br#"{"errcode":0,"verify_ret":10000}"#).is_ok());
+        for fail_open in [
+            r#"{"errcode":"0"}"#,
+            r#"{"errcode":0.5}"#,
+            r#"{"errcode":null}"#,
+            r#"{"errcode":[]}"#,
+        ] {
+            assert!(
+                matches!(
+                    judge_answer(fail_open.as_bytes()),
+                    Err(WeChatError::Malformed(_))
+                ),
+                "{fail_open}"
+            );
+        }
+        assert!(matches!(
+            judge_answer(b"not json"),
+            Err(WeChatError::Malformed(_))
+        ));
+        assert!(matches!(
+            judge_answer(br#"{"errcode":-1}"#),
+            Err(WeChatError::Unavailable(_))
+        ));
+        assert!(matches!(
+            judge_answer(br#"{"errcode":45011}"#),
+            Err(WeChatError::RateLimited(45011))
+        ));
+        assert!(matches!(
+            judge_answer(br#"{"errcode":40029,"errmsg":"invalid code"}"#),
+            Err(WeChatError::Api { errcode: 40029, .. })
+        ));
+    }
+
+    /// A server that answers every request with `answer`, once per connection.
+    async fn answering(answer: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf).await;
+                let _ = c.write_all(answer).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_large_answers_are_refused() {
+        let redirect = answering(
+            b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
+        let http = WeChatHttp::new(&redirect, Duration::from_secs(2)).unwrap();
+        let r = http.call("getinfo", "/x", &[], None, Retry::Safe).await;
+        assert!(
+            matches!(r, Err(WeChatError::Malformed(ref m)) if m == "HTTP 302"),
+            "{r:?}"
+        );
+        let huge = answering(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{",
+        )
+        .await;
+        let http = WeChatHttp::new(&huge, Duration::from_secs(2)).unwrap();
+        let r = http.call("getinfo", "/x", &[], None, Retry::Safe).await;
+        assert!(
+            matches!(r, Err(WeChatError::Malformed(ref m)) if m.contains("too large")),
+            "{r:?}"
+        );
     }
 }

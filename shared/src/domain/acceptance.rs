@@ -1,5 +1,5 @@
-//! When is a face check accepted? The rules of wechat-face-api.md §2.7 (1.0)
-//! and §3.3 (2.0), in one place for verify-result and event-callback.
+//! When is a face check accepted? The rules of docs/wechat.md §2.7 (1.0)
+//! and docs/wechat.md §3.3 (2.0), in one place for verify-result and event-callback.
 
 use super::ids::{OpenId, UserIdKey};
 use super::pii::{DataKey, Purpose};
@@ -46,7 +46,9 @@ pub struct V1Expectation<'a> {
 }
 
 /// The fields of a successful (errcode 0) getinfo answer that the rules read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `Debug` shows `identify_ret` only: the MD5s are unkeyed digests of
+/// personal data.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct GetInfoEvidence {
     pub identify_ret: i64,
     pub openid: String,
@@ -55,9 +57,17 @@ pub struct GetInfoEvidence {
     pub id_card_number_md5: String,
 }
 
-/// 1.0: accept only when every check of §2.7 holds. Binding checks come first,
+impl std::fmt::Debug for GetInfoEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetInfoEvidence")
+            .field("identify_ret", &self.identify_ret)
+            .finish_non_exhaustive()
+    }
+}
+
+/// 1.0: accept only when every check of docs/wechat.md §2.7 holds. Binding checks come first,
 /// so a result that belongs to someone else is never reported as theirs.
-/// Single use of the verify_result (§2.7 rule 7) is enforced by the store.
+/// Single use of the verify_result (docs/wechat.md §2.7 rule 7) is enforced by the store.
 pub fn judge_v1(expect: &V1Expectation<'_>, got: &GetInfoEvidence, key: &DataKey) -> Verdict {
     if got.openid != expect.openid.as_str() {
         return Verdict::Rejected(RejectReason::OpenidMismatch);
@@ -172,6 +182,15 @@ mod tests {
             mutate(&mut g);
             assert_eq!(judge(&f, &g), expected);
         }
+    }
+
+    #[test]
+    fn evidence_debug_hides_the_digests() {
+        let shown = format!("{:?}", good());
+        assert!(
+            !shown.contains("ee075aef") && !shown.contains("o-owner"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -26,6 +26,11 @@ impl PersonName {
         if name.chars().any(is_digit) {
             return Err(ValidationError::Name("must not contain digits"));
         }
+        if name.chars().any(is_invisible_format) {
+            return Err(ValidationError::Name(
+                "must not contain invisible or direction-changing characters",
+            ));
+        }
         Ok(Self(name.to_owned()))
     }
 
@@ -36,9 +41,27 @@ impl PersonName {
     }
 }
 
+/// Any script's digits (ASCII, full-width, Arabic-Indic, …). CJK numerals
+/// such as 〇 or 一 can be part of a name and pass.
 fn is_digit(c: char) -> bool {
-    // ASCII and full-width digits; CJK numerals such as 〇 can be part of a name.
-    c.is_ascii_digit() || ('０'..='９').contains(&c)
+    let ideographic = matches!(c, '〇' | '\u{3021}'..='\u{3029}' | '\u{3038}'..='\u{303A}');
+    c.is_numeric() && !ideographic
+}
+
+/// Bidirectional controls, zero-width and other invisible format
+/// characters: a name that shows one thing and hashes to another.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 impl fmt::Debug for PersonName {
@@ -146,6 +169,19 @@ mod tests {
         assert!(PersonName::parse("张三1").is_err());
         assert!(PersonName::parse("张三１").is_err());
         assert!(PersonName::parse("张\n三").is_err());
+        // Other scripts' digits, and text that displays differently than it is.
+        for bad in [
+            "张٣",
+            "张৩",
+            "张\u{202E}三",
+            "张\u{2066}三",
+            "张\u{200B}三",
+            "\u{FEFF}张三",
+        ] {
+            assert!(PersonName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(PersonName::parse("李〇").is_ok());
+        assert!(PersonName::parse("王一二").is_ok());
         assert!(PersonName::parse(&"张".repeat(64)).is_ok());
         assert!(PersonName::parse(&"张".repeat(65)).is_err());
     }

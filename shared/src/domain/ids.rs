@@ -40,6 +40,13 @@ fn visible_ascii(s: &str, max: usize) -> bool {
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
+        string_id!($(#[$doc])* $name, |f, v| write!(f, "{}({v:?})", stringify!($name)));
+    };
+    // A credential of the face flow: `Debug` names the type only.
+    ($(#[$doc:meta])* $name:ident, redacted) => {
+        string_id!($(#[$doc])* $name, |f, _v| write!(f, "{}(<redacted>)", stringify!($name)));
+    };
+    ($(#[$doc:meta])* $name:ident, $debug:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
@@ -52,7 +59,8 @@ macro_rules! string_id {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
+                let debug: fn(&mut fmt::Formatter<'_>, &str) -> fmt::Result = $debug;
+                debug(f, &self.0)
             }
         }
 
@@ -89,6 +97,23 @@ impl OutSeqNo {
 }
 
 string_id!(
+    /// The business's own reference for a verification (docs/api.md §3.3):
+    /// `[A-Za-z0-9._:-]{1,64}`, opaque to us, echoed in answers and receipts.
+    BizRef
+);
+
+impl BizRef {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        ok.then(|| Self(raw.to_owned()))
+            .ok_or(ValidationError::BizRef)
+    }
+}
+
+string_id!(
     /// A mini-program user's openid, as WeChat's jscode2session returned it.
     OpenId
 );
@@ -102,7 +127,8 @@ impl OpenId {
 
 string_id!(
     /// The 2.0 face session id from getverifyid (at most 256 characters).
-    VerifyId
+    VerifyId,
+    redacted
 );
 
 impl VerifyId {
@@ -113,7 +139,8 @@ impl VerifyId {
 
 string_id!(
     /// The 1.0 key from getuseridkey.
-    UserIdKey
+    UserIdKey,
+    redacted
 );
 
 impl UserIdKey {
@@ -183,6 +210,30 @@ mod tests {
     }
 
     #[test]
+    fn biz_refs() {
+        for ok in [
+            "order-42",
+            "a",
+            "HIS:2026.12/x".replace('/', "_").as_str(),
+            &"r".repeat(64),
+        ] {
+            assert!(BizRef::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            &"r".repeat(65),
+            "a b",
+            "订单",
+            "a/b",
+            "a\n",
+            "x@y",
+            "<script>",
+        ] {
+            assert_eq!(BizRef::parse(bad), Err(ValidationError::BizRef), "{bad}");
+        }
+    }
+
+    #[test]
     fn generated_out_seq_nos_are_valid_and_distinct() {
         let a = OutSeqNo::generate();
         let b = OutSeqNo::generate();
@@ -202,5 +253,8 @@ mod tests {
             format!("{:?}", LoginCode::parse("secret").unwrap()),
             "LoginCode(<redacted>)"
         );
+        let key = UserIdKey::from_wechat("e96a6009c20156a7147737d041be00a3").unwrap();
+        assert_eq!(format!("{key:?}"), "UserIdKey(<redacted>)");
+        assert!(!format!("{:?}", VerifyId::from_wechat("vid-1").unwrap()).contains("vid-1"));
     }
 }

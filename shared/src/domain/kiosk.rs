@@ -1,4 +1,4 @@
-//! The face kiosk's inputs and outputs (contract §3 "authinfo"), parsed once
+//! The face kiosk's inputs and outputs (docs/api.md §3.6), parsed once
 //! at the edge. Credentials (device tokens, face_sid, authinfo) and personal
 //! data (real name, credential id, phone) redact themselves in `Debug` and
 //! have no `Display`, so they cannot be logged by accident.
@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use super::identity::check_char;
 
 /// Why a kiosk request field was refused; always `400 invalid_request`
-/// (contract: "Field lengths as in wechatpay-face-api.md §3.2").
+/// (docs/api.md §3.6: "Field lengths as in docs/wechatpay.md §3.2").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field} {problem}")]
 pub struct KioskFieldError {
@@ -23,16 +23,16 @@ fn field_err(field: &'static str, problem: &'static str) -> KioskFieldError {
     KioskFieldError { field, problem }
 }
 
-/// 1..=max characters, none of them control characters (XML 1.0 cannot
-/// carry most of them, and none belongs in these fields).
+/// 1..=max bytes of UTF-8 (WeChat Pay's `string(N)` counts bytes), none of
+/// them control characters (XML 1.0 cannot carry most of them, and none
+/// belongs in these fields).
 fn plain_text(
     field: &'static str,
     raw: &str,
-    max_chars: usize,
+    max_bytes: usize,
     problem: &'static str,
 ) -> Result<String, KioskFieldError> {
-    let n = raw.chars().count();
-    if n == 0 || n > max_chars || raw.chars().any(char::is_control) {
+    if raw.is_empty() || raw.len() > max_bytes || raw.chars().any(char::is_control) {
         return Err(field_err(field, problem));
     }
     Ok(raw.to_owned())
@@ -73,7 +73,7 @@ impl DeviceId {
 }
 
 plain_id!(
-    /// 门店编号: 1-32 characters, no control characters.
+    /// 门店编号: 1-32 bytes, no control characters.
     StoreId
 );
 
@@ -83,14 +83,14 @@ impl StoreId {
             "store_id",
             raw,
             32,
-            "must be 1-32 characters without control characters",
+            "must be 1-32 bytes of UTF-8 without control characters",
         )
         .map(Self)
     }
 }
 
 plain_id!(
-    /// 门店名称: 1-128 characters, no control characters.
+    /// 门店名称: 1-128 bytes, no control characters.
     StoreName
 );
 
@@ -100,14 +100,14 @@ impl StoreName {
             "store_name",
             raw,
             128,
-            "must be 1-128 characters without control characters",
+            "must be 1-128 bytes of UTF-8 without control characters",
         )
         .map(Self)
     }
 }
 
 plain_id!(
-    /// `getWxpayfaceRawdata`'s opaque output: 1-2048 characters.
+    /// `getWxpayfaceRawdata`'s opaque output: 1-2048 bytes.
     RawData
 );
 
@@ -117,14 +117,15 @@ impl RawData {
             "rawdata",
             raw,
             2048,
-            "must be 1-2048 characters without control characters",
+            "must be 1-2048 bytes of UTF-8 without control characters",
         )
         .map(Self)
     }
 }
 
 plain_id!(
-    /// 附加字段 (JSON text). WeChat Pay gives no maximum; ours is 2048.
+    /// 附加字段: a JSON object, as WeChat Pay specifies it. It gives no
+    /// maximum; ours is 2048 bytes.
     Attach
 );
 
@@ -134,13 +135,16 @@ impl Attach {
         if raw.is_empty() {
             return Ok(None);
         }
-        plain_text(
+        let text = plain_text(
             "attach",
             raw,
             2048,
-            "must be at most 2048 characters without control characters",
-        )
-        .map(|s| Some(Self(s)))
+            "must be at most 2048 bytes of UTF-8 without control characters",
+        )?;
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(_)) => Ok(Some(Self(text))),
+            _ => Err(field_err("attach", "must be a JSON object")),
+        }
     }
 }
 
@@ -188,15 +192,19 @@ pub struct Authinfo {
 pub struct FaceSid(String);
 
 impl FaceSid {
-    /// 1-128 visible ASCII characters (observed: a UUID, maybe with a suffix
-    /// such as `_rt1`). Percent-encoded where it goes into a URL path.
+    /// 1-128 of `[A-Za-z0-9_-]`, the characters WeChat Pay issues (a UUID,
+    /// maybe with a suffix such as `_rt1`). Nothing else: the value becomes
+    /// a segment of a signed URL path, where `.`, `..`, `/` or `%2e` would
+    /// let a request be sent somewhere other than where it was signed for.
     pub fn parse(raw: &str) -> Result<Self, KioskFieldError> {
-        visible_ascii(raw, 128)
-            .then(|| Self(raw.to_owned()))
-            .ok_or(field_err(
-                "face_sid",
-                "must be 1-128 visible ASCII characters",
-            ))
+        let ok = (1..=128).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(raw.to_owned())).ok_or(field_err(
+            "face_sid",
+            "must be 1-128 characters of [A-Za-z0-9_-]",
+        ))
     }
     pub fn expose(&self) -> &str {
         &self.0
@@ -402,19 +410,28 @@ mod tests {
         for bad in ["", "has space", &"d".repeat(33), "设备"] {
             assert!(DeviceId::parse(bad).is_err(), "{bad}");
         }
-        assert!(StoreId::parse(&"门".repeat(32)).is_ok());
-        assert!(StoreId::parse(&"门".repeat(33)).is_err());
-        assert!(StoreName::parse(&"店".repeat(128)).is_ok());
-        assert!(StoreName::parse(&"店".repeat(129)).is_err());
+        // Bytes, as WeChat Pay counts them: 门 is 3 bytes of UTF-8.
+        assert!(StoreId::parse(&"门".repeat(10)).is_ok());
+        assert!(StoreId::parse(&"门".repeat(11)).is_err());
+        assert!(StoreId::parse(&"s".repeat(32)).is_ok());
+        assert!(StoreName::parse(&"店".repeat(42)).is_ok());
+        assert!(StoreName::parse(&"店".repeat(43)).is_err());
         assert!(StoreName::parse("a\nb").is_err());
         assert!(RawData::parse(&"r".repeat(2048)).is_ok());
         assert!(RawData::parse(&"r".repeat(2049)).is_err());
         assert_eq!(Attach::parse(""), Ok(None));
         assert!(Attach::parse("{\"a\":1}").unwrap().is_some());
         assert!(Attach::parse(&"a".repeat(2049)).is_err());
+        for bad in ["not json", "[1]", "\"s\"", "{\"a\":"] {
+            assert!(Attach::parse(bad).is_err(), "{bad}");
+        }
         assert!(FaceSid::parse("bbaf113f-4171-4332-9c79-dace6d35a917_rt1").is_ok());
         assert!(FaceSid::parse("a b").is_err());
         assert!(FaceSid::parse(&"f".repeat(129)).is_err());
+        // Dot segments and encodings of them would rewrite the signed path.
+        for bad in [".", "..", "%2e%2e", "%2E", "a/b", "a.b", "a%2fb", "..;"] {
+            assert!(FaceSid::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,12 +8,13 @@ pub mod identity;
 pub mod ids;
 pub mod kiosk;
 pub mod pii;
+pub mod receipt;
 pub mod session;
 
 pub use acceptance::{GetInfoEvidence, V1Expectation, Verdict, judge_v1, judge_v2};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ValidationError;
 pub use identity::{IdCardNumber, PersonName};
-pub use ids::{Flow, LoginCode, OpenId, OutSeqNo, UserIdKey, VerifyId, VerifyResultToken};
-pub use pii::{DataKey, Sealed};
+pub use ids::{BizRef, Flow, LoginCode, OpenId, OutSeqNo, UserIdKey, VerifyId, VerifyResultToken};
+pub use pii::{DataKey, Sealed, Sealing};
 pub use session::{FinalResult, FinalStatus, FlowBinding, RejectReason, Session, SessionState};

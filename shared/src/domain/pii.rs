@@ -1,4 +1,4 @@
-//! Personal data protection (contract §5): keyed digests to compare, AES-256-GCM
+//! Personal data protection (docs/api.md §5): keyed digests to compare, AES-256-GCM
 //! to keep what must be sent to WeChat again, and WeChat's own unkeyed digests
 //! (which must never be stored as they are).
 
@@ -11,6 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
+
+use super::ids::OutSeqNo;
 
 /// What a keyed digest is of; part of the HMAC input so that digests of
 /// different kinds never compare equal.
@@ -28,6 +30,31 @@ impl Purpose {
             Self::IdCardMd5 => b"wxface/v1/id_card_number_md5\0",
             Self::VerifyResult => b"wxface/v1/verify_result\0",
         }
+    }
+}
+
+/// What a sealed value is. With the session's out_seq_no it is the AES-GCM
+/// associated data, so a sealed value opens only as what it was sealed as,
+/// and only for its own session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// 2.0: the cert_hash, sent to queryverifyinfo again.
+    CertHash,
+    /// 1.0: the verify_result WeChat pushed, for verify-result to finish with.
+    PushedVerifyResult,
+    /// The receipts' `identity_hash`: a digest of personal data, so never
+    /// stored in the clear (docs/api.md §6).
+    IdentityHash,
+}
+
+impl Sealing {
+    pub fn context(self, out_seq_no: &OutSeqNo) -> String {
+        let label = match self {
+            Self::CertHash => "cert_hash",
+            Self::PushedVerifyResult => "pushed_verify_result",
+            Self::IdentityHash => "identity_hash",
+        };
+        format!("{label}:{out_seq_no}")
     }
 }
 
@@ -97,6 +124,20 @@ impl DataKey {
         Sealed(STANDARD.encode(out))
     }
 
+    /// Seals one of a session's values (see [`Sealing`]).
+    pub fn seal_for(&self, what: Sealing, out_seq_no: &OutSeqNo, plaintext: &str) -> Sealed {
+        self.seal(&what.context(out_seq_no), plaintext)
+    }
+
+    pub fn open_for(
+        &self,
+        what: Sealing,
+        out_seq_no: &OutSeqNo,
+        sealed: &Sealed,
+    ) -> Result<String, KeyError> {
+        self.open(&what.context(out_seq_no), sealed)
+    }
+
     pub fn open(&self, context: &str, sealed: &Sealed) -> Result<String, KeyError> {
         let raw = STANDARD
             .decode(&sealed.0)
@@ -141,7 +182,7 @@ pub fn md5_hex(data: &str) -> String {
     hex::encode(Md5::digest(data.as_bytes()))
 }
 
-/// WeChat 2.0 `cert_hash` (wechat-face-api.md §3.4) over the exact values sent.
+/// WeChat 2.0 `cert_hash` (docs/wechat.md §3.4) over the exact values sent.
 pub fn cert_hash(cert_type: &str, cert_name: &str, cert_no: &str) -> String {
     let joined = format!(
         "cert_type={}&cert_name={}&cert_no={}",
@@ -167,7 +208,7 @@ mod tests {
 
     #[test]
     fn official_cert_hash_vectors() {
-        // wechat-face-api.md §3.4 / §12.
+        // docs/wechat.md §3.4 / §12.
         assert_eq!(
             cert_hash("IDENTITY_CARD", "张三", "310101199801011234"),
             "3c241f7ff324977aeb91f173bb2a7b06569e6fd784d5573db34a636d8671108b"
@@ -180,7 +221,7 @@ mod tests {
 
     #[test]
     fn md5_vectors() {
-        // §2.6: 曾浩 is from a real getinfo response.
+        // docs/wechat.md §2.6: 曾浩 is from a real getinfo response.
         assert_eq!(md5_hex("曾浩"), "ee075aef91ddd81394b6f68d7ff998cb");
         assert_eq!(md5_hex("张三"), "615db57aa314529aaa0fbe95b3e95bd3");
         assert_eq!(

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{Flow, OpenId, OutSeqNo, UserIdKey, VerifyId};
+use super::ids::{BizRef, Flow, OpenId, OutSeqNo, UserIdKey, VerifyId};
 use super::pii::Sealed;
 
 /// How long WeChat keeps a verify_id / user_id_key usable (both 3600 s).
@@ -19,6 +19,8 @@ pub const SESSION_TTL_SECS: i64 = 3600;
 /// verify-result still gets its final answer. Then DynamoDB's TTL deletes it.
 pub const RETENTION_SECS: i64 = 24 * 3600;
 
+/// `Debug` shows no credential: the binding's ids redact themselves, the
+/// sealed and keyed values show nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub out_seq_no: OutSeqNo,
@@ -30,10 +32,15 @@ pub struct Session {
     /// 1.0: the verify_result WeChat pushed for this session, sealed. Lets
     /// verify-result finish a session the push could not finish itself.
     pub pushed_verify_result: Option<Sealed>,
+    /// The business's own reference, echoed in answers and receipts.
+    pub biz_ref: Option<BizRef>,
+    /// The receipts' `identity_hash`, sealed (docs/api.md §6). Absent only
+    /// on sessions issued before receipts existed.
+    pub identity_hash: Option<Sealed>,
 }
 
 /// What the session is bound to on WeChat's side, without personal data in the clear.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum FlowBinding {
     V2 {
         verify_id: VerifyId,
@@ -46,6 +53,21 @@ pub enum FlowBinding {
         name_md5_digest: String,
         id_md5_digest: String,
     },
+}
+
+impl std::fmt::Debug for FlowBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::V2 { verify_id, .. } => f
+                .debug_struct("V2")
+                .field("verify_id", verify_id)
+                .finish_non_exhaustive(),
+            Self::V1 { user_id_key, .. } => f
+                .debug_struct("V1")
+                .field("user_id_key", user_id_key)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +115,7 @@ impl FinalStatus {
     }
 }
 
-/// Why our own checks refused a result WeChat reported (contract §3).
+/// Why our own checks refused a result WeChat reported (docs/api.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectReason {
     OpenidMismatch,
@@ -171,6 +193,8 @@ mod tests {
             },
             state,
             pushed_verify_result: None,
+            biz_ref: None,
+            identity_hash: None,
         }
     }
 
@@ -187,6 +211,20 @@ mod tests {
         }));
         assert!(!done.is_expired(i64::MAX));
         assert_eq!(done.purge_at(), 100 + SESSION_TTL_SECS + RETENTION_SECS);
+    }
+
+    #[test]
+    fn debug_shows_no_credential() {
+        let mut s = session(SessionState::Pending);
+        s.binding = FlowBinding::V1 {
+            user_id_key: UserIdKey::from_wechat("e96a6009c20156a7147737d041be00a3").unwrap(),
+            name_md5_digest: "hmac-of-name".into(),
+            id_md5_digest: "hmac-of-id".into(),
+        };
+        let shown = format!("{s:?} {:?}", session(SessionState::Pending));
+        for secret in ["e96a6009", "vid", "hmac-of-name"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 
     #[test]

@@ -1,21 +1,11 @@
 //! `GET /` and `POST /` of the event-callback function (WeChat's push).
 
-use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
-use super::{ApiError, MAX_BODY_BYTES, error_response, route};
+use super::{ApiError, Reply, body_bytes, respond, route};
 use crate::service::Services;
 use crate::service::event_callback::{PushOutcome, PushQuery, receive, verify_url};
-
-fn text(status: StatusCode, body: String) -> Response<Body> {
-    let mut resp = Response::new(Body::Text(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
 
 fn query(req: &Request) -> PushQuery {
     let mut q = PushQuery::default();
@@ -37,39 +27,23 @@ fn query(req: &Request) -> PushQuery {
 }
 
 pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
-    if let Err(e) = route(&req, &[Method::GET, Method::POST]) {
-        return e.into_response();
-    }
+    respond(run(svc, req).await)
+}
+
+async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
+    route(&req, &[Method::GET, Method::POST])?;
     let q = query(&req);
     if req.method() == Method::GET {
-        return match verify_url(svc, &q).await {
-            Ok(echo) => text(StatusCode::OK, echo),
-            Err(e) => error_response(e),
-        };
+        return Ok(Reply::text(verify_url(svc, &q).await?));
     }
-    let bytes: &[u8] = req.body().as_ref();
-    if bytes.len() > MAX_BODY_BYTES {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-        )
-        .into_response();
+    let body = std::str::from_utf8(body_bytes(&req)?)
+        .map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
+    if let PushOutcome::Finalized(r) = receive(svc, &q, body).await? {
+        tracing::info!(
+            event = "push_finalized",
+            status = r.status.as_str(),
+            "push finalized a session"
+        );
     }
-    let Ok(body) = std::str::from_utf8(bytes) else {
-        return ApiError::invalid_request("the body is not UTF-8").into_response();
-    };
-    match receive(svc, &q, body).await {
-        Ok(outcome) => {
-            if let PushOutcome::Finalized(r) = &outcome {
-                tracing::info!(
-                    event = "push_finalized",
-                    status = r.status.as_str(),
-                    "push finalized a session"
-                );
-            }
-            text(StatusCode::OK, "success".into())
-        }
-        Err(e) => error_response(e),
-    }
+    Ok(Reply::text("success".into()))
 }

@@ -1,68 +1,87 @@
 //! `POST /` of the issue-key function.
 
-use lambda_http::http::StatusCode;
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, accept_post, error_response, json_body, json_response};
-use crate::domain::{Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
-use crate::service::{IssueKeyInput, Issued, ServiceError, Services, issue_key};
+use super::{ApiError, Reply, json_body, respond, route};
+use crate::domain::{BizRef, Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
+use crate::service::{IssueKeyInput, Issued, Services, issue_key};
 
+/// The request as it arrives: fields present and typed right.
 #[derive(Deserialize)]
-struct Body_ {
+struct IssueKeyRequest {
     code: String,
     name: String,
     id_card_number: String,
     #[serde(default)]
     flow: Option<String>,
+    #[serde(default)]
+    biz_ref: Option<String>,
 }
 
-fn parse(req: &Request) -> Result<IssueKeyInput, ApiError> {
-    let body: Body_ = json_body(req)?;
-    let checked = || -> Result<IssueKeyInput, ValidationError> {
-        Ok(IssueKeyInput {
-            name: PersonName::parse(&body.name)?,
-            id_card_number: IdCardNumber::parse(&body.id_card_number)?,
-            flow: body.flow.as_deref().map(Flow::parse).transpose()?,
-            code: LoginCode::parse(&body.code)?,
+/// The request-to-domain step: every value checked, each with its own code.
+impl TryFrom<IssueKeyRequest> for IssueKeyInput {
+    type Error = ValidationError;
+
+    fn try_from(r: IssueKeyRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: PersonName::parse(&r.name)?,
+            id_card_number: IdCardNumber::parse(&r.id_card_number)?,
+            flow: r.flow.as_deref().map(Flow::parse).transpose()?,
+            biz_ref: r.biz_ref.as_deref().map(BizRef::parse).transpose()?,
+            code: LoginCode::parse(&r.code)?,
         })
-    };
-    checked().map_err(|e| ServiceError::from(e).into())
+    }
+}
+
+#[derive(Serialize)]
+struct IssuedBody<'a> {
+    flow: &'static str,
+    out_seq_no: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id_key: Option<&'a str>,
+    expires_in: i64,
+}
+
+impl<'a> From<&'a Issued> for IssuedBody<'a> {
+    fn from(issued: &'a Issued) -> Self {
+        match issued {
+            Issued::V2 {
+                out_seq_no,
+                verify_id,
+                expires_in,
+            } => Self {
+                flow: Flow::V2.as_str(),
+                out_seq_no: out_seq_no.as_str(),
+                verify_id: Some(verify_id.as_str()),
+                user_id_key: None,
+                expires_in: *expires_in,
+            },
+            Issued::V1 {
+                out_seq_no,
+                user_id_key,
+                expires_in,
+            } => Self {
+                flow: Flow::V1.as_str(),
+                out_seq_no: out_seq_no.as_str(),
+                verify_id: None,
+                user_id_key: Some(user_id_key.as_str()),
+                expires_in: *expires_in,
+            },
+        }
+    }
 }
 
 pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
-    let input = match accept_post(&req, parse) {
-        Ok(input) => input,
-        Err(e) => return e.into_response(),
-    };
-    match issue_key(svc, input).await {
-        Ok(Issued::V2 {
-            out_seq_no,
-            verify_id,
-            expires_in,
-        }) => json_response(
-            StatusCode::OK,
-            &json!({
-                "flow": "v2",
-                "out_seq_no": out_seq_no.as_str(),
-                "verify_id": verify_id.as_str(),
-                "expires_in": expires_in,
-            }),
-        ),
-        Ok(Issued::V1 {
-            out_seq_no,
-            user_id_key,
-            expires_in,
-        }) => json_response(
-            StatusCode::OK,
-            &json!({
-                "flow": "v1",
-                "out_seq_no": out_seq_no.as_str(),
-                "user_id_key": user_id_key.as_str(),
-                "expires_in": expires_in,
-            }),
-        ),
-        Err(e) => error_response(e),
-    }
+    respond(run(svc, req).await)
+}
+
+async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
+    route(&req, &[Method::POST])?;
+    let input = IssueKeyInput::try_from(json_body::<IssueKeyRequest>(&req)?)?;
+    let issued = issue_key(svc, input).await?;
+    Ok(Reply::ok(&IssuedBody::from(&issued)))
 }

@@ -1,24 +1,30 @@
 //! The HTTP edge: routing, the body limit, JSON in and out, and the one
-//! mapping from errors to status codes (contract §3).
+//! mapping from errors to status codes (docs/api.md §3). Every handler is
+//! `respond(run(..).await)`: `run` returns `Result<Reply, ApiError>` and
+//! uses `?`; `respond` logs a refusal once and builds the response.
 
 pub mod authinfo;
 pub mod event_callback;
 pub mod issue_key;
 pub mod verify_result;
 
-use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::domain::ValidationError;
 use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
 use crate::service::ServiceError;
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_SECS: i64 = 2;
+/// After WeChat's own rate limit (45011 is per minute).
+const RATE_LIMIT_RETRY_AFTER_SECS: i64 = 60;
 
-/// An error as the client sees it.
+/// An error as the client sees it, with what only the log may see.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -27,6 +33,8 @@ pub struct ApiError {
     pub retry_after: Option<i64>,
     /// Extra fields inside `error`, e.g. WeChat's `errcode`.
     pub extra: Vec<(&'static str, Value)>,
+    /// The internal detail, logged once by [`respond`], never sent.
+    detail: Option<String>,
 }
 
 impl ApiError {
@@ -37,6 +45,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             extra: Vec::new(),
+            detail: None,
         }
     }
 
@@ -54,24 +63,132 @@ impl ApiError {
         self
     }
 
-    pub fn into_response(self) -> Response<Body> {
+    fn into_response(self) -> Response<Body> {
         let mut error = json!({ "code": self.code, "message": self.message });
         for (k, v) in self.extra {
             error[k] = v;
         }
-        let mut resp = json_response(self.status, &json!({ "error": error }));
+        let mut resp = Reply::json(self.status, &json!({ "error": error })).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+
+    /// One line per refusal: the code for a client mistake, the detail for
+    /// ours or an upstream's.
+    fn log(&self) {
+        let detail = self.detail.as_deref().unwrap_or(&self.message);
+        match (self.status.as_u16(), self.code) {
+            (500.., "configuration_error") => {
+                tracing::error!(
+                    event = "configuration_error",
+                    code = self.code,
+                    detail,
+                    "configuration error"
+                )
+            }
+            (502.., _) => {
+                tracing::warn!(
+                    event = "upstream_failure",
+                    code = self.code,
+                    detail,
+                    "upstream failure"
+                )
+            }
+            (500.., _) => {
+                tracing::error!(
+                    event = "internal_error",
+                    code = self.code,
+                    detail,
+                    "internal error"
+                )
+            }
+            _ => tracing::info!(event = "client_error", code = self.code, "request refused"),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+/// A successful answer: JSON or plain text, and its caching.
+pub struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    cache_control: Option<&'static str>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, body: &impl Serialize) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            // Our own response types always serialize.
+            body: serde_json::to_string(body).unwrap_or_default(),
+            cache_control: None,
+        }
+    }
+
+    pub fn ok(body: &impl Serialize) -> Self {
+        Self::json(StatusCode::OK, body)
+    }
+
+    pub fn text(body: String) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: "text/plain; charset=utf-8",
+            body,
+            cache_control: None,
+        }
+    }
+
+    pub fn cache(mut self, cache_control: &'static str) -> Self {
+        self.cache_control = Some(cache_control);
+        self
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let mut resp = Response::new(Body::Text(self.body));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        // Nothing we answer is meant to be sniffed into another type.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Some(cache) = self.cache_control {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        }
+        resp
+    }
+}
+
+/// The one wrapper of every handler.
+pub fn respond(result: Result<Reply, ApiError>) -> Response<Body> {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(e) => {
+            e.log();
+            e.into_response()
+        }
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         use StatusCode as S;
-        match e {
+        let detail = e.to_string();
+        let mut api = match e {
             ServiceError::InvalidRequest(m) => Self::invalid_request(m),
             ServiceError::Invalid(v) => Self::new(
                 if v.code() == "invalid_code" {
@@ -108,6 +225,25 @@ impl From<ServiceError> for ApiError {
                 "too many verifications started; try again later",
             )
             .retry_after(retry_after),
+            ServiceError::VerifyResultRefused { errcode } if errcode == 84002 => Self::new(
+                S::GONE,
+                "verify_result_expired",
+                "WeChat says this verify_result has expired; run the face check again",
+            )
+            .with("errcode", json!(errcode)),
+            ServiceError::VerifyResultRefused { errcode } => Self::new(
+                S::BAD_REQUEST,
+                "verify_result_unknown",
+                "WeChat does not know this verify_result",
+            )
+            .with("errcode", json!(errcode)),
+            ServiceError::WeChat(WeChatError::RateLimited(limit)) => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                "WeChat's rate limit was reached; try again later",
+            )
+            .retry_after(RATE_LIMIT_RETRY_AFTER_SECS)
+            .with("errcode", json!(limit)),
             ServiceError::WeChat(WeChatError::Api { errcode, .. }) => Self::new(
                 S::BAD_GATEWAY,
                 "upstream_error",
@@ -141,15 +277,30 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(_) | ServiceError::Internal(_) => {
                 Self::new(S::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
             }
-        }
+        };
+        api.detail = Some(detail);
+        api
     }
 }
 
-/// WeChat Pay's failures (contract §3 authinfo). The public `code` comes
+/// WeChat Pay's failures (docs/api.md §3.6). The public `code` comes
 /// from [`WeChatPayError::public_code`], which the audit trail records too.
 fn wechatpay_error(e: WeChatPayError) -> ApiError {
     use StatusCode as S;
     let code = e.public_code();
+    if e.is_face_sid_refusal() {
+        let (wc, message) = match &e {
+            WeChatPayError::V3 { code, message, .. } => (code.clone(), message.clone()),
+            _ => Default::default(),
+        };
+        return ApiError::new(
+            S::BAD_REQUEST,
+            code,
+            "WeChat Pay refused the face_sid: unknown, expired, or the user has not consented",
+        )
+        .with("wechatpay_code", json!(wc))
+        .with("wechatpay_message", json!(message));
+    }
     match e {
         WeChatPayError::V2 { code: rc, message } => {
             ApiError::new(S::BAD_GATEWAY, code, format!("WeChat Pay answered {rc}"))
@@ -201,43 +352,6 @@ fn unavailable(message: &str) -> ApiError {
     .retry_after(RETRY_AFTER_SECS)
 }
 
-/// Logs what went wrong (never a body) and turns it into a response.
-pub fn error_response(e: ServiceError) -> Response<Body> {
-    let api = ApiError::from(e.logged());
-    api.into_response()
-}
-
-impl ServiceError {
-    /// Logs the error with its detail, which the client never sees.
-    fn logged(self) -> Self {
-        match &self {
-            Self::Config(c) => {
-                tracing::error!(event = "configuration_error", detail = %c, "configuration error")
-            }
-            Self::Internal(_)
-            | Self::Store(StoreError::Corrupt { .. })
-            | Self::Store(StoreError::Duplicate) => {
-                tracing::error!(event = "internal_error", detail = %self, "internal error")
-            }
-            Self::WeChat(_) | Self::WeChatPay(_) | Self::Store(_) => {
-                tracing::warn!(event = "upstream_failure", detail = %self, "upstream failure")
-            }
-            _ => tracing::info!(event = "client_error", detail = %self, "request refused"),
-        }
-        self
-    }
-}
-
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut resp = Response::new(Body::Text(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
 /// Function URLs deliver the path as `/`; anything else is not ours.
 pub fn route(req: &Request, allowed: &[Method]) -> Result<(), ApiError> {
     route_to(req, &["/"], allowed).map(|_| ())
@@ -271,21 +385,8 @@ pub fn route_to(
     Ok(matched)
 }
 
-/// A JSON `POST /`: the route, then the body through `parse`; a refusal is
-/// logged with its error code only.
-pub(crate) fn accept_post<T>(
-    req: &Request,
-    parse: impl FnOnce(&Request) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    route(req, &[Method::POST])?;
-    parse(req).inspect_err(|e| {
-        tracing::info!(event = "client_error", code = e.code, "request refused");
-    })
-}
-
-/// The body as `T`: size-limited, JSON, with the fields present and typed
-/// right. Values are checked later, each with its own error code.
-pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+/// The body's bytes, refused over [`MAX_BODY_BYTES`].
+pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(
@@ -294,7 +395,13 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             format!("the body must be at most {MAX_BODY_BYTES} bytes"),
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    Ok(bytes)
+}
+
+/// The body as `T`: size-limited, JSON, with the fields present and typed
+/// right. Values are checked later, each with its own error code.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    serde_json::from_slice(body_bytes(req)?).map_err(|e| {
         // serde's message names the field and the expected type; line and
         // column are noise for a one-line body.
         let msg = e.to_string();
@@ -304,4 +411,134 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             .unwrap_or("the body is not valid JSON");
         ApiError::invalid_request(format!("the body is not the expected JSON: {msg}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::http::Request as HttpRequest;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::testing::{self, ID_CARD, NAME};
+
+    fn request(method: Method, path: &str, body: &str) -> Request {
+        HttpRequest::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    fn parts(resp: Response<Body>) -> (u16, Value, lambda_http::http::HeaderMap) {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    #[tokio::test]
+    async fn requests_are_checked_in_order_and_answered_as_json() {
+        let f = testing::services();
+        let code = f.wechat.code_for("o-1");
+        let good =
+            serde_json::json!({"code": code.expose(), "name": NAME, "id_card_number": ID_CARD});
+        let cases = [
+            (
+                Method::GET,
+                "/",
+                good.to_string(),
+                405,
+                "method_not_allowed",
+            ),
+            (Method::POST, "/x", good.to_string(), 404, "not_found"),
+            (
+                Method::POST,
+                "/",
+                "x".repeat(MAX_BODY_BYTES + 1),
+                413,
+                "payload_too_large",
+            ),
+            (Method::POST, "/", "{}".into(), 400, "invalid_request"),
+            (
+                Method::POST,
+                "/",
+                good.to_string().replace(NAME, "张3"),
+                400,
+                "invalid_name",
+            ),
+            (
+                Method::POST,
+                "/",
+                good.to_string().replace("002X", "0021"),
+                400,
+                "invalid_id_card_number",
+            ),
+            (
+                Method::POST,
+                "/",
+                good.to_string().replace(code.expose(), "bad code"),
+                401,
+                "invalid_code",
+            ),
+        ];
+        for (method, path, body, status, code) in cases {
+            let resp = issue_key::handle(&f.svc, request(method, path, &body)).await;
+            let (s, b, h) = parts(resp);
+            assert_eq!(
+                (s, b["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{b}"
+            );
+            assert_eq!(h[header::CONTENT_TYPE], "application/json");
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        }
+        assert_eq!(f.wechat.calls("login"), 0, "nothing reached WeChat");
+        let (s, b, _) =
+            parts(issue_key::handle(&f.svc, request(Method::POST, "/", &good.to_string())).await);
+        assert_eq!((s, b["flow"].as_str()), (200, Some("v2")), "{b}");
+        assert!(b["verify_id"].is_string() && b.get("user_id_key").is_none());
+    }
+
+    #[test]
+    fn upstream_failures_map_to_502_and_503_and_ours_to_500() {
+        let cases: [(ServiceError, u16, &str); 5] = [
+            (
+                ServiceError::WeChat(WeChatError::Api {
+                    errcode: 40013,
+                    errmsg: "x".into(),
+                }),
+                502,
+                "upstream_error",
+            ),
+            (
+                ServiceError::WeChat(WeChatError::Unavailable("x".into())),
+                503,
+                "upstream_unavailable",
+            ),
+            (
+                ServiceError::Store(StoreError::Unavailable("x".into())),
+                503,
+                "upstream_unavailable",
+            ),
+            (
+                ServiceError::Config(ConfigError::MissingEnv("X")),
+                500,
+                "configuration_error",
+            ),
+            (
+                ServiceError::RateLimited { retry_after: 30 },
+                429,
+                "rate_limited",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+            if status == 503 || status == 429 {
+                assert!(api.retry_after.is_some());
+            }
+            // The detail is for the log: the message never carries it.
+            assert!(!api.message.contains("X"), "{}", api.message);
+        }
+    }
 }

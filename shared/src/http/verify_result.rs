@@ -1,77 +1,315 @@
 //! `POST /` of the verify-result function.
 
-use lambda_http::http::StatusCode;
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, accept_post, error_response, json_body, json_response};
-use crate::domain::{FinalStatus, Flow, LoginCode, OutSeqNo, ValidationError, VerifyResultToken};
-use crate::service::{Answer, ServiceError, Services, VerifyInput, verify_result};
+use super::{ApiError, Reply, json_body, respond, route, route_to};
+use crate::domain::{FinalStatus, LoginCode, OutSeqNo, ValidationError, VerifyResultToken};
+use crate::service::{Answer, ServiceError, Services, Verification, VerifyInput, verify_result};
 
 #[derive(Deserialize)]
-struct Body_ {
+struct VerifyRequest {
     code: String,
     out_seq_no: String,
     #[serde(default)]
     verify_result: Option<String>,
 }
 
-fn parse(req: &Request) -> Result<VerifyInput, ApiError> {
-    let body: Body_ = json_body(req)?;
-    let checked = || -> Result<VerifyInput, ValidationError> {
-        Ok(VerifyInput {
-            out_seq_no: OutSeqNo::parse(&body.out_seq_no)?,
-            verify_result: body
+impl TryFrom<VerifyRequest> for VerifyInput {
+    type Error = ValidationError;
+
+    fn try_from(r: VerifyRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            out_seq_no: OutSeqNo::parse(&r.out_seq_no)?,
+            verify_result: r
                 .verify_result
                 .as_deref()
                 .map(VerifyResultToken::parse)
                 .transpose()?,
-            code: LoginCode::parse(&body.code)?,
+            code: LoginCode::parse(&r.code)?,
         })
-    };
-    checked().map_err(|e| ServiceError::from(e).into())
+    }
 }
 
-/// The contract's answer for a session.
-pub fn answer_json(out_seq_no: &OutSeqNo, flow: Flow, answer: &Answer) -> Value {
-    let mut body = json!({ "out_seq_no": out_seq_no.as_str(), "flow": flow.as_str() });
-    match answer {
-        Answer::Pending { verify_ret } => {
-            body["status"] = json!("pending");
-            body["verified"] = json!(false);
-            body["verify_ret"] = json!(verify_ret);
+/// A session's answer (docs/api.md §3 verify-result).
+#[derive(Debug, Serialize)]
+pub struct AnswerBody<'a> {
+    pub out_seq_no: &'a str,
+    pub flow: &'static str,
+    pub status: &'static str,
+    pub verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identify_ret: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_ret: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub biz_ref: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<&'a str>,
+}
+
+impl<'a> AnswerBody<'a> {
+    pub fn new(out_seq_no: &'a OutSeqNo, v: &'a Verification) -> Self {
+        let answer = &v.answer;
+        let mut body = Self {
+            out_seq_no: out_seq_no.as_str(),
+            flow: v.flow.as_str(),
+            biz_ref: v.biz_ref.as_ref().map(|b| b.as_str()),
+            receipt: v.receipt.as_deref(),
+            status: "pending",
+            verified: false,
+            reason: None,
+            identify_ret: None,
+            verify_ret: None,
+            verified_at: None,
+        };
+        match answer {
+            Answer::Pending { verify_ret } => body.verify_ret = Some(*verify_ret),
+            Answer::Final(r) => {
+                let verified = r.status == FinalStatus::Verified;
+                body.status = r.status.as_str();
+                body.verified = verified;
+                body.reason = r.status.reason().map(|r| r.as_str());
+                body.identify_ret = r.identify_ret;
+                body.verify_ret = r.verify_ret;
+                body.verified_at = verified.then_some(r.decided_at);
+            }
         }
-        Answer::Final(r) => {
-            body["status"] = json!(r.status.as_str());
-            body["verified"] = json!(r.status == FinalStatus::Verified);
-            if let Some(reason) = r.status.reason() {
-                body["reason"] = json!(reason.as_str());
-            }
-            if let Some(v) = r.identify_ret {
-                body["identify_ret"] = json!(v);
-            }
-            if let Some(v) = r.verify_ret {
-                body["verify_ret"] = json!(v);
-            }
-            if r.status == FinalStatus::Verified {
-                body["verified_at"] = json!(r.decided_at);
-            }
-        }
+        body
     }
-    body
 }
 
 pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
-    let input = match accept_post(&req, parse) {
-        Ok(input) => input,
-        Err(e) => return e.into_response(),
-    };
-    let out_seq_no = input.out_seq_no.clone();
-    match verify_result(svc, input).await {
-        Ok((flow, answer)) => {
-            json_response(StatusCode::OK, &answer_json(&out_seq_no, flow, &answer))
+    respond(run(svc, req).await)
+}
+
+/// Where the receipts' public keys are published (docs/api.md §6).
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
+    if route_to(&req, &["/", JWKS_PATH], &[Method::GET, Method::POST])? == JWKS_PATH {
+        if req.method() != Method::GET {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            ));
         }
-        Err(e) => error_response(e),
+        let keys = svc
+            .secrets
+            .app_secrets()
+            .await
+            .map_err(ServiceError::from)?;
+        let keys = keys.receipt_keys().map_err(ServiceError::from)?;
+        // Everybody's and rarely changed: cached; an answer is one user's.
+        return Ok(Reply::ok(&keys.jwks()).cache("public, max-age=300"));
+    }
+    route(&req, &[Method::POST])?;
+    let input = VerifyInput::try_from(json_body::<VerifyRequest>(&req)?)?;
+    let out_seq_no = input.out_seq_no.clone();
+    let v = verify_result(svc, input).await?;
+    Ok(Reply::ok(&AnswerBody::new(&out_seq_no, &v)).cache("no-store"))
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+    use lambda_http::http::Request as HttpRequest;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::receipt::identity_hash;
+    use crate::domain::{IdCardNumber, PersonName};
+    use crate::testing::{self, Fakes, ID_CARD, NAME};
+
+    async fn call(
+        f: &Fakes,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value, lambda_http::http::HeaderMap) {
+        let req = HttpRequest::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = handle(&f.svc, req).await;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (
+            status,
+            serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    /// The receipt's claims, verified against the JWKS the route publishes.
+    async fn verified_claims(f: &Fakes, receipt: &str) -> Value {
+        let (status, jwks, headers) = call(f, Method::GET, JWKS_PATH, Value::Null).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["cache-control"], "public, max-age=300");
+        let set: JwkSet = serde_json::from_value(jwks).unwrap();
+        let kid = decode_header(receipt).unwrap().kid.unwrap();
+        let key = DecodingKey::from_jwk(set.find(&kid).expect("a published kid")).unwrap();
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_audience(&[testing::app_secrets().appid]);
+        v.set_issuer(&["wxface"]);
+        decode::<Value>(receipt, &key, &v)
+            .expect("a valid receipt")
+            .claims
+    }
+
+    #[tokio::test]
+    async fn a_final_answer_carries_a_receipt_with_exactly_the_documented_claims() {
+        let f = testing::services();
+        let mut s = f.v1_session("o-owner");
+        s.biz_ref = Some(crate::domain::BizRef::parse("order-42").unwrap());
+        f.store.put_session(s.clone());
+        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        let body = json!({"code": f.wechat.code_for("o-owner").expose(), "out_seq_no": s.out_seq_no.as_str(), "verify_result": vr.expose()});
+        let (status, answer, headers) = call(&f, Method::POST, "/", body).await;
+        assert_eq!(
+            (
+                status,
+                answer["status"].as_str(),
+                answer["biz_ref"].as_str()
+            ),
+            (200, Some("verified"), Some("order-42")),
+            "{answer}"
+        );
+        assert_eq!(headers["cache-control"], "no-store");
+        let claims = verified_claims(&f, answer["receipt"].as_str().unwrap()).await;
+        let mut keys: Vec<&str> = claims
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "aud",
+                "biz_ref",
+                "exp",
+                "flow",
+                "iat",
+                "identify_ret",
+                "identity_hash",
+                "iss",
+                "jti",
+                "out_seq_no",
+                "status",
+                "sub",
+                "verified",
+                "verified_at"
+            ]
+        );
+        let expected_hash = identity_hash(
+            &s.out_seq_no,
+            &PersonName::parse(NAME).unwrap(),
+            &IdCardNumber::parse(ID_CARD).unwrap(),
+        );
+        assert_eq!(claims["identity_hash"], expected_hash);
+        assert_eq!(
+            (
+                claims["sub"].as_str(),
+                claims["flow"].as_str(),
+                claims["verified"].as_bool()
+            ),
+            (Some("o-owner"), Some("v1"), Some(true))
+        );
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            600
+        );
+        // Asked again: the same answer, a new receipt.
+        let body = json!({"code": f.wechat.code_for("o-owner").expose(), "out_seq_no": s.out_seq_no.as_str()});
+        let (_, again, _) = call(&f, Method::POST, "/", body).await;
+        let again_claims = verified_claims(&f, again["receipt"].as_str().unwrap()).await;
+        assert_ne!(again_claims["jti"], claims["jti"]);
+        assert_eq!(
+            (
+                again_claims["status"].clone(),
+                again_claims["verified_at"].clone()
+            ),
+            (claims["status"].clone(), claims["verified_at"].clone())
+        );
+    }
+
+    #[tokio::test]
+    async fn rejected_answers_name_their_reason_and_pending_ones_carry_no_receipt() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let mut e = Fakes::evidence(&s, 0);
+        e.user_id_key = "another".into();
+        let vr = f.verify_result(e);
+        let body = json!({"code": f.wechat.code_for("o-owner").expose(), "out_seq_no": s.out_seq_no.as_str(), "verify_result": vr.expose()});
+        let (_, answer, _) = call(&f, Method::POST, "/", body).await;
+        let claims = verified_claims(&f, answer["receipt"].as_str().unwrap()).await;
+        assert_eq!(
+            (
+                claims["status"].as_str(),
+                claims["reason"].as_str(),
+                claims["verified"].as_bool()
+            ),
+            (Some("rejected"), Some("user_id_key_mismatch"), Some(false))
+        );
+        assert!(claims.get("biz_ref").is_none());
+        // A v2 session still pending: no receipt.
+        let code = f.wechat.code_for("o-2");
+        let issued = crate::service::issue_key(
+            &f.svc,
+            crate::service::IssueKeyInput {
+                code,
+                name: PersonName::parse(NAME).unwrap(),
+                id_card_number: IdCardNumber::parse(ID_CARD).unwrap(),
+                flow: Some(crate::domain::Flow::V2),
+                biz_ref: None,
+            },
+        )
+        .await
+        .unwrap();
+        let crate::service::Issued::V2 { out_seq_no, .. } = issued else {
+            panic!("v2")
+        };
+        let body =
+            json!({"code": f.wechat.code_for("o-2").expose(), "out_seq_no": out_seq_no.as_str()});
+        let (status, pending, _) = call(&f, Method::POST, "/", body).await;
+        assert_eq!((status, pending["status"].as_str()), (200, Some("pending")));
+        assert!(pending.get("receipt").is_none());
+    }
+
+    #[tokio::test]
+    async fn without_receipt_keys_it_is_a_configuration_error_and_the_jwks_refuses_posts() {
+        let f = testing::services();
+        let mut app = testing::app_secrets_json();
+        app.as_object_mut().unwrap().remove("receipt_keys");
+        let f = Fakes {
+            svc: crate::service::Services {
+                secrets: std::sync::Arc::new(testing::StaticSecret::new(
+                    crate::config::AppSecrets::from_json("app", &app.to_string()).unwrap(),
+                )),
+                ..f.svc.clone()
+            },
+            ..f
+        };
+        let (status, body, _) = call(&f, Method::GET, JWKS_PATH, Value::Null).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (500, Some("configuration_error"))
+        );
+        assert!(
+            !body.to_string().contains("receipt_keys"),
+            "the field is named in the log only"
+        );
+        let (status, _, _) = call(&f, Method::POST, JWKS_PATH, Value::Null).await;
+        assert_eq!(status, 405);
     }
 }

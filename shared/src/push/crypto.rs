@@ -1,4 +1,4 @@
-//! Signatures and the AES envelope of WeChat's message push (§5.2-§5.7).
+//! Signatures and the AES envelope of WeChat's message push (docs/wechat.md §5.2-§5.7).
 //!
 //! `Encrypt` = base64(AES-256-CBC(random(16) ‖ len(4, big-endian) ‖ msg ‖ appid)),
 //! padded with PKCS#7 to 32-byte blocks, IV = the key's first 16 bytes.
@@ -16,7 +16,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-/// WeChat pads to 32 bytes, not AES's 16 (§5.7 pitfall 2).
+/// WeChat pads to 32 bytes, not AES's 16 (docs/wechat.md §5.7 pitfall 2).
 const BLOCK: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -41,7 +41,7 @@ pub struct AesKey([u8; 32]);
 
 impl AesKey {
     /// `base64(EncodingAESKey + "=")`. Real keys often have non-zero trailing
-    /// bits in the last character, which a strict decoder refuses (§5.7 pitfall 1).
+    /// bits in the last character, which a strict decoder refuses (docs/wechat.md §5.7 pitfall 1).
     pub fn from_encoding_aes_key(encoding_aes_key: &str) -> Result<Self, PushCryptoError> {
         if encoding_aes_key.len() != 43
             || !encoding_aes_key.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -140,10 +140,21 @@ impl fmt::Debug for AesKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decrypted push. `Debug` shows the appid and the message's length only:
+/// the message carries a user's openid and verify_result.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Decrypted {
     pub message: String,
     pub appid: String,
+}
+
+impl fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("appid", &self.appid)
+            .field("message_len", &self.message.len())
+            .finish()
+    }
 }
 
 /// `hex(sha1(concat(sort(parts))))`: `signature` over [token, timestamp,
@@ -169,7 +180,7 @@ pub fn signature_matches(received: &str, parts: &[&str]) -> bool {
 mod tests {
     use super::*;
 
-    // wechat-face-api.md §12 vectors.
+    // docs/wechat.md §12 vectors.
     const SAFE_ENCRYPT: &str = "+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04=";
     const SAFE_MSG: &str = r#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714112445,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#;
     const XML_ENCRYPT: &str = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=";
@@ -211,6 +222,7 @@ mod tests {
         );
         let d = zero_key().decrypt(SAFE_ENCRYPT).unwrap();
         assert_eq!(d.message, SAFE_MSG);
+        assert!(!format!("{d:?}").contains("o9AgO5Kd"));
         assert_eq!(d.appid, "wxba5fad812f8e6fb9");
         // And back, with the vector's random bytes.
         let random: [u8; 16] = *b"a8eedb185eb2fecf";

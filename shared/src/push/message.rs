@@ -1,15 +1,14 @@
-//! Push bodies: JSON or XML (detected, not configured), flat fields with the
-//! same names in both (`ToUserName`, `Encrypt`, `MsgType`, …).
+//! Push bodies (docs/wechat.md §5): JSON or XML (detected, not configured),
+//! flat fields with the same names in both (`ToUserName`, `Encrypt`, `MsgType`, …).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use quick_xml::Reader;
-use quick_xml::events::Event;
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::domain::{OpenId, OutSeqNo, VerifyResultToken};
+use crate::xml::{self, Nested};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MessageError {
@@ -17,10 +16,8 @@ pub enum MessageError {
     Unrecognised,
     #[error("the JSON body is malformed")]
     Json,
-    #[error("the XML body is malformed")]
-    Xml,
-    #[error("XML with a DTD is refused")]
-    Dtd,
+    #[error("the XML body is refused: {0}")]
+    Xml(&'static str),
 }
 
 /// The top-level fields of a push message. `Debug` lists names, not values.
@@ -69,80 +66,11 @@ fn parse_json(body: &str) -> Result<Fields, MessageError> {
 }
 
 fn parse_xml(body: &str) -> Result<Fields, MessageError> {
-    let mut reader = Reader::from_str(body);
-    let mut fields = BTreeMap::new();
-    let mut depth = 0usize;
-    let mut current: Option<String> = None;
-    let mut text = String::new();
-    let mut saw_root = false;
-    loop {
-        match reader.read_event().map_err(|_| MessageError::Xml)? {
-            Event::DocType(_) => return Err(MessageError::Dtd),
-            Event::Start(e) => {
-                depth += 1;
-                let name = e.local_name().as_ref().to_owned();
-                match depth {
-                    1 if name == "xml" && !saw_root => saw_root = true,
-                    1 => return Err(MessageError::Xml),
-                    2 => {
-                        current = Some(name);
-                        text.clear();
-                    }
-                    // Nested elements (e.g. a video's MediaId) are not fields.
-                    _ => {}
-                }
-            }
-            Event::Empty(e) if depth == 1 => {
-                let name = e.local_name().as_ref().to_owned();
-                fields.insert(name, String::new());
-            }
-            Event::End(_) => {
-                if depth == 2
-                    && let Some(name) = current.take()
-                {
-                    fields.insert(name, text.trim().to_owned());
-                }
-                depth = depth.checked_sub(1).ok_or(MessageError::Xml)?;
-            }
-            Event::Text(t) if depth == 2 => {
-                text.push_str(&t);
-            }
-            Event::CData(c) if depth == 2 => {
-                text.push_str(&c);
-            }
-            Event::GeneralRef(r) => {
-                let c = resolve_reference(&r).ok_or(MessageError::Xml)?;
-                if depth == 2 {
-                    text.push(c);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    if !saw_root || depth != 0 {
-        return Err(MessageError::Xml);
-    }
-    Ok(Fields(fields))
-}
-
-/// The five predefined entities and character references; nothing else.
-fn resolve_reference(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => {
-            let code = if let Some(hex) = name.strip_prefix("#x") {
-                u32::from_str_radix(hex, 16).ok()?
-            } else {
-                name.strip_prefix('#')?.parse().ok()?
-            };
-            char::from_u32(code)
-        }
-    }
+    let fields = xml::parse(body, Nested::Skip).map_err(|e| MessageError::Xml(e.0))?;
+    Ok(fields
+        .into_iter()
+        .map(|(k, v)| (k, v.trim().to_owned()))
+        .collect())
 }
 
 /// What a decrypted (or plaintext) push asks of us.
@@ -229,7 +157,10 @@ mod tests {
             assert!(parse_body(bad).is_err(), "{bad:?} accepted");
         }
         let dtd = r#"<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><a>&e;</a></xml>"#;
-        assert_eq!(parse_body(dtd), Err(MessageError::Dtd));
+        assert_eq!(
+            parse_body(dtd),
+            Err(MessageError::Xml("DTDs are not accepted"))
+        );
         assert_eq!(
             parse_body("<xml><a>x &amp; y &#x4e2d;</a></xml>")
                 .unwrap()

@@ -1,4 +1,4 @@
-//! WeChat's message push (wechat-face-api.md §5), inbound: signatures, the
+//! WeChat's message push (docs/wechat.md §5), inbound: signatures, the
 //! AES envelope of safe and compatible mode, and the JSON or XML bodies.
 
 pub mod crypto;

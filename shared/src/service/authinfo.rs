@@ -1,4 +1,4 @@
-//! The face kiosk (contract §3 "authinfo"): device authentication, the
+//! The face kiosk (docs/api.md §3.6): device authentication, the
 //! authinfo cache, and the real-name lookup with its audit trail.
 
 use std::sync::Arc;
@@ -7,8 +7,7 @@ use aws_lc_rs::digest;
 use tracing::{info, warn};
 
 use super::ServiceError;
-use crate::adapters::wechatpay::MerchantSecrets;
-use crate::config::KioskSettings;
+use crate::config::{KioskSettings, MerchantSecrets};
 use crate::domain::Clock;
 use crate::domain::kiosk::{
     AuditRecord, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, DeviceId, DeviceToken, FaceSid,
@@ -60,7 +59,7 @@ pub async fn authenticate(
     }
 }
 
-/// Cache key: everything WeChat Pay binds an authinfo to (§3.4: same device,
+/// Cache key: everything WeChat Pay binds an authinfo to (docs/wechatpay.md §3.4: same device,
 /// same parameters), never the single-use rawdata. A JSON array keeps the
 /// fields apart; the digest keeps the pk short and opaque.
 pub fn cache_key(m: &MerchantSecrets, req: &AuthinfoRequest) -> String {
@@ -184,7 +183,7 @@ pub async fn real_name(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::wechatpay::merchant::tests::secret_json;
+    use crate::config::merchant_test_secret as secret_json;
     use crate::domain::kiosk::{Attach, RawData, StoreId, StoreName};
 
     fn req(store: &str, attach: Option<&str>, rawdata: &str) -> AuthinfoRequest {
@@ -207,5 +206,85 @@ mod tests {
         assert_eq!(k.len(), 64);
         assert_eq!(reuse_margin(7200), 1440);
         assert_eq!(reuse_margin(3), 1);
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::domain::kiosk::{RawData, StoreId, StoreName, real_name as pii_name};
+    use crate::testing::{self, KioskFakes};
+
+    fn kiosk() -> KioskFakes {
+        testing::kiosk_services()
+    }
+
+    // sha256("abc") is registered for kiosk-001 in the test secret.
+    fn token(t: &str) -> DeviceToken {
+        DeviceToken::from_authorization(&format!("Bearer {t}")).unwrap()
+    }
+
+    fn request() -> AuthinfoRequest {
+        AuthinfoRequest {
+            device_id: DeviceId::parse("kiosk-001").unwrap(),
+            store_id: StoreId::parse("S1").unwrap(),
+            store_name: StoreName::parse("门诊大厅").unwrap(),
+            rawdata: RawData::parse("raw").unwrap(),
+            attach: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn authinfo_is_reused_until_most_of_its_life_is_over() {
+        let k = kiosk();
+        let first = authinfo(&k.svc, &token("abc"), request()).await.unwrap();
+        let again = authinfo(&k.svc, &token("abc"), request()).await.unwrap();
+        assert!(!first.cached && again.cached);
+        assert_eq!(first.authinfo, again.authinfo);
+        k.clock.advance(7200 - reuse_margin(7200));
+        let fresh = authinfo(&k.svc, &token("abc"), request()).await.unwrap();
+        assert!(!fresh.cached);
+        assert_eq!(k.pay.calls("get_authinfo"), 2);
+        // A wrong token is refused before WeChat Pay.
+        let refused = authinfo(&k.svc, &token("abd"), request()).await;
+        assert!(matches!(refused, Err(ServiceError::Unauthorized)));
+        assert_eq!(k.pay.calls("get_authinfo"), 2);
+    }
+
+    #[tokio::test]
+    async fn every_lookup_is_audited_and_data_follows_the_audit() {
+        let k = kiosk();
+        let input = |sid: &str| RealNameInput {
+            device_id: DeviceId::parse("kiosk-001").unwrap(),
+            face_sid: FaceSid::parse(sid).unwrap(),
+            info_type: InfoType::RealName,
+        };
+        k.pay.script_real_name(
+            "sid-1",
+            RealNameInfo {
+                openid: Some("o-1".into()),
+                real_name: Some(pii_name("张三").unwrap()),
+                ..RealNameInfo::default()
+            },
+        );
+        assert!(
+            real_name(&k.svc, &token("abc"), input("sid-1"))
+                .await
+                .is_ok()
+        );
+        assert!(
+            real_name(&k.svc, &token("abc"), input("sid-unknown"))
+                .await
+                .is_err()
+        );
+        let outcomes: Vec<_> = k.store.audits().iter().map(|a| a.outcome).collect();
+        assert_eq!(outcomes, ["ok", "invalid_face_sid"]);
+        // No audit, no disclosure.
+        k.store.fail("audit", 1);
+        assert!(matches!(
+            real_name(&k.svc, &token("abc"), input("sid-1")).await,
+            Err(ServiceError::Store(_))
+        ));
+        assert!(!format!("{:?}", k.store.audits()).contains("张三"));
     }
 }

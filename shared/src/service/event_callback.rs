@@ -1,25 +1,28 @@
-//! event-callback: WeChat's message push. Authenticated (signature, time
-//! window, decryption, appid), then only a trigger: the result of a 1.0
-//! session still comes from getinfo, through the same `finalize_v1` as
-//! verify-result.
+//! event-callback: WeChat's message push (docs/wechat.md §5). Authenticated
+//! (signature, time window, decryption, appid) in the mode the deployment
+//! configured, then only a trigger: the result of a 1.0 session still comes
+//! from getinfo, under the same rules as verify-result (`finalize`).
 
 use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::verify_result::finalize_v1;
+use super::finalize::{judge_token, write_final};
 use super::{ServiceError, Services};
 use crate::config::AppSecrets;
-use crate::domain::{FinalResult, FlowBinding, OpenId, OutSeqNo, VerifyResultToken};
-use crate::error::ConfigError;
-use crate::push::crypto::{AesKey, signature_matches};
+use crate::domain::{FinalResult, FlowBinding, OpenId, OutSeqNo, Sealing, VerifyResultToken};
+use crate::error::{ConfigError, WeChatError};
+use crate::ports::Finalized;
+use crate::push::crypto::{AesKey, Decrypted, signature_matches};
 use crate::push::message::{Fields, PushEvent, parse_body};
 
-/// WeChat's window for a push's timestamp (contract §3).
-pub const TIMESTAMP_WINDOW_SECS: i64 = 300;
-/// WeChat waits 5 s for the reply; what is left after recording the event
-/// goes to finalizing it, with a margin for the reply itself.
+/// WeChat's window for a push's timestamp (docs/api.md §3).
+pub const TIMESTAMP_WINDOW_SECS: u64 = 300;
+/// WeChat waits 5 s for the reply; getinfo and the writes get 3 s of them,
+/// leaving a margin for the reply itself.
 pub const FINALIZE_BUDGET: Duration = Duration::from_millis(3000);
+/// WeChat's `echostr` is a short random string of digits and letters.
+const MAX_ECHOSTR: usize = 128;
 
 /// The query string of a push or URL check.
 #[derive(Debug, Default, Clone)]
@@ -32,19 +35,13 @@ pub struct PushQuery {
     pub msg_signature: Option<String>,
 }
 
-/// How an authentic push was handled. All are answered `success`.
+/// How an authentic push was handled. Both are answered `success`; a push
+/// that could not be handled (WeChat or AWS unavailable, the time budget
+/// spent) is answered 503, so WeChat sends it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
     Ignored(&'static str),
-    /// Recorded on the session; getinfo could not finish it in time, so
-    /// verify-result will.
-    Recorded,
     Finalized(FinalResult),
-}
-
-/// The key used in the pushed verify_result's sealing: only opens for its session.
-pub(crate) fn pushed_verify_result_context(out_seq_no: &OutSeqNo) -> String {
-    format!("pushed_verify_result:{out_seq_no}")
 }
 
 fn push_token(app: &AppSecrets) -> Result<&str, ServiceError> {
@@ -63,7 +60,7 @@ fn refused(why: &'static str) -> ServiceError {
 }
 
 /// `GET /`: the URL check of the admin console. Echoes `echostr` when the
-/// signature holds.
+/// signature holds and the timestamp is recent.
 pub async fn verify_url(svc: &Services, q: &PushQuery) -> Result<String, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
     let token = push_token(&app)?;
@@ -74,13 +71,22 @@ pub async fn verify_url(svc: &Services, q: &PushQuery) -> Result<String, Service
             "signature, timestamp, nonce and echostr are required",
         ));
     };
+    if echostr.is_empty()
+        || echostr.len() > MAX_ECHOSTR
+        || !echostr.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(ServiceError::InvalidRequest(
+            "echostr must be 1-128 letters and digits".into(),
+        ));
+    }
     if !signature_matches(sig, &[token, ts, nonce]) {
         return Err(refused("signature does not match"));
     }
+    check_window(svc, ts)?;
     Ok(echostr.clone())
 }
 
-/// `POST /`: a pushed message in plaintext, compatible or safe mode.
+/// `POST /`: a pushed message, in the mode the deployment accepts.
 pub async fn receive(
     svc: &Services,
     q: &PushQuery,
@@ -106,7 +112,9 @@ pub async fn receive(
     }
 }
 
-/// Checks the push and returns its (decrypted) message fields.
+/// Checks the push and returns its (decrypted) message fields. An encrypted
+/// push is the only kind safe mode accepts: the plaintext `signature` covers
+/// no body, and every safe-mode URL carries a valid one.
 fn authenticate(
     svc: &Services,
     app: &AppSecrets,
@@ -117,9 +125,10 @@ fn authenticate(
     let (Some(ts), Some(nonce)) = (&q.timestamp, &q.nonce) else {
         return Err(refused("timestamp and nonce are required"));
     };
+    let mode = svc.settings.push_mode;
     let outer = parse_body(body).map_err(|e| ServiceError::InvalidRequest(e.to_string()))?;
-    let message = match q.encrypt_type.as_deref() {
-        None | Some("raw") => {
+    match q.encrypt_type.as_deref() {
+        None | Some("raw") if mode.accepts_plaintext() => {
             let sig = q
                 .signature
                 .as_deref()
@@ -128,11 +137,12 @@ fn authenticate(
                 return Err(refused("signature does not match"));
             }
             check_window(svc, ts)?;
-            outer
+            Ok(outer)
         }
-        Some("aes") => {
-            // Safe and compatible mode: msg_signature over the ciphertext;
-            // `signature` must not be used for these (§5.4).
+        None | Some("raw") => Err(refused("this deployment accepts only encrypted pushes")),
+        Some("aes") if mode.accepts_encrypted() => {
+            // msg_signature over the ciphertext; `signature` must not be
+            // used for these (docs/wechat.md §5.4).
             let encrypt = outer
                 .get("Encrypt")
                 .ok_or_else(|| ServiceError::InvalidRequest("Encrypt is missing".into()))?;
@@ -148,29 +158,25 @@ fn authenticate(
             if decrypted.appid != app.appid {
                 return Err(refused("the message is for another appid"));
             }
-            parse_body(&decrypted.message)
-                .map_err(|e| ServiceError::InvalidRequest(e.to_string()))?
+            parse_body(&decrypted.message).map_err(|e| ServiceError::InvalidRequest(e.to_string()))
         }
-        Some(_) => return Err(ServiceError::InvalidRequest("unknown encrypt_type".into())),
-    };
-    Ok(message)
+        Some("aes") => Err(refused("this deployment accepts only plaintext pushes")),
+        Some(_) => Err(ServiceError::InvalidRequest("unknown encrypt_type".into())),
+    }
 }
 
 fn check_window(svc: &Services, ts: &str) -> Result<(), ServiceError> {
     let ts: i64 = ts
         .parse()
         .map_err(|_| refused("timestamp is not a number"))?;
-    if (svc.clock.now() - ts).abs() > TIMESTAMP_WINDOW_SECS {
+    if svc.clock.now().abs_diff(ts) > TIMESTAMP_WINDOW_SECS {
         return Err(refused("timestamp is outside the 300 s window"));
     }
     Ok(())
 }
 
 /// The current EncodingAESKey, then the previous one while keys rotate.
-fn decrypt(
-    app: &AppSecrets,
-    encrypt: &str,
-) -> Result<crate::push::crypto::Decrypted, ServiceError> {
+fn decrypt(app: &AppSecrets, encrypt: &str) -> Result<Decrypted, ServiceError> {
     let keys = [
         app.encoding_aes_key.as_deref(),
         app.previous_encoding_aes_key.as_deref(),
@@ -216,25 +222,285 @@ async fn face_identify(
     if session.is_expired(svc.clock.now()) {
         return ignore("the session expired");
     }
-    // Durable first: once this is written, verify-result can finish the
-    // session even if getinfo is down now.
-    let sealed = app.data_key.seal(
-        &pushed_verify_result_context(out_seq_no),
-        verify_result.expose(),
-    );
-    if !svc.store.record_push(out_seq_no, &sealed).await? {
-        return ignore("the session is already final");
+    // The first pushed verify_result is kept: a later, different one is
+    // ignored; WeChat's retry of the same one carries on where it stopped.
+    let already_recorded = match &session.pushed_verify_result {
+        None => false,
+        Some(sealed) => {
+            let recorded = app
+                .data_key
+                .open_for(Sealing::PushedVerifyResult, out_seq_no, sealed)
+                .map_err(|_| {
+                    ServiceError::Internal("pushed verify_result cannot be opened".into())
+                })?;
+            if recorded != verify_result.expose() {
+                return ignore("another verify_result was pushed first");
+            }
+            true
+        }
+    };
+    let outcome = tokio::time::timeout(FINALIZE_BUDGET, async {
+        // Judged before anything is written: a result that is not this
+        // session's own (another user's, another key's, or one consumed
+        // elsewhere) changes nothing.
+        let judgement = match judge_token(svc, &session, verify_result).await {
+            Err(ServiceError::VerifyResultRefused { .. }) => {
+                return ignore("WeChat does not know the pushed verify_result");
+            }
+            other => other?,
+        };
+        if judgement.is_foreign() {
+            return ignore("the verify_result does not belong to the session");
+        }
+        if !already_recorded {
+            // Durable before the final write: if that fails, WeChat's retry
+            // or verify-result finishes the session with this verify_result.
+            let sealed = app.data_key.seal_for(
+                Sealing::PushedVerifyResult,
+                out_seq_no,
+                verify_result.expose(),
+            );
+            if !svc.store.record_push(out_seq_no, &sealed).await? {
+                return ignore("the session is no longer pending, or another push was recorded");
+            }
+            info!(event = "push_recorded", out_seq_no = %out_seq_no, "face_identify recorded");
+        }
+        let digest = judgement.digest.clone();
+        let result = judgement.into_final(svc.clock.now())?;
+        Ok(
+            match write_final(svc, &session, &result, Some(&digest)).await? {
+                Finalized::Applied => PushOutcome::Finalized(result),
+                Finalized::AlreadyFinal(winner) => PushOutcome::Finalized(winner),
+                Finalized::VerifyResultTaken => {
+                    PushOutcome::Ignored("the verify_result was consumed by another session")
+                }
+            },
+        )
+    })
+    .await;
+    match outcome {
+        Ok(result) => result,
+        Err(_) => Err(ServiceError::WeChat(WeChatError::Unavailable(
+            "the push's time budget was spent".into(),
+        ))),
     }
-    info!(event = "push_recorded", out_seq_no = %out_seq_no, "face_identify recorded");
-    match tokio::time::timeout(FINALIZE_BUDGET, finalize_v1(svc, &session, verify_result)).await {
-        Ok(Ok(result)) => Ok(PushOutcome::Finalized(result)),
-        Ok(Err(e)) => {
-            warn!(event = "push_not_finalized", out_seq_no = %out_seq_no, detail = %e, "left for verify-result");
-            Ok(PushOutcome::Recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::PushMode;
+    use crate::domain::{Clock, FinalStatus, Session};
+    use crate::push::crypto::signature;
+    use crate::testing::{self, Fakes, GetInfo};
+
+    /// A face_identify push for `session`, from `openid`, as WeChat sends it
+    /// in safe mode (or in plaintext with `encrypted = false`).
+    fn push(
+        f: &Fakes,
+        session: &Session,
+        openid: &str,
+        vr: &str,
+        encrypted: bool,
+    ) -> (PushQuery, String) {
+        let app = testing::app_secrets();
+        let token = app.push_token.clone().unwrap();
+        let message = json!({
+            "ToUserName": "gh_test", "FromUserName": openid, "CreateTime": 1,
+            "MsgType": "event", "Event": "face_identify", "openid": openid,
+            "out_seq_no": session.out_seq_no.as_str(), "verify_result": vr,
+        })
+        .to_string();
+        let ts = f.clock.now().to_string();
+        let nonce = "12345".to_owned();
+        let mut q = PushQuery {
+            timestamp: Some(ts.clone()),
+            nonce: Some(nonce.clone()),
+            signature: Some(signature(&[&token, &ts, &nonce])),
+            ..PushQuery::default()
+        };
+        if !encrypted {
+            return (q, message);
         }
-        Err(_) => {
-            warn!(event = "push_not_finalized", out_seq_no = %out_seq_no, detail = "time budget spent", "left for verify-result");
-            Ok(PushOutcome::Recorded)
-        }
+        let key = AesKey::from_encoding_aes_key(app.encoding_aes_key.as_deref().unwrap()).unwrap();
+        let encrypt = key.encrypt(&message, &app.appid);
+        q.encrypt_type = Some("aes".into());
+        q.msg_signature = Some(signature(&[&token, &ts, &nonce, &encrypt]));
+        (
+            q,
+            json!({ "ToUserName": "gh_test", "Encrypt": encrypt }).to_string(),
+        )
+    }
+
+    fn final_status(f: &Fakes, s: &Session) -> Option<FinalStatus> {
+        f.store
+            .session(&s.out_seq_no)
+            .and_then(|s| s.final_result().map(|r| r.status))
+    }
+
+    #[tokio::test]
+    async fn a_pushed_result_is_recorded_then_finalized() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        let (q, body) = push(&f, &s, "o-owner", vr.expose(), true);
+        let outcome = receive(&f.svc, &q, &body).await.unwrap();
+        assert!(
+            matches!(outcome, PushOutcome::Finalized(ref r) if r.status == FinalStatus::Verified)
+        );
+        assert!(
+            f.store
+                .session(&s.out_seq_no)
+                .unwrap()
+                .pushed_verify_result
+                .is_some()
+        );
+        // WeChat's duplicate changes nothing and asks WeChat nothing.
+        let calls = f.wechat.calls("get_info");
+        let again = receive(&f.svc, &q, &body).await.unwrap();
+        assert!(matches!(again, PushOutcome::Ignored(_)));
+        assert_eq!(f.wechat.calls("get_info"), calls);
+    }
+
+    #[tokio::test]
+    async fn safe_mode_refuses_a_plaintext_push() {
+        let f = testing::services();
+        let s = f.v1_session("o-victim");
+        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        let (q, body) = push(&f, &s, "o-victim", vr.expose(), false);
+        assert!(matches!(
+            receive(&f.svc, &q, &body).await,
+            Err(ServiceError::PushRefused(_))
+        ));
+        assert_eq!(f.wechat.calls("get_info"), 0);
+        // A deployment that chose plaintext mode accepts it, and refuses
+        // encrypted ones.
+        let plain = testing::services_with(|s| s.push_mode = PushMode::Plaintext);
+        let s = plain.v1_session("o-victim");
+        let vr = plain.verify_result(Fakes::evidence(&s, 0));
+        let (q, body) = push(&plain, &s, "o-victim", vr.expose(), false);
+        assert!(matches!(
+            receive(&plain.svc, &q, &body).await,
+            Ok(PushOutcome::Finalized(_))
+        ));
+        let (q, body) = push(&plain, &s, "o-victim", vr.expose(), true);
+        assert!(receive(&plain.svc, &q, &body).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_foreign_or_consumed_verify_result_is_ignored_and_never_recorded() {
+        let f = testing::services_with(|s| s.push_mode = PushMode::Compatible);
+        let victim = f.v1_session("o-victim");
+        let attacker = f.v1_session("o-attacker");
+        // The attacker's own result, pushed under the victim's out_seq_no.
+        let own = f.verify_result(Fakes::evidence(&attacker, 0));
+        let (q, body) = push(&f, &victim, "o-victim", own.expose(), false);
+        assert!(matches!(
+            receive(&f.svc, &q, &body).await,
+            Ok(PushOutcome::Ignored(_))
+        ));
+        let after = f.store.session(&victim.out_seq_no).unwrap();
+        assert!(after.pushed_verify_result.is_none() && after.final_result().is_none());
+        // One that another session consumed.
+        let other = f.v1_session("o-victim");
+        let used = f.verify_result(Fakes::evidence(&other, 0));
+        super::super::finalize_v1(&f.svc, &other, &used)
+            .await
+            .unwrap();
+        let (q, body) = push(&f, &victim, "o-victim", used.expose(), true);
+        assert!(matches!(
+            receive(&f.svc, &q, &body).await,
+            Ok(PushOutcome::Ignored(_))
+        ));
+        assert_eq!(final_status(&f, &victim), None);
+        assert!(
+            f.store
+                .session(&victim.out_seq_no)
+                .unwrap()
+                .pushed_verify_result
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_push_is_kept_and_a_failure_is_answered_for_a_retry() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let first = f.verify_result(Fakes::evidence(&s, 0));
+        // Recorded, then the final write fails: 503 to WeChat, record kept.
+        f.store.fail("finalize", 1);
+        let (q, body) = push(&f, &s, "o-owner", first.expose(), true);
+        assert!(matches!(
+            receive(&f.svc, &q, &body).await,
+            Err(ServiceError::Store(_))
+        ));
+        assert!(
+            f.store
+                .session(&s.out_seq_no)
+                .unwrap()
+                .pushed_verify_result
+                .is_some()
+        );
+        // A different verify_result for the same session is ignored.
+        let second = f.verify_result(Fakes::evidence(&s, 10004));
+        let (q2, body2) = push(&f, &s, "o-owner", second.expose(), true);
+        assert!(matches!(
+            receive(&f.svc, &q2, &body2).await,
+            Ok(PushOutcome::Ignored(_))
+        ));
+        // WeChat's retry of the first finishes it.
+        assert!(matches!(
+            receive(&f.svc, &q, &body).await,
+            Ok(PushOutcome::Finalized(_))
+        ));
+        assert_eq!(final_status(&f, &s), Some(FinalStatus::Verified));
+        // getinfo down before anything was written: nothing recorded.
+        let t = f.v1_session("o-owner");
+        f.wechat.script_getinfo("vr-down", GetInfo::Unavailable);
+        let (q, body) = push(&f, &t, "o-owner", "vr-down", true);
+        assert!(receive(&f.svc, &q, &body).await.is_err());
+        assert!(
+            f.store
+                .session(&t.out_seq_no)
+                .unwrap()
+                .pushed_verify_result
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_url_check_is_windowed_and_echoes_only_what_wechat_sends() {
+        let f = testing::services();
+        let token = testing::app_secrets().push_token.unwrap();
+        let check = |ts: i64, echostr: &str| {
+            let ts = ts.to_string();
+            PushQuery {
+                signature: Some(signature(&[&token, &ts, "n1"])),
+                timestamp: Some(ts),
+                nonce: Some("n1".into()),
+                echostr: Some(echostr.into()),
+                ..PushQuery::default()
+            }
+        };
+        let now = f.clock.now();
+        assert_eq!(
+            verify_url(&f.svc, &check(now, "8731abc")).await.unwrap(),
+            "8731abc"
+        );
+        assert!(
+            verify_url(&f.svc, &check(now - 301, "8731abc"))
+                .await
+                .is_err()
+        );
+        assert!(matches!(
+            verify_url(&f.svc, &check(now, "<script>")).await,
+            Err(ServiceError::InvalidRequest(_))
+        ));
+        // A timestamp far outside i64's range does not overflow.
+        let mut q = check(now, "1");
+        q.timestamp = Some(i64::MIN.to_string());
+        assert!(verify_url(&f.svc, &q).await.is_err());
     }
 }

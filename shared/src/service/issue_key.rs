@@ -2,21 +2,22 @@
 
 use tracing::info;
 
-use crate::telemetry::metrics;
-
 use super::{ServiceError, Services, login_error};
 use crate::domain::pii::{Purpose, cert_hash, md5_hex};
+use crate::domain::receipt::identity_hash;
 use crate::domain::session::SESSION_TTL_SECS;
 use crate::domain::{
-    Flow, FlowBinding, IdCardNumber, LoginCode, OutSeqNo, PersonName, Session, SessionState,
-    UserIdKey, VerifyId,
+    BizRef, Flow, FlowBinding, IdCardNumber, LoginCode, OutSeqNo, PersonName, Sealing, Session,
+    SessionState, UserIdKey, VerifyId,
 };
+use crate::telemetry::metrics;
 
 pub struct IssueKeyInput {
     pub code: LoginCode,
     pub name: PersonName,
     pub id_card_number: IdCardNumber,
     pub flow: Option<Flow>,
+    pub biz_ref: Option<BizRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +36,6 @@ pub enum Issued {
 
 const CERT_TYPE: &str = "IDENTITY_CARD";
 const WINDOW_SECS: i64 = 3600;
-
-/// The context a cert_hash is sealed under: it only opens for its own session.
-pub(crate) fn cert_hash_context(out_seq_no: &OutSeqNo) -> String {
-    format!("cert_hash:{out_seq_no}")
-}
 
 pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
@@ -71,7 +67,7 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
                 input.name.expose(),
                 input.id_card_number.expose(),
             );
-            let cert_hash = app.data_key.seal(&cert_hash_context(&out_seq_no), &hash);
+            let cert_hash = app.data_key.seal_for(Sealing::CertHash, &out_seq_no, &hash);
             (
                 FlowBinding::V2 {
                     verify_id,
@@ -101,6 +97,11 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     } else {
         SESSION_TTL_SECS
     };
+    // Sealed: a digest of personal data is kept only so (docs/api.md §5).
+    let identity = identity_hash(&out_seq_no, &input.name, &input.id_card_number);
+    let identity_hash = app
+        .data_key
+        .seal_for(Sealing::IdentityHash, &out_seq_no, &identity);
     let now = svc.clock.now();
     let session = Session {
         out_seq_no: out_seq_no.clone(),
@@ -110,6 +111,8 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
         binding,
         state: SessionState::Pending,
         pushed_verify_result: None,
+        biz_ref: input.biz_ref,
+        identity_hash: Some(identity_hash),
     };
     svc.store.insert(&session).await?;
     info!(event = "session_issued", out_seq_no = %out_seq_no, flow = flow.as_str(), "session issued");
@@ -127,4 +130,83 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
             expires_in,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, ID_CARD, NAME};
+
+    fn input(f: &testing::Fakes, openid: &str, flow: Flow) -> IssueKeyInput {
+        IssueKeyInput {
+            code: f.wechat.code_for(openid),
+            name: PersonName::parse(NAME).unwrap(),
+            id_card_number: IdCardNumber::parse(ID_CARD).unwrap(),
+            flow: Some(flow),
+            biz_ref: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_hold_only_sealed_or_keyed_personal_data() {
+        let f = testing::services();
+        let Issued::V2 { out_seq_no, .. } =
+            issue_key(&f.svc, input(&f, "o-1", Flow::V2)).await.unwrap()
+        else {
+            panic!("v2");
+        };
+        let s = f.store.session(&out_seq_no).unwrap();
+        let FlowBinding::V2 {
+            cert_hash: sealed, ..
+        } = &s.binding
+        else {
+            panic!("v2")
+        };
+        let key = testing::app_secrets().data_key;
+        let opened = key
+            .open_for(Sealing::CertHash, &out_seq_no, sealed)
+            .unwrap();
+        assert_eq!(opened, cert_hash(CERT_TYPE, NAME, ID_CARD));
+        // Sealed for this session only.
+        assert!(
+            key.open_for(Sealing::CertHash, &OutSeqNo::generate(), sealed)
+                .is_err()
+        );
+        let Issued::V1 { out_seq_no, .. } =
+            issue_key(&f.svc, input(&f, "o-1", Flow::V1)).await.unwrap()
+        else {
+            panic!("v1");
+        };
+        let shown = format!("{:?}", f.store.session(&out_seq_no).unwrap());
+        for clear in [NAME, ID_CARD, &md5_hex(NAME), &md5_hex(ID_CARD)] {
+            assert!(!shown.contains(clear), "{clear} in {shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_limit_counts_per_user_and_refuses_before_wechat() {
+        let f = testing::services_with(|s| s.issue_key_limit_per_hour = 2);
+        for _ in 0..2 {
+            issue_key(&f.svc, input(&f, "o-busy", Flow::V2))
+                .await
+                .unwrap();
+        }
+        let refused = issue_key(&f.svc, input(&f, "o-busy", Flow::V2)).await;
+        assert!(
+            matches!(refused, Err(ServiceError::RateLimited { retry_after }) if retry_after > 0)
+        );
+        assert_eq!(f.wechat.calls("get_verify_id"), 2);
+        // Another user is not affected; a refused code costs no slot.
+        issue_key(&f.svc, input(&f, "o-other", Flow::V2))
+            .await
+            .unwrap();
+        let bad = IssueKeyInput {
+            code: LoginCode::parse("never-issued").unwrap(),
+            ..input(&f, "o-other", Flow::V2)
+        };
+        assert!(matches!(
+            issue_key(&f.svc, bad).await,
+            Err(ServiceError::InvalidCode)
+        ));
+    }
 }

@@ -3,7 +3,9 @@
 
 pub mod authinfo;
 pub mod event_callback;
+pub mod finalize;
 pub mod issue_key;
+pub mod receipt;
 pub mod verify_result;
 
 use std::sync::Arc;
@@ -12,11 +14,13 @@ use thiserror::Error;
 
 use crate::config::Settings;
 use crate::domain::{Clock, ValidationError};
-use crate::error::{ConfigError, StoreError, WeChatError};
+use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
 use crate::ports::{AppSecretsSource, SessionStore, WeChat};
 
+pub use authinfo::KioskServices;
+pub use finalize::finalize_v1;
 pub use issue_key::{IssueKeyInput, Issued, issue_key};
-pub use verify_result::{Answer, VerifyInput, finalize_v1, verify_result};
+pub use verify_result::{Answer, Verification, VerifyInput, verify_result};
 
 /// Everything a function needs, built once per container.
 #[derive(Clone)]
@@ -42,6 +46,10 @@ pub enum ServiceError {
     SessionNotFound,
     #[error("the session expired")]
     SessionExpired,
+    /// WeChat does not know the client's verify_result (84001, 84003), or
+    /// it expired (84002): the client's mistake.
+    #[error("WeChat refused the verify_result (errcode {errcode})")]
+    VerifyResultRefused { errcode: i64 },
     #[error("too many calls")]
     RateLimited { retry_after: i64 },
     #[error(transparent)]
@@ -57,15 +65,15 @@ pub enum ServiceError {
     #[error("device not authenticated")]
     Unauthorized,
     #[error(transparent)]
-    WeChatPay(crate::error::WeChatPayError),
+    WeChatPay(WeChatPayError),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-impl From<crate::error::WeChatPayError> for ServiceError {
-    fn from(e: crate::error::WeChatPayError) -> Self {
+impl From<WeChatPayError> for ServiceError {
+    fn from(e: WeChatPayError) -> Self {
         match e {
-            crate::error::WeChatPayError::Config(c) => Self::Config(c),
+            WeChatPayError::Config(c) => Self::Config(c),
             other => Self::WeChatPay(other),
         }
     }

@@ -3,17 +3,13 @@
 
 use tracing::info;
 
-use crate::telemetry::metrics;
-
-use super::event_callback::pushed_verify_result_context;
-use super::issue_key::cert_hash_context;
+use super::finalize::{finalize_v1, record};
+use super::receipt::receipt;
 use super::{ServiceError, Services, login_error};
-use crate::domain::pii::Purpose;
 use crate::domain::{
-    FinalResult, Flow, FlowBinding, LoginCode, OutSeqNo, RejectReason, Session, V1Expectation,
-    Verdict, VerifyResultToken, judge_v1, judge_v2,
+    BizRef, FinalResult, Flow, FlowBinding, LoginCode, OutSeqNo, Sealing, Session,
+    VerifyResultToken, judge_v2,
 };
-use crate::ports::Finalized;
 
 pub struct VerifyInput {
     pub code: LoginCode,
@@ -30,10 +26,35 @@ pub enum Answer {
     },
 }
 
+/// A session's answer, with what goes beside it.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub flow: Flow,
+    pub answer: Answer,
+    pub biz_ref: Option<BizRef>,
+    /// Every final answer's, signed for this call; none while pending.
+    pub receipt: Option<String>,
+}
+
 pub async fn verify_result(
     svc: &Services,
     input: VerifyInput,
-) -> Result<(Flow, Answer), ServiceError> {
+) -> Result<Verification, ServiceError> {
+    let (session, answer) = decide(svc, input).await?;
+    let receipt = match &answer {
+        Answer::Final(result) => Some(receipt(svc, &session, result).await?),
+        Answer::Pending { .. } => None,
+    };
+    Ok(Verification {
+        flow: session.flow(),
+        answer,
+        biz_ref: session.biz_ref,
+        receipt,
+    })
+}
+
+/// The session's answer: the stored final one, or WeChat's now.
+async fn decide(svc: &Services, input: VerifyInput) -> Result<(Session, Answer), ServiceError> {
     let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
     let session = svc
         .store
@@ -44,9 +65,9 @@ pub async fn verify_result(
         info!(event = "forbidden", out_seq_no = %session.out_seq_no, "caller does not own the session");
         return Err(ServiceError::Forbidden);
     }
-    let flow = session.flow();
     if let Some(result) = session.final_result() {
-        return Ok((flow, Answer::Final(result.clone())));
+        let answer = Answer::Final(result.clone());
+        return Ok((session, answer));
     }
     if session.is_expired(svc.clock.now()) {
         return Err(ServiceError::SessionExpired);
@@ -65,7 +86,7 @@ pub async fn verify_result(
             Answer::Final(finalize_v1(svc, &session, &token).await?)
         }
     };
-    Ok((flow, answer))
+    Ok((session, answer))
 }
 
 /// The verify_result WeChat pushed for this session, if any.
@@ -79,7 +100,7 @@ async fn pushed_verify_result(
     let app = svc.secrets.app_secrets().await?;
     let raw = app
         .data_key
-        .open(&pushed_verify_result_context(&session.out_seq_no), sealed)
+        .open_for(Sealing::PushedVerifyResult, &session.out_seq_no, sealed)
         .map_err(|_| ServiceError::Internal("pushed verify_result cannot be opened".into()))?;
     VerifyResultToken::parse(&raw)
         .map(Some)
@@ -97,7 +118,7 @@ async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceE
     let app = svc.secrets.app_secrets().await?;
     let cert_hash = app
         .data_key
-        .open(&cert_hash_context(&session.out_seq_no), cert_hash)
+        .open_for(Sealing::CertHash, &session.out_seq_no, cert_hash)
         .map_err(|_| {
             ServiceError::Internal("cert_hash cannot be opened: was data_key changed?".into())
         })?;
@@ -105,98 +126,219 @@ async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceE
         .wechat
         .query_verify_info(verify_id, &session.out_seq_no, &cert_hash, &session.openid)
         .await?;
-    let verdict = judge_v2(verify_ret);
-    match verdict.into_final(None, Some(verify_ret), svc.clock.now()) {
+    match judge_v2(verify_ret).into_final(None, Some(verify_ret), svc.clock.now()) {
         None => Ok(Answer::Pending { verify_ret }),
         Some(result) => Ok(Answer::Final(record(svc, session, result, None).await?)),
     }
 }
 
-/// Decides a 1.0 session from getinfo. Shared by verify-result and the push
-/// handler, so both apply the same rules and the first to write wins.
-pub async fn finalize_v1(
-    svc: &Services,
-    session: &Session,
-    token: &VerifyResultToken,
-) -> Result<FinalResult, ServiceError> {
-    let FlowBinding::V1 {
-        user_id_key,
-        name_md5_digest,
-        id_md5_digest,
-    } = &session.binding
-    else {
-        return Err(ServiceError::Internal("not a v1 session".into()));
-    };
-    let app = svc.secrets.app_secrets().await?;
-    let digest = app.data_key.digest(Purpose::VerifyResult, token.expose());
-    // A verify_result another session consumed is refused before asking
-    // WeChat; the atomic claim in `record` covers a race between the two.
-    if let Some(owner) = svc.store.verify_result_owner(&digest).await?
-        && owner != session.out_seq_no
-    {
-        let result = Verdict::Rejected(RejectReason::VerifyResultReused)
-            .into_final(None, None, svc.clock.now())
-            .ok_or_else(|| ServiceError::Internal("rejection is final".into()))?;
-        return record(svc, session, result, None).await;
-    }
-    let evidence = svc.wechat.get_info(token).await?;
-    let expect = V1Expectation {
-        openid: &session.openid,
-        user_id_key,
-        name_md5_digest,
-        id_md5_digest,
-    };
-    let now = svc.clock.now();
-    let verdict = judge_v1(&expect, &evidence, &app.data_key);
-    let result = verdict
-        .into_final(Some(evidence.identify_ret), None, now)
-        .ok_or_else(|| ServiceError::Internal("a 1.0 verdict is never pending".into()))?;
-    // A verify_result that belongs to another user or session is refused
-    // without being consumed, so nobody can burn someone else's result.
-    let belongs_here = !matches!(
-        verdict,
-        Verdict::Rejected(RejectReason::OpenidMismatch | RejectReason::UserIdKeyMismatch)
-    );
-    record(
-        svc,
-        session,
-        result,
-        belongs_here.then_some(digest.as_str()),
-    )
-    .await
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{FinalStatus, RejectReason, Verdict};
+    use crate::testing::{self, Fakes, GetInfo};
 
-/// Writes the final result once; a loser of a race reports the winner's.
-async fn record(
-    svc: &Services,
-    session: &Session,
-    result: FinalResult,
-    consume: Option<&str>,
-) -> Result<FinalResult, ServiceError> {
-    let out_seq_no = &session.out_seq_no;
-    let written = match svc.store.finalize(out_seq_no, &result, consume).await? {
-        Finalized::Applied => {
-            // Counted once per session: by the call that wrote it.
-            metrics::verification(session.flow().as_str(), result.status.as_str());
-            result
+    fn input(f: &Fakes, caller: &str, s: &Session, vr: Option<&VerifyResultToken>) -> VerifyInput {
+        VerifyInput {
+            code: f.wechat.code_for(caller),
+            out_seq_no: s.out_seq_no.clone(),
+            verify_result: vr.cloned(),
         }
-        Finalized::AlreadyFinal(winner) => winner,
-        Finalized::VerifyResultTaken => {
-            let reused = Verdict::Rejected(RejectReason::VerifyResultReused)
-                .into_final(result.identify_ret, None, result.decided_at)
-                .ok_or_else(|| ServiceError::Internal("rejection is final".into()))?;
-            match svc.store.finalize(out_seq_no, &reused, None).await? {
-                Finalized::AlreadyFinal(winner) => winner,
-                _ => reused,
-            }
+    }
+
+    async fn status(f: &Fakes, caller: &str, s: &Session, vr: &VerifyResultToken) -> FinalStatus {
+        match verify_result(&f.svc, input(f, caller, s, Some(vr))).await {
+            Ok(Verification {
+                answer: Answer::Final(r),
+                receipt: Some(_),
+                ..
+            }) => r.status,
+            other => panic!("{other:?}"),
         }
-    };
-    info!(
-        event = "session_final",
-        out_seq_no = %out_seq_no,
-        status = written.status.as_str(),
-        reason = written.status.reason().map(RejectReason::as_str),
-        "session decided"
-    );
-    Ok(written)
+    }
+
+    #[tokio::test]
+    async fn v1_checks_bindings_before_the_face_result() {
+        let f = testing::services();
+        // Each case: what getinfo reports, and what the session becomes.
+        type Case = (fn(&mut crate::domain::GetInfoEvidence), FinalStatus);
+        let cases: [Case; 6] = [
+            (|_| {}, FinalStatus::Verified),
+            // Someone else's failed check is theirs, not this user's failure.
+            (
+                |e| {
+                    e.openid = "o-other".into();
+                    e.identify_ret = 10004;
+                },
+                FinalStatus::Rejected(RejectReason::OpenidMismatch),
+            ),
+            (
+                |e| {
+                    e.user_id_key = "another-key".into();
+                    e.identify_ret = 10004;
+                },
+                FinalStatus::Rejected(RejectReason::UserIdKeyMismatch),
+            ),
+            (|e| e.identify_ret = 10004, FinalStatus::Failed),
+            (
+                |e| e.name_utf8_md5 = crate::domain::pii::md5_hex("张三"),
+                FinalStatus::Rejected(RejectReason::NameMismatch),
+            ),
+            (
+                |e| e.id_card_number_md5 = "84488d6c78590d326627f5ecf902d3f9".into(),
+                FinalStatus::Rejected(RejectReason::IdCardMismatch),
+            ),
+        ];
+        for (tweak, want) in cases {
+            let s = f.v1_session("o-owner");
+            let mut evidence = Fakes::evidence(&s, 0);
+            tweak(&mut evidence);
+            let vr = f.verify_result(evidence);
+            assert_eq!(status(&f, "o-owner", &s, &vr).await, want);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_foreign_verify_result_is_refused_without_being_consumed() {
+        let f = testing::services();
+        let victim = f.v1_session("o-victim");
+        let vr = f.verify_result(Fakes::evidence(&victim, 0));
+        let attacker = f.v1_session("o-attacker");
+        assert_eq!(
+            status(&f, "o-attacker", &attacker, &vr).await,
+            FinalStatus::Rejected(RejectReason::OpenidMismatch)
+        );
+        assert!(testing::claims_of(&f.store).is_empty(), "nothing consumed");
+        // The owner can still use it.
+        assert_eq!(
+            status(&f, "o-victim", &victim, &vr).await,
+            FinalStatus::Verified
+        );
+    }
+
+    #[tokio::test]
+    async fn a_consumed_verify_result_is_reused_without_asking_wechat() {
+        let f = testing::services();
+        let first = f.v1_session("o-owner");
+        let vr = f.verify_result(Fakes::evidence(&first, 0));
+        assert_eq!(
+            status(&f, "o-owner", &first, &vr).await,
+            FinalStatus::Verified
+        );
+        let second = f.v1_session("o-owner");
+        let getinfo_before = f.wechat.calls("get_info");
+        assert_eq!(
+            status(&f, "o-owner", &second, &vr).await,
+            FinalStatus::Rejected(RejectReason::VerifyResultReused)
+        );
+        assert_eq!(f.wechat.calls("get_info"), getinfo_before);
+    }
+
+    #[tokio::test]
+    async fn final_answers_repeat_without_wechat_and_only_the_owner_reads_them() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        assert_eq!(status(&f, "o-owner", &s, &vr).await, FinalStatus::Verified);
+        let calls = f.wechat.calls("get_info");
+        let again = verify_result(&f.svc, input(&f, "o-owner", &s, None)).await;
+        assert!(
+            matches!(again, Ok(Verification { flow: Flow::V1, answer: Answer::Final(ref r), .. }) if r.status == FinalStatus::Verified)
+        );
+        assert_eq!(f.wechat.calls("get_info"), calls);
+        let stranger = verify_result(&f.svc, input(&f, "o-stranger", &s, None)).await;
+        assert!(matches!(stranger, Err(ServiceError::Forbidden)));
+    }
+
+    #[tokio::test]
+    async fn expiry_missing_verify_result_and_outages_change_nothing() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let missing = verify_result(&f.svc, input(&f, "o-owner", &s, None)).await;
+        assert!(matches!(missing, Err(ServiceError::InvalidRequest(_))));
+        let vr = VerifyResultToken::parse("vr-down").unwrap();
+        f.wechat.script_getinfo("vr-down", GetInfo::Unavailable);
+        let down = verify_result(&f.svc, input(&f, "o-owner", &s, Some(&vr))).await;
+        assert!(matches!(down, Err(ServiceError::WeChat(_))));
+        f.store.fail("finalize", 1);
+        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        let lost = verify_result(&f.svc, input(&f, "o-owner", &s, Some(&vr))).await;
+        assert!(matches!(lost, Err(ServiceError::Store(_))));
+        assert_eq!(f.store.session(&s.out_seq_no).unwrap().state, s.state);
+        f.clock.advance(crate::domain::session::SESSION_TTL_SECS);
+        let late = verify_result(&f.svc, input(&f, "o-owner", &s, Some(&vr))).await;
+        assert!(matches!(late, Err(ServiceError::SessionExpired)));
+    }
+
+    #[tokio::test]
+    async fn a_race_is_decided_by_the_store_and_both_report_the_winner() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let pass = f.verify_result(Fakes::evidence(&s, 0));
+        let fail = f.verify_result(Fakes::evidence(&s, 10004));
+        // Both judged against the same pending session, then written.
+        let a = super::super::finalize::finalize_v1(&f.svc, &s, &pass);
+        let b = super::super::finalize::finalize_v1(&f.svc, &s, &fail);
+        let (a, b) = tokio::join!(a, b);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a, b, "one final state, reported by both");
+        // A verify_result another session claimed in between is reused.
+        let other = f.v1_session("o-owner");
+        let taken = f.verify_result(Fakes::evidence(&other, 0));
+        let judged = Verdict::Verified.into_final(Some(0), None, 1).unwrap();
+        let digest = testing::app_secrets()
+            .data_key
+            .digest(crate::domain::pii::Purpose::VerifyResult, taken.expose());
+        super::super::finalize::record(&f.svc, &s, judged.clone(), Some(&digest))
+            .await
+            .unwrap();
+        let r = super::super::finalize::record(&f.svc, &other, judged, Some(&digest))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status,
+            FinalStatus::Rejected(RejectReason::VerifyResultReused)
+        );
+    }
+
+    #[tokio::test]
+    async fn v2_pending_then_final() {
+        let f = testing::services();
+        let code = f.wechat.code_for("o-owner");
+        let issued = super::super::issue_key(
+            &f.svc,
+            super::super::IssueKeyInput {
+                code,
+                name: crate::domain::PersonName::parse(testing::NAME).unwrap(),
+                id_card_number: crate::domain::IdCardNumber::parse(testing::ID_CARD).unwrap(),
+                flow: Some(Flow::V2),
+                biz_ref: None,
+            },
+        )
+        .await
+        .unwrap();
+        let super::super::Issued::V2 {
+            out_seq_no,
+            verify_id,
+            ..
+        } = issued
+        else {
+            panic!("v2");
+        };
+        let s = f.store.session(&out_seq_no).unwrap();
+        let pending = verify_result(&f.svc, input(&f, "o-owner", &s, None)).await;
+        assert!(matches!(
+            pending,
+            Ok(Verification {
+                answer: Answer::Pending { verify_ret: 10300 },
+                receipt: None,
+                ..
+            })
+        ));
+        f.wechat.script_verify_ret(&verify_id, 10000);
+        let done = verify_result(&f.svc, input(&f, "o-owner", &s, None)).await;
+        assert!(
+            matches!(done, Ok(Verification { flow: Flow::V2, answer: Answer::Final(ref r), receipt: Some(_), .. }) if r.status == FinalStatus::Verified)
+        );
+    }
 }

@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn check_digit_matches_known_vectors() {
-        // From wechat-face-api.md §3.4 (a locally verified vector).
+        // From docs/wechat.md §3.4 (a locally verified vector).
         assert!(has_valid_check_digit("11010519491231002X"));
         // The doc's official cert_hash example uses an ID whose check digit is wrong.
         assert!(!has_valid_check_digit("310101199801011234"));

@@ -1,4 +1,4 @@
-//! The WeChat Pay merchant secret (contract §2) for the simulator's test
+//! The WeChat Pay merchant secret (docs/api.md §2) for the simulator's test
 //! merchant: one definition for the kiosk tests, `make dev` and the demo.
 
 use aws_lc_rs::digest;

@@ -5,16 +5,21 @@
 //! - [`secrets`]: Secrets Manager helpers.
 //! - [`fixtures`]: every personal datum the tests and the demo use.
 //! - [`logs`]: captures what a test process logs into `target/test-logs/`.
-//! - [`pii`]: scans tables and logs for the fixtures' personal data (contract §5).
+//! - [`pii`]: scans tables and logs for the fixtures' personal data (docs/api.md §5).
+//! - [`events`]: the sample function URL events under `events/`.
 //!
 //! The `wxface-dev` binary (setup / demo / scan-pii) is built on the same modules.
 
+pub mod aws_faults;
+pub mod events;
 pub mod fixtures;
 pub mod kiosk;
+pub mod lambda_host;
 pub mod logs;
 mod moto;
 pub mod pii;
 pub mod secrets;
+pub mod soak;
 pub mod template;
 
 pub use moto::Moto;

@@ -1,9 +1,9 @@
-//! Scans tables and logs for the fixtures' personal data (contract §5).
+//! Scans tables and logs for the fixtures' personal data (docs/api.md §5).
 //!
 //! The needles are derived from [`crate::fixtures::PEOPLE`]: each name and ID number (the ID
 //! with `X` and with `x`), their MD5 (lower- and uppercase hex), SHA-256 (lower- and uppercase
 //! hex), standard and URL-safe base64, the JSON `\uXXXX`, Rust `\u{…}` and percent-encoded
-//! forms of each name, and WeChat's `cert_hash` of each person (wechat-face-api.md §3.4).
+//! forms of each name, and WeChat's `cert_hash` of each person (docs/wechat.md §3.4).
 //!
 //! A [`Finding`] names the needle by a label ("MD5 (lowercase hex) of the name of person 3")
 //! and where it was found; it never contains the personal datum itself.
@@ -42,7 +42,7 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref())
 }
 
-/// WeChat's `cert_hash` (wechat-face-api.md §3.4): lowercase hex SHA-256 of
+/// WeChat's `cert_hash` (docs/wechat.md §3.4): lowercase hex SHA-256 of
 /// `cert_type=<b64>&cert_name=<b64>&cert_no=<b64>` (standard base64 with padding).
 pub fn cert_hash(cert_type: &str, cert_name: &str, cert_no: &str) -> String {
     let s = format!(

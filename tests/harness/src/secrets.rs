@@ -60,10 +60,23 @@ pub async fn get_secret(sm: &Client, name: &str) -> Result<Option<String>, Strin
     }
 }
 
-/// 32 random bytes (aws-lc-rs), standard base64: a fresh `data_key` (contract §2).
+/// 32 random bytes (aws-lc-rs), standard base64: a fresh `data_key` (docs/api.md §2).
 pub fn random_data_key() -> String {
     use base64::Engine;
     let mut key = [0u8; 32];
     aws_lc_rs::rand::fill(&mut key).expect("system random generator");
     base64::engine::general_purpose::STANDARD.encode(key)
+}
+
+/// The app secret (docs/api.md §2.2) for one of the simulator's apps: its
+/// credentials, a fresh `data_key` and a fresh receipt key (kid `local-1`).
+pub fn app_secret_json(app: &wechat_sim::SimApp) -> serde_json::Value {
+    serde_json::json!({
+        "appid": app.appid,
+        "appsecret": app.secret,
+        "push_token": app.push_token,
+        "encoding_aes_key": app.encoding_aes_key,
+        "data_key": random_data_key(),
+        "receipt_keys": [{"kid": "local-1", "private_key": wxface::crypto::receipt::generate_pem()}],
+    })
 }

@@ -339,10 +339,7 @@ pub async fn create_table_from_spec(
                 .map(|s| s.is_resource_in_use_exception())
                 .unwrap_or(false);
             if !already {
-                return Err(format!(
-                    "CreateTable {table_name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                ));
+                return Err(failed("CreateTable", table_name)(e));
             }
         }
     }
@@ -353,12 +350,7 @@ pub async fn create_table_from_spec(
             .table_name(table_name)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DescribeTimeToLive {table_name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                )
-            })?;
+            .map_err(failed("DescribeTimeToLive", table_name))?;
         let enabled = current
             .time_to_live_description()
             .map(|d| {
@@ -380,15 +372,21 @@ pub async fn create_table_from_spec(
                 )
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "UpdateTimeToLive {table_name}: {}",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                    )
-                })?;
+                .map_err(failed("UpdateTimeToLive", table_name))?;
         }
     }
     Ok(())
+}
+
+/// The error of DynamoDB call `op` on `table`, with the SDK's whole story.
+fn failed<E: std::error::Error>(op: &str, table: &str) -> impl FnOnce(E) -> String {
+    let what = format!("{op} {table}");
+    move |e| {
+        format!(
+            "{what}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+        )
+    }
 }
 
 #[cfg(test)]
@@ -472,7 +470,7 @@ Outputs:
 
     #[test]
     fn the_real_template_declares_the_contract_table() {
-        // contract §2: partition key `pk` (string), TTL attribute `expires_at`.
+        // docs/api.md §2: partition key `pk` (string), TTL attribute `expires_at`.
         let spec = sessions_table_spec(&crate::template_path()).expect("template.yaml parses");
         assert_eq!(spec.logical_id, SESSIONS_TABLE_LOGICAL_ID);
         assert_eq!(spec.partition_key, "pk");

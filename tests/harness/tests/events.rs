@@ -1,23 +1,13 @@
 //! The sample events in `events/` are Lambda function URL (payload 2.0) requests that
 //! lambda_http reads, and their personal data comes from the fixtures.
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, RequestExt};
+use lambda_http::Body;
 use serde_json::Value;
+use wxface_harness::events;
 use wxface_harness::fixtures::PEOPLE;
-use wxface_harness::workspace_root;
 
 fn load(name: &str) -> (lambda_http::Request, Value) {
-    let path = workspace_root().join("events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(
-        matches!(
-            req.request_context_ref(),
-            Some(RequestContext::ApiGatewayV2(_))
-        ),
-        "{name} is not read as a payload 2.0 (function URL) request"
-    );
+    let req = events::load(name, &[]);
     assert_eq!(req.method(), "POST", "{name}");
     assert_eq!(req.uri().path(), "/", "{name}");
     assert_eq!(

@@ -14,12 +14,11 @@ async fn sessions_table_is_created_as_the_template_declares() {
     // Idempotent.
     template::create_sessions_table(&ddb, &table).await.unwrap();
 
-    let desc = ddb
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
+    // Both descriptions, read back from the emulator.
+    let desc = ddb.describe_table().table_name(&table).send();
+    let ttl = ddb.describe_time_to_live().table_name(&table).send();
+    let (desc, ttl) = tokio::join!(desc, ttl);
+    let (desc, ttl) = (desc.unwrap(), ttl.unwrap());
     let t = desc.table().unwrap();
     let keys = t.key_schema();
     assert_eq!(keys.len(), 1);
@@ -30,12 +29,6 @@ async fn sessions_table_is_created_as_the_template_declares() {
         t.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&BillingMode::PayPerRequest)
     );
-    let ttl = ddb
-        .describe_time_to_live()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
     let ttl = ttl.time_to_live_description().unwrap();
     assert_eq!(ttl.attribute_name(), Some("expires_at"));
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
@@ -90,6 +83,17 @@ fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 
+/// Puts `item` into `table`, then scans every table: (items scanned, findings).
+async fn plant_and_scan(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> (usize, Vec<pii::Finding>) {
+    let put = ddb.put_item().table_name(table).set_item(Some(item));
+    put.send().await.unwrap();
+    pii::scan_tables(ddb).await.unwrap()
+}
+
 #[tokio::test]
 async fn table_scan_finds_planted_pii_and_passes_clean_items() {
     // A private server: this test plants personal data, which must not reach the shared one
@@ -112,13 +116,7 @@ async fn table_scan_finds_planted_pii_and_passes_clean_items() {
             s("7b1d0c9e8f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c"),
         ),
     ]);
-    ddb.put_item()
-        .table_name(&table)
-        .set_item(Some(clean))
-        .send()
-        .await
-        .unwrap();
-    let (items, findings) = pii::scan_tables(&ddb).await.unwrap();
+    let (items, findings) = plant_and_scan(&ddb, &table, clean).await;
     assert_eq!(items, 1);
     assert_eq!(findings, vec![]);
 
@@ -139,13 +137,7 @@ async fn table_scan_finds_planted_pii_and_passes_clean_items() {
         ),
         ("raw".to_string(), AttributeValue::B(name.as_bytes().into())),
     ]);
-    ddb.put_item()
-        .table_name(&table)
-        .set_item(Some(leaky))
-        .send()
-        .await
-        .unwrap();
-    let (items, findings) = pii::scan_tables(&ddb).await.unwrap();
+    let (items, findings) = plant_and_scan(&ddb, &table, leaky).await;
     assert_eq!(items, 2);
     assert!(
         findings

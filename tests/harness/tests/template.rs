@@ -4,7 +4,7 @@
 //!   Resource, or uses NotAction / NotResource; no role attaches a managed policy, and no function
 //!   uses SAM's generated role (its AWSLambdaBasicExecutionRole allows `logs:*` on `"*"`) or a SAM
 //!   policy template, since neither shows its statements here;
-//! - each function can use exactly the secrets of contract §2 that it needs, in the way it needs
+//! - each function can use exactly the secrets of docs/api.md §2 that it needs, in the way it needs
 //!   them: the three mini-program functions read the app secret and read and write the token
 //!   secret, authinfo only reads the merchant secret; and no function's environment names a
 //!   secret it should not have;
@@ -21,10 +21,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use wxface_harness::template::load_template;
 use yaml_rust2::Yaml;
 
-/// The four function binaries (contract §1).
-const FUNCTIONS: [&str; 4] = ["issue-key", "verify-result", "event-callback", "authinfo"];
+/// The function binaries: one package each under `functions/` (docs/api.md §1), so a new
+/// function is checked as soon as its folder exists.
+fn function_binaries() -> Vec<String> {
+    let dir = wxface_harness::workspace_root().join("functions");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("functions/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
 
-/// The variables naming the secrets (contract §2).
+/// The variables naming the secrets (docs/api.md §2).
 const APP_SECRET: &str = "WECHAT_APP_SECRET_ID";
 const TOKEN_SECRET: &str = "ACCESS_TOKEN_SECRET_ID";
 const MERCHANT_SECRET: &str = "MERCHANT_SECRET_ID";
@@ -208,6 +219,18 @@ fn statements_of<'a>(document: &'a Yaml, origin: &str) -> Vec<Statement<'a>> {
     }
 }
 
+/// The statements of the inline `Policies` of role `role` (its `Properties`).
+fn inline_statements<'a>(role: &str, props: &'a Yaml) -> Vec<Statement<'a>> {
+    let policies = props["Policies"].as_vec().map_or(&[][..], |v| v.as_slice());
+    policies
+        .iter()
+        .flat_map(|p| {
+            let name = p["PolicyName"].as_str().unwrap_or("?");
+            statements_of(&p["PolicyDocument"], &format!("{role} policy {name}"))
+        })
+        .collect()
+}
+
 /// Every IAM policy statement of the template, and problems with policies that hide theirs.
 fn all_statements<'a>(t: &Template<'a>, problems: &mut Vec<String>) -> Vec<Statement<'a>> {
     let mut out = Vec::new();
@@ -220,15 +243,7 @@ fn all_statements<'a>(t: &Template<'a>, problems: &mut Vec<String>) -> Vec<State
                     &props["AssumeRolePolicyDocument"],
                     &format!("{id} AssumeRolePolicyDocument"),
                 ));
-                if let Some(policies) = props["Policies"].as_vec() {
-                    for p in policies {
-                        let name = p["PolicyName"].as_str().unwrap_or("?");
-                        out.extend(statements_of(
-                            &p["PolicyDocument"],
-                            &format!("{id} policy {name}"),
-                        ));
-                    }
-                }
+                out.extend(inline_statements(id, props));
                 if !props["ManagedPolicyArns"].is_badvalue() {
                     problems.push(format!(
                         "{id}: attaches managed policies ({}); their statements cannot be checked here and AWS's own use \"*\"",
@@ -321,16 +336,7 @@ fn function_statements<'a>(
             ));
         }
         for role in &role_ids {
-            let props = &t.resource(role)["Properties"];
-            if let Some(policies) = props["Policies"].as_vec() {
-                for p in policies {
-                    let name = p["PolicyName"].as_str().unwrap_or("?");
-                    out.extend(statements_of(
-                        &p["PolicyDocument"],
-                        &format!("{role} policy {name}"),
-                    ));
-                }
-            }
+            out.extend(inline_statements(role, &t.resource(role)["Properties"]));
             for (k, r) in t.resources {
                 let pid = k.as_str().unwrap_or("?");
                 let ty = r["Type"].as_str().unwrap_or("");
@@ -362,6 +368,23 @@ fn is_allow(s: &Statement) -> bool {
     s.body["Effect"].as_str() == Some("Allow")
 }
 
+/// The Allow statements among `statements` with actions of `service` (a prefix such as
+/// "dynamodb:", in any case), each with those actions.
+fn allowed_actions<'s, 'a>(
+    statements: &'s [Statement<'a>],
+    service: &str,
+) -> Vec<(&'s Statement<'a>, Vec<String>)> {
+    let mut out = Vec::new();
+    for s in statements.iter().filter(|s| is_allow(s)) {
+        let mut actions = string_list(&s.body["Action"]);
+        actions.retain(|a| a.to_ascii_lowercase().starts_with(service));
+        if !actions.is_empty() {
+            out.push((s, actions));
+        }
+    }
+    out
+}
+
 /// Everything wrong with the template, as readable lines (empty: all rules hold).
 fn check(doc: &Yaml) -> Vec<String> {
     let t = match Template::new(doc) {
@@ -379,14 +402,15 @@ fn check(doc: &Yaml) -> Vec<String> {
 
     // The functions, by binary.
     let functions = t.functions();
+    let binaries = function_binaries();
     for (id, binary) in &functions {
-        if !FUNCTIONS.contains(&binary.as_str()) {
+        if !binaries.contains(binary) {
             problems.push(format!(
-                "{id}: not one of the four functions (Metadata.BuildProperties.Binary is {binary:?})"
+                "{id}: no package under functions/ (Metadata.BuildProperties.Binary is {binary:?})"
             ));
         }
     }
-    for f in FUNCTIONS {
+    for f in &binaries {
         let n = functions.iter().filter(|(_, b)| b == f).count();
         if n != 1 {
             problems.push(format!("function {f} is declared {n} times"));
@@ -436,14 +460,7 @@ fn check(doc: &Yaml) -> Vec<String> {
 
         // 2. Secrets: exactly what the function needs.
         let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for s in own.iter().filter(|s| is_allow(s)) {
-            let actions: Vec<String> = string_list(&s.body["Action"])
-                .into_iter()
-                .filter(|a| a.to_ascii_lowercase().starts_with("secretsmanager:"))
-                .collect();
-            if actions.is_empty() {
-                continue;
-            }
+        for (s, actions) in allowed_actions(&own, "secretsmanager:") {
             let targets = Template::refs(&s.body["Resource"], &secret_ids);
             if targets.is_empty() {
                 problems.push(format!(
@@ -467,28 +484,22 @@ fn check(doc: &Yaml) -> Vec<String> {
                 .map(|a| a.iter().map(|s| s.to_string()).collect())
                 .unwrap_or_default();
             let has = granted.get(secret).cloned().unwrap_or_default();
-            let extra: Vec<&String> = has.difference(&may).collect();
+            let listed = |names: Vec<&String>| {
+                let names: Vec<&str> = names.into_iter().map(|s| s.as_str()).collect();
+                names.join(", ")
+            };
+            let extra = listed(has.difference(&may).collect());
+            let missing = listed(may.difference(&has).collect());
             if !extra.is_empty() {
+                let var = var.unwrap_or("no function's variable");
                 problems.push(format!(
-                    "{binary}: can {} on secret {secret} ({}), which it should not",
-                    extra
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    var.unwrap_or("no function's variable")
+                    "{binary}: can {extra} on secret {secret} ({var}), which it should not"
                 ));
             }
-            let missing: Vec<&String> = may.difference(&has).collect();
             if !missing.is_empty() {
+                let var = var.unwrap_or("?");
                 problems.push(format!(
-                    "{binary}: lacks {} on secret {secret} ({}), which it needs",
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    var.unwrap_or("?")
+                    "{binary}: lacks {missing} on secret {secret} ({var}), which it needs"
                 ));
             }
         }
@@ -501,14 +512,7 @@ fn check(doc: &Yaml) -> Vec<String> {
         }
 
         // 3. DynamoDB: item actions on the sessions table only.
-        for s in own.iter().filter(|s| is_allow(s)) {
-            let actions: Vec<String> = string_list(&s.body["Action"])
-                .into_iter()
-                .filter(|a| a.to_ascii_lowercase().starts_with("dynamodb:"))
-                .collect();
-            if actions.is_empty() {
-                continue;
-            }
+        for (s, actions) in allowed_actions(&own, "dynamodb:") {
             for a in &actions {
                 if !DYNAMODB_ITEM_ACTIONS.contains(&a.as_str()) {
                     problems.push(format!(
@@ -655,6 +659,39 @@ fn expect_caught(mutate: impl FnOnce(&mut Yaml), want: &[&str]) {
     );
 }
 
+/// [`expect_caught`] for one more statement, made by `statement`, in `binary`'s role.
+fn expect_granted_caught(binary: &str, statement: impl FnOnce(&Yaml) -> Yaml, want: &[&str]) {
+    expect_caught(
+        |doc| {
+            let extra = statement(doc);
+            let (_, role) = ids(doc, binary);
+            statements_mut(doc, &role).push(extra);
+        },
+        want,
+    );
+}
+
+/// `binary` allowed `action` on the secret that `var` names in `owner`'s environment, which
+/// it should not be.
+fn expect_secret_grant_caught(binary: &str, action: &str, owner: &str, var: &str) {
+    let grant = |doc: &Yaml| allow(action, s(&secret_of(doc, owner, var)));
+    expect_granted_caught(binary, grant, &[binary, action, var, "should not"]);
+}
+
+/// The mapping at `path`.
+fn hash_mut<'a>(doc: &'a mut Yaml, path: &[&str]) -> &'a mut yaml_rust2::yaml::Hash {
+    match at(doc, path) {
+        Yaml::Hash(h) => h,
+        _ => panic!("{path:?} is not a mapping"),
+    }
+}
+
+/// The Properties of `binary`'s function.
+fn function_props<'a>(doc: &'a mut Yaml, binary: &str) -> &'a mut yaml_rust2::yaml::Hash {
+    let (id, _) = ids(doc, binary);
+    hash_mut(doc, &["Resources", &id, "Properties"])
+}
+
 #[test]
 fn a_wildcard_action_is_caught() {
     expect_caught(
@@ -669,103 +706,56 @@ fn a_wildcard_action_is_caught() {
 
 #[test]
 fn a_wildcard_resource_is_caught() {
-    expect_caught(
-        |doc| {
-            let (_, role) = ids(doc, "verify-result");
-            statements_mut(doc, &role)
-                .push(allow("dynamodb:GetItem", s("${SessionsTable.Arn}/index/*")));
-        },
-        &["wildcard in Resource", "/index/*"],
-    );
-    expect_caught(
-        |doc| {
-            let (_, role) = ids(doc, "authinfo");
-            statements_mut(doc, &role).push(allow("logs:PutLogEvents", s("*")));
-        },
-        &["wildcard in Resource"],
-    );
+    let index = s("${SessionsTable.Arn}/index/*");
+    let want = ["wildcard in Resource", "/index/*"];
+    expect_granted_caught("verify-result", |_| allow("dynamodb:GetItem", index), &want);
+    let logs = |_: &Yaml| allow("logs:PutLogEvents", s("*"));
+    expect_granted_caught("authinfo", logs, &["wildcard in Resource"]);
 }
 
 #[test]
 fn not_action_is_caught() {
-    expect_caught(
-        |doc| {
-            let (_, role) = ids(doc, "event-callback");
-            statements_mut(doc, &role).push(hash(&[
-                ("Effect", s("Allow")),
-                ("NotAction", s("iam:CreateUser")),
-                ("Resource", s("SessionsTable.Arn")),
-            ]));
-        },
-        &["NotAction"],
-    );
+    let statement = hash(&[
+        ("Effect", s("Allow")),
+        ("NotAction", s("iam:CreateUser")),
+        ("Resource", s("SessionsTable.Arn")),
+    ]);
+    expect_granted_caught("event-callback", |_| statement, &["NotAction"]);
 }
 
 #[test]
 fn authinfo_reading_the_app_secret_is_caught() {
-    expect_caught(
-        |doc| {
-            let app = secret_of(doc, "issue-key", APP_SECRET);
-            let (_, role) = ids(doc, "authinfo");
-            statements_mut(doc, &role).push(allow(GET, s(&app)));
-        },
-        &["authinfo", GET, APP_SECRET, "should not"],
-    );
+    expect_secret_grant_caught("authinfo", GET, "issue-key", APP_SECRET);
 }
 
 #[test]
 fn authinfo_writing_the_token_secret_is_caught() {
-    expect_caught(
-        |doc| {
-            let token = secret_of(doc, "issue-key", TOKEN_SECRET);
-            let (_, role) = ids(doc, "authinfo");
-            statements_mut(doc, &role).push(allow(PUT, s(&token)));
-        },
-        &["authinfo", PUT, TOKEN_SECRET, "should not"],
-    );
+    expect_secret_grant_caught("authinfo", PUT, "issue-key", TOKEN_SECRET);
 }
 
 #[test]
 fn a_mini_program_function_reading_the_merchant_secret_is_caught() {
     for binary in ["issue-key", "verify-result", "event-callback"] {
-        expect_caught(
-            |doc| {
-                let merchant = secret_of(doc, "authinfo", MERCHANT_SECRET);
-                let (_, role) = ids(doc, binary);
-                statements_mut(doc, &role).push(allow(GET, s(&merchant)));
-            },
-            &[binary, MERCHANT_SECRET, "should not"],
-        );
+        expect_secret_grant_caught(binary, GET, "authinfo", MERCHANT_SECRET);
     }
 }
 
 #[test]
 fn writing_the_app_secret_is_caught() {
-    expect_caught(
-        |doc| {
-            let app = secret_of(doc, "verify-result", APP_SECRET);
-            let (_, role) = ids(doc, "verify-result");
-            statements_mut(doc, &role).push(allow(PUT, s(&app)));
-        },
-        &["verify-result", PUT, APP_SECRET, "should not"],
-    );
+    expect_secret_grant_caught("verify-result", PUT, "verify-result", APP_SECRET);
 }
 
 #[test]
 fn a_secret_named_in_the_wrong_environment_is_caught() {
     expect_caught(
         |doc| {
-            let (id, _) = ids(doc, "authinfo");
             let token = secret_of(doc, "issue-key", TOKEN_SECRET);
-            match at(
+            let (id, _) = ids(doc, "authinfo");
+            let vars = hash_mut(
                 doc,
                 &["Resources", &id, "Properties", "Environment", "Variables"],
-            ) {
-                Yaml::Hash(h) => {
-                    h.insert(key(TOKEN_SECRET), s(&token));
-                }
-                _ => panic!("no Variables"),
-            }
+            );
+            vars.insert(key(TOKEN_SECRET), s(&token));
         },
         &["authinfo", TOKEN_SECRET, "should not have"],
     );
@@ -783,13 +773,7 @@ fn a_slow_event_callback_is_caught() {
     // Without its own timeout it inherits the global one (15 s).
     expect_caught(
         |doc| {
-            let (id, _) = ids(doc, "event-callback");
-            match at(doc, &["Resources", &id, "Properties"]) {
-                Yaml::Hash(h) => {
-                    h.remove(&key("Timeout"));
-                }
-                _ => panic!("no Properties"),
-            }
+            function_props(doc, "event-callback").remove(&key("Timeout"));
         },
         &["event-callback", "not below"],
     );
@@ -797,57 +781,30 @@ fn a_slow_event_callback_is_caught() {
 
 #[test]
 fn sams_generated_role_and_managed_policies_are_caught() {
+    let crud = || {
+        let table = hash(&[("TableName", s("SessionsTable"))]);
+        Yaml::Array(vec![hash(&[("DynamoDBCrudPolicy", table)])])
+    };
     expect_caught(
         |doc| {
-            let (id, _) = ids(doc, "issue-key");
-            match at(doc, &["Resources", &id, "Properties"]) {
-                Yaml::Hash(h) => {
-                    h.remove(&key("Role"));
-                    h.insert(
-                        key("Policies"),
-                        Yaml::Array(vec![hash(&[(
-                            "DynamoDBCrudPolicy",
-                            hash(&[("TableName", s("SessionsTable"))]),
-                        )])]),
-                    );
-                }
-                _ => panic!("no Properties"),
-            }
+            let props = function_props(doc, "issue-key");
+            props.remove(&key("Role"));
+            props.insert(key("Policies"), crud());
         },
         &["issue-key", "no Role"],
     );
     expect_caught(
         |doc| {
-            let (id, _) = ids(doc, "issue-key");
-            match at(doc, &["Resources", &id, "Properties"]) {
-                Yaml::Hash(h) => {
-                    h.insert(
-                        key("Policies"),
-                        Yaml::Array(vec![hash(&[(
-                            "DynamoDBCrudPolicy",
-                            hash(&[("TableName", s("SessionsTable"))]),
-                        )])]),
-                    );
-                }
-                _ => panic!("no Properties"),
-            }
+            function_props(doc, "issue-key").insert(key("Policies"), crud());
         },
         &["SAM policy template DynamoDBCrudPolicy"],
     );
+    let basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
     expect_caught(
         |doc| {
             let (_, role) = ids(doc, "authinfo");
-            match at(doc, &["Resources", &role, "Properties"]) {
-                Yaml::Hash(h) => {
-                    h.insert(
-                        key("ManagedPolicyArns"),
-                        Yaml::Array(vec![s(
-                            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-                        )]),
-                    );
-                }
-                _ => panic!("no Properties"),
-            }
+            let props = hash_mut(doc, &["Resources", &role, "Properties"]);
+            props.insert(key("ManagedPolicyArns"), Yaml::Array(vec![s(basic)]));
         },
         &["managed policies", "AWSLambdaBasicExecutionRole"],
     );
@@ -855,11 +812,6 @@ fn sams_generated_role_and_managed_policies_are_caught() {
 
 #[test]
 fn broader_dynamodb_access_is_caught() {
-    expect_caught(
-        |doc| {
-            let (_, role) = ids(doc, "authinfo");
-            statements_mut(doc, &role).push(allow("dynamodb:Scan", s("SessionsTable.Arn")));
-        },
-        &["authinfo", "dynamodb:Scan"],
-    );
+    let scan = |_: &Yaml| allow("dynamodb:Scan", s("SessionsTable.Arn"));
+    expect_granted_caught("authinfo", scan, &["authinfo", "dynamodb:Scan"]);
 }

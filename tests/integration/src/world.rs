@@ -1,12 +1,11 @@
 //! A fresh, isolated world per test: its own table, secrets and simulator.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use lambda_http::Body;
-use lambda_http::http::{HeaderMap, Method, Request};
+use lambda_http::http::{Method, Request};
 use serde_json::{Value, json};
 use wechat_sim::{RunningSim, SimApp, SimClient, SimConfig};
 use wxface::app::build_services;
@@ -14,7 +13,11 @@ use wxface::config::Settings;
 use wxface::domain::ManualClock;
 use wxface::service::Services;
 use wxface_harness::fixtures::Person;
-use wxface_harness::{Moto, logs, secrets, template};
+use wxface_harness::{Moto, secrets};
+
+use crate::aws::{self, AwsWorld};
+pub use crate::reply::Reply;
+use crate::reply::json_request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
@@ -38,18 +41,6 @@ impl Function {
     }
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-    pub headers: HeaderMap,
-}
-
-impl Reply {
-    pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
 pub struct World {
     // Kept alive for the test.
     pub _moto: Moto,
@@ -61,18 +52,6 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     pub svc: Services,
     pub app_secret_id: String,
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let mut r = [0u8; 4];
-    wxface::domain::pii::random_bytes(&mut r);
-    format!(
-        "{prefix}-{}-{}-{:08x}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        u32::from_le_bytes(r)
-    )
 }
 
 impl World {
@@ -89,58 +68,34 @@ impl World {
         tweak: impl FnOnce(&mut Settings),
         secret: impl FnOnce(&mut serde_json::Value),
     ) -> Self {
-        logs::capture();
-        let moto = Moto::start().await;
-        let aws = moto.sdk_config().await;
+        let base = AwsWorld::start("wxface-test").await;
         let sim = wechat_sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator starts");
         let app = SimApp::test_app();
-        let table = unique("wxface-test");
-        let app_secret_id = unique("wxface/test/app");
-        let token_secret_id = unique("wxface/test/token");
-
-        let ddb = aws_sdk_dynamodb::Client::new(&aws);
-        template::create_sessions_table(&ddb, &table)
-            .await
-            .expect("table");
-        let sm = aws_sdk_secretsmanager::Client::new(&aws);
-        let mut app_json = json!({
-            "appid": app.appid,
-            "appsecret": app.secret,
-            "push_token": app.push_token,
-            "encoding_aes_key": app.encoding_aes_key,
-            "data_key": secrets::random_data_key(),
-        });
+        let mut app_json = secrets::app_secret_json(&app);
         secret(&mut app_json);
-        secrets::create_secret(&sm, &app_secret_id, Some(&app_json.to_string()))
-            .await
-            .expect("app secret");
+        let app_secret_id = base.secret("wxface/test/app", Some(&app_json)).await;
         // A fresh deploy: the token secret exists with no value.
-        secrets::create_secret(&sm, &token_secret_id, None)
-            .await
-            .expect("token secret");
-
-        let mut settings = Settings::from_lookup(|k| match k {
-            "SESSIONS_TABLE" => Some(table.clone()),
-            "WECHAT_APP_SECRET_ID" => Some(app_secret_id.clone()),
-            "ACCESS_TOKEN_SECRET_ID" => Some(token_secret_id.clone()),
-            "WECHAT_API_BASE" => Some(sim.base_url()),
-            "ISSUE_KEY_LIMIT_PER_HOUR" => Some("1000".into()),
-            _ => None,
-        })
-        .expect("settings");
+        let token_secret_id = base.secret("wxface/test/token", None).await;
+        let env = base.env(&[
+            ("WECHAT_APP_SECRET_ID", app_secret_id.clone()),
+            ("ACCESS_TOKEN_SECRET_ID", token_secret_id),
+            ("WECHAT_API_BASE", sim.base_url()),
+            ("ISSUE_KEY_LIMIT_PER_HOUR", "1000".into()),
+        ]);
+        let mut settings = Settings::from_lookup(env).expect("settings");
         settings.wechat_timeout = Duration::from_millis(800);
         tweak(&mut settings);
         let clock = Arc::new(ManualClock::new());
-        let svc = build_services(settings.clone(), &aws, clock.clone()).expect("services");
+        let svc = build_services(settings.clone(), &base.config, clock.clone()).expect("services");
         let wx = sim.client();
         Self {
-            _moto: moto,
+            _moto: base.moto,
             _sim: sim,
             wx,
             app,
-            aws,
+            aws: base.config,
             settings,
             clock,
             svc,
@@ -151,6 +106,17 @@ impl World {
     /// Another container of the same deployment: nothing in memory.
     pub fn cold_instance(&self) -> Services {
         build_services(self.settings.clone(), &self.aws, self.clock.clone()).expect("services")
+    }
+
+    /// A container whose AWS calls go through `endpoint` (a fault proxy in
+    /// front of this world's moto).
+    pub async fn instance_via(&self, endpoint: &str) -> Services {
+        let aws = wxface_harness::sdk_config_for(endpoint).await;
+        build_services(self.settings.clone(), &aws, self.clock.clone()).expect("services")
+    }
+
+    pub fn moto_url(&self) -> &str {
+        self._moto.endpoint()
     }
 
     pub fn instance_with(&self, tweak: impl FnOnce(&mut Settings)) -> Services {
@@ -171,27 +137,7 @@ impl World {
         path: &str,
         body: impl Into<Body>,
     ) -> Reply {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json")
-            .body(body.into())
-            .expect("request");
-        let resp = f.call(svc, req).await;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes: &[u8] = resp.body().as_ref();
-        assert_eq!(
-            headers.get("content-type").and_then(|v| v.to_str().ok()),
-            Some("application/json"),
-            "every answer is JSON"
-        );
-        let body = serde_json::from_slice(bytes).expect("JSON answer");
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply::read(f.call(svc, json_request(method, path, None, body)).await)
     }
 
     /// A request to event-callback: (status, content type, body text).
@@ -218,19 +164,31 @@ impl World {
         (resp.status().as_u16(), ct, text)
     }
 
+    /// A push POSTed to this world's event-callback: (status, body text).
+    pub async fn deliver(&self, uri: &str, body: &str) -> (u16, String) {
+        let (status, _, text) = self.push(&self.svc, Method::POST, uri, body).await;
+        (status, text)
+    }
+
     pub async fn post(&self, f: Function, body: &Value) -> Reply {
-        self.raw(&self.svc, f, Method::POST, "/", body.to_string())
-            .await
+        self.post_on(&self.svc, f, body).await
+    }
+
+    /// A POST to `f` of another instance (cold, or broken on purpose).
+    pub async fn post_on(&self, svc: &Services, f: Function, body: &Value) -> Reply {
+        self.raw(svc, f, Method::POST, "/", body.to_string()).await
+    }
+
+    /// An issue-key body for `p` that names no flow (the default applies).
+    pub fn issue_request(code: &str, p: Person) -> Value {
+        json!({"code": code, "name": p.name, "id_card_number": p.id_card_number})
     }
 
     /// issue-key for `openid` with a fresh login code.
     pub async fn issue(&self, openid: &str, p: Person, flow: &str) -> Reply {
-        let code = self.code(openid).await;
-        self.post(
-            Function::IssueKey,
-            &json!({"code": code, "name": p.name, "id_card_number": p.id_card_number, "flow": flow}),
-        )
-        .await
+        let mut body = Self::issue_request(&self.code(openid).await, p);
+        body["flow"] = json!(flow);
+        self.post(Function::IssueKey, &body).await
     }
 
     pub async fn issue_ok(&self, openid: &str, p: Person, flow: &str) -> Value {
@@ -305,30 +263,9 @@ impl World {
 
     /// Every item of this world's table, as debug text (for "nothing changed" checks).
     pub async fn snapshot(&self) -> Vec<String> {
-        let out = self
-            .ddb()
-            .scan()
-            .table_name(self.table())
-            .send()
-            .await
-            .expect("scan");
-        let mut items: Vec<String> = out
-            .items()
-            .iter()
-            .filter(|i| {
-                // The token lease comes and goes with token refreshes.
-                i.get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .is_none_or(|pk| !pk.starts_with("lease#"))
-            })
-            .map(|i| {
-                let mut kv: Vec<_> = i.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-                kv.sort();
-                kv.join(",")
-            })
-            .collect();
-        items.sort();
-        items
+        let items = aws::scan(&self.aws, self.table()).await;
+        // The token lease comes and goes with token refreshes.
+        aws::as_text(items.iter().filter(|i| !aws::pk(i).starts_with("lease#")))
     }
 }
 

@@ -4,8 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{PushFormat, PushMode};
 use crate::push::PushAttempt;
@@ -53,7 +52,7 @@ pub struct Fault {
     pub times: Option<u32>,
 }
 
-/// The answer of `POST /__sim/push/verify`: the GET handshake (§5.2).
+/// The answer of `POST /__sim/push/verify`: the GET handshake (docs/wechat.md §5.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushVerification {
     /// 2xx and a body of exactly `echostr`.
@@ -67,56 +66,13 @@ pub struct PushVerification {
     pub url: String,
 }
 
-/// Client for a running simulator's hooks.
-#[derive(Debug, Clone)]
-pub struct SimClient {
-    base_url: String,
-    http: reqwest::Client,
+sim_kit::hook_client! {
+    /// Client for a running simulator's hooks; the ones every simulator has
+    /// (counters, faults, clock) come from [`HookClient`](sim_kit::HookClient).
+    pub struct SimClient("wechat-sim");
 }
 
 impl SimClient {
-    pub fn new(base_url: impl Into<String>) -> Self {
-        let base_url = base_url.into().trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
-            // The simulator is on loopback; an HTTP(S)_PROXY must not capture it.
-            .no_proxy()
-            .build()
-            .expect("building the simulator hook client");
-        SimClient { base_url, http }
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> (u16, Value) {
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("wechat-sim {what}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("wechat-sim {what}: reading the body: {e}"));
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body)
-    }
-
-    /// POSTs a hook and returns its JSON, panicking unless it answered 2xx.
-    async fn hook(&self, path: &str, body: &impl Serialize) -> Value {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .json(body);
-        let (status, body) = self.send(req, path).await;
-        assert!(
-            (200..300).contains(&status),
-            "wechat-sim {path} refused ({status}): {body}"
-        );
-        body
-    }
-
     fn string_field(body: &Value, field: &str, path: &str) -> String {
         body.get(field)
             .and_then(Value::as_str)
@@ -146,11 +102,12 @@ impl SimClient {
         openid: &str,
         verify_ret: i64,
     ) -> Result<(), String> {
-        let req = self
-            .http
-            .post(format!("{}/__sim/face/v2/run", self.base_url))
-            .json(&json!({"verify_id": verify_id, "openid": openid, "verify_ret": verify_ret}));
-        let (status, body) = self.send(req, "/__sim/face/v2/run").await;
+        let (status, body) = self
+            .post(
+                "/__sim/face/v2/run",
+                &json!({"verify_id": verify_id, "openid": openid, "verify_ret": verify_ret}),
+            )
+            .await;
         if (200..300).contains(&status) {
             Ok(())
         } else {
@@ -160,48 +117,6 @@ impl SimClient {
                 .map_or_else(|| body.to_string(), str::to_owned);
             Err(format!("{status}: {msg}"))
         }
-    }
-
-    /// Calls per WeChat endpoint since start or the last reset.
-    pub async fn counters(&self) -> BTreeMap<String, u64> {
-        let req = self.http.get(format!("{}/__sim/counters", self.base_url));
-        let (status, body) = self.send(req, "/__sim/counters").await;
-        assert_eq!(status, 200, "wechat-sim /__sim/counters: {body}");
-        serde_json::from_value(body.clone())
-            .unwrap_or_else(|e| panic!("wechat-sim /__sim/counters: {e}: {body}"))
-    }
-
-    /// Calls to one endpoint (`"getinfo"`, …); 0 if never called.
-    pub async fn count(&self, endpoint: &str) -> u64 {
-        self.counters().await.get(endpoint).copied().unwrap_or(0)
-    }
-
-    pub async fn reset_counters(&self) {
-        self.hook("/__sim/counters/reset", &json!({})).await;
-    }
-
-    pub async fn inject(&self, fault: &Fault) {
-        self.hook("/__sim/faults", fault).await;
-    }
-
-    pub async fn clear_faults(&self) {
-        let req = self.http.delete(format!("{}/__sim/faults", self.base_url));
-        let (status, body) = self.send(req, "DELETE /__sim/faults").await;
-        assert_eq!(status, 200, "wechat-sim DELETE /__sim/faults: {body}");
-    }
-
-    pub async fn advance_clock(&self, secs: u64) {
-        self.hook("/__sim/clock", &json!({"advance_secs": secs}))
-            .await;
-    }
-
-    /// The simulated unix time.
-    pub async fn now(&self) -> u64 {
-        let req = self.http.get(format!("{}/__sim/clock", self.base_url));
-        let (_, body) = self.send(req, "/__sim/clock").await;
-        body.get("now")
-            .and_then(Value::as_u64)
-            .unwrap_or_else(|| panic!("wechat-sim /__sim/clock: {body}"))
     }
 
     /// A random delay in `min_ms..=max_ms` on every WeChat endpoint; `(0, 0)`
@@ -250,48 +165,34 @@ impl SimClient {
 
     /// The GET URL handshake with everything the simulator saw.
     pub async fn verify_push_url_details(&self, appid: &str) -> PushVerification {
-        let body = self
-            .hook("/__sim/push/verify", &json!({"appid": appid}))
-            .await;
-        serde_json::from_value(body.clone())
-            .unwrap_or_else(|e| panic!("wechat-sim /__sim/push/verify: {e}: {body}"))
+        let path = "/__sim/push/verify";
+        self.decode(path, self.hook(path, &json!({"appid": appid})).await)
     }
 
     /// Every push attempt so far, oldest first.
     pub async fn push_log(&self) -> Vec<PushAttempt> {
-        let req = self.http.get(format!("{}/__sim/push/log", self.base_url));
-        let (status, body) = self.send(req, "/__sim/push/log").await;
-        assert_eq!(status, 200, "wechat-sim /__sim/push/log: {body}");
-        serde_json::from_value(body.clone())
-            .unwrap_or_else(|e| panic!("wechat-sim /__sim/push/log: {e}: {body}"))
+        let path = "/__sim/push/log";
+        self.decode(path, self.get(path).await)
     }
 
     /// Polls the push log until it holds at least `n` attempts (pushes run
     /// in the background); panics with the log after `timeout`.
     pub async fn wait_for_push_log(&self, n: usize, timeout: Duration) -> Vec<PushAttempt> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let log = self.push_log().await;
-            if log.len() >= n {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "wechat-sim: {} push attempt(s) after {timeout:?}, expected {n}: {log:#?}",
-                log.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        sim_kit::poll_until(timeout, || self.push_log(), |log| log.len() >= n)
+            .await
+            .unwrap_or_else(|log| {
+                panic!(
+                    "wechat-sim: {} push attempt(s) after {timeout:?}, expected {n}: {log:#?}",
+                    log.len()
+                )
+            })
     }
 
     /// Re-sends logged push `index` byte for byte, once; returns the new
     /// log entry (kind `Replay`) with the receiver's answer.
     pub async fn replay_push(&self, index: usize) -> PushAttempt {
-        let body = self
-            .hook("/__sim/push/replay", &json!({"index": index}))
-            .await;
-        serde_json::from_value(body.clone())
-            .unwrap_or_else(|e| panic!("wechat-sim /__sim/push/replay: {e}: {body}"))
+        let path = "/__sim/push/replay";
+        self.decode(path, self.hook(path, &json!({"index": index})).await)
     }
 
     /// Push faults: deliver every event twice, and/or wait `delay_ms` before

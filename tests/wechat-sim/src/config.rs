@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Message-push encryption mode (§5.1): 明文, 兼容 or 安全.
+/// Message-push encryption mode (docs/wechat.md §5.1): 明文, 兼容 or 安全.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PushMode {
@@ -15,7 +15,7 @@ pub enum PushMode {
     Safe,
 }
 
-/// Message-push data format (§5.1).
+/// Message-push data format (docs/wechat.md §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PushFormat {

@@ -5,8 +5,9 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use md5::{Digest, Md5};
+use sim_kit::{random_bytes, random_hex};
 
-/// `cert_hash` of wechat-face-api.md §3.4: standard base64 (with padding)
+/// `cert_hash` of docs/wechat.md §3.4: standard base64 (with padding)
 /// of each field, joined as `cert_type=..&cert_name=..&cert_no=..`, then
 /// lowercase hex SHA-256.
 pub fn cert_hash(cert_type: &str, cert_name: &str, cert_no: &str) -> String {
@@ -24,12 +25,12 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
-/// `name_utf8_md5` (§2.6): MD5 of the UTF-8 name, no normalisation.
+/// `name_utf8_md5` (docs/wechat.md §2.6): MD5 of the UTF-8 name, no normalisation.
 pub fn name_utf8_md5(name: &str) -> String {
     md5_hex(name.as_bytes())
 }
 
-/// `id_card_number_md5` (§2.6): MD5 of the ID number with a trailing check
+/// `id_card_number_md5` (docs/wechat.md §2.6): MD5 of the ID number with a trailing check
 /// character `x` upper-cased. Nothing else is normalised: WeChat hashes what
 /// it was given, so a backend that sends untrimmed input should notice.
 pub fn id_card_number_md5(id_card_number: &str) -> String {
@@ -39,54 +40,26 @@ pub fn id_card_number_md5(id_card_number: &str) -> String {
     }
 }
 
-/// Cryptographically random bytes. Only a broken OS RNG can fail, never a
-/// request, so failing loudly is right.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    aws_lc_rs::rand::fill(&mut buf).expect("system RNG failed");
-    buf
+/// Unpadded base64url of `n` random bytes (`4 * n / 3` characters).
+pub(crate) fn random_b64url(n: usize) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes(n))
 }
 
-/// A uniformly random integer in `lo..=hi`.
-pub(crate) fn random_in(lo: u64, hi: u64) -> u64 {
-    if hi <= lo {
-        return lo;
-    }
-    let span = hi - lo + 1;
-    // Modulo bias over 2^64 is irrelevant for delays of a few seconds.
-    lo + u64::from_le_bytes(random_bytes::<8>()) % span
-}
-
-/// Lowercase hex of `N` random bytes.
-pub(crate) fn random_hex<const N: usize>() -> String {
-    hex::encode(random_bytes::<N>())
-}
-
-/// Unpadded base64url of `N` random bytes (`4 * N / 3` characters).
-pub(crate) fn random_b64url<const N: usize>() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<N>())
-}
-
-/// Standard base64 of `N` random bytes (the shape of a `session_key`).
-pub(crate) fn random_b64<const N: usize>() -> String {
-    STANDARD.encode(random_bytes::<N>())
+/// Standard base64 of `n` random bytes (the shape of a `session_key`).
+pub(crate) fn random_b64(n: usize) -> String {
+    STANDARD.encode(random_bytes(n))
 }
 
 /// WeChat's diagnostic request id: `xxxxxxxx-xxxxxxxx-xxxxxxxx`.
 pub(crate) fn rid() -> String {
-    format!(
-        "{}-{}-{}",
-        random_hex::<4>(),
-        random_hex::<4>(),
-        random_hex::<4>()
-    )
+    format!("{}-{}-{}", random_hex(4), random_hex(4), random_hex(4))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // Official vector, wechat-face-api.md §3.4 / §12.
+    // Official vector, docs/wechat.md §3.4 / §12.
     #[test]
     fn cert_hash_official_vector() {
         assert_eq!(
@@ -95,7 +68,7 @@ mod tests {
         );
     }
 
-    // Extra vector of §3.4 (the ID ends in an upper-case X).
+    // Extra vector of docs/wechat.md §3.4 (the ID ends in an upper-case X).
     #[test]
     fn cert_hash_extra_vector() {
         assert_eq!(
@@ -118,14 +91,14 @@ mod tests {
         assert_ne!(base, cert_hash("PASSPORT", "张三", "310101199801011234"));
     }
 
-    // §2.6 / §12: name md5 seen in a real getinfo response, and 张三.
+    // docs/wechat.md §2.6 / §12: name md5 seen in a real getinfo response, and 张三.
     #[test]
     fn name_md5_vectors() {
         assert_eq!(name_utf8_md5("曾浩"), "ee075aef91ddd81394b6f68d7ff998cb");
         assert_eq!(name_utf8_md5("张三"), "615db57aa314529aaa0fbe95b3e95bd3");
     }
 
-    // §2.6: ID md5s, including the lower-case x pitfall.
+    // docs/wechat.md §2.6: ID md5s, including the lower-case x pitfall.
     #[test]
     fn id_card_md5_vectors() {
         assert_eq!(
@@ -159,14 +132,5 @@ mod tests {
             );
         }
         assert_ne!(rid(), rid());
-    }
-
-    #[test]
-    fn random_in_stays_in_range() {
-        for _ in 0..200 {
-            let v = random_in(5, 7);
-            assert!((5..=7).contains(&v));
-        }
-        assert_eq!(random_in(9, 3), 9);
     }
 }

@@ -1,8 +1,8 @@
 //! Face verification: the legacy 1.0 flow (getuseridkey → jsapi → getinfo,
-//! §2) and the 2.0 flow (getverifyid → jsapi → queryverifyinfo, §3). The
+//! docs/wechat.md §2) and the 2.0 flow (getverifyid → jsapi → queryverifyinfo, docs/wechat.md §3). The
 //! jsapi step is played by the `/__sim/face/*/run` hooks.
 //!
-//! SIM-CHOICEs (§9): verify_result and verify_id live 3600 s; getinfo may be
+//! SIM-CHOICEs (docs/wechat.md §9): verify_result and verify_id live 3600 s; getinfo may be
 //! repeated unless `getinfo_single_use` is on; the 2.0 errors whose real
 //! codes are unknown all answer 40097 with an explanatory errmsg.
 
@@ -12,16 +12,16 @@ use axum::http::Uri;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use sim_kit::{HookError, random_hex};
 
 use crate::client::RunV1;
-use crate::crypto::{cert_hash, id_card_number_md5, name_utf8_md5, random_b64url, random_hex};
-use crate::hooks::HookError;
+use crate::crypto::{cert_hash, id_card_number_md5, name_utf8_md5, random_b64url};
 use crate::push::PendingPush;
 use crate::state::{Endpoint, Inner, Sim};
 use crate::wx::{WxError, business, code, non_empty, parse_body, query_params};
 
 /// Lifetime of user_id_key, verify_result and verify_id.
-pub(crate) const FACE_TTL_SECS: u64 = 3600;
+pub(crate) const FACE_TTL_SECS: i64 = 3600;
 /// The only cert_type getverifyid accepts.
 const IDENTITY_CARD: &str = "IDENTITY_CARD";
 /// Observed in a real getinfo response; meaning undocumented.
@@ -34,7 +34,7 @@ pub(crate) struct UserIdKey {
     name: String,
     id_card_number: String,
     out_seq_no: Option<String>,
-    expires_at: u64,
+    expires_at: i64,
 }
 
 /// The outcome of one 1.0 face run, keyed by its verify_result.
@@ -46,10 +46,10 @@ pub(crate) struct FaceResult {
     /// From the user_id_key: the `face_identify` push carries it.
     out_seq_no: Option<String>,
     identify_ret: i64,
-    identify_time: u64,
+    identify_time: i64,
     name_utf8_md5: String,
     id_card_number_md5: String,
-    expires_at: u64,
+    expires_at: i64,
     fetched: bool,
 }
 
@@ -60,7 +60,7 @@ pub(crate) struct VerifySession {
     out_seq_no: String,
     openid: String,
     cert_hash: String,
-    expires_at: u64,
+    expires_at: i64,
     /// `None` until the run hook fires.
     verify_ret: Option<i64>,
 }
@@ -106,7 +106,7 @@ impl Inner {
         if req.out_seq_no.is_some() {
             self.check_out_seq_no(appid, req.out_seq_no.as_deref())?;
         }
-        let key = random_hex::<16>();
+        let key = random_hex(16);
         let record = UserIdKey {
             appid: appid.to_owned(),
             name: name.to_owned(),
@@ -186,7 +186,7 @@ impl Inner {
             verify_ret: None,
         };
         // ≤ 256 characters per the doc.
-        let verify_id = format!("simvid_{}", random_b64url::<48>());
+        let verify_id = format!("simvid_{}", random_b64url(48));
         self.out_seq_nos.insert((appid.to_owned(), out_seq_no));
         self.verify_ids.insert(verify_id.clone(), session);
         Ok(fields(
@@ -233,15 +233,7 @@ impl Inner {
         &mut self,
         req: &RunV1,
     ) -> Result<(String, Option<PendingPush>), HookError> {
-        if !self.apps.contains_key(&req.appid) {
-            return Err(HookError::bad_request(format!(
-                "unknown appid {:?}",
-                req.appid
-            )));
-        }
-        if req.openid.is_empty() {
-            return Err(HookError::bad_request("openid is required"));
-        }
+        self.check_device_user(&req.appid, &req.openid)?;
         let now = self.now();
         let (name, id, user_id_key, out_seq_no) = match &req.user_id_key {
             Some(key) => {
@@ -284,7 +276,7 @@ impl Inner {
         let hashed_name = req.verified_name.as_deref().unwrap_or(&name);
         let hashed_id = req.verified_id.as_deref().unwrap_or(&id);
         // Real ones are ~128 characters of base64url.
-        let verify_result = random_b64url::<96>();
+        let verify_result = random_b64url(96);
         let result = FaceResult {
             appid: req.appid.clone(),
             openid: req.openid.clone(),
@@ -382,16 +374,14 @@ struct QueryVerifyInfoRequest {
 macro_rules! business_endpoint {
     ($name:ident, $endpoint:expr, $req:ty, $method:ident) => {
         pub(crate) async fn $name(State(sim): State<Sim>, uri: Uri, body: Bytes) -> Response {
-            if let Some(r) = sim.enter($endpoint).await {
-                return r;
-            }
             let query = query_params(&uri);
-            let mut guard = sim.lock();
-            let s: &mut Inner = &mut guard;
-            business(s.authorize(&query).and_then(|appid| {
-                let req: $req = parse_body(&body)?;
-                s.$method(&appid, req)
-            }))
+            sim.serve($endpoint, |s| {
+                business(s.authorize(&query).and_then(|appid| {
+                    let req: $req = parse_body(&body)?;
+                    s.$method(&appid, req)
+                }))
+            })
+            .await
         }
     };
 }

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use std::collections::{HashMap, VecDeque};
+use sim_kit::{FaultSpec, MAX_DELAY_MS, check_delay};
 use std::time::Duration;
 
 use crate::state::Endpoint;
@@ -50,44 +50,23 @@ impl FaultOutcome {
     }
 }
 
-/// The body of `POST /__sim/faults`.
+/// The fault fields of `POST /__sim/faults` besides `endpoint` and `times`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct FaultRequest {
-    pub endpoint: String,
+pub(crate) struct WxFault {
+    /// HTTP 200 with this errcode.
     pub errcode: Option<i64>,
+    /// This HTTP status with a plain body.
     pub status: Option<u16>,
+    /// Wait this long first (alone: a slow but normal answer).
     pub delay_ms: Option<u64>,
-    pub times: Option<u32>,
 }
 
-/// Longest accepted delay: long enough for any client timeout test, short
-/// enough that a typo cannot hang a test run for hours.
-pub(crate) const MAX_DELAY_MS: u64 = 120_000;
+impl FaultSpec for WxFault {
+    type Endpoint = Endpoint;
+    type Action = FaultAction;
 
-#[derive(Debug, Clone)]
-struct QueuedFault {
-    action: FaultAction,
-    /// `None`: applies to every call until cleared.
-    remaining: Option<u32>,
-}
-
-/// Per-endpoint FIFO of faults.
-#[derive(Debug, Default)]
-pub(crate) struct Faults {
-    queues: HashMap<Endpoint, VecDeque<QueuedFault>>,
-}
-
-impl Faults {
-    /// Validates and queues a fault; the error explains a bad request.
-    pub(crate) fn push(&mut self, req: &FaultRequest) -> Result<(), String> {
-        let endpoint = Endpoint::from_name(&req.endpoint).ok_or_else(|| {
-            format!(
-                "unknown endpoint {:?}; expected one of {}",
-                req.endpoint,
-                Endpoint::ALL.map(Endpoint::name).join(", ")
-            )
-        })?;
-        let outcome = match (req.errcode, req.status) {
+    fn validate(self, _: Endpoint) -> Result<FaultAction, String> {
+        let outcome = match (self.errcode, self.status) {
             (Some(_), Some(_)) => return Err("give errcode or status, not both".into()),
             (Some(0), None) => return Err("errcode 0 is not a fault".into()),
             (Some(errcode), None) => FaultOutcome::Errcode(errcode),
@@ -100,44 +79,14 @@ impl Faults {
             }
             (None, None) => FaultOutcome::Normal,
         };
-        if outcome == FaultOutcome::Normal && req.delay_ms.is_none() {
+        if outcome == FaultOutcome::Normal && self.delay_ms.is_none() {
             return Err("a fault needs errcode, status or delay_ms".into());
         }
-        if req.delay_ms.is_some_and(|d| d > MAX_DELAY_MS) {
-            return Err(format!("delay_ms is capped at {MAX_DELAY_MS}"));
-        }
-        if req.times == Some(0) {
-            return Err("times must be at least 1 (omit it for 'until cleared')".into());
-        }
-        self.queues
-            .entry(endpoint)
-            .or_default()
-            .push_back(QueuedFault {
-                action: FaultAction {
-                    delay_ms: req.delay_ms,
-                    outcome,
-                },
-                remaining: req.times,
-            });
-        Ok(())
-    }
-
-    /// The fault for the call arriving now, consuming one use of it.
-    pub(crate) fn take(&mut self, endpoint: Endpoint) -> Option<FaultAction> {
-        let queue = self.queues.get_mut(&endpoint)?;
-        let front = queue.front_mut()?;
-        let action = front.action;
-        if let Some(n) = front.remaining.as_mut() {
-            *n -= 1;
-            if *n == 0 {
-                queue.pop_front();
-            }
-        }
-        Some(action)
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.queues.clear();
+        check_delay(self.delay_ms)?;
+        Ok(FaultAction {
+            delay_ms: self.delay_ms,
+            outcome,
+        })
     }
 }
 
@@ -161,94 +110,58 @@ impl Jitter {
 
     /// The delay for one call (zero when jitter is off).
     pub(crate) fn sample(&self) -> Duration {
-        Duration::from_millis(crate::crypto::random_in(self.min_ms, self.max_ms))
+        Duration::from_millis(sim_kit::random_in(self.min_ms, self.max_ms))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn req(endpoint: &str) -> FaultRequest {
-        FaultRequest {
-            endpoint: endpoint.into(),
-            errcode: None,
-            status: None,
-            delay_ms: None,
-            times: None,
-        }
+    fn validate(fields: serde_json::Value) -> Result<FaultAction, String> {
+        let fault: WxFault = serde_json::from_value(fields).expect("fault fields");
+        fault.validate(Endpoint::GetInfo)
     }
 
     #[test]
-    fn counted_faults_run_out_then_the_next_one_applies() {
-        let mut f = Faults::default();
-        f.push(&FaultRequest {
-            errcode: Some(-1),
-            times: Some(2),
-            ..req("getinfo")
-        })
-        .expect("valid");
-        f.push(&FaultRequest {
-            status: Some(503),
-            times: Some(1),
-            ..req("getinfo")
-        })
-        .expect("valid");
-        let out = |f: &mut Faults| f.take(Endpoint::GetInfo).map(|a| a.outcome);
-        assert_eq!(out(&mut f), Some(FaultOutcome::Errcode(-1)));
-        assert_eq!(out(&mut f), Some(FaultOutcome::Errcode(-1)));
+    fn faults_answer_an_errcode_a_status_or_late() {
+        let outcome = |fields| validate(fields).map(|a| a.outcome);
         assert_eq!(
-            out(&mut f),
-            Some(FaultOutcome::Status(StatusCode::SERVICE_UNAVAILABLE))
+            outcome(json!({"errcode": -1})),
+            Ok(FaultOutcome::Errcode(-1))
         );
-        assert_eq!(out(&mut f), None);
-        // Other endpoints were never affected.
-        assert_eq!(f.take(Endpoint::Token), None);
+        assert_eq!(
+            outcome(json!({"status": 503})),
+            Ok(FaultOutcome::Status(StatusCode::SERVICE_UNAVAILABLE))
+        );
+        let slow = validate(json!({"delay_ms": 200})).expect("valid");
+        assert_eq!(
+            (slow.delay_ms, slow.outcome),
+            (Some(200), FaultOutcome::Normal)
+        );
+        assert!(slow.outcome.response().is_none(), "slow but normal");
     }
 
     #[test]
-    fn uncounted_fault_lasts_until_cleared() {
-        let mut f = Faults::default();
-        f.push(&FaultRequest {
-            errcode: Some(45011),
-            ..req("token")
-        })
-        .expect("valid");
-        for _ in 0..5 {
-            assert!(f.take(Endpoint::Token).is_some());
+    fn bad_faults_are_rejected() {
+        for fields in [
+            json!({}),
+            json!({"errcode": 0}),
+            json!({"errcode": -1, "status": 500}),
+            json!({"status": 42}),
+            json!({"errcode": -1, "delay_ms": MAX_DELAY_MS + 1}),
+        ] {
+            assert!(validate(fields.clone()).is_err(), "{fields}");
         }
-        f.clear();
-        assert!(f.take(Endpoint::Token).is_none());
     }
 
     #[test]
-    fn bad_fault_requests_are_rejected() {
-        let mut f = Faults::default();
-        assert!(f.push(&req("nope")).is_err());
-        assert!(f.push(&req("getinfo")).is_err());
-        assert!(
-            f.push(&FaultRequest {
-                errcode: Some(-1),
-                status: Some(500),
-                ..req("getinfo")
-            })
-            .is_err()
-        );
-        assert!(
-            f.push(&FaultRequest {
-                errcode: Some(-1),
-                times: Some(0),
-                ..req("getinfo")
-            })
-            .is_err()
-        );
-        assert!(
-            f.push(&FaultRequest {
-                status: Some(42),
-                ..req("getinfo")
-            })
-            .is_err()
-        );
-        assert!(f.take(Endpoint::GetInfo).is_none());
+    fn jitter_is_bounded() {
+        let jitter = |min_ms, max_ms| Jitter { min_ms, max_ms };
+        assert!(jitter(5, 7).validate().is_ok());
+        assert!(jitter(8, 7).validate().is_err());
+        assert!(jitter(0, MAX_DELAY_MS + 1).validate().is_err());
+        assert!(Jitter::default().sample().is_zero());
     }
 }

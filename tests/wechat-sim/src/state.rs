@@ -3,13 +3,13 @@
 //! (what race tests rely on) and the code stays simple.
 
 use axum::response::Response;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use sim_kit::{Core, HookError, SimEndpoint};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::clock::Clock;
 use crate::config::{SimApp, SimConfig};
 use crate::face::{FaceResult, UserIdKey, VerifySession};
-use crate::faults::{Faults, Jitter};
+use crate::faults::{Jitter, WxFault};
 use crate::push::PushState;
 use crate::session::LoginCode;
 use crate::tokens::TokenStore;
@@ -28,8 +28,8 @@ pub(crate) enum Endpoint {
     QueryVerifyInfo,
 }
 
-impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 7] = [
+impl SimEndpoint for Endpoint {
+    const ALL: &'static [Endpoint] = &[
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::Jscode2Session,
@@ -39,7 +39,7 @@ impl Endpoint {
         Endpoint::QueryVerifyInfo,
     ];
 
-    pub(crate) fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Endpoint::Token => "token",
             Endpoint::StableToken => "stable_token",
@@ -50,11 +50,12 @@ impl Endpoint {
             Endpoint::QueryVerifyInfo => "queryverifyinfo",
         }
     }
-
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
-        Endpoint::ALL.into_iter().find(|e| e.name() == name)
-    }
 }
+
+/// Counted besides the endpoints: event POSTs the push client sent, and
+/// 2xx replies to them other than `success` or empty.
+pub(crate) const PUSH_SENT: &str = "push";
+pub(crate) const PUSH_PROTOCOL_ERROR: &str = "push_protocol_error";
 
 /// Behaviour switches tests flip at run time (`POST /__sim/config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -76,8 +77,9 @@ impl Default for RuntimeConfig {
 
 pub(crate) struct Inner {
     pub apps: HashMap<String, SimApp>,
-    pub token_ttl_secs: u64,
-    pub clock: Clock,
+    pub token_ttl_secs: i64,
+    /// Clock, counters (push ones included) and faults.
+    pub core: Core<WxFault>,
     pub tokens: TokenStore,
     pub codes: HashMap<String, LoginCode>,
     pub user_id_keys: HashMap<String, UserIdKey>,
@@ -85,17 +87,15 @@ pub(crate) struct Inner {
     pub verify_ids: HashMap<String, VerifySession>,
     /// (appid, out_seq_no) already used by getuseridkey or getverifyid.
     pub out_seq_nos: HashSet<(String, String)>,
-    pub counters: BTreeMap<Endpoint, u64>,
-    pub faults: Faults,
     pub jitter: Jitter,
     pub config: RuntimeConfig,
-    /// The message-push client's log, faults and counters.
+    /// The message-push client's log and faults.
     pub push: PushState,
 }
 
 impl Inner {
-    pub(crate) fn now(&self) -> u64 {
-        self.clock.now()
+    pub(crate) fn now(&self) -> i64 {
+        self.core.now()
     }
 
     /// The access-token check every business endpoint starts with; returns
@@ -124,6 +124,31 @@ impl Inner {
         }
         Ok(app)
     }
+
+    /// The query-string check of `/cgi-bin/token` and jscode2session:
+    /// `grant_type`, then appid + secret; returns the appid.
+    pub(crate) fn check_query_credentials(
+        &self,
+        query: &HashMap<String, String>,
+        grant_type: &str,
+    ) -> Result<String, WxError> {
+        if param(query, "grant_type") != Some(grant_type) {
+            return Err(WxError::code(code::INVALID_GRANT_TYPE));
+        }
+        let app = self.check_credentials(param(query, "appid"), param(query, "secret"))?;
+        Ok(app.appid.clone())
+    }
+
+    /// What the device-side hooks check first: a known app, and a user.
+    pub(crate) fn check_device_user(&self, appid: &str, openid: &str) -> Result<(), HookError> {
+        if !self.apps.contains_key(appid) {
+            return Err(HookError::bad_request(format!("unknown appid {appid:?}")));
+        }
+        if openid.is_empty() {
+            return Err(HookError::bad_request("openid is required"));
+        }
+        Ok(())
+    }
 }
 
 /// Cheap handle to the state, shared by every handler.
@@ -141,16 +166,15 @@ impl Sim {
             .collect();
         let inner = Inner {
             apps,
-            token_ttl_secs: config.token_ttl_secs,
-            clock: Clock::default(),
+            // Validated: at most a year.
+            token_ttl_secs: i64::try_from(config.token_ttl_secs).unwrap_or(i64::MAX),
+            core: Core::new(&[PUSH_SENT, PUSH_PROTOCOL_ERROR]),
             tokens: TokenStore::default(),
             codes: HashMap::new(),
             user_id_keys: HashMap::new(),
             verify_results: HashMap::new(),
             verify_ids: HashMap::new(),
             out_seq_nos: HashSet::new(),
-            counters: Endpoint::ALL.into_iter().map(|e| (e, 0)).collect(),
-            faults: Faults::default(),
             jitter: Jitter::default(),
             config: RuntimeConfig::default(),
             push: PushState::new(config.push_timeout_ms, config.push_retries),
@@ -169,11 +193,11 @@ impl Sim {
     /// Runs first in every WeChat endpoint: counts the call, takes its fault
     /// (in arrival order), then waits out jitter and the fault's delay.
     /// `Some` replaces the normal answer.
-    pub(crate) async fn enter(&self, endpoint: Endpoint) -> Option<Response> {
+    async fn enter(&self, endpoint: Endpoint) -> Option<Response> {
         let (jitter, fault) = {
             let mut s = self.lock();
-            *s.counters.entry(endpoint).or_default() += 1;
-            (s.jitter.sample(), s.faults.take(endpoint))
+            let fault = s.core.arrive(endpoint);
+            (s.jitter.sample(), fault)
         };
         if !jitter.is_zero() {
             tokio::time::sleep(jitter).await;
@@ -183,5 +207,18 @@ impl Sim {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         fault.outcome.response()
+    }
+
+    /// An endpoint's whole call: [`Sim::enter`], then `answer` under the
+    /// lock unless a fault answered instead.
+    pub(crate) async fn serve(
+        &self,
+        endpoint: Endpoint,
+        answer: impl FnOnce(&mut Inner) -> Response,
+    ) -> Response {
+        match self.enter(endpoint).await {
+            Some(faulted) => faulted,
+            None => answer(&mut self.lock()),
+        }
     }
 }

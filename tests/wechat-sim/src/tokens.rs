@@ -1,8 +1,8 @@
-//! Access tokens (wechat-face-api.md §4): `/cgi-bin/token` and
+//! Access tokens (docs/wechat.md §4): `/cgi-bin/token` and
 //! `/cgi-bin/stable_token`, isolated from each other, and the checks every
 //! business endpoint runs.
 //!
-//! Rules (§4.3):
+//! Rules (docs/wechat.md §4.3):
 //! - `/cgi-bin/token`: every call issues a new token; the previous one stays
 //!   valid for 300 s, then answers 40001.
 //! - `stable_token` normal mode: the same token until 300 s before expiry,
@@ -16,39 +16,39 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 use crate::crypto::random_b64url;
-use crate::state::{Endpoint, Sim};
-use crate::wx::{WxError, bare_ok, code, non_empty, param, parse_body, query_params};
+use crate::state::{Endpoint, Inner, Sim};
+use crate::wx::{WxError, bare, code, non_empty, parse_body, query_params};
 
 /// Old and new tokens overlap this long after a rotation.
-pub(crate) const GRACE_SECS: u64 = 300;
+pub(crate) const GRACE_SECS: i64 = 300;
 /// Minimum spacing of effective force refreshes.
-const FORCE_SPACING_SECS: u64 = 30;
+const FORCE_SPACING_SECS: i64 = 30;
 /// Effective force refreshes allowed per day.
 const FORCE_PER_DAY: u32 = 20;
 /// WeChat's quota days are Beijing days (UTC+8).
-const BEIJING_OFFSET_SECS: u64 = 8 * 3600;
+const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
 
 #[derive(Debug, Clone)]
 struct TokenRecord {
     appid: String,
-    expires_at: u64,
+    expires_at: i64,
     /// From this instant the token answers 40001 (superseded or killed).
-    dead_from: Option<u64>,
+    dead_from: Option<i64>,
 }
 
 #[derive(Debug, Default)]
 struct AppTokens {
     plain: Option<String>,
     stable: Option<String>,
-    force_day: u64,
+    force_day: i64,
     force_count: u32,
-    last_force_at: Option<u64>,
+    last_force_at: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -61,13 +61,13 @@ pub(crate) struct TokenStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Issued {
     pub access_token: String,
-    pub expires_in: u64,
+    pub expires_in: i64,
 }
 
 impl TokenStore {
-    fn mint(&mut self, appid: &str, now: u64, ttl: u64) -> String {
+    fn mint(&mut self, appid: &str, now: i64, ttl: i64) -> String {
         // Real tokens are ~136 printable characters; clients must store ≥ 512.
-        let token = random_b64url::<96>();
+        let token = random_b64url(96);
         self.records.insert(
             token.clone(),
             TokenRecord {
@@ -80,21 +80,21 @@ impl TokenStore {
     }
 
     /// Marks `token` dead from `at` unless it already dies earlier.
-    fn kill_from(&mut self, token: &str, at: u64) {
+    fn kill_from(&mut self, token: &str, at: i64) {
         if let Some(r) = self.records.get_mut(token) {
             r.dead_from = Some(r.dead_from.map_or(at, |d| d.min(at)));
         }
     }
 
     /// A token that is the app's current one and usable at `now`.
-    fn live(&self, token: &str, now: u64) -> Option<&TokenRecord> {
+    fn live(&self, token: &str, now: i64) -> Option<&TokenRecord> {
         self.records
             .get(token)
             .filter(|r| now < r.expires_at && r.dead_from.is_none_or(|d| now < d))
     }
 
     /// `GET /cgi-bin/token`: always a new token; the previous one gets 300 s.
-    pub(crate) fn issue_plain(&mut self, appid: &str, now: u64, ttl: u64) -> Issued {
+    pub(crate) fn issue_plain(&mut self, appid: &str, now: i64, ttl: i64) -> Issued {
         let token = self.mint(appid, now, ttl);
         let previous = self
             .apps
@@ -115,8 +115,8 @@ impl TokenStore {
     pub(crate) fn issue_stable(
         &mut self,
         appid: &str,
-        now: u64,
-        ttl: u64,
+        now: i64,
+        ttl: i64,
         force_refresh: bool,
     ) -> Result<Issued, WxError> {
         let app = self.apps.entry(appid.to_owned()).or_default();
@@ -164,7 +164,7 @@ impl TokenStore {
         }
     }
 
-    fn replace_stable(&mut self, appid: &str, now: u64, ttl: u64) -> Issued {
+    fn replace_stable(&mut self, appid: &str, now: i64, ttl: i64) -> Issued {
         let token = self.mint(appid, now, ttl);
         self.apps.entry(appid.to_owned()).or_default().stable = Some(token.clone());
         Issued {
@@ -174,7 +174,7 @@ impl TokenStore {
     }
 
     /// The business-endpoint check; returns the owning appid.
-    pub(crate) fn check(&self, token: &str, now: u64) -> Result<String, WxError> {
+    pub(crate) fn check(&self, token: &str, now: i64) -> Result<String, WxError> {
         let r = self
             .records
             .get(token)
@@ -189,23 +189,9 @@ impl TokenStore {
     }
 }
 
-/// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`
-pub(crate) async fn get_token(State(sim): State<Sim>, uri: Uri) -> Response {
-    if let Some(r) = sim.enter(Endpoint::Token).await {
-        return r;
-    }
-    let q = query_params(&uri);
-    let mut s = sim.lock();
-    if param(&q, "grant_type") != Some("client_credential") {
-        return WxError::code(code::INVALID_GRANT_TYPE).into_response();
-    }
-    let appid = match s.check_credentials(param(&q, "appid"), param(&q, "secret")) {
-        Ok(app) => app.appid.clone(),
-        Err(e) => return e.into_response(),
-    };
-    let (now, ttl) = (s.now(), s.token_ttl_secs);
-    let issued = s.tokens.issue_plain(&appid, now, ttl);
-    bare_ok(json!({"access_token": issued.access_token, "expires_in": issued.expires_in}))
+/// A token endpoint's success: `{"access_token","expires_in"}` only.
+fn issued_json(issued: Issued) -> Value {
+    json!({"access_token": issued.access_token, "expires_in": issued.expires_in})
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,33 +202,39 @@ struct StableTokenRequest {
     force_refresh: Option<bool>,
 }
 
+impl Inner {
+    fn plain_token(&mut self, query: &HashMap<String, String>) -> Result<Value, WxError> {
+        let appid = self.check_query_credentials(query, "client_credential")?;
+        let (now, ttl) = (self.now(), self.token_ttl_secs);
+        Ok(issued_json(self.tokens.issue_plain(&appid, now, ttl)))
+    }
+
+    fn stable_token(&mut self, body: &Bytes) -> Result<Value, WxError> {
+        let req: StableTokenRequest = parse_body(body)?;
+        if non_empty(&req.grant_type) != Some("client_credential") {
+            return Err(WxError::code(code::INVALID_GRANT_TYPE));
+        }
+        let app = self.check_credentials(non_empty(&req.appid), non_empty(&req.secret))?;
+        let appid = app.appid.clone();
+        let (now, ttl) = (self.now(), self.token_ttl_secs);
+        let force_refresh = req.force_refresh.unwrap_or(false);
+        self.tokens
+            .issue_stable(&appid, now, ttl, force_refresh)
+            .map(issued_json)
+    }
+}
+
+/// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`
+pub(crate) async fn get_token(State(sim): State<Sim>, uri: Uri) -> Response {
+    let query = query_params(&uri);
+    sim.serve(Endpoint::Token, |s| bare(s.plain_token(&query)))
+        .await
+}
+
 /// `POST /cgi-bin/stable_token` with a JSON body.
 pub(crate) async fn stable_token(State(sim): State<Sim>, body: Bytes) -> Response {
-    if let Some(r) = sim.enter(Endpoint::StableToken).await {
-        return r;
-    }
-    let req: StableTokenRequest = match parse_body(&body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let mut s = sim.lock();
-    if non_empty(&req.grant_type) != Some("client_credential") {
-        return WxError::code(code::INVALID_GRANT_TYPE).into_response();
-    }
-    let appid = match s.check_credentials(non_empty(&req.appid), non_empty(&req.secret)) {
-        Ok(app) => app.appid.clone(),
-        Err(e) => return e.into_response(),
-    };
-    let (now, ttl) = (s.now(), s.token_ttl_secs);
-    match s
-        .tokens
-        .issue_stable(&appid, now, ttl, req.force_refresh.unwrap_or(false))
-    {
-        Ok(issued) => {
-            bare_ok(json!({"access_token": issued.access_token, "expires_in": issued.expires_in}))
-        }
-        Err(e) => e.into_response(),
-    }
+    sim.serve(Endpoint::StableToken, |s| bare(s.stable_token(&body)))
+        .await
 }
 
 #[cfg(test)]
@@ -250,10 +242,10 @@ mod tests {
     use super::*;
 
     const APP: &str = "wxapp";
-    const TTL: u64 = 7200;
-    const T0: u64 = 1_700_000_000;
+    const TTL: i64 = 7200;
+    const T0: i64 = 1_700_000_000;
 
-    fn errcode(store: &TokenStore, token: &str, now: u64) -> i64 {
+    fn errcode(store: &TokenStore, token: &str, now: i64) -> i64 {
         store.check(token, now).err().map_or(0, |e| e.errcode)
     }
 

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, extract::Query};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use sim_kit::LogNote;
 use std::collections::HashMap;
 
 use crate::crypto::rid;
@@ -81,10 +82,6 @@ pub(crate) fn with_rid(msg: &str) -> String {
     format!("{msg} rid: {}", rid())
 }
 
-/// Marks a response with its errcode so the request log can show it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LoggedErrcode(pub i64);
-
 /// A WeChat business error: HTTP 200 with `{"errcode","errmsg"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WxError {
@@ -115,7 +112,9 @@ impl IntoResponse for WxError {
     fn into_response(self) -> Response {
         let body = json!({"errcode": self.errcode, "errmsg": with_rid(&self.errmsg)});
         let mut resp = Json(body).into_response();
-        resp.extensions_mut().insert(LoggedErrcode(self.errcode));
+        // The request log shows the errcode.
+        resp.extensions_mut()
+            .insert(LogNote(format!("errcode={}", self.errcode)));
         resp
     }
 }
@@ -127,9 +126,13 @@ pub(crate) fn business_ok(mut fields: Map<String, Value>) -> Response {
     Json(Value::Object(fields)).into_response()
 }
 
-/// A success that omits errcode/errmsg (token endpoints, jscode2session).
-pub(crate) fn bare_ok(fields: Value) -> Response {
-    Json(fields).into_response()
+/// The outcome of a handler whose success omits errcode/errmsg (token
+/// endpoints, jscode2session).
+pub(crate) fn bare(result: Result<Value, WxError>) -> Response {
+    match result {
+        Ok(fields) => Json(fields).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Turns the outcome of a business handler into a response.

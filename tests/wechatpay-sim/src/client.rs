@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 use crate::config::{Padding, ResponseSigner, SimUser};
 
@@ -61,72 +60,22 @@ pub struct FaceAuth {
     pub openid: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct SimClient {
-    base_url: String,
-    http: reqwest::Client,
+sim_kit::hook_client! {
+    /// Client for a running simulator's hooks; the ones every simulator has
+    /// (counters, faults, clock) come from [`HookClient`](sim_kit::HookClient).
+    pub struct SimClient("wechatpay-sim");
 }
 
 impl SimClient {
-    pub fn new(base_url: impl Into<String>) -> Self {
-        SimClient {
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                // Loopback: an HTTP(S)_PROXY must not capture it.
-                .no_proxy()
-                .build()
-                .expect("building the simulator hook client"),
-        }
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> (u16, Value) {
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("wechatpay-sim {what}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("wechatpay-sim {what}: {e}"));
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn hook(&self, path: &str, body: &impl Serialize) -> Value {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .json(body);
-        let (status, body) = self.send(req, path).await;
-        assert!(
-            (200..300).contains(&status),
-            "wechatpay-sim {path} refused ({status}): {body}"
-        );
-        body
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let req = self.http.get(format!("{}{path}", self.base_url));
-        let (status, body) = self.send(req, path).await;
-        assert_eq!(status, 200, "wechatpay-sim {path}: {body}");
-        body
-    }
-
     /// `getWxpayfaceCode(FACE_AUTH)` with `authinfo`; `Err` is the SDK's
     /// refusal (e.g. an expired authinfo). The face_sid is not consented yet.
     pub async fn face_auth(&self, authinfo: &str, user: &SimUser) -> Result<FaceAuth, String> {
-        let req = self
-            .http
-            .post(format!("{}/__sim/face/auth", self.base_url))
-            .json(&json!({"authinfo": authinfo, "user": user}));
-        let (status, body) = self.send(req, "/__sim/face/auth").await;
+        let (status, body) = self
+            .post(
+                "/__sim/face/auth",
+                &json!({"authinfo": authinfo, "user": user}),
+            )
+            .await;
         if status == 200 {
             serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))
         } else {
@@ -145,13 +94,9 @@ impl SimClient {
 
     /// A face_sid for `user`, without an authinfo round.
     pub async fn mint_face_sid(&self, user: &SimUser, consented: bool) -> FaceAuth {
-        let v = self
-            .hook(
-                "/__sim/face/mint",
-                &json!({"user": user, "consented": consented}),
-            )
-            .await;
-        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+        let path = "/__sim/face/mint";
+        let body = json!({"user": user, "consented": consented});
+        self.decode(path, self.hook(path, &body).await)
     }
 
     /// Whether the simulator issued `authinfo` and it has not expired.
@@ -162,54 +107,7 @@ impl SimClient {
         v["valid"].as_bool().unwrap_or(false)
     }
 
-    /// Calls per endpoint (`authinfo`, `facemch_users`).
-    pub async fn counters(&self) -> BTreeMap<String, u64> {
-        let v = self.get("/__sim/counters").await;
-        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
-    }
-
-    pub async fn count(&self, endpoint: &str) -> u64 {
-        self.counters().await.get(endpoint).copied().unwrap_or(0)
-    }
-
-    pub async fn reset_counters(&self) {
-        self.hook("/__sim/counters/reset", &json!({})).await;
-    }
-
-    pub async fn inject(&self, fault: &Fault) {
-        self.hook("/__sim/faults", fault).await;
-    }
-
-    /// Queues a fault and returns the simulator's refusal instead of panicking.
-    pub async fn try_inject(&self, fault: &Value) -> Result<(), String> {
-        let req = self
-            .http
-            .post(format!("{}/__sim/faults", self.base_url))
-            .json(fault);
-        match self.send(req, "/__sim/faults").await {
-            (200, _) => Ok(()),
-            (s, body) => Err(format!("{s}: {body}")),
-        }
-    }
-
-    pub async fn clear_faults(&self) {
-        let req = self.http.delete(format!("{}/__sim/faults", self.base_url));
-        let (status, body) = self.send(req, "DELETE /__sim/faults").await;
-        assert_eq!(status, 200, "wechatpay-sim DELETE /__sim/faults: {body}");
-    }
-
-    pub async fn advance_clock(&self, secs: i64) {
-        self.hook("/__sim/clock", &json!({"advance_secs": secs}))
-            .await;
-    }
-
-    pub async fn now(&self) -> i64 {
-        let v = self.get("/__sim/clock").await;
-        v["now"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("/__sim/clock: {v}"))
-    }
-
+    /// Sets run-time settings; answers all of them.
     pub async fn configure(&self, settings: &SimSettings) -> Value {
         self.hook("/__sim/config", settings).await
     }

@@ -29,7 +29,7 @@ pub mod test_keys {
     pub const API_KEY: &str = "wxfacesimapikey0123456789abcdefG";
 }
 
-/// Padding of the encrypted real-name fields (§6.2: PKCS#1 v1.5 in practice).
+/// Padding of the encrypted real-name fields (docs/wechatpay.md §6.2: PKCS#1 v1.5 in practice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Padding {

@@ -13,11 +13,12 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sim_kit::{random_bytes, random_hex};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Padding, PaySimConfig};
 
-/// APIv2 signature (§2.1) with `sign_type` `MD5` or `HMAC-SHA256`: what the
+/// APIv2 signature (docs/wechatpay.md §2.1) with `sign_type` `MD5` or `HMAC-SHA256`: what the
 /// simulator expects and produces. Public so tests can forge requests.
 pub fn v2_sign(params: &BTreeMap<String, String>, api_key: &str, sign_type: &str) -> String {
     let joined: Vec<String> = params
@@ -135,16 +136,9 @@ impl Keys {
     }
 }
 
-pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    // The system RNG does not fail on the machines tests run on.
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    b
-}
-
 /// 32 lowercase hex characters.
 pub(crate) fn nonce() -> String {
-    hex::encode(random_bytes(16))
+    random_hex(16)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Test hooks under `/__sim/`: they play the kiosk SDK (`getWxpayfaceCode`
-//! with `FACE_AUTH`, `getWxpayAuth`) and steer the simulator. A bad hook
-//! request is a test bug: 4xx with an explanation.
+//! Test hooks under `/__sim/` of this simulator: they play the kiosk SDK
+//! (`getWxpayfaceCode` with `FACE_AUTH`, `getWxpayAuth`); counters, faults,
+//! the clock and the run-time config are sim-kit's, on this simulator's
+//! state. A bad hook request is a test bug: 4xx with an explanation.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,54 +9,24 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use sim_kit::{Core, HookError, HookResult, Simulator, parse_hook, random_hex, random_uuid};
 
-use crate::config::{Padding, ResponseSigner, SimUser};
-use crate::crypto::random_bytes;
-use crate::faults::FaultRequest;
+use crate::config::{Padding, PaySimConfig, ResponseSigner, SimUser};
+use crate::faults::FaultAction;
 use crate::state::{FaceSid, Sim};
-
-pub(crate) struct HookError(StatusCode, String);
-
-impl IntoResponse for HookError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1}))).into_response()
-    }
-}
-
-fn bad(msg: impl Into<String>) -> HookError {
-    HookError(StatusCode::BAD_REQUEST, msg.into())
-}
-
-type HookResult = Result<Json<Value>, HookError>;
-
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, HookError> {
-    serde_json::from_slice(body).map_err(|e| bad(format!("invalid hook request body: {e}")))
-}
-
-/// A UUID-shaped random face_sid, as observed from the real SDK.
-fn new_face_sid() -> String {
-    let h = hex::encode(random_bytes(16));
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
 
 fn mint(sim: &Sim, mut user: SimUser, consented: bool) -> Result<Value, HookError> {
     if user.name.is_empty() || user.credential_id.is_empty() {
-        return Err(bad("user needs a name and a credential_id"));
+        return Err(HookError::bad_request(
+            "user needs a name and a credential_id",
+        ));
     }
     if user.openid.is_empty() {
-        user.openid = format!("oSim{}", hex::encode(random_bytes(12)));
+        user.openid = format!("oSim{}", random_hex(12));
     }
-    let face_sid = new_face_sid();
+    // UUID-shaped, as observed from the real SDK.
+    let face_sid = random_uuid();
     let openid = user.openid.clone();
     let mut s = sim.lock();
     let expires_at = s.now() + s.config.face_sid_ttl_secs;
@@ -80,7 +51,7 @@ struct FaceAuthRequest {
 /// `getWxpayfaceCode(FACE_AUTH)` recognising `user` on a kiosk that holds a
 /// valid authinfo. The SDK answers `ERROR` for an unknown or expired one.
 pub(crate) async fn face_auth(State(sim): State<Sim>, body: Bytes) -> Response {
-    let req: FaceAuthRequest = match parse(&body) {
+    let req: FaceAuthRequest = match parse_hook(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -117,12 +88,12 @@ fn yes() -> bool {
 /// `POST /__sim/face/consent {"face_sid","consent"?}`: `getWxpayAuth`, the
 /// user agreeing (or not) to share their real-name information.
 pub(crate) async fn consent(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: ConsentRequest = parse(&body)?;
+    let req: ConsentRequest = parse_hook(&body)?;
     let mut s = sim.lock();
     let record = s
         .face_sids
         .get_mut(&req.face_sid)
-        .ok_or_else(|| HookError(StatusCode::NOT_FOUND, "unknown face_sid".into()))?;
+        .ok_or_else(|| HookError::not_found("unknown face_sid"))?;
     record.consented = req.consent;
     Ok(Json(json!({})))
 }
@@ -137,7 +108,7 @@ struct MintRequest {
 /// `POST /__sim/face/mint {"user","consented"?}` → `{"face_sid","openid"}`:
 /// a face_sid without going through an authinfo (consented by default).
 pub(crate) async fn face_mint(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: MintRequest = parse(&body)?;
+    let req: MintRequest = parse_hook(&body)?;
     mint(&sim, req.user, req.consented).map(Json)
 }
 
@@ -148,7 +119,7 @@ struct AuthinfoCheck {
 
 /// `POST /__sim/authinfo/check {"authinfo"}` → `{"valid","device_id"?,"store_id"?}`.
 pub(crate) async fn authinfo_check(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: AuthinfoCheck = parse(&body)?;
+    let req: AuthinfoCheck = parse_hook(&body)?;
     let s = sim.lock();
     Ok(Json(match s.authinfos.get(&req.authinfo) {
         Some(a) => json!({
@@ -161,46 +132,9 @@ pub(crate) async fn authinfo_check(State(sim): State<Sim>, body: Bytes) -> HookR
     }))
 }
 
-pub(crate) async fn counters(State(sim): State<Sim>) -> Json<BTreeMap<&'static str, u64>> {
-    let s = sim.lock();
-    Json(s.counters.iter().map(|(e, n)| (e.name(), *n)).collect())
-}
-
-pub(crate) async fn reset_counters(State(sim): State<Sim>) -> Json<Value> {
-    sim.lock().counters.values_mut().for_each(|n| *n = 0);
-    Json(json!({}))
-}
-
-pub(crate) async fn add_fault(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: FaultRequest = parse(&body)?;
-    sim.lock().faults.push(req).map_err(bad)?;
-    Ok(Json(json!({})))
-}
-
-pub(crate) async fn clear_faults(State(sim): State<Sim>) -> Json<Value> {
-    sim.lock().faults.clear();
-    Json(json!({}))
-}
-
-#[derive(Deserialize)]
-struct ClockRequest {
-    advance_secs: i64,
-}
-
-pub(crate) async fn advance_clock(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: ClockRequest = parse(&body)?;
-    let mut s = sim.lock();
-    s.clock.advance(req.advance_secs).map_err(bad)?;
-    Ok(Json(json!({"now": s.now()})))
-}
-
-pub(crate) async fn get_clock(State(sim): State<Sim>) -> Json<Value> {
-    Json(json!({"now": sim.lock().now()}))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConfigPatch {
+pub(crate) struct ConfigPatch {
     authinfo_expires_in: Option<i64>,
     face_sid_ttl_secs: Option<i64>,
     padding: Option<Padding>,
@@ -208,8 +142,8 @@ struct ConfigPatch {
     response_signer: Option<ResponseSigner>,
 }
 
-fn settings(s: &crate::state::Inner) -> Value {
-    let c = &s.config;
+/// The run-time settings, as `/__sim/config` answers them.
+fn settings(c: &PaySimConfig) -> Value {
     json!({
         "authinfo_expires_in": c.authinfo_expires_in,
         "face_sid_ttl_secs": c.face_sid_ttl_secs,
@@ -219,37 +153,34 @@ fn settings(s: &crate::state::Inner) -> Value {
     })
 }
 
-/// `POST /__sim/config` with any of the run-time settings → all of them.
-pub(crate) async fn set_config(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let p: ConfigPatch = parse(&body)?;
-    for v in [p.authinfo_expires_in, p.face_sid_ttl_secs]
-        .into_iter()
-        .flatten()
-    {
-        if !(1..=86_400).contains(&v) {
-            return Err(bad("lifetimes must be in 1..=86400"));
-        }
-    }
-    let mut s = sim.lock();
-    let c = &mut s.config;
-    if let Some(v) = p.authinfo_expires_in {
-        c.authinfo_expires_in = v;
-    }
-    if let Some(v) = p.face_sid_ttl_secs {
-        c.face_sid_ttl_secs = v;
-    }
-    if let Some(v) = p.padding {
-        c.padding = v;
-    }
-    if let Some(v) = p.accept_ask_union_id {
-        c.accept_ask_union_id = v;
-    }
-    if let Some(v) = p.response_signer {
-        c.response_signer = v;
-    }
-    Ok(Json(settings(&s)))
-}
+impl Simulator for Sim {
+    type Faults = FaultAction;
+    type Settings = ConfigPatch;
 
-pub(crate) async fn get_config(State(sim): State<Sim>) -> Json<Value> {
-    Json(settings(&sim.lock()))
+    fn settings(&self) -> Value {
+        settings(&self.lock().config)
+    }
+
+    /// Any of the run-time settings; absent ones are unchanged.
+    fn configure(&self, p: ConfigPatch) -> Result<Value, String> {
+        let lifetimes = [p.authinfo_expires_in, p.face_sid_ttl_secs];
+        if lifetimes
+            .into_iter()
+            .flatten()
+            .any(|v| !(1..=86_400).contains(&v))
+        {
+            return Err("lifetimes must be in 1..=86400".into());
+        }
+        let c = &mut self.lock().config;
+        c.authinfo_expires_in = p.authinfo_expires_in.unwrap_or(c.authinfo_expires_in);
+        c.face_sid_ttl_secs = p.face_sid_ttl_secs.unwrap_or(c.face_sid_ttl_secs);
+        c.padding = p.padding.unwrap_or(c.padding);
+        c.accept_ask_union_id = p.accept_ask_union_id.unwrap_or(c.accept_ask_union_id);
+        c.response_signer = p.response_signer.unwrap_or(c.response_signer);
+        Ok(settings(c))
+    }
+
+    fn with_core<R>(&self, f: impl FnOnce(&mut Core<FaultAction>) -> R) -> R {
+        f(&mut self.lock().core)
+    }
 }

@@ -1,13 +1,13 @@
 //! Shared simulator state behind one mutex, never held across an await.
 
-use std::collections::{BTreeMap, HashMap};
+use sim_kit::{Core, SimEndpoint};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::config::{PaySimConfig, SimUser};
 use crate::crypto::Keys;
-use crate::faults::{FaultAction, Faults};
+use crate::faults::FaultAction;
 
 /// The WeChat Pay endpoints served; names are those of counters and faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,18 +16,14 @@ pub(crate) enum Endpoint {
     FacemchUsers,
 }
 
-impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 2] = [Endpoint::Authinfo, Endpoint::FacemchUsers];
+impl SimEndpoint for Endpoint {
+    const ALL: &'static [Endpoint] = &[Endpoint::Authinfo, Endpoint::FacemchUsers];
 
-    pub(crate) fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Endpoint::Authinfo => "authinfo",
             Endpoint::FacemchUsers => "facemch_users",
         }
-    }
-
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.name() == name)
     }
 }
 
@@ -48,16 +44,15 @@ pub(crate) struct FaceSid {
 
 pub(crate) struct Inner {
     pub config: PaySimConfig,
-    pub clock: Clock,
-    pub counters: BTreeMap<Endpoint, u64>,
-    pub faults: Faults,
+    /// Clock, counters and faults.
+    pub core: Core<FaultAction>,
     pub authinfos: HashMap<String, IssuedAuthinfo>,
     pub face_sids: HashMap<String, FaceSid>,
 }
 
 impl Inner {
     pub(crate) fn now(&self) -> i64 {
-        self.clock.now()
+        self.core.now()
     }
 }
 
@@ -72,9 +67,7 @@ impl Sim {
         Sim {
             inner: Arc::new(Mutex::new(Inner {
                 config,
-                clock: Clock::default(),
-                counters: Endpoint::ALL.into_iter().map(|e| (e, 0)).collect(),
-                faults: Faults::default(),
+                core: Core::new(&[]),
                 authinfos: HashMap::new(),
                 face_sids: HashMap::new(),
             })),
@@ -90,11 +83,7 @@ impl Sim {
     /// First thing every WeChat Pay endpoint does: count the call, take its
     /// fault, wait out the fault's delay.
     pub(crate) async fn enter(&self, endpoint: Endpoint) -> Option<FaultAction> {
-        let fault = {
-            let mut s = self.lock();
-            *s.counters.entry(endpoint).or_default() += 1;
-            s.faults.take(endpoint)
-        };
+        let fault = self.lock().core.arrive(endpoint);
         if let Some(ms) = fault.as_ref().and_then(|f| f.delay_ms) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }

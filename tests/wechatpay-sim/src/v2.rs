@@ -1,4 +1,4 @@
-//! `POST /face/get_wxpayface_authinfo` (wechatpay-face-api.md §3, §8).
+//! `POST /face/get_wxpayface_authinfo` (docs/wechatpay.md §3, §8).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::crypto::{nonce, random_bytes, v2_sign, v2_verify};
+use sim_kit::random_bytes;
+
+use crate::crypto::{nonce, v2_sign, v2_verify};
 use crate::state::{Endpoint, IssuedAuthinfo, Sim};
 use crate::xml;
 
@@ -22,7 +24,7 @@ fn xml_response(fields: &BTreeMap<String, String>) -> Response {
         .into_response()
 }
 
-/// A protocol failure: `return_code` + `return_msg`, unsigned (§2.4).
+/// A protocol failure: `return_code` + `return_msg`, unsigned (docs/wechatpay.md §2.4).
 fn fail(code: &str, msg: &str) -> Response {
     let fields = BTreeMap::from([
         ("return_code".to_owned(), code.to_owned()),
@@ -31,7 +33,7 @@ fn fail(code: &str, msg: &str) -> Response {
     xml_response(&fields)
 }
 
-/// Field limits of §3.2, in characters.
+/// Field limits of docs/wechatpay.md §3.2, in characters.
 const LIMITS: [(&str, usize); 10] = [
     ("store_id", 32),
     ("store_name", 128),

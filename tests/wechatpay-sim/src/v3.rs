@@ -1,4 +1,4 @@
-//! `GET /v3/facemch/users/{face_sid}` (wechatpay-face-api.md §4, §5, §8).
+//! `GET /v3/facemch/users/{face_sid}` (docs/wechatpay.md §4, §5, docs/wechatpay.md §8).
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use crate::state::{Endpoint, Sim};
 
 const SKEW_SECS: i64 = 300;
 
-/// A non-2xx APIv3 answer: `{"code","message"}`, unsigned (§4.2).
+/// A non-2xx APIv3 answer: `{"code","message"}`, unsigned (docs/wechatpay.md §4.2).
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -227,10 +227,10 @@ fn user_body(
             "encrypted_credential_id": encrypt(&user.credential_id)?,
         }),
     );
-    if info_type == "ASK_REAL_NAME_TEL" {
-        if let Some(phone) = &user.phone {
-            body.insert("encrypted_phone_number".into(), json!(encrypt(phone)?));
-        }
+    if info_type == "ASK_REAL_NAME_TEL"
+        && let Some(phone) = &user.phone
+    {
+        body.insert("encrypted_phone_number".into(), json!(encrypt(phone)?));
     }
     Ok(Some(body))
 }
@@ -247,7 +247,7 @@ fn default_code(status: StatusCode) -> &'static str {
     }
 }
 
-/// A 200 signed like WeChat Pay signs (§4.2), faults applied.
+/// A 200 signed like WeChat Pay signs (docs/wechatpay.md §4.2), faults applied.
 fn signed(
     sim: &Sim,
     c: &crate::config::PaySimConfig,

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use wechatpay_sim::{Fault, PaySimConfig, SimSettings, SimUser, test_keys, v2_sign};
-use wxface::adapters::wechatpay::keys::{MerchantKey, VerifyingKey};
 use wxface::adapters::wechatpay::v2::{self, SignType};
 use wxface::adapters::wechatpay::v3::{self, RequestToSign, ResponseKeys, SignedHeaders};
-use wxface::adapters::wechatpay::xml;
+use wxface::crypto::rsa::{MerchantKey, VerifyingKey};
+use wxface::xml;
 
 async fn sim() -> (wechatpay_sim::RunningSim, reqwest::Client) {
     let s = wechatpay_sim::start(PaySimConfig::default(), "127.0.0.1:0".parse().unwrap())
@@ -55,7 +55,7 @@ async fn post_xml(c: &reqwest::Client, base: &str, body: String) -> BTreeMap<Str
         .text()
         .await
         .unwrap();
-    xml::parse(&text).unwrap()
+    xml::parse(&text, xml::Nested::Refuse).unwrap()
 }
 
 #[tokio::test]
@@ -257,31 +257,14 @@ async fn facemch_users_verifies_requests_and_signs_answers() {
         let j: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(j["code"], "SIGN_ERROR");
     };
-    sign_error(
-        get_user(
-            &c,
-            &base,
-            &v,
-            &pq,
-            now() - 301,
-            test_keys::MERCHANT_SERIAL,
-            None,
-        )
-        .await,
-    );
-    sign_error(
-        get_user(
-            &c,
-            &base,
-            &v,
-            &pq,
-            now() + 301,
-            test_keys::MERCHANT_SERIAL,
-            None,
-        )
-        .await,
-    );
-    sign_error(get_user(&c, &base, &v, &pq, now(), "1234", None).await);
+    // Outside the 5 minutes either way, or an unknown merchant serial.
+    for (ts, serial) in [
+        (now() - 301, test_keys::MERCHANT_SERIAL),
+        (now() + 301, test_keys::MERCHANT_SERIAL),
+        (now(), "1234"),
+    ] {
+        sign_error(get_user(&c, &base, &v, &pq, ts, serial, None).await);
+    }
     // Signed over one path, sent to another.
     let other = pq.replace("ASK_REAL_NAME", "ASK_REAL_NAME_TEL");
     let auth = v3::authorization(

@@ -13,21 +13,20 @@ use async_trait::async_trait;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT};
 use serde::Deserialize;
 
-use super::merchant::MerchantSecrets;
 use super::v2;
 use super::v3::{self, RequestToSign, SignedHeaders};
-use super::xml;
+use crate::adapters::http::{self, Answer, ReadError};
+use crate::config::MerchantSecrets;
 use crate::domain::Clock;
 use crate::domain::kiosk::{
     self, Authinfo, AuthinfoRequest, AuthinfoToken, FaceSid, InfoType, RealNameInfo,
 };
 use crate::error::WeChatPayError;
 use crate::ports::{MerchantSecretsSource, WeChatPay};
+use crate::xml::{self, Nested};
 
 pub const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
-/// Neither API answers anything near this; a larger body is refused unread.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// WeChat Pay's own example value, for an answer without `expires_in`.
 const DEFAULT_AUTHINFO_TTL: i64 = 3600;
 /// Longest authinfo lifetime we believe (one day).
@@ -43,13 +42,6 @@ pub struct WeChatPayClient {
     clock: Arc<dyn Clock>,
 }
 
-/// One answer, read in full (bounded).
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl WeChatPayClient {
     pub fn new(
         face_base: &str,
@@ -58,10 +50,7 @@ impl WeChatPayClient {
         merchant: Arc<dyn MerchantSecretsSource>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, WeChatPayError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .build()
+        let http = http::client(timeout)
             .map_err(|e| WeChatPayError::Unavailable(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
@@ -95,8 +84,8 @@ impl WeChatPayClient {
         loop {
             attempt += 1;
             let err = match build()?.send().await {
-                Err(e) => WeChatPayError::Unavailable(transport_error(&e).into()),
-                Ok(resp) => match read_answer(resp).await {
+                Err(e) => WeChatPayError::Unavailable(http::transport_error(&e).into()),
+                Ok(resp) => match http::read_answer(resp).await {
                     Ok(a) if a.status >= 500 => {
                         WeChatPayError::Unavailable(format!("HTTP {}", a.status))
                     }
@@ -107,7 +96,10 @@ impl WeChatPayClient {
                         ));
                     }
                     Ok(a) => return Ok(a),
-                    Err(e) => e,
+                    Err(ReadError::TooLarge) => {
+                        return Err(WeChatPayError::Malformed("answer too large".into()));
+                    }
+                    Err(ReadError::Transport(why)) => WeChatPayError::Unavailable(why.into()),
                 },
             };
             tracing::warn!(endpoint, attempt, error = %err, "WeChat Pay call failed");
@@ -116,45 +108,6 @@ impl WeChatPayClient {
             }
             tokio::time::sleep(BACKOFF * attempt).await;
         }
-    }
-}
-
-async fn read_answer(mut resp: reqwest::Response) -> Result<Answer, WeChatPayError> {
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(WeChatPayError::Malformed("answer too large".into()));
-    }
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                    return Err(WeChatPayError::Malformed("answer too large".into()));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => return Err(WeChatPayError::Unavailable(transport_error(&e).into())),
-        }
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn transport_error(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "transport error"
     }
 }
 
@@ -217,7 +170,7 @@ fn authinfo_params(
     p
 }
 
-/// §2.4: FAIL carries no signature; SUCCESS must be signed with our sign_type.
+/// docs/wechatpay.md §2.4: FAIL carries no signature; SUCCESS must be signed with our sign_type.
 fn authinfo_answer(
     m: &MerchantSecrets,
     fields: &BTreeMap<String, String>,
@@ -258,10 +211,10 @@ fn authinfo_answer(
             ("sub_mch_id", m.sub_mch_id.as_ref()),
         ])
     {
-        if let (Some(theirs), Some(ours)) = (fields.get(k), ours) {
-            if theirs != ours {
-                return Err(WeChatPayError::Malformed(format!("{k} is not ours")));
-            }
+        if let (Some(theirs), Some(ours)) = (fields.get(k), ours)
+            && theirs != ours
+        {
+            return Err(WeChatPayError::Malformed(format!("{k} is not ours")));
         }
     }
     let authinfo = AuthinfoToken::from_upstream(get("authinfo"))
@@ -400,7 +353,8 @@ impl WeChatPay for WeChatPayClient {
         }
         let text = std::str::from_utf8(&answer.body)
             .map_err(|_| WeChatPayError::Malformed("answer is not UTF-8".into()))?;
-        let fields = xml::parse(text).map_err(|e| WeChatPayError::Malformed(e.to_string()))?;
+        let fields = xml::parse(text, Nested::Refuse)
+            .map_err(|e| WeChatPayError::Malformed(e.to_string()))?;
         authinfo_answer(&m, &fields)
     }
 
@@ -421,15 +375,18 @@ impl WeChatPay for WeChatPayClient {
             .iter()
             .map(|(k, v)| format!("{k}={}", percent_encode(v)))
             .collect();
-        let url = format!(
-            "{}/v3/facemch/users/{}?{}",
-            self.api_base,
-            percent_encode(face_sid.expose()),
-            query.join("&")
-        );
+        // face_sid is [A-Za-z0-9_-] only: the segment is used as it is.
+        let path = format!("/v3/facemch/users/{}", face_sid.expose());
+        let url = format!("{}{path}?{}", self.api_base, query.join("&"));
         let url = reqwest::Url::parse(&url).map_err(|_| {
             WeChatPayError::Malformed("WECHATPAY_API_BASE gives no valid URL".into())
         })?;
+        // What is signed and sent must be the path meant, never a normalized one.
+        if !url.path().ends_with(&path) {
+            return Err(WeChatPayError::Malformed(
+                "the request path would change".into(),
+            ));
+        }
         // Signed exactly as it goes on the wire (the base may carry a path prefix).
         let path_and_query = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -467,7 +424,7 @@ impl WeChatPay for WeChatPayClient {
             })
             .await?;
         if !(200..300).contains(&answer.status) {
-            // Non-2xx answers are not signed (§4.2); read the code only.
+            // Non-2xx answers are not signed (docs/wechatpay.md §4.2); read the code only.
             let e: Option<V3Error> = serde_json::from_slice(&answer.body).ok();
             let (code, message) = e
                 .map(|e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()))
@@ -501,9 +458,9 @@ impl WeChatPay for WeChatPayClient {
 
 #[cfg(test)]
 mod tests {
-    use super::super::keys::test_keys::*;
-    use super::super::merchant::tests::secret_json;
     use super::*;
+    use crate::config::merchant_test_secret as secret_json;
+    use crate::crypto::rsa::test_keys::*;
     use crate::domain::kiosk::{DeviceId, RawData, StoreId, StoreName};
     use serde_json::Value;
 
@@ -667,6 +624,24 @@ mod tests {
         assert!(real_name_answer(&m, InfoType::RealName, br#"{"openid":"o"}"#).is_err());
         assert!(real_name_answer(&m, InfoType::RealName, b"not json").is_err());
         let _ = (PLATFORM_SERIAL, MERCHANT_CERT);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_is_read_without_panicking(
+            fields in proptest::collection::btree_map("[a-z_]{1,12}", ".{0,30}", 0..8),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let m = merchant("HMAC-SHA256");
+            let mut fields = fields;
+            let _ = authinfo_answer(&m, &fields);
+            fields.insert("return_code".into(), "SUCCESS".into());
+            // Unsigned or wrongly signed: never accepted.
+            proptest::prop_assert!(authinfo_answer(&m, &fields).is_err());
+            for info_type in [InfoType::RealName, InfoType::RealNameTel, InfoType::UnionId] {
+                let _ = real_name_answer(&m, info_type, &body);
+            }
+        }
     }
 
     #[test]

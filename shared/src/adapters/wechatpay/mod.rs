@@ -1,15 +1,11 @@
-//! WeChat Pay's face-kiosk APIs (wechatpay-face-api.md): APIv2 XML and its
+//! WeChat Pay's face-kiosk APIs (docs/wechatpay.md): APIv2 XML and its
 //! MD5 / HMAC-SHA256 signatures for `get_wxpayface_authinfo`, APIv3 RSA
 //! signatures and answer verification for `/v3/facemch/users/{face_sid}`,
 //! and the decryption of the real-name fields.
 
 pub mod client;
-pub mod keys;
-pub mod merchant;
 pub mod v2;
 pub mod v3;
-pub mod xml;
 
 pub use client::WeChatPayClient;
-pub use merchant::{CachedMerchantSecrets, MerchantSecrets};
 pub use v2::SignType;

@@ -1,4 +1,4 @@
-//! APIv2 signatures (wechatpay-face-api.md §2.1): sort by name, drop `sign`
+//! APIv2 signatures (docs/wechatpay.md §2.1): sort by name, drop `sign`
 //! and empty values, join `k=v` with `&`, append `&key=API_KEY`, then MD5 or
 //! HMAC-SHA256 (keyed with the API key, over the same string), upper hex.
 
@@ -8,27 +8,7 @@ use aws_lc_rs::hmac;
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignType {
-    Md5,
-    HmacSha256,
-}
-
-impl SignType {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "MD5" => Some(Self::Md5),
-            "HMAC-SHA256" => Some(Self::HmacSha256),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Md5 => "MD5",
-            Self::HmacSha256 => "HMAC-SHA256",
-        }
-    }
-}
+pub use crate::config::SignType;
 
 /// `stringSignTemp`: what is hashed. A `BTreeMap` iterates in byte order.
 pub fn string_to_sign(params: &BTreeMap<String, String>, api_key: &str) -> String {
@@ -88,7 +68,7 @@ mod tests {
 
     #[test]
     fn official_vector() {
-        // wechatpay-face-api.md §2.2.
+        // docs/wechatpay.md §2.2.
         let p = map(&[
             ("appid", "wxd930ea5d5a258f4f"),
             ("mch_id", "10000100"),
@@ -128,7 +108,7 @@ mod tests {
 
     #[test]
     fn authinfo_request_vectors() {
-        // §3.5: sign_type is signed, the empty attach is not.
+        // docs/wechatpay.md §3.5: sign_type is signed, the empty attach is not.
         let p = authinfo_request("MD5");
         assert!(string_to_sign(&p, KEY).starts_with(
             "appid=wxd930ea5d5a258f4f&device_id=DEV001&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA&now=1239878956&rawdata=H0kvnUgGHKuqflNwtNqCdOVpbO4FPSowudTG&sign_type=MD5&store_id=IMG001&store_name=爱马哥南山店&version=1&key="
@@ -146,7 +126,7 @@ mod tests {
 
     #[test]
     fn authinfo_response_vectors_verify() {
-        // §3.5 simulated success answer; the empty return_msg is not signed.
+        // docs/wechatpay.md §3.5 simulated success answer; the empty return_msg is not signed.
         let mut p = map(&[
             ("return_code", "SUCCESS"),
             ("return_msg", ""),

@@ -28,6 +28,11 @@ usage:
   wxface-dev scan-pii [--aws URL] [--logs DIR]
       Scans every table and every file under DIR for the fixtures' personal data; exits 1 on
       any finding.
+  wxface-dev soak     [--aws URL] [--bin-dir DIR] [--logs DIR] [--seconds N] [--containers N]
+                      [--concurrency N]
+      Concurrent flows of every kind against N processes per function (the binaries in
+      DIR, default target/debug), with random WeChat and AWS faults for N seconds (default
+      40), then healing; prints the figures and exits 1 if an invariant broke.
 
 defaults: --aws http://127.0.0.1:5005  --table wxface-dev-sessions
           --app-secret-id wxface/dev/wechat-app  --token-secret-id wxface/dev/access-token
@@ -77,33 +82,40 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let rest = &args[1..];
-    let result = match cmd.as_str() {
-        "setup" => match parse_flags(
-            rest,
-            &[
-                "aws",
-                "table",
-                "app-secret-id",
-                "token-secret-id",
-                "merchant-secret-id",
-            ],
-        ) {
-            Ok(f) => setup(&f).await,
-            Err(e) => usage_error(&e),
-        },
-        "demo" => match parse_flags(rest, &["functions", "sim", "pay-sim", "timeout"]) {
-            Ok(f) => demo(&f).await,
-            Err(e) => usage_error(&e),
-        },
-        "scan-pii" => match parse_flags(rest, &["aws", "logs"]) {
-            Ok(f) => scan_pii(&f).await,
-            Err(e) => usage_error(&e),
-        },
+    // Each command and the options it takes.
+    let allowed: &[&str] = match cmd.as_str() {
+        "setup" => &[
+            "aws",
+            "table",
+            "app-secret-id",
+            "token-secret-id",
+            "merchant-secret-id",
+        ],
+        "demo" => &["functions", "sim", "pay-sim", "timeout"],
+        "scan-pii" => &["aws", "logs"],
+        "soak" => &[
+            "aws",
+            "bin-dir",
+            "logs",
+            "seconds",
+            "containers",
+            "concurrency",
+        ],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        other => usage_error(&format!("unknown command {other}")),
+        other => {
+            let _ = usage_error(&format!("unknown command {other}"));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match parse_flags(rest, allowed) {
+        Err(e) => usage_error(&e),
+        Ok(f) if cmd == "setup" => setup(&f).await,
+        Ok(f) if cmd == "demo" => demo(&f).await,
+        Ok(f) if cmd == "scan-pii" => scan_pii(&f).await,
+        Ok(f) => soak(&f).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,32 +166,11 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     );
 
     let app = &wechat_sim::SimConfig::default().apps[0];
-    let existed = secrets::get_secret(&sm, &app_secret_id).await.is_ok();
-    let value = json!({
-        "appid": app.appid,
-        "appsecret": app.secret,
-        "push_token": app.push_token,
-        "encoding_aes_key": app.encoding_aes_key,
-        "data_key": secrets::random_data_key(),
-    })
-    .to_string();
-    secrets::create_secret(&sm, &app_secret_id, Some(&value)).await?;
-    if existed {
-        println!("setup: secret {app_secret_id} exists, left as it is");
-    } else {
-        println!(
-            "setup: secret {app_secret_id} created (appid {}, fresh data_key)",
-            app.appid
-        );
-    }
-
-    let token_existed = secrets::get_secret(&sm, &token_secret_id).await.is_ok();
-    secrets::create_secret(&sm, &token_secret_id, None).await?;
-    if token_existed {
-        println!("setup: secret {token_secret_id} exists, left as it is");
-    } else {
-        println!("setup: secret {token_secret_id} created with no value (the functions fill it)");
-    }
+    let value = secrets::app_secret_json(app).to_string();
+    let created = format!("(appid {}, fresh data_key and receipt key)", app.appid);
+    ensure_secret(&sm, &app_secret_id, Some(&value), &created).await?;
+    let created = "with no value (the functions fill it)";
+    ensure_secret(&sm, &token_secret_id, None, created).await?;
 
     // The WeChat Pay simulator's test merchant, with one registered kiosk.
     let merchant = kiosk::merchant_secret(
@@ -188,15 +179,27 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
         &[(kiosk::DEV_DEVICE_ID, kiosk::DEV_DEVICE_TOKEN)],
     )
     .to_string();
-    let merchant_existed = secrets::get_secret(&sm, &merchant_secret_id).await.is_ok();
-    secrets::create_secret(&sm, &merchant_secret_id, Some(&merchant)).await?;
-    if merchant_existed {
-        println!("setup: secret {merchant_secret_id} exists, left as it is");
+    let created = format!(
+        "(test merchant, device {} registered)",
+        kiosk::DEV_DEVICE_ID
+    );
+    ensure_secret(&sm, &merchant_secret_id, Some(&merchant), &created).await?;
+    Ok(())
+}
+
+/// Creates secret `id` (holding `value`) unless it exists, which it then leaves as it is.
+async fn ensure_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    value: Option<&str>,
+    created: &str,
+) -> Result<(), String> {
+    let existed = secrets::get_secret(sm, id).await.is_ok();
+    secrets::create_secret(sm, id, value).await?;
+    if existed {
+        println!("setup: secret {id} exists, left as it is");
     } else {
-        println!(
-            "setup: secret {merchant_secret_id} created (test merchant, device {} registered)",
-            kiosk::DEV_DEVICE_ID
-        );
+        println!("setup: secret {id} created {created}");
     }
     Ok(())
 }
@@ -233,6 +236,83 @@ async fn scan_pii(flags: &HashMap<String, String>) -> Result<(), Failure> {
         "{} finding(s) of personal data",
         findings.len()
     )))
+}
+
+// ---------------------------------------------------------------- soak
+
+async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    let root = wxface_harness::workspace_root();
+    let number = |name: &str, default: &str| -> Result<u64, String> {
+        flag(flags, name, default)
+            .parse()
+            .map_err(|_| format!("--{name} takes a whole number"))
+    };
+    let cfg = wxface_harness::soak::SoakConfig {
+        aws: flag(flags, "aws", "http://127.0.0.1:5005"),
+        bin_dir: PathBuf::from(flag(
+            flags,
+            "bin-dir",
+            &root.join("target/debug").to_string_lossy(),
+        )),
+        logs: PathBuf::from(flag(
+            flags,
+            "logs",
+            &root.join("target/test-logs/soak").to_string_lossy(),
+        )),
+        chaos: Duration::from_secs(number("seconds", "40")?),
+        containers: number("containers", "3")? as usize,
+        concurrency: number("concurrency", "8")? as usize,
+    };
+    println!(
+        "soak: {} s of chaos, {} containers per function, {} flows at a time",
+        cfg.chaos.as_secs(),
+        cfg.containers,
+        cfg.concurrency
+    );
+    let started = Instant::now();
+    let r = wxface_harness::soak::run(&cfg).await?;
+    println!(
+        "soak: {:.0} s in all, {} requests",
+        started.elapsed().as_secs_f64(),
+        r.requests
+    );
+    println!("  flows:             {:?}", r.flows);
+    println!(
+        "  containers:        {} (processes, all functions)",
+        r.containers
+    );
+    println!("  AWS faults:        {:?}", r.aws_faults);
+    println!("  WeChat faults:     {:?}", r.wechat_faults);
+    println!("  answers by status: {:?}", r.statuses);
+    println!(
+        "  wrong {}, lost {}, 500 {}, 5xx without a 502/503 JSON code {}, changed {}, panics {}",
+        r.wrong.len(),
+        r.lost.len(),
+        r.five_hundreds.len(),
+        r.bad_5xx.len(),
+        r.changed.len(),
+        r.panics.len()
+    );
+    for problem in r
+        .wrong
+        .iter()
+        .chain(&r.lost)
+        .chain(&r.five_hundreds)
+        .chain(&r.bad_5xx)
+        .chain(&r.changed)
+        .chain(&r.panics)
+        .take(20)
+    {
+        println!("  PROBLEM: {problem}");
+    }
+    if r.failures() > 0 {
+        return Err(Failure::Failed(format!(
+            "{} invariant violation(s)",
+            r.failures()
+        )));
+    }
+    println!("soak: OK");
+    Ok(())
 }
 
 // ---------------------------------------------------------------- demo
@@ -292,8 +372,8 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     println!("  appid:     {}", demo.appid);
 
     let started = Instant::now();
-    demo.v2(fixtures::person(0)).await?;
-    demo.v1(fixtures::person(4)).await?;
+    demo.mini_program("v2", fixtures::person(0)).await?;
+    demo.mini_program("v1", fixtures::person(4)).await?;
     demo.v1_by_push(fixtures::person(5)).await?;
     demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
     println!();
@@ -333,6 +413,25 @@ fn valid_out_seq_no(s: &str) -> bool {
     (5..=32).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl<'a> Masks<'a> {
+    fn of(person: &'a fixtures::Person) -> Self {
+        Masks {
+            name: person.name,
+            id: person.id_card_number,
+        }
+    }
+}
+
+/// The heading of one demo flow, with the person shown masked.
+fn banner(title: &str, person: fixtures::Person) {
+    println!("\n=== {title} ===");
+    println!(
+        "person: {} / {} (a made-up fixture)",
+        mask_name(person.name),
+        mask_id(person.id_card_number)
+    );
 }
 
 impl Demo {
@@ -390,12 +489,10 @@ impl Demo {
             .await
             .map_err(|e| format!("POST {url}: {e} (is the stack running? `make dev`)"))?;
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = match resp.headers().get("content-type") {
+            Some(v) => v.to_str().unwrap_or("").to_string(),
+            None => String::new(),
+        };
         let text = resp
             .text()
             .await
@@ -425,15 +522,54 @@ impl Demo {
         parsed.ok_or_else(|| format!("{function}: the 200 answer is not JSON"))
     }
 
-    fn check_verified(answer: &Value, out_seq_no: &str, flow: &str) -> Result<(), String> {
+    /// wx.login, then issue-key for `flow`: checks the answer's flow and out_seq_no and
+    /// returns (out_seq_no, the answer's `key` field: verify_id or user_id_key).
+    async fn issue(
+        &mut self,
+        openid: &str,
+        person: fixtures::Person,
+        flow: &str,
+        key: &str,
+    ) -> Result<(String, String), String> {
+        let what = "issue-key";
+        let code = self.login(openid).await?;
+        let body = json!({"code": code, "name": person.name,
+                          "id_card_number": person.id_card_number, "flow": flow});
+        let issued = self.call(what, &body, &Masks::of(&person)).await?;
+        if str_field(&issued, "flow", what)? != flow {
+            return Err(format!("{what}: expected flow \"{flow}\""));
+        }
+        let out_seq_no = str_field(&issued, "out_seq_no", what)?.to_string();
+        if !valid_out_seq_no(&out_seq_no) {
+            return Err(format!("{what}: out_seq_no is not [A-Za-z0-9_-]{{5,32}}"));
+        }
+        Ok((out_seq_no, str_field(&issued, key, what)?.to_string()))
+    }
+
+    /// wx.login, then verify-result (with the device's verify_result, if any): the session
+    /// must be verified in `flow`.
+    async fn verify(
+        &mut self,
+        openid: &str,
+        person: fixtures::Person,
+        out_seq_no: &str,
+        verify_result: Option<&str>,
+        flow: &str,
+    ) -> Result<(), String> {
         let what = "verify-result";
-        if str_field(answer, "out_seq_no", what)? != out_seq_no {
+        let code = self.login(openid).await?;
+        let mut body = json!({"code": code, "out_seq_no": out_seq_no});
+        if let Some(vr) = verify_result {
+            body["verify_result"] = json!(vr);
+        }
+        let answer = self.call(what, &body, &Masks::of(&person)).await?;
+        if str_field(&answer, "out_seq_no", what)? != out_seq_no {
             return Err(format!("{what}: out_seq_no differs from issue-key's"));
         }
-        if str_field(answer, "flow", what)? != flow {
+        if str_field(&answer, "flow", what)? != flow {
             return Err(format!("{what}: expected flow {flow}"));
         }
-        let status = str_field(answer, "status", what)?;
+        let status = str_field(&answer, "status", what)?;
         if status != "verified" || answer.get("verified") != Some(&Value::Bool(true)) {
             return Err(format!(
                 "{what}: expected status \"verified\" and verified true, got status {status:?}"
@@ -442,134 +578,67 @@ impl Demo {
         Ok(())
     }
 
-    async fn v2(&mut self, person: fixtures::Person) -> Result<(), String> {
-        let masks = Masks {
-            name: person.name,
-            id: person.id_card_number,
-        };
-        let openid = format!("o-demo-v2-{}", random_hex(6));
-        println!("\n=== v2 flow: getverifyid → wx.requestFacialVerify → queryverifyinfo ===");
-        println!(
-            "person: {} / {} (a made-up fixture)",
-            mask_name(person.name),
-            mask_id(person.id_card_number)
-        );
-
-        let code = self.login(&openid).await?;
-        let issued = self
-            .call(
-                "issue-key",
-                &json!({"code": code, "name": person.name,
-                        "id_card_number": person.id_card_number, "flow": "v2"}),
-                &masks,
-            )
-            .await?;
-        if str_field(&issued, "flow", "issue-key")? != "v2" {
-            return Err("issue-key: expected flow \"v2\"".into());
-        }
-        let out_seq_no = str_field(&issued, "out_seq_no", "issue-key")?.to_string();
-        if !valid_out_seq_no(&out_seq_no) {
-            return Err("issue-key: out_seq_no is not [A-Za-z0-9_-]{5,32}".into());
-        }
-        let verify_id = str_field(&issued, "verify_id", "issue-key")?.to_string();
-
-        self.step(
-            "wx.requestFacialVerify({verifyId}) on the device: the user passes the face check \
-             (simulator hook POST /__sim/face/v2/run, verify_ret 10000)",
-        );
-        let sim = self.sim.clone();
-        let (vid, oid) = (verify_id.clone(), openid.clone());
-        sim_call(
-            "face/v2/run",
-            async move { sim.run_v2(&vid, &oid, 10000).await },
-        )
-        .await?
-        .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))?;
-        println!("    done: the mini-program now asks our backend for the result");
-
-        let code = self.login(&openid).await?;
-        let answer = self
-            .call(
-                "verify-result",
-                &json!({"code": code, "out_seq_no": out_seq_no}),
-                &masks,
-            )
-            .await?;
-        Self::check_verified(&answer, &out_seq_no, "v2")?;
-        println!("    ✔ v2: verified");
-        Ok(())
-    }
-
-    async fn v1(&mut self, person: fixtures::Person) -> Result<(), String> {
-        let masks = Masks {
-            name: person.name,
-            id: person.id_card_number,
-        };
-        let openid = format!("o-demo-v1-{}", random_hex(6));
-        println!(
-            "\n=== v1 flow (legacy): getuseridkey → wx.startFacialRecognitionVerify → getinfo ==="
-        );
-        println!(
-            "person: {} / {} (a made-up fixture)",
-            mask_name(person.name),
-            mask_id(person.id_card_number)
-        );
-
-        let code = self.login(&openid).await?;
-        let issued = self
-            .call(
-                "issue-key",
-                &json!({"code": code, "name": person.name,
-                        "id_card_number": person.id_card_number, "flow": "v1"}),
-                &masks,
-            )
-            .await?;
-        if str_field(&issued, "flow", "issue-key")? != "v1" {
-            return Err("issue-key: expected flow \"v1\"".into());
-        }
-        let out_seq_no = str_field(&issued, "out_seq_no", "issue-key")?.to_string();
-        if !valid_out_seq_no(&out_seq_no) {
-            return Err("issue-key: out_seq_no is not [A-Za-z0-9_-]{5,32}".into());
-        }
-        let user_id_key = str_field(&issued, "user_id_key", "issue-key")?.to_string();
-
-        self.step(
-            "wx.startFacialRecognitionVerify({userIdKey}) on the device: the user passes \
-             (simulator hook POST /__sim/face/v1/run) → verifyResult",
-        );
+    /// The user passes the v1 face check on the device (simulator hook POST
+    /// /__sim/face/v1/run): its verify_result.
+    async fn face_v1(&self, openid: &str, user_id_key: String) -> Result<String, String> {
         let sim = self.sim.clone();
         let run = wechat_sim::RunV1 {
             appid: self.appid.clone(),
-            openid: openid.clone(),
+            openid: openid.to_owned(),
             user_id_key: Some(user_id_key),
             ..Default::default()
         };
-        let verify_result = sim_call("face/v1/run", async move { sim.run_v1(&run).await }).await?;
-        println!(
-            "    verify_result: {}…",
-            verify_result.chars().take(16).collect::<String>()
-        );
+        sim_call("face/v1/run", async move { sim.run_v1(&run).await }).await
+    }
 
-        let code = self.login(&openid).await?;
-        let answer = self
-            .call(
-                "verify-result",
-                &json!({"code": code, "out_seq_no": out_seq_no, "verify_result": verify_result}),
-                &masks,
+    /// A mini-program flow, "v2" or "v1": issue-key, the face check on the device, then
+    /// verify-result.
+    async fn mini_program(&mut self, flow: &str, person: fixtures::Person) -> Result<(), String> {
+        let openid = format!("o-demo-{flow}-{}", random_hex(6));
+        let (title, key, device) = if flow == "v2" {
+            (
+                "v2 flow: getverifyid → wx.requestFacialVerify → queryverifyinfo",
+                "verify_id",
+                "wx.requestFacialVerify({verifyId}) on the device: the user passes the face \
+                 check (simulator hook POST /__sim/face/v2/run, verify_ret 10000)",
             )
-            .await?;
-        Self::check_verified(&answer, &out_seq_no, "v1")?;
-        println!("    ✔ v1: verified");
+        } else {
+            (
+                "v1 flow (legacy): getuseridkey → wx.startFacialRecognitionVerify → getinfo",
+                "user_id_key",
+                "wx.startFacialRecognitionVerify({userIdKey}) on the device: the user passes \
+                 (simulator hook POST /__sim/face/v1/run) → verifyResult",
+            )
+        };
+        banner(title, person);
+        let (out_seq_no, key) = self.issue(&openid, person, flow, key).await?;
+        self.step(device);
+        let verify_result = if flow == "v2" {
+            let sim = self.sim.clone();
+            let oid = openid.clone();
+            sim_call(
+                "face/v2/run",
+                async move { sim.run_v2(&key, &oid, 10000).await },
+            )
+            .await?
+            .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))?;
+            println!("    done: the mini-program now asks our backend for the result");
+            None
+        } else {
+            let vr = self.face_v1(&openid, key).await?;
+            let shown: String = vr.chars().take(16).collect();
+            println!("    verify_result: {shown}…");
+            Some(vr)
+        };
+        let vr = verify_result.as_deref();
+        self.verify(&openid, person, &out_seq_no, vr, flow).await?;
+        println!("    ✔ {flow}: verified");
         Ok(())
     }
 
     /// v1 again, but WeChat's push (safe mode) finishes the session before
     /// the mini-program asks, and the mini-program sends no verify_result.
     async fn v1_by_push(&mut self, person: fixtures::Person) -> Result<(), String> {
-        let masks = Masks {
-            name: person.name,
-            id: person.id_card_number,
-        };
         let openid = format!("o-demo-push-{}", random_hex(6));
         println!("\n=== v1 flow finished by WeChat's message push (safe mode, JSON) ===");
         let push_url = format!("{}/event-callback/", self.functions);
@@ -600,31 +669,14 @@ impl Demo {
         }
         println!("    ✔ event-callback echoed echostr");
 
-        let code = self.login(&openid).await?;
-        let issued = self
-            .call(
-                "issue-key",
-                &json!({"code": code, "name": person.name,
-                        "id_card_number": person.id_card_number, "flow": "v1"}),
-                &masks,
-            )
-            .await?;
-        let out_seq_no = str_field(&issued, "out_seq_no", "issue-key")?.to_string();
-        let user_id_key = str_field(&issued, "user_id_key", "issue-key")?.to_string();
+        let (out_seq_no, user_id_key) = self.issue(&openid, person, "v1", "user_id_key").await?;
         self.step(
             "the user passes the face check; WeChat pushes face_identify (encrypted) to \
              event-callback, which checks it and asks getinfo",
         );
         let sim = self.sim.clone();
         let before = sim.push_log().await.len();
-        let run = wechat_sim::RunV1 {
-            appid: self.appid.clone(),
-            openid: openid.clone(),
-            user_id_key: Some(user_id_key),
-            ..Default::default()
-        };
-        let sim2 = sim.clone();
-        sim_call("face/v1/run", async move { sim2.run_v1(&run).await }).await?;
+        self.face_v1(&openid, user_id_key).await?;
         let log = sim_call("push/log", async move {
             sim.wait_for_push_log(before + 1, Duration::from_secs(60))
                 .await
@@ -639,15 +691,8 @@ impl Demo {
         if !attempt.delivered {
             return Err("event-callback did not acknowledge the push".into());
         }
-        let code = self.login(&openid).await?;
-        let answer = self
-            .call(
-                "verify-result",
-                &json!({"code": code, "out_seq_no": out_seq_no}),
-                &masks,
-            )
+        self.verify(&openid, person, &out_seq_no, None, "v1")
             .await?;
-        Self::check_verified(&answer, &out_seq_no, "v1")?;
         println!("    ✔ v1 by push: verified (the mini-program sent no verify_result)");
         Ok(())
     }
@@ -655,10 +700,7 @@ impl Demo {
     /// A WeChat Pay face kiosk: authinfo (cached), the user's face and
     /// consent on the kiosk, then the authorised real-name lookup.
     async fn kiosk(&mut self, pay_sim_url: &str, person: fixtures::Person) -> Result<(), String> {
-        let masks = Masks {
-            name: person.name,
-            id: person.id_card_number,
-        };
+        let masks = Masks::of(&person);
         let pay = wechatpay_sim::SimClient::new(pay_sim_url);
         println!(
             "\n=== face kiosk (WeChat Pay 刷脸): authinfo → face + consent on the kiosk → real name ==="
@@ -672,8 +714,11 @@ impl Demo {
         let request = json!({"device_id": kiosk::DEV_DEVICE_ID, "store_id": store_id,
                              "store_name": "门诊大厅", "rawdata": format!("rawdata-{}", random_hex(8))});
         let token = Some(kiosk::DEV_DEVICE_TOKEN);
-        let pay2 = pay.clone();
-        let before = sim_call("counters", async move { pay2.count("authinfo").await }).await?;
+        let authinfo_calls = || {
+            let pay = pay.clone();
+            sim_call("counters", async move { pay.count("authinfo").await })
+        };
+        let before = authinfo_calls().await?;
         let first = self
             .call_as("authinfo", "", &request, &masks, token)
             .await?;
@@ -681,9 +726,7 @@ impl Demo {
         let mut again = request.clone();
         again["rawdata"] = json!(format!("rawdata-{}", random_hex(8)));
         let second = self.call_as("authinfo", "", &again, &masks, token).await?;
-        let pay2 = pay.clone();
-        let calls =
-            sim_call("counters", async move { pay2.count("authinfo").await }).await? - before;
+        let calls = authinfo_calls().await? - before;
         if str_field(&second, "authinfo", "authinfo")? != authinfo || calls != 1 {
             return Err(format!(
                 "authinfo: expected one WeChat Pay call and a cached answer, saw {calls} calls"

@@ -10,7 +10,15 @@ use wxface_tests::function_url;
 use crate::world::{Function, World};
 
 async fn world_with_push(mode: PushMode, format: PushFormat) -> World {
-    let w = World::new().await;
+    // The deployment accepts the mode the console is in.
+    let w = World::with(|s| {
+        s.push_mode = match mode {
+            PushMode::Plain => wxface::config::PushMode::Plaintext,
+            PushMode::Compat => wxface::config::PushMode::Compatible,
+            PushMode::Safe => wxface::config::PushMode::Safe,
+        }
+    })
+    .await;
     let url = function_url::serve(w.cold_instance(), Function::EventCallback).await;
     w.wx.configure_push(&w.app.appid, &url, mode, format).await;
     w

@@ -4,8 +4,8 @@
 use lambda_http::http::Method;
 use serde_json::json;
 
-use crate::builder::{FaceIdentify, Format, Mode};
-use crate::security::push_for;
+use crate::builder::{Format, Mode};
+use crate::security::{face_identify, push_for};
 use crate::world::{Function, World};
 
 fn random(n: usize) -> Vec<u8> {
@@ -46,11 +46,7 @@ fn mutate(seed: &str) -> String {
 async fn random_and_mutated_requests_get_clear_client_errors() {
     let w = World::new().await;
     let p = push_for(&w, Mode::Safe, Format::Xml);
-    let (uri, body) = p.request(&p.message(&FaceIdentify {
-        openid: "o-x",
-        out_seq_no: "abcdefgh",
-        verify_result: "vr",
-    }));
+    let (uri, body) = face_identify(&p, "o-x", "abcdefgh", "vr");
     let seeds = [
         (
             Function::IssueKey,
@@ -85,7 +81,7 @@ async fn random_and_mutated_requests_get_clear_client_errors() {
         if target.parse::<lambda_http::http::Uri>().is_err() {
             continue;
         }
-        let (status, _, text) = w.push(&w.svc, Method::POST, &target, &mutate(&body)).await;
+        let (status, text) = w.deliver(&target, &mutate(&body)).await;
         assert!(
             (400..500).contains(&status) || (status == 200 && text == "success"),
             "push round {round}: {status} {text}"

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use lambda_http::http::Method;
 use wxface::push::AesKey;
 use wxface::push::crypto::signature;
 use wxface_harness::workspace_root;
@@ -30,6 +29,28 @@ fn wechatpy(args: &[&str]) -> Result<String, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
+}
+
+/// wechatpy decrypting `encrypt` for `appid`, as WeChat's sample account
+/// would have signed it.
+fn wechatpy_decrypt(
+    aes_key: &str,
+    appid: &str,
+    sig: &str,
+    encrypt: &str,
+) -> Result<String, String> {
+    let fixed = [
+        "--token",
+        "spamtest",
+        "--timestamp",
+        "1409735669",
+        "--nonce",
+        "1320562132",
+    ];
+    let mut args = vec!["decrypt", "--aes-key", aes_key, "--appid", appid];
+    args.extend(fixed);
+    args.extend(["--msg-signature", sig, "--encrypt", encrypt]);
+    wechatpy(&args)
 }
 
 fn msg_file(content: &str) -> PathBuf {
@@ -92,7 +113,7 @@ async fn what_wechatpy_encrypts_finalizes_a_session() {
         );
         let body =
             serde_json::json!({"ToUserName": "gh_0123456789ab", "Encrypt": encrypt}).to_string();
-        let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+        let (status, text) = w.deliver(&uri, &body).await;
         assert_eq!((status, text.as_str()), (200, "success"), "{format}");
         let r = w.verify("o-interop", &issued["out_seq_no"], None).await;
         assert_eq!(r.body["status"], "verified", "{format}: {}", r.body);
@@ -101,7 +122,7 @@ async fn what_wechatpy_encrypts_finalizes_a_session() {
 
 #[test]
 fn what_we_encrypt_wechatpy_decrypts() {
-    let aes = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"; // trailing bits set (§5.7)
+    let aes = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"; // trailing bits set (docs/wechat.md §5.7)
     let key = AesKey::from_encoding_aes_key(aes).unwrap();
     for message in [
         r#"{"demo_resp":"good luck"}"#,
@@ -110,42 +131,10 @@ fn what_we_encrypt_wechatpy_decrypts() {
     ] {
         let encrypt = key.encrypt(message, "wx2c2769f8efd9abc2");
         let sig = signature(&["spamtest", "1409735669", "1320562132", &encrypt]);
-        let out = wechatpy(&[
-            "decrypt",
-            "--token",
-            "spamtest",
-            "--aes-key",
-            aes,
-            "--appid",
-            "wx2c2769f8efd9abc2",
-            "--timestamp",
-            "1409735669",
-            "--nonce",
-            "1320562132",
-            "--msg-signature",
-            &sig,
-            "--encrypt",
-            &encrypt,
-        ]);
+        let out = wechatpy_decrypt(aes, "wx2c2769f8efd9abc2", &sig, &encrypt);
         assert_eq!(out.as_deref(), Ok(message));
         // And wechatpy refuses it for another appid, as we would.
-        let other = wechatpy(&[
-            "decrypt",
-            "--token",
-            "spamtest",
-            "--aes-key",
-            aes,
-            "--appid",
-            "wx0000000000000000",
-            "--timestamp",
-            "1409735669",
-            "--nonce",
-            "1320562132",
-            "--msg-signature",
-            &sig,
-            "--encrypt",
-            &encrypt,
-        ]);
+        let other = wechatpy_decrypt(aes, "wx0000000000000000", &sig, &encrypt);
         assert!(other.is_err());
     }
 }

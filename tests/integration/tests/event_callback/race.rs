@@ -75,9 +75,10 @@ async fn push_and_verify_result_race_to_one_final_state() {
             .entry(format!("getinfo calls: {asked_wechat}"))
             .or_insert(0) += 1;
         assert_eq!(asked.status, 200, "round {round}: {}", asked.body);
-        let stored = w.verify(&owner, &issued["out_seq_no"], None).await.body;
+        let stored = w.verify(&owner, &issued["out_seq_no"], None).await.answer();
         assert_eq!(
-            asked.body, stored,
+            asked.answer(),
+            stored,
             "round {round}: verify-result reported another state"
         );
         match pushed.expect("push accepted") {
@@ -91,10 +92,12 @@ async fn push_and_verify_result_race_to_one_final_state() {
                 *winners.entry("push reported final".into()).or_insert(0) += 1;
             }
             PushOutcome::Ignored(why) => {
-                assert_eq!(why, "the session is already final", "round {round}");
+                assert!(
+                    why.contains("already final") || why.contains("no longer pending"),
+                    "round {round}: {why}"
+                );
                 *winners.entry("push found it final".into()).or_insert(0) += 1;
             }
-            PushOutcome::Recorded => panic!("round {round}: nothing was down"),
         }
         let expected = if round % 3 == 0 {
             "rejected"

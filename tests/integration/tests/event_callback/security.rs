@@ -5,6 +5,8 @@ use lambda_http::http::Method;
 use serde_json::Value;
 use wxface_harness::fixtures::person;
 
+use wxface::config::PushMode;
+
 use crate::builder::{FaceIdentify, Format, Mode, Push};
 use crate::world::World;
 
@@ -20,6 +22,20 @@ pub fn push_for(w: &World, mode: Mode, format: Format) -> Push {
     }
 }
 
+/// The push of `openid`'s face_identify event: (uri, body).
+pub fn face_identify(
+    p: &Push,
+    openid: &str,
+    out_seq_no: &str,
+    verify_result: &str,
+) -> (String, String) {
+    p.request(&p.message(&FaceIdentify {
+        openid,
+        out_seq_no,
+        verify_result,
+    }))
+}
+
 /// A v1 session of `owner` whose face check passed: (issued, verify_result).
 pub async fn finished_v1(w: &World, owner: &str, i: usize) -> (Value, String) {
     let issued = w.issue_ok(owner, person(i), "v1").await;
@@ -27,9 +43,25 @@ pub async fn finished_v1(w: &World, owner: &str, i: usize) -> (Value, String) {
     (issued, vr)
 }
 
+/// The table is still `before` and WeChat's getinfo was asked `getinfo` times.
+async fn assert_untouched(w: &World, before: &[String], getinfo: u64) {
+    assert_eq!(w.snapshot().await, before, "the table changed");
+    assert_eq!(w.count("getinfo").await, getinfo);
+}
+
+/// A finished v1 session of o-owner and WeChat's safe-mode JSON push of
+/// its result: (issued, uri, body).
+async fn pushed_v1(w: &World, i: usize) -> (Value, String, String) {
+    let (issued, vr) = finished_v1(w, "o-owner", i).await;
+    let p = push_for(w, Mode::Safe, Format::Json);
+    let (uri, body) = face_identify(&p, "o-owner", issued["out_seq_no"].as_str().unwrap(), &vr);
+    (issued, uri, body)
+}
+
 #[tokio::test]
 async fn a_genuine_push_finalizes_in_every_mode_and_format() {
-    let w = World::new().await;
+    // A deployment in compatible mode takes both plaintext and encrypted pushes.
+    let w = World::with(|s| s.push_mode = PushMode::Compatible).await;
     for (i, mode) in [Mode::Plain, Mode::Compat, Mode::Safe]
         .into_iter()
         .enumerate()
@@ -37,14 +69,8 @@ async fn a_genuine_push_finalizes_in_every_mode_and_format() {
         for format in [Format::Json, Format::Xml] {
             let (issued, vr) = finished_v1(&w, "o-owner", i).await;
             let seq = issued["out_seq_no"].as_str().unwrap();
-            let p = push_for(&w, mode, format);
-            let msg = p.message(&FaceIdentify {
-                openid: "o-owner",
-                out_seq_no: seq,
-                verify_result: &vr,
-            });
-            let (uri, body) = p.request(&msg);
-            let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+            let (uri, body) = face_identify(&push_for(&w, mode, format), "o-owner", seq, &vr);
+            let (status, text) = w.deliver(&uri, &body).await;
             assert_eq!(
                 (status, text.as_str()),
                 (200, "success"),
@@ -144,15 +170,10 @@ async fn forged_altered_stale_and_misdirected_pushes_change_nothing() {
     cases.push(("oversized body", u.clone(), "x".repeat(17 * 1024), 413));
 
     for (what, uri, body, status) in cases {
-        let (got, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+        let (got, text) = w.deliver(&uri, &body).await;
         assert_eq!(got, status, "{what}: {text}");
     }
-    assert_eq!(
-        w.snapshot().await,
-        before,
-        "a refused push changed the table"
-    );
-    assert_eq!(w.count("getinfo").await, 0);
+    assert_untouched(&w, &before, 0).await;
     let r = w.push(&w.svc, Method::PUT, "/", "").await;
     assert_eq!(r.0, 405);
     let r = w.push(&w.svc, Method::POST, "/elsewhere", "").await;
@@ -164,19 +185,14 @@ async fn authentic_pushes_for_sessions_that_are_not_theirs_are_ignored() {
     let w = World::new().await;
     let (issued, vr) = finished_v1(&w, "o-owner", 1).await;
     let seq = issued["out_seq_no"].as_str().unwrap();
-    let before = w.snapshot().await;
     let p = push_for(&w, Mode::Safe, Format::Xml);
+    let before = w.snapshot().await;
     for (what, openid, out_seq_no) in [
         ("another user's session", "o-intruder", seq),
         ("unknown out_seq_no", "o-owner", "no-such-session-123"),
     ] {
-        let msg = p.message(&FaceIdentify {
-            openid,
-            out_seq_no,
-            verify_result: &vr,
-        });
-        let (uri, body) = p.request(&msg);
-        let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
+        let (uri, body) = face_identify(&p, openid, out_seq_no, &vr);
+        let (status, text) = w.deliver(&uri, &body).await;
         assert_eq!(
             (status, text.as_str()),
             (200, "success"),
@@ -185,63 +201,74 @@ async fn authentic_pushes_for_sessions_that_are_not_theirs_are_ignored() {
     }
     // Other events are acknowledged and ignored.
     let (uri, body) = p.request(r#"{"MsgType":"event","Event":"debug_demo"}"#);
-    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
-    assert_eq!(w.snapshot().await, before);
-    assert_eq!(w.count("getinfo").await, 0);
+    let (status, _) = w.deliver(&uri, &body).await;
+    assert_eq!(status, 200, "debug_demo");
+    assert_untouched(&w, &before, 0).await;
 }
 
 #[tokio::test]
 async fn a_replayed_push_after_finalization_changes_nothing() {
     let w = World::new().await;
-    let (issued, vr) = finished_v1(&w, "o-owner", 2).await;
-    let seq = issued["out_seq_no"].as_str().unwrap();
-    let p = push_for(&w, Mode::Safe, Format::Json);
-    let (uri, body) = p.request(&p.message(&FaceIdentify {
-        openid: "o-owner",
-        out_seq_no: seq,
-        verify_result: &vr,
-    }));
-    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+    let (_, uri, body) = pushed_v1(&w, 2).await;
+    assert_eq!(w.deliver(&uri, &body).await.0, 200);
     assert_eq!(w.count("getinfo").await, 1);
     let after_first = w.snapshot().await;
     // Inside the window: acknowledged, nothing changes, WeChat not asked.
     for _ in 0..3 {
-        assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+        assert_eq!(w.deliver(&uri, &body).await.0, 200);
     }
     // Outside it: refused.
     w.clock.advance(400);
-    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 401);
-    assert_eq!(w.snapshot().await, after_first);
-    assert_eq!(w.count("getinfo").await, 1);
+    assert_eq!(w.deliver(&uri, &body).await.0, 401);
+    assert_untouched(&w, &after_first, 1).await;
 }
 
 #[tokio::test]
-async fn getinfo_down_during_the_push_leaves_it_to_verify_result() {
+async fn getinfo_down_during_the_push_is_answered_for_a_retry_and_records_nothing() {
     let w = World::new().await;
-    let (issued, vr) = finished_v1(&w, "o-owner", 3).await;
-    let seq = issued["out_seq_no"].as_str().unwrap();
-    w.wx.inject(&wechat_sim::Fault {
+    let (issued, uri, body) = pushed_v1(&w, 3).await;
+    let down = wechat_sim::Fault {
         endpoint: "getinfo".into(),
         status: Some(503),
         ..Default::default()
-    })
-    .await;
-    let p = push_for(&w, Mode::Safe, Format::Json);
-    let (uri, body) = p.request(&p.message(&FaceIdentify {
-        openid: "o-owner",
-        out_seq_no: seq,
-        verify_result: &vr,
-    }));
-    let (status, _, text) = w.push(&w.svc, Method::POST, &uri, &body).await;
-    assert_eq!(
-        (status, text.as_str()),
-        (200, "success"),
-        "recorded, so acknowledged"
-    );
+    };
+    w.wx.inject(&down).await;
+    let before = w.snapshot().await;
+    let (status, _) = w.deliver(&uri, &body).await;
+    assert_eq!(status, 503, "not handled, so WeChat sends it again");
+    assert_eq!(w.snapshot().await, before, "nothing recorded unchecked");
     w.wx.clear_faults().await;
-    // The mini-program never sends verify_result: the pushed one is used.
+    // WeChat's retry finishes it; the mini-program need not send verify_result.
+    assert_eq!(w.deliver(&uri, &body).await.0, 200);
     let r = w.verify("o-owner", &issued["out_seq_no"], None).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_replayed_plaintext_signature_cannot_finalize_a_safe_mode_session() {
+    // The attack: a safe-mode push URL (from a proxy's log, say) carries a
+    // valid plaintext `signature` for its timestamp and nonce. Sent with a
+    // forged plaintext body naming the victim's session and the attacker's
+    // own verify_result, it must change nothing.
+    let w = World::new().await;
+    let (victim, _) = finished_v1(&w, "o-victim", 0).await;
+    let (_, own) = finished_v1(&w, "o-attacker", 1).await;
+    let safe = push_for(&w, Mode::Safe, Format::Json);
+    let (logged_uri, _) = face_identify(&safe, "o-victim", "unrelated-seq", "x");
+    let plain_uri: String = logged_uri
+        .split('&')
+        .filter(|kv| !kv.starts_with("encrypt_type") && !kv.starts_with("msg_signature"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let forged = push_for(&w, Mode::Plain, Format::Json).message(&FaceIdentify {
+        openid: "o-victim",
+        out_seq_no: victim["out_seq_no"].as_str().unwrap(),
+        verify_result: &own,
+    });
+    let before = w.snapshot().await;
+    let (status, _) = w.deliver(&plain_uri, &forged).await;
+    assert_eq!(status, 401);
+    assert_untouched(&w, &before, 0).await;
 }
 
 #[tokio::test]
@@ -257,12 +284,8 @@ async fn the_previous_encoding_aes_key_is_accepted_while_keys_rotate() {
     let mut p = push_for(&w, Mode::Safe, Format::Json);
     p.aes_key = old;
     let seq = issued["out_seq_no"].as_str().unwrap();
-    let (uri, body) = p.request(&p.message(&FaceIdentify {
-        openid: "o-owner",
-        out_seq_no: seq,
-        verify_result: &vr,
-    }));
-    assert_eq!(w.push(&w.svc, Method::POST, &uri, &body).await.0, 200);
+    let (uri, body) = face_identify(&p, "o-owner", seq, &vr);
+    assert_eq!(w.deliver(&uri, &body).await.0, 200);
     let r = w.verify("o-owner", &issued["out_seq_no"], None).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
 }

@@ -1,14 +1,21 @@
-//! The official vectors of wechat-face-api.md §12, through the real handler.
+//! The official vectors of docs/wechat.md §12, through the real handler.
 
 use lambda_http::http::Method;
+
+use wxface::config::PushMode;
 
 use crate::world::World;
 
 const SAFE_BODY: &str = r#"{"ToUserName":"gh_97417a04a28d","Encrypt":"+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04="}"#;
 
 async fn official_app() -> World {
+    official_app_in(PushMode::Safe).await
+}
+
+/// The vectors' app, accepting the pushes of `mode`.
+async fn official_app_in(mode: PushMode) -> World {
     World::build(
-        |_| {},
+        move |s| s.push_mode = mode,
         |secret| {
             secret["appid"] = "wxba5fad812f8e6fb9".into();
             secret["push_token"] = "AAAAA".into();
@@ -21,6 +28,7 @@ async fn official_app() -> World {
 #[tokio::test]
 async fn url_check_vector() {
     let w = official_app().await;
+    w.clock.set(1714036504);
     let uri = "/?signature=f464b24fc39322e44b38aa78f5edd27bd1441696&echostr=4375120948345356249&timestamp=1714036504&nonce=1514711492";
     let (status, ct, body) = w.push(&w.svc, Method::GET, uri, "").await;
     assert_eq!((status, body.as_str()), (200, "4375120948345356249"));
@@ -29,11 +37,14 @@ async fn url_check_vector() {
     assert_eq!(w.push(&w.svc, Method::GET, &forged, "").await.0, 401);
     let missing = "/?timestamp=1714036504&nonce=1514711492&echostr=1";
     assert_eq!(w.push(&w.svc, Method::GET, missing, "").await.0, 401);
+    // A signed URL check seen again later (in a log, say) is stale.
+    w.clock.set(1714036504 + 301);
+    assert_eq!(w.push(&w.svc, Method::GET, uri, "").await.0, 401);
 }
 
 #[tokio::test]
 async fn plaintext_json_vector() {
-    let w = official_app().await;
+    let w = official_app_in(PushMode::Plaintext).await;
     w.clock.set(1714037059);
     let body = r#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714037059,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#;
     let uri =
@@ -44,6 +55,10 @@ async fn plaintext_json_vector() {
     // Ten minutes later the same request is stale.
     w.clock.set(1714037059 + 301);
     assert_eq!(w.push(&w.svc, Method::POST, uri, body).await.0, 401);
+    // A safe-mode deployment refuses it: its signature covers no body.
+    let safe = official_app().await;
+    safe.clock.set(1714037059);
+    assert_eq!(safe.push(&safe.svc, Method::POST, uri, body).await.0, 401);
 }
 
 #[tokio::test]
@@ -91,7 +106,9 @@ async fn wxbizmsgcrypt_xml_vector_and_the_wrong_appid() {
 /// The sample events, read as Lambda delivers them (payload 2.0), through the handler.
 #[tokio::test]
 async fn the_sample_events_in_events_dir() {
-    let w = World::new().await;
+    let w = World::with(|s| s.push_mode = PushMode::Plaintext).await;
+    // Both were signed at the same moment.
+    w.clock.set(1795348860);
     let load = |name: &str| {
         let path = wxface_harness::workspace_root().join("events").join(name);
         let text = std::fs::read_to_string(&path).expect("event file");
@@ -104,6 +121,7 @@ async fn the_sample_events_in_events_dir() {
     assert_eq!(resp.body().as_ref(), b"4375120948345356249");
 
     // Stale on any later day; accepted at the moment it was signed.
+    w.clock.set(1795348860 + 301);
     let resp = crate::world::Function::EventCallback
         .call(&w.svc, load("event-callback-post.json"))
         .await;

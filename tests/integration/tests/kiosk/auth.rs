@@ -92,12 +92,7 @@ async fn only_the_registered_token_of_that_device_passes() {
         let r = w
             .raw(Method::POST, path, auth.as_deref(), body.to_string())
             .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (401, "unauthorized"),
-            "{what} {path}: {}",
-            r.body
-        );
+        r.assert_error_in(401, "unauthorized", &format!("{what} {path}"));
         assert_eq!(r.headers["www-authenticate"], "Bearer", "{what}");
     }
     assert_eq!(w.snapshot().await, before, "nothing stored");
@@ -116,7 +111,7 @@ async fn only_the_registered_token_of_that_device_passes() {
             other_device_body,
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
 }
 
 #[tokio::test]
@@ -128,5 +123,5 @@ async fn a_missing_token_is_refused_before_the_body_is_read() {
     let r = w
         .raw(Method::POST, "/", Some("Bearer whatever"), "not json")
         .await;
-    assert_eq!((r.status, r.code()), (400, "invalid_request"));
+    r.assert_error(400, "invalid_request");
 }

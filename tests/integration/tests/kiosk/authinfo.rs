@@ -8,11 +8,7 @@ use crate::world::{KeyMode, Options, World};
 async fn authinfo_with_each_sign_type_and_key_mode() {
     for sign_type in ["MD5", "HMAC-SHA256"] {
         for key_mode in [KeyMode::PublicKey, KeyMode::PlatformCert] {
-            let w = World::with(Options {
-                sign_type,
-                key_mode,
-            })
-            .await;
+            let w = World::with(Options::new(sign_type, key_mode)).await;
             let r = w.authinfo("store-1", "rawdata-1").await;
             assert_eq!(r.status, 200, "{sign_type} {key_mode:?}: {}", r.body);
             let obj = r.body.as_object().expect("object");
@@ -41,7 +37,7 @@ async fn authinfo_with_each_sign_type_and_key_mode() {
 async fn a_busy_kiosk_reuses_its_authinfo_until_shortly_before_expiry() {
     let w = World::new().await;
     let first = w.authinfo("store-1", "raw-a").await;
-    assert_eq!(first.status, 200, "{}", first.body);
+    first.assert_status(200);
     // New rawdata each scan, same device and parameters: a cache hit.
     for (i, raw) in ["raw-b", "raw-c", "raw-d"].iter().enumerate() {
         w.clock.advance(1000);
@@ -56,16 +52,8 @@ async fn a_busy_kiosk_reuses_its_authinfo_until_shortly_before_expiry() {
     assert_eq!(w.count("authinfo").await, 1, "WeChat Pay called once");
     // Another instance (cold container) reads the same cache.
     let cold = w.instance_with(|_| {});
-    let auth = w.bearer();
-    let r = w
-        .raw_with(
-            &cold,
-            lambda_http::http::Method::POST,
-            "/",
-            Some(&auth),
-            crate::world::World::authinfo_body("store-1", "raw-e").to_string(),
-        )
-        .await;
+    let body = World::authinfo_body("store-1", "raw-e");
+    let r = w.post_on(&cold, "/", &body).await;
     assert_eq!(r.body["authinfo"], first.body["authinfo"]);
     assert_eq!(w.count("authinfo").await, 1);
 
@@ -106,7 +94,7 @@ async fn devices_do_not_share_authinfos() {
             body.to_string(),
         )
         .await;
-    assert_eq!(b.status, 200, "{}", b.body);
+    b.assert_status(200);
     assert_ne!(a.body["authinfo"], b.body["authinfo"]);
     assert_eq!(w.count("authinfo").await, 2);
 }
@@ -129,15 +117,11 @@ async fn a_shorter_lifetime_from_wechat_pay_is_honoured() {
 
 #[tokio::test]
 async fn attach_is_sent_signed_and_part_of_the_cache_key() {
-    let w = World::with(Options {
-        sign_type: "MD5",
-        key_mode: KeyMode::PublicKey,
-    })
-    .await;
+    let w = World::with(Options::new("MD5", KeyMode::PublicKey)).await;
     let mut body = World::authinfo_body("store-1", "raw");
     body["attach"] = serde_json::json!("{\"dept\":\"内科\",\"x\":\"<&>\"}");
     let a = w.post("/", &body).await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    a.assert_status(200);
     let b = w.authinfo("store-1", "raw").await;
     assert_ne!(a.body["authinfo"], b.body["authinfo"]);
     // Empty attach is no attach.

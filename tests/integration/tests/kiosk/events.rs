@@ -1,30 +1,10 @@
 //! The sample events in `events/authinfo-*.json` are function URL (payload
 //! 2.0) requests that, with a real token, rawdata and face_sid, work.
 
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
+use wxface_harness::events::load;
 use wxface_harness::fixtures::person;
-use wxface_harness::workspace_root;
 
 use crate::world::{World, user};
-
-fn load(name: &str, replace: &[(&str, &str)]) -> lambda_http::Request {
-    let mut text = std::fs::read_to_string(workspace_root().join("events").join(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    for (from, to) in replace {
-        assert!(text.contains(from), "{name} has {from}");
-        text = text.replace(from, to);
-    }
-    let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(
-        matches!(
-            req.request_context_ref(),
-            Some(RequestContext::ApiGatewayV2(_))
-        ),
-        "{name} is a payload 2.0 request"
-    );
-    req
-}
 
 #[tokio::test]
 async fn sample_events_run_through_the_handler() {

@@ -3,168 +3,68 @@
 
 use lambda_http::http::Method;
 use serde_json::{Value, json};
+use wxface_tests::inputs::with;
 
 use crate::world::{DEVICE, World};
-
-fn with(mut body: Value, key: &str, value: Value) -> Value {
-    if value.is_null() {
-        body.as_object_mut().unwrap().remove(key);
-    } else {
-        body[key] = value;
-    }
-    body
-}
 
 #[tokio::test]
 async fn bad_bodies_are_400_and_change_nothing() {
     let w = World::new().await;
     let good = World::authinfo_body("store-1", "raw");
     let rn = json!({"device_id": DEVICE, "face_sid": "sid-1", "info_type": "ASK_REAL_NAME"});
-    let cases: Vec<(&str, &str, String)> = vec![
-        ("not JSON", "/", "{".into()),
-        ("empty body", "/", String::new()),
-        ("array", "/", "[]".into()),
-        ("null", "/", "null".into()),
-        (
-            "missing device_id",
-            "/",
-            with(good.clone(), "device_id", Value::Null).to_string(),
-        ),
-        (
-            "missing store_id",
-            "/",
-            with(good.clone(), "store_id", Value::Null).to_string(),
-        ),
-        (
-            "missing store_name",
-            "/",
-            with(good.clone(), "store_name", Value::Null).to_string(),
-        ),
-        (
-            "missing rawdata",
-            "/",
-            with(good.clone(), "rawdata", Value::Null).to_string(),
-        ),
-        (
-            "store_id a number",
-            "/",
-            with(good.clone(), "store_id", json!(12)).to_string(),
-        ),
-        (
-            "rawdata an object",
-            "/",
-            with(good.clone(), "rawdata", json!({})).to_string(),
-        ),
-        (
-            "attach a number",
-            "/",
-            with(good.clone(), "attach", json!(1)).to_string(),
-        ),
-        (
-            "device_id too long",
-            "/",
-            with(good.clone(), "device_id", json!("d".repeat(33))).to_string(),
-        ),
-        (
-            "device_id empty",
-            "/",
-            with(good.clone(), "device_id", json!("")).to_string(),
-        ),
-        (
-            "store_id too long",
-            "/",
-            with(good.clone(), "store_id", json!("s".repeat(33))).to_string(),
-        ),
-        (
-            "store_id empty",
-            "/",
-            with(good.clone(), "store_id", json!("")).to_string(),
-        ),
-        (
-            "store_name too long",
-            "/",
-            with(good.clone(), "store_name", json!("店".repeat(129))).to_string(),
-        ),
-        (
-            "store_name control char",
-            "/",
-            with(good.clone(), "store_name", json!("a\u{1}b")).to_string(),
-        ),
-        (
-            "rawdata too long",
-            "/",
-            with(good.clone(), "rawdata", json!("r".repeat(2049))).to_string(),
-        ),
-        (
-            "rawdata empty",
-            "/",
-            with(good.clone(), "rawdata", json!("")).to_string(),
-        ),
-        (
-            "attach too long",
-            "/",
-            with(good.clone(), "attach", json!("a".repeat(2049))).to_string(),
-        ),
-        (
-            "missing face_sid",
-            "/real-name",
-            with(rn.clone(), "face_sid", Value::Null).to_string(),
-        ),
-        (
-            "missing device_id",
-            "/real-name",
-            with(rn.clone(), "device_id", Value::Null).to_string(),
-        ),
-        (
-            "face_sid a number",
-            "/real-name",
-            with(rn.clone(), "face_sid", json!(5)).to_string(),
-        ),
-        (
-            "info_type a bool",
-            "/real-name",
-            with(rn.clone(), "info_type", json!(true)).to_string(),
-        ),
-        (
-            "unknown info_type",
-            "/real-name",
-            with(rn.clone(), "info_type", json!("ASK_EVERYTHING")).to_string(),
-        ),
-        (
-            "lowercase info_type",
-            "/real-name",
-            with(rn.clone(), "info_type", json!("ask_real_name")).to_string(),
-        ),
-        (
-            "face_sid too long",
-            "/real-name",
-            with(rn.clone(), "face_sid", json!("f".repeat(129))).to_string(),
-        ),
-        (
-            "face_sid with a space",
-            "/real-name",
-            with(rn.clone(), "face_sid", json!("a b")).to_string(),
-        ),
-        (
-            "face_sid empty",
-            "/real-name",
-            with(rn.clone(), "face_sid", json!("")).to_string(),
-        ),
+    let mut cases: Vec<(&str, &str, String)> = [
+        ("not JSON", "{"),
+        ("empty body", ""),
+        ("array", "[]"),
+        ("null", "null"),
+    ]
+    .into_iter()
+    .map(|(what, body)| (what, "/", body.to_owned()))
+    .collect();
+    // (what, field, value: null removes the field), by path.
+    let authinfo: Vec<(&str, &str, Value)> = vec![
+        ("missing device_id", "device_id", Value::Null),
+        ("missing store_id", "store_id", Value::Null),
+        ("missing store_name", "store_name", Value::Null),
+        ("missing rawdata", "rawdata", Value::Null),
+        ("store_id a number", "store_id", json!(12)),
+        ("rawdata an object", "rawdata", json!({})),
+        ("attach a number", "attach", json!(1)),
+        ("device_id too long", "device_id", json!("d".repeat(33))),
+        ("device_id empty", "device_id", json!("")),
+        ("store_id too long", "store_id", json!("s".repeat(33))),
+        ("store_id empty", "store_id", json!("")),
+        ("store_name too long", "store_name", json!("店".repeat(129))),
+        ("store_name control char", "store_name", json!("a\u{1}b")),
+        ("rawdata too long", "rawdata", json!("r".repeat(2049))),
+        ("rawdata empty", "rawdata", json!("")),
+        ("attach too long", "attach", json!("a".repeat(2049))),
     ];
+    let real_name: Vec<(&str, &str, Value)> = vec![
+        ("missing face_sid", "face_sid", Value::Null),
+        ("missing device_id", "device_id", Value::Null),
+        ("face_sid a number", "face_sid", json!(5)),
+        ("info_type a bool", "info_type", json!(true)),
+        ("unknown info_type", "info_type", json!("ASK_EVERYTHING")),
+        ("lowercase info_type", "info_type", json!("ask_real_name")),
+        ("face_sid too long", "face_sid", json!("f".repeat(129))),
+        ("face_sid with a space", "face_sid", json!("a b")),
+        ("face_sid empty", "face_sid", json!("")),
+    ];
+    for (path, base, fields) in [("/", &good, authinfo), ("/real-name", &rn, real_name)] {
+        for (what, field, value) in fields {
+            cases.push((what, path, with(base.clone(), field, value).to_string()));
+        }
+    }
     let before = w.snapshot().await;
     let auth = w.bearer();
     for (what, path, body) in cases {
         let r = w.raw(Method::POST, path, Some(&auth), body).await;
-        assert_eq!(
-            (r.status, r.code()),
-            (400, "invalid_request"),
-            "{what}: {}",
-            r.body
-        );
+        r.assert_error_in(400, "invalid_request", what);
     }
     let big = with(good.clone(), "attach", json!("a".repeat(17 * 1024))).to_string();
     let r = w.raw(Method::POST, "/", Some(&auth), big).await;
-    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
+    r.assert_error(413, "payload_too_large");
     assert_eq!(w.snapshot().await, before, "nothing stored");
     assert_eq!(
         w.pay.counters().await.values().sum::<u64>(),
@@ -178,19 +78,31 @@ async fn limits_are_inclusive() {
     let w = World::new().await;
     let body = json!({
         "device_id": DEVICE,
-        "store_id": "门".repeat(32),
-        "store_name": "店".repeat(128),
+        // Bytes of UTF-8, as WeChat Pay counts: 门 is three.
+        "store_id": format!("{}s", "门".repeat(10)),
+        "store_name": format!("{}nn", "店".repeat(42)),
         "rawdata": "r".repeat(2048),
         "attach": "{\"a\":1}",
     });
     let r = w.post("/", &body).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     // A 128-character face_sid is sent (WeChat Pay does not know it).
     let r = w.real_name(&"f".repeat(128), None).await;
-    assert_eq!(r.code(), "upstream_error", "{}", r.body);
+    assert_eq!(r.code(), "invalid_face_sid", "{}", r.body);
+    // One byte more: refused here.
+    let mut over = body.clone();
+    over["store_id"] = json!(format!("{}sss", "门".repeat(10)));
+    w.post("/", &over)
+        .await
+        .assert_error(400, "invalid_request");
+    over["store_id"] = json!("s");
+    over["attach"] = json!("not json");
+    w.post("/", &over)
+        .await
+        .assert_error(400, "invalid_request");
     // Unknown extra fields are ignored; a null attach is no attach.
     let r = w.post("/", &json!({"device_id": DEVICE, "store_id": "s", "store_name": "n", "rawdata": "r", "attach": null, "extra": 1})).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
 }
 
 #[tokio::test]

@@ -10,18 +10,11 @@ use crate::world::{DEVICE, KeyMode, Options, World, user};
 async fn real_name_in_both_key_modes_and_paddings() {
     for key_mode in [KeyMode::PublicKey, KeyMode::PlatformCert] {
         for padding in [Padding::Pkcs1v15, Padding::OaepSha1] {
-            let w = World::build(
-                Options {
-                    sign_type: "MD5",
-                    key_mode,
-                },
-                PaySimConfig {
-                    padding,
-                    ..PaySimConfig::default()
-                },
-                |_| {},
-            )
-            .await;
+            let sim = PaySimConfig {
+                padding,
+                ..PaySimConfig::default()
+            };
+            let w = World::build(Options::new("MD5", key_mode), sim, |_| {}).await;
             let p = person(1);
             let face = w.consented_face(&user(p)).await;
             let r = w.real_name(&face.face_sid, None).await;
@@ -34,7 +27,7 @@ async fn real_name_in_both_key_modes_and_paddings() {
                     "credential_type": 1,
                     "credential_id": p.id_card_number,
                 }),
-                "contract §3 shape"
+                "docs/api.md §3 shape"
             );
             assert_eq!(r.headers["cache-control"], "no-store");
             assert_eq!(w.count("facemch_users").await, 1);
@@ -66,7 +59,7 @@ async fn every_fixture_person_round_trips() {
         let p = person(i);
         let face = w.pay.mint_face_sid(&user(p), true).await;
         let r = w.real_name(&face.face_sid, Some("ASK_REAL_NAME")).await;
-        assert_eq!(r.status, 200, "{}", r.body);
+        r.assert_status(200);
         assert_eq!(r.body["real_name"], p.name);
         assert_eq!(r.body["credential_id"], p.id_card_number);
     }
@@ -83,7 +76,7 @@ async fn phone_and_union_id_variants() {
     let face = w.pay.mint_face_sid(&u, true).await;
 
     let r = w.real_name(&face.face_sid, Some("ASK_REAL_NAME_TEL")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     assert_eq!(r.body["phone_number"], "13800138000");
     assert_eq!(r.body["sub_openid"], "o-sub-001");
     assert_eq!(r.body["real_name"], person(2).name);
@@ -98,7 +91,7 @@ async fn phone_and_union_id_variants() {
     // No union_id: WeChat Pay's INVALID_REQUEST, passed on.
     let bare = w.pay.mint_face_sid(&user(person(3)), true).await;
     let r = w.real_name(&bare.face_sid, Some("ASK_UNIONID")).await;
-    assert_eq!((r.status, r.code()), (502, "upstream_error"), "{}", r.body);
+    r.assert_error(502, "upstream_error");
     assert_eq!(r.body["error"]["wechatpay_code"], "INVALID_REQUEST");
     w.assert_no_pii().await;
 }
@@ -108,11 +101,11 @@ async fn no_consent_or_an_expired_face_sid_is_wechat_pays_refusal() {
     let w = World::new().await;
     let authinfo = w.authinfo_ok().await;
     let face = w.pay.face_auth(&authinfo, &user(person(4))).await.unwrap();
-    // FACE_AUTH done, getWxpayAuth not: no consent.
+    // FACE_AUTH done, getWxpayAuth not: no consent. The kiosk's mistake: 400.
     let r = w.real_name(&face.face_sid, None).await;
-    assert_eq!((r.status, r.code()), (502, "upstream_error"), "{}", r.body);
+    r.assert_error(400, "invalid_face_sid");
     assert_eq!(r.body["error"]["wechatpay_code"], "INVALID_REQUEST");
-    assert_eq!(r.body["error"]["http_status"], 400);
+    assert_eq!(r.body["error"]["wechatpay_message"], "用户未授权");
     assert!(r.body["error"].get("real_name").is_none());
 
     w.pay.consent(&face.face_sid, true).await;
@@ -122,12 +115,12 @@ async fn no_consent_or_an_expired_face_sid_is_wechat_pays_refusal() {
     w.pay.advance_clock(601).await;
     w.clock.advance(601);
     let r = w.real_name(&face.face_sid, None).await;
-    assert_eq!((r.status, r.code()), (502, "upstream_error"), "{}", r.body);
+    r.assert_error(400, "invalid_face_sid");
     // An unknown face_sid likewise.
     let r = w
         .real_name("bbaf113f-4171-4332-9c79-dace6d35a917", None)
         .await;
-    assert_eq!(r.code(), "upstream_error");
+    assert_eq!(r.code(), "invalid_face_sid");
     // An expired authinfo cannot start FACE_AUTH at all.
     w.pay.advance_clock(7200).await;
     assert!(w.pay.face_auth(&authinfo, &user(person(4))).await.is_err());
@@ -140,27 +133,40 @@ async fn no_consent_or_an_expired_face_sid_is_wechat_pays_refusal() {
         .collect();
     assert_eq!(outcomes.iter().filter(|o| *o == "ok").count(), 1);
     assert_eq!(
-        outcomes.iter().filter(|o| *o == "upstream_error").count(),
+        outcomes.iter().filter(|o| *o == "invalid_face_sid").count(),
         3
     );
     w.assert_no_pii().await;
 }
 
 #[tokio::test]
-async fn face_sids_with_odd_characters_are_signed_as_sent() {
-    // The path is percent-encoded; the signature must cover exactly that.
+async fn face_sids_that_would_change_the_signed_path_are_refused_before_any_call() {
     let w = World::new().await;
     let face = w.pay.mint_face_sid(&user(person(5)), true).await;
     let r = w.real_name(&face.face_sid, None).await;
     assert_eq!(r.status, 200);
-    // A face_sid the simulator does not know, with characters that need
-    // encoding: the request is still correctly signed (else SIGN_ERROR).
-    let r = w.real_name("a/b?c=d&e%f+g", None).await;
+    let calls = w.pay.count("facemch_users").await;
+    // `.`/`..` and their encodings would be normalized by the URL into
+    // another path than the one signed; slashes and queries likewise.
+    for sid in [
+        ".",
+        "..",
+        "%2e%2e",
+        "%2E",
+        "../../v3/certificates",
+        "a/b?c=d&e%f+g",
+    ] {
+        let r = w.real_name(sid, None).await;
+        r.assert_error(400, "invalid_request");
+    }
     assert_eq!(
-        r.body["error"]["wechatpay_code"], "INVALID_REQUEST",
-        "{}",
-        r.body
+        w.pay.count("facemch_users").await,
+        calls,
+        "WeChat Pay never called"
     );
+    // A face_sid the simulator does not know: signed and sent, then refused.
+    let r = w.real_name("f-unknown_1", None).await;
+    r.assert_error(400, "invalid_face_sid");
 }
 
 #[tokio::test]
@@ -178,21 +184,7 @@ async fn the_merchant_secret_is_read_once_per_container() {
         .unwrap();
     assert_eq!(w.real_name(&face.face_sid, None).await.status, 200);
     let cold = w.instance_with(|_| {});
-    let auth = w.bearer();
-    let r = w
-        .raw_with(
-            &cold,
-            lambda_http::http::Method::POST,
-            "/",
-            Some(&auth),
-            World::authinfo_body("s", "r").to_string(),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (500, "configuration_error"),
-        "{}",
-        r.body
-    );
+    let r = w.post_on(&cold, "/", &World::authinfo_body("s", "r")).await;
+    r.assert_error(500, "configuration_error");
     let _ = SimSettings::default();
 }

@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use lambda_http::Body;
-use lambda_http::http::{HeaderMap, Method, Request};
+use lambda_http::http::Method;
 use serde_json::{Value, json};
 use wechatpay_sim::{FaceAuth, PaySimConfig, RunningSim, SimClient, SimUser};
 use wxface::app::build_kiosk_services;
 use wxface::config::KioskSettings;
 use wxface::domain::ManualClock;
 use wxface::service::authinfo::KioskServices;
-use wxface_harness::fixtures::{Person, unique_name};
-use wxface_harness::{Moto, logs, secrets, template};
+use wxface_harness::Moto;
+use wxface_harness::fixtures::Person;
+use wxface_tests::aws::{self, AwsWorld, Item};
+pub use wxface_tests::reply::Reply;
+use wxface_tests::reply::json_request;
 
 pub const DEVICE: &str = "kiosk-001";
 pub const OTHER_DEVICE: &str = "kiosk-002";
@@ -27,24 +30,18 @@ pub struct Options {
     pub key_mode: KeyMode,
 }
 
-impl Default for Options {
-    fn default() -> Self {
+impl Options {
+    pub fn new(sign_type: &'static str, key_mode: KeyMode) -> Self {
         Options {
-            sign_type: "HMAC-SHA256",
-            key_mode: KeyMode::PublicKey,
+            sign_type,
+            key_mode,
         }
     }
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-    pub headers: HeaderMap,
-}
-
-impl Reply {
-    pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
+impl Default for Options {
+    fn default() -> Self {
+        Options::new("HMAC-SHA256", KeyMode::PublicKey)
     }
 }
 
@@ -72,7 +69,7 @@ pub fn new_token() -> String {
     hex_lower(b.to_vec())
 }
 
-/// The merchant secret of contract §2 for the simulator's merchant.
+/// The merchant secret of docs/api.md §2 for the simulator's merchant.
 pub fn merchant_secret(opts: Options, devices: &[(&str, &str)]) -> Value {
     wxface_harness::kiosk::merchant_secret(opts.sign_type, opts.key_mode, devices)
 }
@@ -96,45 +93,34 @@ impl World {
         sim_config: PaySimConfig,
         secret: impl FnOnce(&mut Value),
     ) -> Self {
-        logs::capture();
-        let moto = Moto::start().await;
-        let aws = moto.sdk_config().await;
+        let base = AwsWorld::start("wxface-kiosk").await;
         let sim = wechatpay_sim::start(sim_config, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("simulator starts");
-        let table = unique_name("wxface-kiosk");
-        let merchant_secret_id = unique_name("wxface/test/merchant");
-        template::create_sessions_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
-            .await
-            .expect("table");
         let token = new_token();
         let other_token = new_token();
         let mut secret_json =
             merchant_secret(opts, &[(DEVICE, &token), (OTHER_DEVICE, &other_token)]);
         secret(&mut secret_json);
-        secrets::create_secret(
-            &aws_sdk_secretsmanager::Client::new(&aws),
-            &merchant_secret_id,
-            Some(&secret_json.to_string()),
-        )
-        .await
-        .expect("merchant secret");
-        let mut settings = KioskSettings::from_lookup(|k| match k {
-            "SESSIONS_TABLE" => Some(table.clone()),
-            "MERCHANT_SECRET_ID" => Some(merchant_secret_id.clone()),
-            "WECHATPAY_FACE_API_BASE" | "WECHATPAY_API_BASE" => Some(sim.base_url()),
-            _ => None,
-        })
-        .expect("settings");
+        let merchant_secret_id = base
+            .secret("wxface/test/merchant", Some(&secret_json))
+            .await;
+        let env = base.env(&[
+            ("MERCHANT_SECRET_ID", merchant_secret_id.clone()),
+            ("WECHATPAY_FACE_API_BASE", sim.base_url()),
+            ("WECHATPAY_API_BASE", sim.base_url()),
+        ]);
+        let mut settings = KioskSettings::from_lookup(env).expect("settings");
         settings.wechatpay_timeout = Duration::from_millis(800);
         let clock = Arc::new(ManualClock::new());
-        let svc = build_kiosk_services(settings.clone(), &aws, clock.clone()).expect("services");
+        let svc =
+            build_kiosk_services(settings.clone(), &base.config, clock.clone()).expect("services");
         let pay = sim.client();
         World {
-            _moto: moto,
+            _moto: base.moto,
             _sim: sim,
             pay,
-            aws,
+            aws: base.config,
             settings,
             clock,
             svc,
@@ -159,35 +145,17 @@ impl World {
         authorization: Option<&str>,
         body: impl Into<Body>,
     ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
-        let resp =
-            wxface::http::authinfo::handle(svc, req.body(body.into()).expect("request")).await;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        assert_eq!(
-            headers.get("content-type").and_then(|v| v.to_str().ok()),
-            Some("application/json"),
-            "every answer is JSON"
-        );
-        let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON answer");
-        if status >= 400 {
-            let e = &body["error"];
+        let req = json_request(method, path, authorization, body);
+        let r = Reply::read(wxface::http::authinfo::handle(svc, req).await);
+        if r.status >= 400 {
+            let e = &r.body["error"];
             assert!(
                 e["code"].is_string() && e["message"].is_string(),
-                "error shape of contract §3: {body}"
+                "error shape of docs/api.md §3: {}",
+                r.body
             );
         }
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        r
     }
 
     pub async fn raw(
@@ -206,8 +174,13 @@ impl World {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_on(&self.svc, path, body).await
+    }
+
+    /// A POST as this kiosk to another instance (cold, or broken on purpose).
+    pub async fn post_on(&self, svc: &KioskServices, path: &str, body: &Value) -> Reply {
         let auth = self.bearer();
-        self.raw(Method::POST, path, Some(&auth), body.to_string())
+        self.raw_with(svc, Method::POST, path, Some(&auth), body.to_string())
             .await
     }
 
@@ -227,7 +200,7 @@ impl World {
 
     pub async fn authinfo_ok(&self) -> String {
         let r = self.authinfo("store-1", "rawdata-from-the-sdk").await;
-        assert_eq!(r.status, 200, "{}", r.body);
+        r.assert_status(200);
         r.body["authinfo"].as_str().expect("authinfo").to_owned()
     }
 
@@ -262,51 +235,23 @@ impl World {
         &self.settings.sessions_table
     }
 
-    /// Every item of this world's table, attribute by attribute as text.
-    pub async fn items(
-        &self,
-    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        let out = aws_sdk_dynamodb::Client::new(&self.aws)
-            .scan()
-            .table_name(self.table())
-            .send()
-            .await
-            .expect("scan");
-        out.items().to_vec()
+    /// Every item of this world's table.
+    pub async fn items(&self) -> Vec<Item> {
+        aws::scan(&self.aws, self.table()).await
     }
 
-    pub async fn items_with_prefix(
-        &self,
-        prefix: &str,
-    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        self.items()
-            .await
-            .into_iter()
-            .filter(|i| {
-                i.get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|pk| pk.starts_with(prefix))
-            })
-            .collect()
+    pub async fn items_with_prefix(&self, prefix: &str) -> Vec<Item> {
+        let mut items = self.items().await;
+        items.retain(|i| aws::pk(i).starts_with(prefix));
+        items
     }
 
     /// The table as text, for the PII scan and "nothing changed" checks.
     pub async fn snapshot(&self) -> Vec<String> {
-        let mut items: Vec<String> = self
-            .items()
-            .await
-            .iter()
-            .map(|i| {
-                let mut kv: Vec<_> = i.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-                kv.sort();
-                kv.join(",")
-            })
-            .collect();
-        items.sort();
-        items
+        aws::as_text(&self.items().await)
     }
 
-    /// The table holds none of the fixtures' personal data (contract §5).
+    /// The table holds none of the fixtures' personal data (docs/api.md §5).
     pub async fn assert_no_pii(&self) {
         let text = self.snapshot().await.join("\n");
         let findings = wxface_harness::pii::scan_text(self.table(), &text);

@@ -1,40 +1,28 @@
 //! WeChat or AWS failing mid-request: a clear 5xx, nothing lost, and the
 //! same call succeeds once the failure is over.
 
-use lambda_http::http::Method;
-use serde_json::json;
 use wechat_sim::Fault;
 use wxface_harness::fixtures::person;
 
-use crate::world::{Function, Reply, World};
+use crate::world::{Function, World};
 
-fn assert_unavailable(r: &Reply) {
-    assert_eq!(
-        (r.status, r.code()),
-        (503, "upstream_unavailable"),
-        "{}",
-        r.body
-    );
-    let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(retry >= 1);
+/// A fault of `endpoint`, as `set` describes it.
+fn fault(endpoint: &str, set: impl FnOnce(&mut Fault)) -> Fault {
+    let mut f = Fault {
+        endpoint: endpoint.into(),
+        ..Default::default()
+    };
+    set(&mut f);
+    f
 }
 
 #[tokio::test]
 async fn wechat_unreachable_is_503_with_retry_after() {
     let w = World::new().await;
     let down = w.instance_with(|s| s.wechat_api_base = "http://127.0.0.1:9".into());
-    let p = person(0);
-    let body = json!({"code": "some-code", "name": p.name, "id_card_number": p.id_card_number});
-    let r = w
-        .raw(
-            &down,
-            Function::IssueKey,
-            Method::POST,
-            "/",
-            body.to_string(),
-        )
-        .await;
-    assert_unavailable(&r);
+    let body = World::issue_request("some-code", person(0));
+    let r = w.post_on(&down, Function::IssueKey, &body).await;
+    r.assert_unavailable();
 }
 
 #[tokio::test]
@@ -42,14 +30,10 @@ async fn slow_wechat_is_503_and_the_session_stays_usable() {
     let w = World::new().await;
     let issued = w.issue_ok("o-a", person(0), "v2").await;
     w.face_v2("o-a", &issued, 10000).await;
-    w.wx.inject(&Fault {
-        endpoint: "queryverifyinfo".into(),
-        delay_ms: Some(2000),
-        ..Default::default()
-    })
-    .await;
+    let slow = fault("queryverifyinfo", |f| f.delay_ms = Some(2000));
+    w.wx.inject(&slow).await;
     let r = w.verify("o-a", &issued["out_seq_no"], None).await;
-    assert_unavailable(&r);
+    r.assert_unavailable();
     // Reads are safe to retry: three attempts, all too slow.
     assert_eq!(w.count("queryverifyinfo").await, 3);
     w.wx.clear_faults().await;
@@ -63,13 +47,11 @@ async fn busy_wechat_is_retried_a_bounded_number_of_times() {
     let issued = w.issue_ok("o-a", person(1), "v1").await;
     let vr = w.face_v1("o-a", &issued, |_| {}).await;
     // Two -1 answers, then success: retried.
-    w.wx.inject(&Fault {
-        endpoint: "getinfo".into(),
-        errcode: Some(-1),
-        times: Some(2),
-        ..Default::default()
-    })
-    .await;
+    let twice = fault("getinfo", |f| {
+        f.errcode = Some(-1);
+        f.times = Some(2);
+    });
+    w.wx.inject(&twice).await;
     let r = w.verify("o-a", &issued["out_seq_no"], Some(&vr)).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
     assert_eq!(w.count("getinfo").await, 3);
@@ -78,14 +60,10 @@ async fn busy_wechat_is_retried_a_bounded_number_of_times() {
     let issued = w.issue_ok("o-a", person(1), "v1").await;
     let vr = w.face_v1("o-a", &issued, |_| {}).await;
     w.wx.reset_counters().await;
-    w.wx.inject(&Fault {
-        endpoint: "getinfo".into(),
-        errcode: Some(-1),
-        ..Default::default()
-    })
-    .await;
+    w.wx.inject(&fault("getinfo", |f| f.errcode = Some(-1)))
+        .await;
     let r = w.verify("o-a", &issued["out_seq_no"], Some(&vr)).await;
-    assert_unavailable(&r);
+    r.assert_unavailable();
     assert_eq!(w.count("getinfo").await, 3);
     w.wx.clear_faults().await;
     let r = w.verify("o-a", &issued["out_seq_no"], Some(&vr)).await;
@@ -98,27 +76,17 @@ async fn a_5xx_on_a_call_that_creates_something_is_not_repeated() {
     w.issue_ok("o-a", person(2), "v2").await; // warm the token
     let before = w.snapshot().await;
     w.wx.reset_counters().await;
-    w.wx.inject(&Fault {
-        endpoint: "getverifyid".into(),
-        status: Some(502),
-        ..Default::default()
-    })
-    .await;
+    w.wx.inject(&fault("getverifyid", |f| f.status = Some(502)))
+        .await;
     let r = w.issue("o-a", person(2), "v2").await;
-    assert_unavailable(&r);
+    r.assert_unavailable();
     assert_eq!(w.count("getverifyid").await, 1);
     // Only the rate-limit counter moved; no session was stored.
-    let after = w.snapshot().await;
-    assert_eq!(
-        after
-            .iter()
-            .filter(|i| i.contains("kind=S(\"session\")"))
-            .count(),
-        before
-            .iter()
-            .filter(|i| i.contains("kind=S(\"session\")"))
-            .count()
-    );
+    let sessions = |items: &[String]| {
+        let session = "kind=S(\"session\")";
+        items.iter().filter(|i| i.contains(session)).count()
+    };
+    assert_eq!(sessions(&w.snapshot().await), sessions(&before));
     w.wx.clear_faults().await;
     assert_eq!(w.issue("o-a", person(2), "v2").await.status, 200);
 }
@@ -134,18 +102,9 @@ async fn storage_failing_after_wechat_answered_loses_nothing() {
         s.issue_key_limit_per_hour = 0;
     });
     let p = person(3);
-    let code = w.code("o-a").await;
-    let body = json!({"code": code, "name": p.name, "id_card_number": p.id_card_number});
-    let r = w
-        .raw(
-            &broken,
-            Function::IssueKey,
-            Method::POST,
-            "/",
-            body.to_string(),
-        )
-        .await;
-    assert_unavailable(&r);
+    let body = World::issue_request(&w.code("o-a").await, p);
+    let r = w.post_on(&broken, Function::IssueKey, &body).await;
+    r.assert_unavailable();
     assert_eq!(w.count("getverifyid").await, 1);
     // The client simply starts again.
     assert_eq!(w.issue("o-a", p, "v2").await.status, 200);
@@ -163,23 +122,9 @@ async fn a_broken_app_secret_is_a_500_that_names_nothing() {
     .await
     .unwrap();
     let cold = w.cold_instance();
-    let p = person(4);
-    let body = json!({"code": "c", "name": p.name, "id_card_number": p.id_card_number});
-    let r = w
-        .raw(
-            &cold,
-            Function::IssueKey,
-            Method::POST,
-            "/",
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (500, "configuration_error"),
-        "{}",
-        r.body
-    );
+    let body = World::issue_request("c", person(4));
+    let r = w.post_on(&cold, Function::IssueKey, &body).await;
+    r.assert_error(500, "configuration_error");
     assert!(
         !r.body.to_string().contains("data_key"),
         "field named only in the log"

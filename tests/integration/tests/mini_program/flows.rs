@@ -1,9 +1,10 @@
 //! The verification flows and every final state.
 
-use serde_json::json;
-use wxface_harness::fixtures::{person, person_with_x};
+use serde_json::{Value, json};
+use wechat_sim::RunV1;
+use wxface_harness::fixtures::{Person, person, person_with_x};
 
-use crate::world::World;
+use crate::world::{Function, World};
 
 #[tokio::test]
 async fn v2_pending_then_verified_then_repeated_without_wechat() {
@@ -16,14 +17,14 @@ async fn v2_pending_then_verified_then_repeated_without_wechat() {
 
     // Before the user finishes: pending, nothing final stored.
     let r = w.verify("o-alice", seq, None).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     assert_eq!(r.body["status"], "pending");
     assert_eq!(r.body["verified"], false);
     assert_eq!(r.body["verify_ret"], 10300);
 
     w.face_v2("o-alice", &issued, 10000).await;
     let r = w.verify("o-alice", seq, None).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     assert_eq!(r.body["status"], "verified");
     assert_eq!(r.body["verified"], true);
     assert_eq!(r.body["verify_ret"], 10000);
@@ -35,7 +36,7 @@ async fn v2_pending_then_verified_then_repeated_without_wechat() {
     let queries = w.count("queryverifyinfo").await;
     assert_eq!(queries, 2);
     let again = w.verify("o-alice", seq, None).await;
-    assert_eq!(again.body, r.body);
+    assert_eq!(again.answer(), r.answer());
     assert_eq!(w.count("queryverifyinfo").await, queries);
 }
 
@@ -47,12 +48,16 @@ async fn v2_failed_face_check_is_final() {
     let r = w.verify("o-bob", &issued["out_seq_no"], None).await;
     assert_eq!(r.status, 200);
     assert_eq!(
-        r.body,
+        r.answer(),
         json!({"out_seq_no": issued["out_seq_no"], "flow": "v2", "status": "failed",
                "verified": false, "verify_ret": 10004})
     );
+    assert!(
+        r.body["receipt"].is_string(),
+        "a final answer carries a receipt"
+    );
     let again = w.verify("o-bob", &issued["out_seq_no"], None).await;
-    assert_eq!(again.body, r.body);
+    assert_eq!(again.answer(), r.answer());
     assert_eq!(w.count("queryverifyinfo").await, 1);
 }
 
@@ -64,38 +69,32 @@ async fn v1_verified_with_an_id_ending_in_x() {
     let code = w.code("o-carol").await;
     let r = w
         .post(
-            crate::world::Function::IssueKey,
+            Function::IssueKey,
             &json!({"code": code, "name": format!(" {} ", p.name),
                     "id_card_number": p.id_card_number.to_lowercase(), "flow": "v1"}),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     let issued = r.body;
     assert_eq!(issued["flow"], "v1");
     assert_eq!(issued["user_id_key"].as_str().unwrap().len(), 32);
     let vr = w.face_v1("o-carol", &issued, |_| {}).await;
     let r = w.verify("o-carol", &issued["out_seq_no"], Some(&vr)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     assert_eq!(r.body["status"], "verified");
     assert_eq!(r.body["identify_ret"], 0);
     assert_eq!(r.body["flow"], "v1");
     // Repeated, even without verify_result: same answer, no getinfo.
     let again = w.verify("o-carol", &issued["out_seq_no"], None).await;
-    assert_eq!(again.body, r.body);
+    assert_eq!(again.answer(), r.answer());
     assert_eq!(w.count("getinfo").await, 1);
 }
 
 #[tokio::test]
 async fn v1_default_flow_setting_and_failed_face_check() {
     let w = World::with(|s| s.default_face_flow = wxface::domain::Flow::V1).await;
-    let code = w.code("o-dan").await;
-    let p = person(2);
-    let r = w
-        .post(
-            crate::world::Function::IssueKey,
-            &json!({"code": code, "name": p.name, "id_card_number": p.id_card_number}),
-        )
-        .await;
+    let body = World::issue_request(&w.code("o-dan").await, person(2));
+    let r = w.post(Function::IssueKey, &body).await;
     assert_eq!(r.body["flow"], "v1", "{}", r.body);
     let vr = w
         .face_v1("o-dan", &r.body, |run| run.identify_ret = Some(10003))
@@ -106,6 +105,14 @@ async fn v1_default_flow_setting_and_failed_face_check() {
     assert_eq!(v.body["verified"], false);
 }
 
+/// A v1 session of o-erin for `p` whose face check `by` did (as `run`
+/// says): the verify-result answer.
+async fn v1_checked(w: &World, p: Person, by: &str, run: impl FnOnce(&mut RunV1)) -> Value {
+    let s = w.issue_ok("o-erin", p, "v1").await;
+    let vr = w.face_v1(by, &s, run).await;
+    w.verify("o-erin", &s["out_seq_no"], Some(&vr)).await.body
+}
+
 #[tokio::test]
 async fn every_rejection_reason() {
     let w = World::new().await;
@@ -113,35 +120,20 @@ async fn every_rejection_reason() {
     let other = person(4);
 
     // Someone else did the face check with this user's key.
-    let s = w.issue_ok("o-erin", p, "v1").await;
-    let vr = w.face_v1("o-mallory", &s, |_| {}).await;
-    let r = w.verify("o-erin", &s["out_seq_no"], Some(&vr)).await;
-    assert_eq!(
-        (r.body["status"].as_str(), r.body["reason"].as_str()),
-        (Some("rejected"), Some("openid_mismatch")),
-        "{}",
-        r.body
-    );
-    assert_eq!(r.body["verified"], false);
+    let r = v1_checked(&w, p, "o-mallory", |_| {}).await;
+    let outcome = (r["status"].as_str(), r["reason"].as_str());
+    assert_eq!(outcome, (Some("rejected"), Some("openid_mismatch")), "{r}");
+    assert_eq!(r["verified"], false);
 
     // WeChat verified a different name / ID than the session was issued for.
-    let s = w.issue_ok("o-erin", p, "v1").await;
-    let vr = w
-        .face_v1("o-erin", &s, |run| {
-            run.verified_name = Some(other.name.into())
-        })
-        .await;
-    let r = w.verify("o-erin", &s["out_seq_no"], Some(&vr)).await;
-    assert_eq!(r.body["reason"], "name_mismatch", "{}", r.body);
-
-    let s = w.issue_ok("o-erin", p, "v1").await;
-    let vr = w
-        .face_v1("o-erin", &s, |run| {
-            run.verified_id = Some(other.id_card_number.into())
-        })
-        .await;
-    let r = w.verify("o-erin", &s["out_seq_no"], Some(&vr)).await;
-    assert_eq!(r.body["reason"], "id_card_mismatch", "{}", r.body);
+    let r = v1_checked(&w, p, "o-erin", |run| {
+        run.verified_name = Some(other.name.into())
+    })
+    .await;
+    assert_eq!(r["reason"], "name_mismatch", "{r}");
+    let other_id = Some(other.id_card_number.into());
+    let r = v1_checked(&w, p, "o-erin", |run| run.verified_id = other_id).await;
+    assert_eq!(r["reason"], "id_card_mismatch", "{r}");
 
     // A verify_result from another session of the same user.
     let a = w.issue_ok("o-erin", p, "v1").await;
@@ -165,7 +157,7 @@ async fn every_rejection_reason() {
 
     // Rejections are final too.
     let again = w.verify("o-erin", &c["out_seq_no"], Some("anything")).await;
-    assert_eq!(again.body, r.body);
+    assert_eq!(again.answer(), r.answer());
 }
 
 #[tokio::test]
@@ -175,7 +167,7 @@ async fn another_users_session_is_forbidden_and_unchanged() {
     w.face_v2("o-frank", &issued, 10000).await;
     let before = w.snapshot().await;
     let r = w.verify("o-grace", &issued["out_seq_no"], None).await;
-    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.body);
+    r.assert_error(403, "forbidden");
     assert_eq!(w.count("queryverifyinfo").await, 0);
     assert_eq!(w.snapshot().await, before);
     // The owner still completes it.
@@ -199,7 +191,7 @@ async fn expired_session_is_gone_but_final_answers_are_kept() {
 
     w.clock.advance(3600);
     let r = w.verify("o-heidi", &pending["out_seq_no"], None).await;
-    assert_eq!((r.status, r.code()), (410, "session_expired"), "{}", r.body);
+    r.assert_error(410, "session_expired");
     let r = w.verify("o-heidi", &done["out_seq_no"], None).await;
     assert_eq!(r.body["status"], "verified");
     assert_eq!(w.count("queryverifyinfo").await, 1);
@@ -209,7 +201,7 @@ async fn expired_session_is_gone_but_final_answers_are_kept() {
 async fn unknown_session_is_not_found() {
     let w = World::new().await;
     let r = w.verify("o-ivan", &json!("no-such-session"), None).await;
-    assert_eq!((r.status, r.code()), (404, "session_not_found"));
+    r.assert_error(404, "session_not_found");
 }
 
 #[tokio::test]
@@ -222,8 +214,8 @@ async fn concurrent_verify_calls_agree_on_one_final_state() {
             w.verify("o-judy", &issued["out_seq_no"], Some(&vr)),
             w.verify("o-judy", &issued["out_seq_no"], Some(&vr))
         );
-        assert_eq!(a.status, 200, "{}", a.body);
-        assert_eq!(a.body, b.body, "round {round}");
+        a.assert_status(200);
+        assert_eq!(a.answer(), b.answer(), "round {round}");
         assert_eq!(a.body["status"], "verified");
     }
 }

@@ -1,6 +1,7 @@
 //! issue-key and verify-result end to end: the real handlers, DynamoDB and
 //! Secrets Manager on moto, WeChat on the simulator, all over real HTTP.
 
+mod aws_faults;
 mod failures;
 mod flows;
 mod inputs;

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use wxface::adapters::DynamoStore;
-use wxface::adapters::token::TokenLease;
 use wxface::domain::{
     FinalResult, FinalStatus, FlowBinding, OpenId, OutSeqNo, RejectReason, Sealed, Session,
     SessionState, VerifyId,
 };
 use wxface::error::StoreError;
+use wxface::ports::TokenLease;
 use wxface::ports::{Finalized, SessionStore};
 
 use crate::world::World;
@@ -26,6 +26,8 @@ fn session(seq: &str) -> Session {
         },
         state: SessionState::Pending,
         pushed_verify_result: None,
+        biz_ref: None,
+        identity_hash: None,
     }
 }
 
@@ -84,43 +86,21 @@ async fn a_verify_result_is_consumed_by_one_session() {
     store.insert(&a).await.unwrap();
     store.insert(&b).await.unwrap();
     let ok = result(FinalStatus::Verified, 10);
-    assert_eq!(
-        store
-            .finalize(&a.out_seq_no, &ok, Some("digest-1"))
-            .await
-            .unwrap(),
-        Finalized::Applied
-    );
-    assert_eq!(
-        store.verify_result_owner("digest-1").await.unwrap(),
-        Some(a.out_seq_no.clone())
-    );
-    assert_eq!(
-        store
-            .finalize(&b.out_seq_no, &ok, Some("digest-1"))
-            .await
-            .unwrap(),
-        Finalized::VerifyResultTaken
-    );
+    let digest = Some("digest-1");
+    let first = store.finalize(&a.out_seq_no, &ok, digest).await.unwrap();
+    assert_eq!(first, Finalized::Applied);
+    let owner = store.verify_result_owner("digest-1").await.unwrap();
+    assert_eq!(owner, Some(a.out_seq_no.clone()));
+    let second = store.finalize(&b.out_seq_no, &ok, digest).await.unwrap();
+    assert_eq!(second, Finalized::VerifyResultTaken);
     // b is untouched by the failed transaction.
-    assert_eq!(
-        store.get(&b.out_seq_no).await.unwrap().unwrap().state,
-        SessionState::Pending
-    );
+    let stored_b = store.get(&b.out_seq_no).await.unwrap().unwrap();
+    assert_eq!(stored_b.state, SessionState::Pending);
     let reused = result(FinalStatus::Rejected(RejectReason::VerifyResultReused), 11);
-    assert_eq!(
-        store.finalize(&b.out_seq_no, &reused, None).await.unwrap(),
-        Finalized::Applied
-    );
-    assert_eq!(
-        store
-            .get(&b.out_seq_no)
-            .await
-            .unwrap()
-            .unwrap()
-            .final_result(),
-        Some(&reused)
-    );
+    let applied = store.finalize(&b.out_seq_no, &reused, None).await.unwrap();
+    assert_eq!(applied, Finalized::Applied);
+    let stored_b = store.get(&b.out_seq_no).await.unwrap().unwrap();
+    assert_eq!(stored_b.final_result(), Some(&reused));
     assert_eq!(store.verify_result_owner("digest-2").await.unwrap(), None);
 }
 
@@ -159,13 +139,8 @@ async fn futures_take(store: &DynamoStore, who: &OpenId) -> Vec<bool> {
 #[tokio::test]
 async fn the_table_is_the_one_template_yaml_declares() {
     let w = World::new().await;
-    let d = w
-        .ddb()
-        .describe_table()
-        .table_name(w.table())
-        .send()
-        .await
-        .unwrap();
+    let (ddb, table) = (w.ddb(), w.table());
+    let d = ddb.describe_table().table_name(table).send().await.unwrap();
     let t = d.table().unwrap();
     let keys: Vec<_> = t
         .key_schema()
@@ -173,13 +148,8 @@ async fn the_table_is_the_one_template_yaml_declares() {
         .map(|k| k.attribute_name().to_owned())
         .collect();
     assert_eq!(keys, vec!["pk"]);
-    let ttl = w
-        .ddb()
-        .describe_time_to_live()
-        .table_name(w.table())
-        .send()
-        .await
-        .unwrap();
+    let ttl = ddb.describe_time_to_live().table_name(table).send().await;
+    let ttl = ttl.unwrap();
     assert_eq!(
         ttl.time_to_live_description()
             .and_then(|d| d.attribute_name()),

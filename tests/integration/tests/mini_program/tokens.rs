@@ -1,8 +1,7 @@
-//! The access token (contract §4) against the simulator's real token rules.
+//! The access token (docs/api.md §4) against the simulator's real token rules.
 
 use std::sync::Arc;
 
-use serde_json::json;
 use wechat_sim::Fault;
 use wxface_harness::fixtures::person;
 use wxface_harness::secrets;
@@ -43,19 +42,9 @@ async fn token_is_fetched_once_kept_in_the_secret_and_shared() {
     assert!(stored["expires_at"].as_i64().unwrap() > w.clock_now() + 7000);
     // A new container reads it instead of calling WeChat.
     let cold = w.cold_instance();
-    let code = w.code("o-c").await;
-    let p = person(2);
-    let body = json!({"code": code, "name": p.name, "id_card_number": p.id_card_number});
-    let r = w
-        .raw(
-            &cold,
-            Function::IssueKey,
-            lambda_http::http::Method::POST,
-            "/",
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let body = World::issue_request(&w.code("o-c").await, person(2));
+    let r = w.post_on(&cold, Function::IssueKey, &body).await;
+    r.assert_status(200);
     assert_eq!(w.count("stable_token").await, 1);
 }
 
@@ -79,7 +68,7 @@ async fn a_token_rejected_every_time_is_a_clear_502_not_a_loop() {
     let w = World::new().await;
     w.wx.inject(&fault("getverifyid", 40001, None)).await;
     let r = w.issue("o-a", person(0), "v2").await;
-    assert_eq!((r.status, r.code()), (502, "upstream_error"), "{}", r.body);
+    r.assert_error(502, "upstream_error");
     assert_eq!(r.body["error"]["errcode"], 40001);
     assert_eq!(w.count("getverifyid").await, 2);
     assert_eq!(w.count("stable_token").await, 2);
@@ -92,7 +81,7 @@ async fn a_token_wechat_expired_early_is_replaced() {
     // WeChat's clock runs past the token's life; ours does not know yet.
     w.wx.advance_clock(7300).await;
     let r = w.issue("o-a", person(0), "v2").await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    r.assert_status(200);
     assert_eq!(w.count("getverifyid").await, 3, "one 42001, then success");
     assert_eq!(w.count("stable_token").await, 2);
 }
@@ -105,18 +94,8 @@ async fn thirty_cold_instances_make_one_stable_token_call() {
         let w = w.clone();
         tasks.push(tokio::spawn(async move {
             let cold = w.cold_instance();
-            let code = w.code(&format!("o-cold-{i}")).await;
-            let p = person(i);
-            let body = json!({"code": code, "name": p.name, "id_card_number": p.id_card_number});
-            w.raw(
-                &cold,
-                Function::IssueKey,
-                lambda_http::http::Method::POST,
-                "/",
-                body.to_string(),
-            )
-            .await
-            .status
+            let body = World::issue_request(&w.code(&format!("o-cold-{i}")).await, person(i));
+            w.post_on(&cold, Function::IssueKey, &body).await.status
         }));
     }
     for t in tasks {

@@ -1,4 +1,4 @@
-//! Message-push cryptography (§5.2–§5.7), written independently of the
+//! Message-push cryptography (docs/wechat.md §5.2–docs/wechat.md §5.7), written independently of the
 //! backend's so that each checks the other: SHA-1 signatures over sorted
 //! strings, and the WXBizMsgCrypt envelope
 //! `random(16) ‖ msg_len (u32 BE) ‖ msg ‖ appid`, PKCS#7-padded to 32-byte
@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
-/// PKCS#7 block size of WeChat's envelope: 32, not AES's 16 (§5.7.2).
+/// PKCS#7 block size of WeChat's envelope: 32, not AES's 16 (docs/wechat.md §5.7.2).
 pub const PUSH_BLOCK_SIZE: usize = 32;
 
 /// Why a key or a ciphertext was refused.
@@ -44,7 +44,7 @@ pub fn sha1_signature(parts: &[&str]) -> String {
 }
 
 /// `Base64_Decode(EncodingAESKey + "=")`, tolerating the non-zero trailing
-/// bits real keys have (§5.7.1).
+/// bits real keys have (docs/wechat.md §5.7.1).
 pub fn decode_aes_key(encoding_aes_key: &str) -> Result<[u8; 32], PushCryptoError> {
     if encoding_aes_key.len() != 43 || !encoding_aes_key.bytes().all(|b| b.is_ascii_alphanumeric())
     {
@@ -127,10 +127,10 @@ impl PushCrypto {
     }
 
     /// `Encrypt` for `msg` with a fresh random prefix: 16 lowercase hex
-    /// characters, the shape of WeChat's own (see the §5.4 vectors).
+    /// characters, the shape of WeChat's own (see the docs/wechat.md §5.4 vectors).
     pub fn encrypt(&self, msg: &[u8]) -> String {
         let mut random = [0u8; 16];
-        random.copy_from_slice(hex::encode(crate::crypto::random_bytes::<8>()).as_bytes());
+        random.copy_from_slice(sim_kit::random_hex(8).as_bytes());
         self.encrypt_with_random(msg, &random)
     }
 
@@ -208,7 +208,7 @@ impl PushCrypto {
 
 #[cfg(test)]
 mod tests {
-    //! The §12 vectors, reproduced by this implementation.
+    //! The docs/wechat.md §12 vectors, reproduced by this implementation.
     use super::*;
 
     const ZERO_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -227,7 +227,7 @@ mod tests {
         </xml>";
 
     // The 32-byte-pad vector's Encrypt: a public Go test of WXBizMsgCrypt
-    // (the doc's §5.4 "Extra vector"; it gives only key, token, timestamp,
+    // (the doc's docs/wechat.md §5.4 "Extra vector"; it gives only key, token, timestamp,
     // nonce and signature). Checked with Python `cryptography` as well.
     const PAD_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
     const PAD_ENCRYPT: &str = "TYISAfTaVqF97gn22+BQrYOtJcf4GU360iTvjzdLBAp800rTdKFOj+nUhAJKUJ82YA5zbRHPZ/F6P8ok8dYMWhu2zBWwv+xIWlERDlaIKp2CKzbSa5FZ2gl1EWrZzn/GDkKEuDIEY7GyjJaVfiduMg8N6oBlxx6xYz0tuyNlVWoAbgDvIxYYJwkN7CRADuD0IPTE7mkY4fGc56fxFc2D58vnsIOQ8ys28m81fhHZ4g0UjcJKJXofj0N5QTJxO9RmHVP39+b0KcevUacw4Dmi8c72/S0IqIl/eBgZVG4IVVPgpii/7gojmbFDHFi9/RTA4nwQJAe9JxNx+76RvnmXvfCW8PigFlvtsJvY31Nv/ZB97ZxIUiJYk2Y48JoH3wZEs/9NKzDHOaOT+SvRFLaIWeD9DUayXXG5g0vEfugrZPM=";
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn handshake_and_plaintext_signatures() {
-        // §5.2 GET handshake, §5.3 plaintext push.
+        // docs/wechat.md §5.2 GET handshake, docs/wechat.md §5.3 plaintext push.
         assert_eq!(
             sha1_signature(&["AAAAA", "1714036504", "1514711492"]),
             "f464b24fc39322e44b38aa78f5edd27bd1441696"
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn xml_vector_decrypts_with_a_trailing_bits_key() {
-        // The key does not round-trip through strict base64 (§5.7.1).
+        // The key does not round-trip through strict base64 (docs/wechat.md §5.7.1).
         assert!(STANDARD.decode(format!("{XML_KEY}=")).is_err());
         let c = PushCrypto::new(XML_KEY, "wx2c2769f8efd9abc2").expect("lenient key");
         assert_eq!(

@@ -1,12 +1,12 @@
-//! The `face_identify` event (§2.3) and the request WeChat sends for it in
-//! each mode and format (§5.3–§5.5): URL query and body.
+//! The `face_identify` event (docs/wechat.md §2.3) and the request WeChat sends for it in
+//! each mode and format (docs/wechat.md §5.3–docs/wechat.md §5.5): URL query and body.
 
 use serde::Serialize;
 
 use super::crypto::{PushCrypto, sha1_signature};
 use crate::config::{PushFormat, PushMode};
 
-/// A `face_identify` event, fields in the order of §2.3.
+/// A `face_identify` event, fields in the order of docs/wechat.md §2.3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct FaceIdentifyEvent {
     #[serde(rename = "ToUserName")]
@@ -14,7 +14,7 @@ pub(crate) struct FaceIdentifyEvent {
     #[serde(rename = "FromUserName")]
     pub from_user_name: String,
     #[serde(rename = "CreateTime")]
-    pub create_time: u64,
+    pub create_time: i64,
     #[serde(rename = "MsgType")]
     pub msg_type: &'static str,
     #[serde(rename = "Event")]
@@ -30,7 +30,7 @@ impl FaceIdentifyEvent {
         openid: &str,
         out_seq_no: &str,
         verify_result: &str,
-        create_time: u64,
+        create_time: i64,
     ) -> Self {
         FaceIdentifyEvent {
             to_user_name: original_id.to_owned(),

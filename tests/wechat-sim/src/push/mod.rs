@@ -1,7 +1,7 @@
-//! The message-push client (§5, §9 "Message push client"): WeChat calling
+//! The message-push client (docs/wechat.md §5, §9 "Message push client"): WeChat calling
 //! the mini program's server. It pushes the 1.0 `face_identify` event
-//! (§2.3) when a face run finishes for a user_id_key issued with an
-//! `out_seq_no`, performs the GET URL handshake (§5.2) on request, and
+//! (docs/wechat.md §2.3) when a face run finishes for a user_id_key issued with an
+//! `out_seq_no`, performs the GET URL handshake (docs/wechat.md §5.2) on request, and
 //! records every attempt for tests.
 //!
 //! Delivery (SIM-CHOICEs documented in the README): in the background; per
@@ -16,19 +16,18 @@
 pub(crate) mod crypto;
 mod message;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
+use sim_kit::{HookError, HookResult, check_delay, parse_hook, random_in};
 use std::time::Duration;
 
 use crate::config::{PushFormat, PushMode, validate_push_url};
-use crate::crypto::random_in;
-use crate::faults::MAX_DELAY_MS;
-use crate::hooks::{HookError, HookResult, parse};
-use crate::state::Sim;
+use crate::state::{PUSH_PROTOCOL_ERROR, PUSH_SENT, Sim};
 use crypto::{PushCrypto, sha1_signature};
 use message::{FaceIdentifyEvent, PushRequest, PushSigner};
 
@@ -84,15 +83,11 @@ pub(crate) struct PushFaults {
     pub delay_ms: u64,
 }
 
-/// Push state inside the simulator's one lock.
+/// Push state inside the simulator's one lock (its counters are the core's).
 #[derive(Debug)]
 pub(crate) struct PushState {
     pub log: Vec<PushAttempt>,
     pub faults: PushFaults,
-    /// Event POSTs sent (attempts, duplicates and replays).
-    pub sent: u64,
-    /// 2xx replies other than `success` or empty.
-    pub protocol_errors: u64,
     timeout: Duration,
     retries: u32,
     http: reqwest::Client,
@@ -110,8 +105,6 @@ impl PushState {
         PushState {
             log: Vec::new(),
             faults: PushFaults::default(),
-            sent: 0,
-            protocol_errors: 0,
             timeout: Duration::from_millis(timeout_ms),
             retries,
             http,
@@ -126,7 +119,7 @@ pub(crate) struct PendingPush {
     pub openid: String,
     pub out_seq_no: String,
     pub verify_result: String,
-    pub create_time: u64,
+    pub create_time: i64,
 }
 
 /// Everything one event's deliveries need, fixed when the run finished.
@@ -274,7 +267,8 @@ async fn deliver(sim: Sim, plan: Plan) {
 async fn send(sim: &Sim, target: &Target) -> Outcome {
     let (http, timeout, jitter) = {
         let mut s = sim.lock();
-        s.push.sent += 1;
+        // Attempts, duplicates and replays.
+        s.core.counters.hit(PUSH_SENT);
         (s.push.http.clone(), s.push.timeout, s.jitter.sample())
     };
     if !jitter.is_zero() {
@@ -351,7 +345,7 @@ fn record(
         body: target.body.clone(),
     };
     if protocol_error {
-        s.push.protocol_errors += 1;
+        s.core.counters.hit(PUSH_PROTOCOL_ERROR);
         tracing::warn!(
             "push {:?} out_seq_no={} attempt={}: protocol error: 2xx reply is neither `success` nor empty",
             kind,
@@ -373,6 +367,16 @@ fn record(
     entry
 }
 
+/// The message-push client's `/__sim/push/` hooks.
+pub(crate) fn hooks() -> Router<Sim> {
+    Router::new()
+        .route("/__sim/push/config", post(set_config))
+        .route("/__sim/push/verify", post(verify))
+        .route("/__sim/push/log", get(log))
+        .route("/__sim/push/replay", post(replay))
+        .route("/__sim/push/faults", post(set_faults))
+}
+
 /// `url: null` (clear) is not the same as no `url` (keep).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
@@ -391,8 +395,8 @@ struct PushConfigRequest {
 /// `POST /__sim/push/config {"appid", "url"?, "mode"?, "format"?}`: an
 /// absent field is kept, `"url": null` turns pushes off. Answers the app's
 /// push settings.
-pub(crate) async fn set_config(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: PushConfigRequest = parse(&body)?;
+async fn set_config(State(sim): State<Sim>, body: Bytes) -> HookResult {
+    let req: PushConfigRequest = parse_hook(&body)?;
     if let Some(Some(url)) = &req.url {
         validate_push_url(url).map_err(HookError::bad_request)?;
     }
@@ -404,12 +408,8 @@ pub(crate) async fn set_config(State(sim): State<Sim>, body: Bytes) -> HookResul
     if let Some(url) = req.url {
         app.push_url = url;
     }
-    if let Some(mode) = req.mode {
-        app.push_mode = mode;
-    }
-    if let Some(format) = req.format {
-        app.push_format = format;
-    }
+    app.push_mode = req.mode.unwrap_or(app.push_mode);
+    app.push_format = req.format.unwrap_or(app.push_format);
     Ok(Json(json!({
         "appid": app.appid,
         "url": app.push_url,
@@ -423,11 +423,11 @@ struct AppRequest {
     appid: String,
 }
 
-/// `POST /__sim/push/verify {"appid"}`: the GET handshake of §5.2 against
+/// `POST /__sim/push/verify {"appid"}`: the GET handshake of docs/wechat.md §5.2 against
 /// the app's push URL → `{"ok", "status", "reply", "echostr", "error", "url"}`;
 /// `ok` when the answer is 2xx and its body is exactly the echostr.
-pub(crate) async fn verify(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: AppRequest = parse(&body)?;
+async fn verify(State(sim): State<Sim>, body: Bytes) -> HookResult {
+    let req: AppRequest = parse_hook(&body)?;
     let (base, token, now, http, timeout, jitter) = {
         let s = sim.lock();
         let app = s
@@ -484,7 +484,7 @@ pub(crate) async fn verify(State(sim): State<Sim>, body: Bytes) -> HookResult {
 }
 
 /// `GET /__sim/push/log`: every attempt so far, oldest first.
-pub(crate) async fn log(State(sim): State<Sim>) -> Json<Vec<PushAttempt>> {
+async fn log(State(sim): State<Sim>) -> Json<Vec<PushAttempt>> {
     Json(sim.lock().push.log.clone())
 }
 
@@ -496,8 +496,8 @@ struct ReplayRequest {
 /// `POST /__sim/push/replay {"index"}`: re-sends that logged push byte for
 /// byte (URL with query, body, content type) once, waits for the answer,
 /// and returns the new log entry (kind `replay`).
-pub(crate) async fn replay(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let req: ReplayRequest = parse(&body)?;
+async fn replay(State(sim): State<Sim>, body: Bytes) -> HookResult {
+    let req: ReplayRequest = parse_hook(&body)?;
     let original = sim
         .lock()
         .push
@@ -521,13 +521,9 @@ pub(crate) async fn replay(State(sim): State<Sim>, body: Bytes) -> HookResult {
 
 /// `POST /__sim/push/faults {"duplicate"?, "delay_ms"?}`: replaces the push
 /// faults (`{}` turns them off) and answers them.
-pub(crate) async fn set_faults(State(sim): State<Sim>, body: Bytes) -> HookResult {
-    let faults: PushFaults = parse(&body)?;
-    if faults.delay_ms > MAX_DELAY_MS {
-        return Err(HookError::bad_request(format!(
-            "delay_ms is capped at {MAX_DELAY_MS}"
-        )));
-    }
+async fn set_faults(State(sim): State<Sim>, body: Bytes) -> HookResult {
+    let faults: PushFaults = parse_hook(&body)?;
+    check_delay(Some(faults.delay_ms)).map_err(HookError::bad_request)?;
     sim.lock().push.faults = faults;
     Ok(Json(json!(faults)))
 }

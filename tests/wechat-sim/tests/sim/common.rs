@@ -1,10 +1,5 @@
 use serde_json::{Value, json};
-use wechat_sim::{RunningSim, SimApp, SimClient, SimConfig};
-
-pub const APP: &str = "wx0123456789abcdef";
-pub const SECRET: &str = "sim-app-secret-0123456789abcdef0";
-pub const OTHER_APP: &str = "wxfedcba9876543210";
-pub const OTHER_SECRET: &str = "other-app-secret";
+use wechat_sim::{RunV1, RunningSim, SimApp, SimClient, SimConfig};
 
 pub const GETUSERIDKEY: &str = "/cityservice/face/identify/getuseridkey";
 pub const GETINFO: &str = "/cityservice/face/identify/getinfo";
@@ -17,6 +12,12 @@ pub struct Env {
     pub http: reqwest::Client,
     pub base: String,
 }
+
+/// The default config's app, and a second one.
+pub const APP: &str = "wx0123456789abcdef";
+pub const SECRET: &str = "sim-app-secret-0123456789abcdef0";
+pub const OTHER_APP: &str = "wxfedcba9876543210";
+pub const OTHER_SECRET: &str = "other-app-secret";
 
 pub fn two_app_config() -> SimConfig {
     let mut config = SimConfig::default();
@@ -51,6 +52,31 @@ pub async fn env_with(config: SimConfig) -> Env {
     }
 }
 
+/// The person most tests verify.
+pub const NAME: &str = "张三";
+pub const ID: &str = "310101199801011234";
+
+/// A 1.0 face run of APP in name/ID mode.
+pub fn named_run(openid: &str, name: &str, id_card_number: &str) -> RunV1 {
+    RunV1 {
+        appid: APP.into(),
+        openid: openid.into(),
+        name: Some(name.into()),
+        id_card_number: Some(id_card_number.into()),
+        ..RunV1::default()
+    }
+}
+
+/// A 1.0 face run of APP with a user_id_key.
+pub fn keyed_run(openid: &str, user_id_key: &str) -> RunV1 {
+    RunV1 {
+        appid: APP.into(),
+        openid: openid.into(),
+        user_id_key: Some(user_id_key.into()),
+        ..RunV1::default()
+    }
+}
+
 /// errcode of a WeChat answer; absent means 0.
 pub fn errcode(v: &Value) -> i64 {
     v.get("errcode").and_then(Value::as_i64).unwrap_or(0)
@@ -81,38 +107,20 @@ pub fn assert_err(v: &Value, code: i64) {
 
 impl Env {
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .query(query)
-            .send()
-            .await
-            .expect("send");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let req = self.http.get(format!("{}{path}", self.base)).query(query);
+        sim_kit::send_json(req, path).await
     }
 
     /// POSTs a raw body with an optional access_token.
     pub async fn post_raw(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
-        let mut req = self
+        let query: Vec<_> = token.map(|t| ("access_token", t)).into_iter().collect();
+        let req = self
             .http
             .post(format!("{}{path}", self.base))
+            .query(&query)
             .header("content-type", "application/json")
             .body(body.to_owned());
-        if let Some(t) = token {
-            req = req.query(&[("access_token", t)]);
-        }
-        let resp = req.send().await.expect("send");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        sim_kit::send_json(req, path).await
     }
 
     /// A business call: expects HTTP 200 and returns the JSON.
@@ -122,17 +130,18 @@ impl Env {
         v
     }
 
+    /// `GET /cgi-bin/token` for an app, whatever it answers.
+    pub async fn plain_token_raw(&self, appid: &str, secret: &str) -> (u16, Value) {
+        let query = [
+            ("grant_type", "client_credential"),
+            ("appid", appid),
+            ("secret", secret),
+        ];
+        self.get("/cgi-bin/token", &query).await
+    }
+
     pub async fn plain_token_for(&self, appid: &str, secret: &str) -> Value {
-        let (status, v) = self
-            .get(
-                "/cgi-bin/token",
-                &[
-                    ("grant_type", "client_credential"),
-                    ("appid", appid),
-                    ("secret", secret),
-                ],
-            )
-            .await;
+        let (status, v) = self.plain_token_raw(appid, secret).await;
         assert_eq!(status, 200);
         v
     }
@@ -167,6 +176,28 @@ impl Env {
     pub async fn other_token(&self) -> String {
         let v = self.stable(OTHER_APP, OTHER_SECRET, false).await;
         v["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// getuseridkey for NAME / ID, with an out_seq_no if given.
+    pub async fn getuseridkey(&self, token: &str, out_seq_no: Option<&str>) -> Value {
+        let mut body = json!({"name": NAME, "id_card_number": ID});
+        if let Some(seq) = out_seq_no {
+            body["out_seq_no"] = json!(seq);
+        }
+        self.call(GETUSERIDKEY, token, body).await
+    }
+
+    /// A user_id_key for NAME / ID.
+    pub async fn user_id_key(&self, token: &str, out_seq_no: Option<&str>) -> String {
+        let v = self.getuseridkey(token, out_seq_no).await;
+        assert_eq!(errcode(&v), 0, "{v}");
+        v["user_id_key"].as_str().expect("user_id_key").to_owned()
+    }
+
+    /// [`Env::token_status`] after moving the clock `secs` forward.
+    pub async fn token_status_after(&self, secs: i64, token: &str) -> i64 {
+        self.client.advance_clock(secs).await;
+        self.token_status(token).await
     }
 
     /// 0 if the token is accepted by a business endpoint, else its errcode.

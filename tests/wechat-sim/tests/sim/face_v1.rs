@@ -1,22 +1,9 @@
 use serde_json::{Value, json};
-use wechat_sim::RunV1;
 
 use crate::common::*;
 
-const NAME: &str = "张三";
-const ID: &str = "310101199801011234";
 const NAME_MD5: &str = "615db57aa314529aaa0fbe95b3e95bd3";
 const ID_MD5: &str = "c54ee6f3f16eba72b9d8781c30bfb655";
-
-async fn user_id_key(env: &Env, token: &str, out_seq_no: Option<&str>) -> String {
-    let mut body = json!({"name": NAME, "id_card_number": ID});
-    if let Some(seq) = out_seq_no {
-        body["out_seq_no"] = json!(seq);
-    }
-    let v = env.call(GETUSERIDKEY, token, body).await;
-    assert_eq!(errcode(&v), 0, "{v}");
-    v["user_id_key"].as_str().expect("user_id_key").to_owned()
-}
 
 async fn getinfo(env: &Env, token: &str, verify_result: &str) -> Value {
     env.call(GETINFO, token, json!({"verify_result": verify_result}))
@@ -27,13 +14,7 @@ async fn getinfo(env: &Env, token: &str, verify_result: &str) -> Value {
 async fn getuseridkey_mints_32_hex_keys() {
     let env = env().await;
     let token = env.token().await;
-    let v = env
-        .call(
-            GETUSERIDKEY,
-            &token,
-            json!({"name": NAME, "id_card_number": ID, "out_seq_no": "seq-00001"}),
-        )
-        .await;
+    let v = env.getuseridkey(&token, Some("seq-00001")).await;
     assert_eq!(errcode(&v), 0);
     assert_rid(&v);
     assert!(v["errmsg"].as_str().expect("errmsg").starts_with("ok"));
@@ -45,7 +26,7 @@ async fn getuseridkey_mints_32_hex_keys() {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     );
     // out_seq_no is optional.
-    let other = user_id_key(&env, &token, None).await;
+    let other = env.user_id_key(&token, None).await;
     assert_ne!(other, key);
 }
 
@@ -62,26 +43,13 @@ async fn getuseridkey_errors() {
         assert_err(&env.call(GETUSERIDKEY, &token, body).await, 84006);
     }
     for bad in ["abcd", "has space", "x.y.z.w", &"x".repeat(33), ""] {
-        let v = env
-            .call(
-                GETUSERIDKEY,
-                &token,
-                json!({"name": NAME, "id_card_number": ID, "out_seq_no": bad}),
-            )
-            .await;
-        assert_err(&v, 40097);
+        assert_err(&env.getuseridkey(&token, Some(bad)).await, 40097);
     }
-    user_id_key(&env, &token, Some("dup-seq-1")).await;
-    let v = env
-        .call(
-            GETUSERIDKEY,
-            &token,
-            json!({"name": NAME, "id_card_number": ID, "out_seq_no": "dup-seq-1"}),
-        )
-        .await;
-    assert_err(&v, 40097);
+    env.user_id_key(&token, Some("dup-seq-1")).await;
+    assert_err(&env.getuseridkey(&token, Some("dup-seq-1")).await, 40097);
     // Another app may use the same out_seq_no.
-    user_id_key(&env, &env.other_token().await, Some("dup-seq-1")).await;
+    env.user_id_key(&env.other_token().await, Some("dup-seq-1"))
+        .await;
     // Wrong JSON types and broken bodies.
     let v = env
         .call(
@@ -101,16 +69,8 @@ async fn getuseridkey_errors() {
 async fn run_with_user_id_key_then_getinfo() {
     let env = env().await;
     let token = env.token().await;
-    let key = user_id_key(&env, &token, Some("seq-run-01")).await;
-    let verify_result = env
-        .client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: "openid-alice".into(),
-            user_id_key: Some(key.clone()),
-            ..RunV1::default()
-        })
-        .await;
+    let key = env.user_id_key(&token, Some("seq-run-01")).await;
+    let verify_result = env.client.run_v1(&keyed_run("openid-alice", &key)).await;
     assert!(
         (120..=136).contains(&verify_result.len()),
         "~128 chars: {verify_result}"
@@ -132,9 +92,9 @@ async fn run_with_user_id_key_then_getinfo() {
     assert_eq!(v["id_card_number_md5"], ID_MD5);
     assert_eq!(v["check_alive_type"], 4);
     assert!(v["validate_data"].is_string());
-    let identify_time = v["identify_time"].as_u64().expect("identify_time");
+    let identify_time = v["identify_time"].as_i64().expect("identify_time");
     assert!(now.abs_diff(identify_time) <= 2, "{identify_time} vs {now}");
-    assert!(v["finish_time"].as_u64().expect("finish_time") >= identify_time);
+    assert!(v["finish_time"].as_i64().expect("finish_time") >= identify_time);
 
     // Repeat calls return the same data by default.
     let again = getinfo(&env, &token, &verify_result).await;
@@ -147,16 +107,8 @@ async fn run_with_user_id_key_then_getinfo() {
 async fn run_with_name_and_id_uppercases_trailing_x() {
     let env = env().await;
     let token = env.token().await;
-    let vr = env
-        .client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: "openid-b".into(),
-            name: Some("曾浩".into()),
-            id_card_number: Some("11010519491231002x".into()),
-            ..RunV1::default()
-        })
-        .await;
+    let run = named_run("openid-b", "曾浩", "11010519491231002x");
+    let vr = env.client.run_v1(&run).await;
     let v = getinfo(&env, &token, &vr).await;
     assert_eq!(v["name_utf8_md5"], "ee075aef91ddd81394b6f68d7ff998cb");
     assert_eq!(v["id_card_number_md5"], "ae05564031c21338aa8a2e7266e7855c");
@@ -167,19 +119,12 @@ async fn run_with_name_and_id_uppercases_trailing_x() {
 async fn verified_overrides_and_identify_ret_pass_through() {
     let env = env().await;
     let token = env.token().await;
-    let key = user_id_key(&env, &token, None).await;
-    let vr = env
-        .client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: "openid-c".into(),
-            user_id_key: Some(key),
-            identify_ret: Some(10003),
-            verified_name: Some("李四".into()),
-            verified_id: Some("11010519491231002X".into()),
-            ..RunV1::default()
-        })
-        .await;
+    let key = env.user_id_key(&token, None).await;
+    let mut run = keyed_run("openid-c", &key);
+    run.identify_ret = Some(10003);
+    run.verified_name = Some("李四".into());
+    run.verified_id = Some("11010519491231002X".into());
+    let vr = env.client.run_v1(&run).await;
     let v = getinfo(&env, &token, &vr).await;
     assert_eq!(errcode(&v), 0, "errcode 0: the API call worked");
     assert_eq!(v["identify_ret"], 10003);
@@ -192,16 +137,7 @@ async fn verified_overrides_and_identify_ret_pass_through() {
 async fn getinfo_errors_and_expiry() {
     let env = env().await;
     let token = env.token().await;
-    let vr = env
-        .client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: "openid-d".into(),
-            name: Some(NAME.into()),
-            id_card_number: Some(ID.into()),
-            ..RunV1::default()
-        })
-        .await;
+    let vr = env.client.run_v1(&named_run("openid-d", NAME, ID)).await;
     assert_err(&getinfo(&env, &token, "no-such-result").await, 84001);
     assert_err(&env.call(GETINFO, &token, json!({})).await, 84001);
     // The PHP SDK bug: camelCase key.
@@ -227,13 +163,7 @@ async fn getinfo_errors_and_expiry() {
 async fn getinfo_single_use_flag() {
     let env = env().await;
     let token = env.token().await;
-    let run = RunV1 {
-        appid: APP.into(),
-        openid: "openid-e".into(),
-        name: Some(NAME.into()),
-        id_card_number: Some(ID.into()),
-        ..RunV1::default()
-    };
+    let run = named_run("openid-e", NAME, ID);
     env.client.set_getinfo_single_use(true).await;
     let vr = env.client.run_v1(&run).await;
     assert_eq!(errcode(&getinfo(&env, &token, &vr).await), 0);
@@ -253,8 +183,8 @@ async fn getinfo_single_use_flag() {
 async fn run_v1_hook_rejects_bad_requests() {
     let env = env().await;
     let token = env.token().await;
-    let key = user_id_key(&env, &token, None).await;
-    let other_key = user_id_key(&env, &env.other_token().await, None).await;
+    let key = env.user_id_key(&token, None).await;
+    let other_key = env.user_id_key(&env.other_token().await, None).await;
     let cases = [
         json!({"appid": APP, "openid": "o", "user_id_key": "ffffffffffffffffffffffffffffffff"}),
         json!({"appid": APP, "openid": "o", "user_id_key": other_key}),

@@ -3,8 +3,6 @@ use wechat_sim::cert_hash;
 
 use crate::common::*;
 
-const NAME: &str = "张三";
-const ID: &str = "310101199801011234";
 const OPENID: &str = "openid-v2";
 
 fn verifyid_body(out_seq_no: &str) -> Value {
@@ -21,6 +19,14 @@ async fn verify_id(env: &Env, token: &str, out_seq_no: &str) -> String {
         .await;
     assert_eq!(errcode(&v), 0, "{v}");
     v["verify_id"].as_str().expect("verify_id").to_owned()
+}
+
+/// A fresh simulator, APP's token, and a verify_id for `out_seq_no`.
+async fn started(out_seq_no: &str) -> (Env, String, String) {
+    let env = env().await;
+    let token = env.token().await;
+    let id = verify_id(&env, &token, out_seq_no).await;
+    (env, token, id)
 }
 
 fn query_body(verify_id: &str, out_seq_no: &str) -> Value {
@@ -103,22 +109,13 @@ async fn getverifyid_errors() {
             .await,
         40097,
     );
-    let v = env
-        .call(
-            GETUSERIDKEY,
-            &token,
-            json!({"name": NAME, "id_card_number": ID, "out_seq_no": "seq-noopen"}),
-        )
-        .await;
-    assert_err(&v, 40097);
+    assert_err(&env.getuseridkey(&token, Some("seq-noopen")).await, 40097);
     verify_id(&env, &env.other_token().await, "seq-noopen").await;
 }
 
 #[tokio::test]
 async fn queryverifyinfo_pending_then_result() {
-    let env = env().await;
-    let token = env.token().await;
-    let id = verify_id(&env, &token, "seq-flow-1").await;
+    let (env, token, id) = started("seq-flow-1").await;
     let v = query(&env, &token, query_body(&id, "seq-flow-1")).await;
     assert_eq!(errcode(&v), 0, "{v}");
     assert_rid(&v);
@@ -145,9 +142,7 @@ async fn queryverifyinfo_pending_then_result() {
 
 #[tokio::test]
 async fn queryverifyinfo_rejects_tampering_without_verify_ret() {
-    let env = env().await;
-    let token = env.token().await;
-    let id = verify_id(&env, &token, "seq-tamper").await;
+    let (env, token, id) = started("seq-tamper").await;
     env.client.run_v2(&id, OPENID, 10000).await.expect("run");
 
     let mut cases = Vec::new();
@@ -188,9 +183,7 @@ async fn queryverifyinfo_rejects_tampering_without_verify_ret() {
 
 #[tokio::test]
 async fn verify_id_expires_after_3600s() {
-    let env = env().await;
-    let token = env.token().await;
-    let id = verify_id(&env, &token, "seq-expire").await;
+    let (env, token, id) = started("seq-expire").await;
     let unrun = verify_id(&env, &token, "seq-unrun").await;
     env.client.run_v2(&id, OPENID, 10000).await.expect("run");
     env.client.advance_clock(3590).await;
@@ -207,9 +200,7 @@ async fn verify_id_expires_after_3600s() {
 
 #[tokio::test]
 async fn run_v2_hook_checks_openid_and_verify_id() {
-    let env = env().await;
-    let token = env.token().await;
-    let id = verify_id(&env, &token, "seq-hook-1").await;
+    let (env, token, id) = started("seq-hook-1").await;
     let err = env
         .client
         .run_v2(&id, "openid-somebody-else", 10000)

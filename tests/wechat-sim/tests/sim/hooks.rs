@@ -1,14 +1,34 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
-use wechat_sim::{Fault, RunV1, SimConfig};
+use wechat_sim::{Fault, SimConfig};
 
 use crate::common::*;
 
-fn fault(endpoint: &str) -> Fault {
+/// A fault for `endpoint`'s next `times` calls (`None`: until cleared).
+fn fault(endpoint: &str, times: Option<u32>) -> Fault {
     Fault {
         endpoint: endpoint.into(),
+        times,
         ..Fault::default()
     }
+}
+
+/// Queues a fault answering `errcode`.
+async fn inject_errcode(env: &Env, endpoint: &str, errcode: i64, times: Option<u32>) {
+    let f = Fault {
+        errcode: Some(errcode),
+        ..fault(endpoint, times)
+    };
+    env.client.inject(&f).await;
+}
+
+/// Queues a fault answering HTTP `status`.
+async fn inject_status(env: &Env, endpoint: &str, status: u16, times: Option<u32>) {
+    let f = Fault {
+        status: Some(status),
+        ..fault(endpoint, times)
+    };
+    env.client.inject(&f).await;
 }
 
 #[tokio::test]
@@ -40,13 +60,7 @@ async fn counters_count_every_call() {
     env.post_raw(GETINFO, Some(&token), "{").await;
     env.call(GETINFO, &token, json!({"verify_result": "x"}))
         .await;
-    env.client
-        .inject(&Fault {
-            errcode: Some(-1),
-            times: Some(1),
-            ..fault("getverifyid")
-        })
-        .await;
+    inject_errcode(&env, "getverifyid", -1, Some(1)).await;
     env.call(GETVERIFYID, &token, json!({})).await;
 
     assert_eq!(env.client.count("stable_token").await, 2);
@@ -71,23 +85,8 @@ async fn counters_count_every_call() {
 async fn errcode_fault_applies_for_n_calls() {
     let env = env().await;
     let token = env.token().await;
-    let vr = env
-        .client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: "o".into(),
-            name: Some("张三".into()),
-            id_card_number: Some("310101199801011234".into()),
-            ..RunV1::default()
-        })
-        .await;
-    env.client
-        .inject(&Fault {
-            errcode: Some(-1),
-            times: Some(2),
-            ..fault("getinfo")
-        })
-        .await;
+    let vr = env.client.run_v1(&named_run("o", NAME, ID)).await;
+    inject_errcode(&env, "getinfo", -1, Some(2)).await;
     for _ in 0..2 {
         let v = env
             .call(GETINFO, &token, json!({"verify_result": vr}))
@@ -105,13 +104,7 @@ async fn errcode_fault_applies_for_n_calls() {
 #[tokio::test]
 async fn faults_apply_before_token_checks_and_only_to_their_endpoint() {
     let env = env().await;
-    env.client
-        .inject(&Fault {
-            errcode: Some(45011),
-            times: Some(1),
-            ..fault("getuseridkey")
-        })
-        .await;
+    inject_errcode(&env, "getuseridkey", 45011, Some(1)).await;
     // Even a missing token gets the fault: it applies before anything else.
     let (_, v) = env.post_raw(GETUSERIDKEY, None, "{}").await;
     assert_err(&v, 45011);
@@ -124,13 +117,7 @@ async fn faults_apply_before_token_checks_and_only_to_their_endpoint() {
 #[tokio::test]
 async fn status_fault_answers_plain_http_error() {
     let env = env().await;
-    env.client
-        .inject(&Fault {
-            status: Some(503),
-            times: Some(1),
-            ..fault("stable_token")
-        })
-        .await;
+    inject_status(&env, "stable_token", 503, Some(1)).await;
     let resp = env
         .http
         .post(format!("{}/cgi-bin/stable_token", env.base))
@@ -139,13 +126,12 @@ async fn status_fault_answers_plain_http_error() {
         .await
         .expect("send");
     assert_eq!(resp.status().as_u16(), 503);
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert!(ct.starts_with("text/plain"), "{ct}");
+    let ct = resp.headers().get("content-type").cloned();
+    let text_plain = ct.as_ref().and_then(|h| h.to_str().ok());
+    assert!(
+        text_plain.is_some_and(|c| c.starts_with("text/plain")),
+        "{ct:?}"
+    );
     let body = resp.text().await.expect("body");
     assert!(
         serde_json::from_str::<serde_json::Value>(&body).is_err(),
@@ -158,13 +144,11 @@ async fn status_fault_answers_plain_http_error() {
 #[tokio::test]
 async fn delay_fault_is_slow_then_normal() {
     let env = env().await;
-    env.client
-        .inject(&Fault {
-            delay_ms: Some(400),
-            times: Some(1),
-            ..fault("token")
-        })
-        .await;
+    let f = Fault {
+        delay_ms: Some(400),
+        ..fault("token", Some(1))
+    };
+    env.client.inject(&f).await;
     let started = Instant::now();
     let v = env.plain_token_for(APP, SECRET).await;
     assert!(started.elapsed() >= Duration::from_millis(400));
@@ -177,14 +161,12 @@ async fn delay_fault_is_slow_then_normal() {
 #[tokio::test]
 async fn delay_with_errcode() {
     let env = env().await;
-    env.client
-        .inject(&Fault {
-            errcode: Some(-1),
-            delay_ms: Some(200),
-            times: Some(1),
-            ..fault("stable_token")
-        })
-        .await;
+    let f = Fault {
+        errcode: Some(-1),
+        delay_ms: Some(200),
+        ..fault("stable_token", Some(1))
+    };
+    env.client.inject(&f).await;
     let started = Instant::now();
     let v = env.stable(APP, SECRET, false).await;
     assert!(started.elapsed() >= Duration::from_millis(200));
@@ -196,13 +178,7 @@ async fn faulted_calls_change_no_state() {
     let env = env().await;
     // jscode2session: the code survives a faulted exchange.
     let code = env.client.login(APP, "openid-f").await;
-    env.client
-        .inject(&Fault {
-            errcode: Some(-1),
-            times: Some(1),
-            ..fault("jscode2session")
-        })
-        .await;
+    inject_errcode(&env, "jscode2session", -1, Some(1)).await;
     let query = [
         ("appid", APP),
         ("secret", SECRET),
@@ -216,38 +192,16 @@ async fn faulted_calls_change_no_state() {
 
     // /cgi-bin/token: a faulted call does not supersede the current token.
     let token = env.plain_token().await;
-    env.client
-        .inject(&Fault {
-            status: Some(500),
-            times: Some(1),
-            ..fault("token")
-        })
-        .await;
-    let (status, _) = env
-        .get(
-            "/cgi-bin/token",
-            &[
-                ("grant_type", "client_credential"),
-                ("appid", APP),
-                ("secret", SECRET),
-            ],
-        )
-        .await;
+    inject_status(&env, "token", 500, Some(1)).await;
+    let (status, _) = env.plain_token_raw(APP, SECRET).await;
     assert_eq!(status, 500);
-    env.client.advance_clock(400).await;
-    assert_eq!(env.token_status(&token).await, 0);
+    assert_eq!(env.token_status_after(400, &token).await, 0);
 
     // getverifyid: a faulted call does not reserve the out_seq_no.
-    env.client
-        .inject(&Fault {
-            errcode: Some(-1),
-            times: Some(1),
-            ..fault("getverifyid")
-        })
-        .await;
+    inject_errcode(&env, "getverifyid", -1, Some(1)).await;
     let body = json!({
         "out_seq_no": "seq-fault-1",
-        "cert_info": {"cert_type": "IDENTITY_CARD", "cert_name": "张三", "cert_no": "310101199801011234"},
+        "cert_info": {"cert_type": "IDENTITY_CARD", "cert_name": NAME, "cert_no": ID},
         "openid": "o",
     });
     assert_err(&env.call(GETVERIFYID, &token, body.clone()).await, -1);
@@ -258,12 +212,7 @@ async fn faulted_calls_change_no_state() {
 async fn fault_without_times_lasts_until_cleared() {
     let env = env().await;
     let token = env.token().await;
-    env.client
-        .inject(&Fault {
-            errcode: Some(48001),
-            ..fault("queryverifyinfo")
-        })
-        .await;
+    inject_errcode(&env, "queryverifyinfo", 48001, None).await;
     for _ in 0..4 {
         assert_err(&env.call(QUERYVERIFYINFO, &token, json!({})).await, 48001);
     }

@@ -14,9 +14,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wechat_sim::{
-    PushAttempt, PushCrypto, PushFormat, PushKind, PushMode, RunV1, SimApp, SimConfig,
-};
+use wechat_sim::{PushAttempt, PushCrypto, PushFormat, PushKind, PushMode, SimApp, SimConfig};
 
 use crate::common::*;
 
@@ -151,19 +149,9 @@ impl Receiver {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "receiver got {} request(s), expected {n}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        sim_kit::poll_until(WAIT, || async { self.received() }, |got| got.len() >= n)
+            .await
+            .unwrap_or_else(|got| panic!("receiver got {} request(s), expected {n}", got.len()))
     }
 }
 
@@ -184,21 +172,8 @@ async fn push_env(config: SimConfig, mode: PushMode, format: PushFormat) -> (Env
 /// getuseridkey (with out_seq_no) then the v1 run hook; returns the
 /// verify_result.
 async fn run_with_seq(env: &Env, out_seq_no: Option<&str>) -> String {
-    let token = env.token().await;
-    let mut body = json!({"name": "张三", "id_card_number": "310101199801011234"});
-    if let Some(seq) = out_seq_no {
-        body["out_seq_no"] = json!(seq);
-    }
-    let v = env.call(GETUSERIDKEY, &token, body).await;
-    assert_eq!(errcode(&v), 0, "{v}");
-    env.client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: OPENID.into(),
-            user_id_key: Some(v["user_id_key"].as_str().expect("key").to_owned()),
-            ..RunV1::default()
-        })
-        .await
+    let key = env.user_id_key(&env.token().await, out_seq_no).await;
+    env.client.run_v1(&keyed_run(OPENID, &key)).await
 }
 
 /// Text of `<name>` in an XML body (CDATA or bare).
@@ -300,11 +275,11 @@ fn check_push(r: &Received, mode: PushMode, format: PushFormat) -> String {
     plain
 }
 
-fn check_event(plain: &str, format: PushFormat, out_seq_no: &str, verify_result: &str, now: u64) {
+fn check_event(plain: &str, format: PushFormat, out_seq_no: &str, verify_result: &str, now: i64) {
     let f = |name: &str| field(plain, format, name).unwrap_or_else(|| panic!("{name}: {plain}"));
     assert_eq!(f("ToUserName"), app().original_id);
     assert_eq!(f("FromUserName"), OPENID);
-    let created: u64 = f("CreateTime").parse().expect("CreateTime");
+    let created: i64 = f("CreateTime").parse().expect("CreateTime");
     assert!(created.abs_diff(now) <= 2, "{created} vs {now}");
     assert_eq!(f("MsgType"), "event");
     assert_eq!(f("Event"), "face_identify");
@@ -394,22 +369,9 @@ async fn jitter_applies_to_pushes() {
     let (env, receiver) = push_env(SimConfig::default(), PushMode::Plain, PushFormat::Xml).await;
     env.client.set_jitter(300, 300).await;
     let token = env.token().await; // jittered too, before the clock starts
-    let v = env
-        .call(
-            GETUSERIDKEY,
-            &token,
-            json!({"name": "张三", "id_card_number": "310101199801011234", "out_seq_no": "jit-00001"}),
-        )
-        .await;
+    let key = env.user_id_key(&token, Some("jit-00001")).await;
     let started = Instant::now();
-    env.client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: OPENID.into(),
-            user_id_key: Some(v["user_id_key"].as_str().expect("key").to_owned()),
-            ..RunV1::default()
-        })
-        .await;
+    env.client.run_v1(&keyed_run(OPENID, &key)).await;
     let got = receiver.wait_for(1).await;
     assert!(got[0].at.duration_since(started) >= Duration::from_millis(300));
 }
@@ -549,15 +511,7 @@ async fn no_push_without_out_seq_no_or_push_url() {
     let (env, receiver) = push_env(SimConfig::default(), PushMode::Safe, PushFormat::Json).await;
     // user_id_key without out_seq_no; name/ID mode.
     run_with_seq(&env, None).await;
-    env.client
-        .run_v1(&RunV1 {
-            appid: APP.into(),
-            openid: OPENID.into(),
-            name: Some("张三".into()),
-            id_card_number: Some("310101199801011234".into()),
-            ..RunV1::default()
-        })
-        .await;
+    env.client.run_v1(&named_run(OPENID, NAME, ID)).await;
     // out_seq_no but push disabled.
     env.client.disable_push(APP).await;
     run_with_seq(&env, Some("nourl-001")).await;

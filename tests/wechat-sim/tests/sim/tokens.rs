@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 use wechat_sim::SimConfig;
 
 use crate::common::*;
@@ -21,15 +21,16 @@ async fn plain_token_rotates_and_old_one_gets_300s() {
         "old token valid during grace"
     );
 
-    env.client.advance_clock(290).await;
-    assert_eq!(env.token_status(&a).await, 0);
-    env.client.advance_clock(20).await;
-    assert_eq!(env.token_status(&a).await, 40001, "superseded past grace");
+    assert_eq!(env.token_status_after(290, &a).await, 0);
+    assert_eq!(
+        env.token_status_after(20, &a).await,
+        40001,
+        "superseded past grace"
+    );
     assert_eq!(env.token_status(&b).await, 0);
 
     // The newest one expires after its lifetime.
-    env.client.advance_clock(7200).await;
-    assert_eq!(env.token_status(&b).await, 42001);
+    assert_eq!(env.token_status_after(7200, &b).await, 42001);
 }
 
 #[tokio::test]
@@ -108,8 +109,7 @@ async fn stable_token_normal_mode_reuses_then_renews_in_last_300s() {
     assert_eq!(env.token_status(&b).await, 0);
 
     // The old token dies at its own expiry.
-    env.client.advance_clock(300).await;
-    assert_eq!(env.token_status(&a).await, 42001);
+    assert_eq!(env.token_status_after(300, &a).await, 42001);
     assert_eq!(env.token_status(&b).await, 0);
     let same = env.stable(APP, SECRET, false).await;
     assert_eq!(same["access_token"], b.as_str());
@@ -204,45 +204,33 @@ async fn force_refresh_is_limited_to_20_a_day() {
 #[tokio::test]
 async fn stable_token_request_errors() {
     let env = env().await;
-    let (_, v) = env
-        .post_raw("/cgi-bin/stable_token", None, "{not json")
-        .await;
-    assert_err(&v, 47001);
-    let (_, v) = env.post_raw("/cgi-bin/stable_token", None, "").await;
-    assert_err(&v, 44002);
-    let (_, v) = env.post_raw("/cgi-bin/stable_token", None, "[1,2]").await;
-    assert_err(&v, 47001);
-    let v = env
-        .stable_token_raw(json!({"grant_type": "client_credential", "appid": APP,
-            "secret": SECRET, "force_refresh": "yes"}))
-        .await;
-    assert_err(&v, 47001);
-    let v = env
-        .stable_token_raw(json!({"grant_type": "password", "appid": APP, "secret": SECRET}))
-        .await;
-    assert_err(&v, 40002);
-    let v = env
-        .stable_token_raw(json!({"grant_type": "client_credential", "secret": SECRET}))
-        .await;
-    assert_err(&v, 41002);
-    let v = env
-        .stable_token_raw(
-            json!({"grant_type": "client_credential", "appid": "wxnope", "secret": SECRET}),
-        )
-        .await;
-    assert_err(&v, 40013);
-    let v = env
-        .stable_token_raw(json!({"grant_type": "client_credential", "appid": APP}))
-        .await;
-    assert_err(&v, 41004);
-    let v = env.stable(APP, "wrong", false).await;
-    assert_err(&v, 40125);
+    for (body, code) in [("{not json", 47001), ("", 44002), ("[1,2]", 47001)] {
+        let (_, v) = env.post_raw("/cgi-bin/stable_token", None, body).await;
+        assert_err(&v, code);
+    }
+    let valid = json!({"grant_type": "client_credential", "appid": APP, "secret": SECRET});
+    let with = |field: &str, value: Value| {
+        let mut body = valid.clone();
+        body[field] = value;
+        body
+    };
+    let without = |field: &str| {
+        let mut body = valid.clone();
+        body.as_object_mut().expect("object").remove(field);
+        body
+    };
+    for (body, code) in [
+        (with("force_refresh", json!("yes")), 47001),
+        (with("grant_type", json!("password")), 40002),
+        (without("appid"), 41002),
+        (with("appid", json!("wxnope")), 40013),
+        (without("secret"), 41004),
+        (with("secret", json!("wrong")), 40125),
+    ] {
+        assert_err(&env.stable_token_raw(body).await, code);
+    }
     // force_refresh omitted = normal mode.
-    let v = env
-        .stable_token_raw(
-            json!({"grant_type": "client_credential", "appid": APP, "secret": SECRET}),
-        )
-        .await;
+    let v = env.stable_token_raw(valid).await;
     assert!(v["access_token"].is_string(), "{v}");
 }
 
@@ -282,10 +270,8 @@ async fn token_lifetime_is_configurable() {
     let v = env.plain_token_for(APP, SECRET).await;
     assert_eq!(v["expires_in"], 600);
     let t = v["access_token"].as_str().expect("token").to_owned();
-    env.client.advance_clock(590).await;
-    assert_eq!(env.token_status(&t).await, 0);
-    env.client.advance_clock(20).await;
-    assert_eq!(env.token_status(&t).await, 42001);
+    assert_eq!(env.token_status_after(590, &t).await, 0);
+    assert_eq!(env.token_status_after(20, &t).await, 42001);
 }
 
 #[tokio::test]

@@ -1,57 +1,19 @@
-//! The sessions table (contract §2): one item per session, per consumed
-//! verify_result, per rate-limit window, and the token lease. Every item has
-//! `pk` and the TTL attribute `expires_at`.
-//!
-//! | pk                              | what                                   |
-//! |---------------------------------|----------------------------------------|
-//! | `session#<out_seq_no>`          | a session (no personal data in clear)  |
-//! | `verify_result#<hmac>`          | a consumed 1.0 verify_result           |
-//! | `rate#issue-key#<openid>#<hour>`| issue-key calls in that hour           |
-//! | `lease#access-token`            | who may refresh the access token now   |
+//! Sessions, consumed verify_results and the issue-key rate windows.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::token::TokenLease;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{DynamoStore, Item, Reader, Written, conditional, n, s, unavailable, write_token};
 use crate::domain::session::RETENTION_SECS;
 use crate::domain::{
-    FinalResult, FinalStatus, FlowBinding, OpenId, OutSeqNo, Sealed, Session, SessionState,
+    BizRef, FinalResult, FinalStatus, FlowBinding, OpenId, OutSeqNo, Sealed, Session, SessionState,
     UserIdKey, VerifyId,
 };
-use crate::error::{StoreError, WeChatError};
+use crate::error::StoreError;
 use crate::ports::{Finalized, SessionStore};
-
-type Item = HashMap<String, AttributeValue>;
-
-const LEASE_PK: &str = "lease#access-token";
-
-#[derive(Clone)]
-pub struct DynamoStore {
-    client: Client,
-    table: String,
-}
-
-impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
-    /// For the other item families kept in the same table (`kiosk_store`).
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub(crate) fn table(&self) -> &str {
-        &self.table
-    }
-}
 
 fn session_pk(out_seq_no: &OutSeqNo) -> String {
     format!("session#{out_seq_no}")
@@ -59,36 +21,6 @@ fn session_pk(out_seq_no: &OutSeqNo) -> String {
 
 fn verify_result_pk(digest: &str) -> String {
     format!("verify_result#{digest}")
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
-}
-
-/// `Ok(true)` when a conditional write happened, `Ok(false)` when its
-/// condition did not hold; anything else means the table is unavailable.
-fn condition_held<T, E, R>(outcome: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match outcome {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-        Err(e) => Err(unavailable(e)),
-    }
 }
 
 fn session_item(session: &Session) -> Item {
@@ -103,6 +35,12 @@ fn session_item(session: &Session) -> Item {
         ("expires_at".into(), n(session.purge_at())),
         ("status".into(), s("pending")),
     ]);
+    if let Some(b) = &session.biz_ref {
+        item.insert("biz_ref".into(), s(b.as_str()));
+    }
+    if let Some(h) = &session.identity_hash {
+        item.insert("identity_hash_sealed".into(), s(h.0.clone()));
+    }
     match &session.binding {
         FlowBinding::V2 {
             verify_id,
@@ -122,45 +60,6 @@ fn session_item(session: &Session) -> Item {
         }
     }
     item
-}
-
-struct Reader<'a> {
-    pk: String,
-    item: &'a Item,
-}
-
-impl Reader<'_> {
-    fn corrupt(&self, problem: impl Into<String>) -> StoreError {
-        StoreError::Corrupt {
-            pk: self.pk.clone(),
-            problem: problem.into(),
-        }
-    }
-    fn opt_s(&self, k: &str) -> Option<&str> {
-        self.item
-            .get(k)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-    }
-    fn req_s(&self, k: &str) -> Result<&str, StoreError> {
-        self.opt_s(k)
-            .ok_or_else(|| self.corrupt(format!("{k} missing")))
-    }
-    fn opt_n(&self, k: &str) -> Result<Option<i64>, StoreError> {
-        match self.item.get(k) {
-            None => Ok(None),
-            Some(v) => v
-                .as_n()
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .map(Some)
-                .ok_or_else(|| self.corrupt(format!("{k} is not a number"))),
-        }
-    }
-    fn req_n(&self, k: &str) -> Result<i64, StoreError> {
-        self.opt_n(k)?
-            .ok_or_else(|| self.corrupt(format!("{k} missing")))
-    }
 }
 
 fn session_from_item(item: &Item) -> Result<Session, StoreError> {
@@ -209,6 +108,13 @@ fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         pushed_verify_result: r
             .opt_s("pushed_verify_result")
             .map(|v| Sealed(v.to_owned())),
+        biz_ref: r
+            .opt_s("biz_ref")
+            .map(|v| BizRef::parse(v).map_err(|_| r.corrupt("bad biz_ref")))
+            .transpose()?,
+        identity_hash: r
+            .opt_s("identity_hash_sealed")
+            .map(|v| Sealed(v.to_owned())),
     })
 }
 
@@ -237,39 +143,49 @@ fn final_update(result: &FinalResult) -> (String, Item) {
 
 const PENDING_ONLY: &str = "#status = :pending";
 
-impl DynamoStore {
-    async fn already_final(
-        &self,
-        out_seq_no: &OutSeqNo,
-    ) -> Result<Option<FinalResult>, StoreError> {
-        Ok(self
-            .get(out_seq_no)
-            .await?
-            .and_then(|s| s.final_result().cloned()))
-    }
+const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
 
+impl DynamoStore {
+    /// pending → final. A refusal shows the item as it is: our own write (a
+    /// retried request whose answer was lost), or the winner's final result.
     async fn finalize_plain(
         &self,
         out_seq_no: &OutSeqNo,
         result: &FinalResult,
     ) -> Result<Finalized, StoreError> {
-        let (update, values) = final_update(result);
+        let (update, mut values) = final_update(result);
+        let token = write_token();
+        values.insert(":token".into(), s(&token));
         let outcome = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(session_pk(out_seq_no)))
-            .update_expression(update)
+            .update_expression(format!("{update}, final_token = :token"))
             .condition_expression(PENDING_ONLY)
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
-        if condition_held(outcome)? {
-            Ok(Finalized::Applied)
-        } else {
-            self.lost_race(out_seq_no).await
+        let written = conditional(outcome)?;
+        if written.by_us("final_token", &token) {
+            return Ok(Finalized::Applied);
         }
+        let Written::Refused(Some(item)) = written else {
+            return Err(StoreError::Corrupt {
+                pk: session_pk(out_seq_no),
+                problem: "no such session".into(),
+            });
+        };
+        session_from_item(&item)?
+            .final_result()
+            .cloned()
+            .map(Finalized::AlreadyFinal)
+            .ok_or_else(|| StoreError::Corrupt {
+                pk: session_pk(out_seq_no),
+                problem: "neither pending nor final".into(),
+            })
     }
 
     /// Claims the verify_result for this session, then finalizes it. Two
@@ -291,40 +207,34 @@ impl DynamoStore {
             .item("kind", s("verify_result"))
             .item("out_seq_no", s(out_seq_no.as_str()))
             .item("expires_at", n(result.decided_at + RETENTION_SECS * 7))
+            // Idempotent for its own session, so a retry needs no token.
             .condition_expression("attribute_not_exists(pk) OR out_seq_no = :me")
             .expression_attribute_values(":me", s(out_seq_no.as_str()))
             .send()
             .await;
-        if condition_held(claim)? {
-            self.finalize_plain(out_seq_no, result).await
-        } else {
-            Ok(Finalized::VerifyResultTaken)
+        match conditional(claim)? {
+            Written::Done => self.finalize_plain(out_seq_no, result).await,
+            Written::Refused(_) => Ok(Finalized::VerifyResultTaken),
         }
-    }
-
-    async fn lost_race(&self, out_seq_no: &OutSeqNo) -> Result<Finalized, StoreError> {
-        self.already_final(out_seq_no)
-            .await?
-            .map(Finalized::AlreadyFinal)
-            .ok_or_else(|| StoreError::Corrupt {
-                pk: session_pk(out_seq_no),
-                problem: "neither pending nor final".into(),
-            })
     }
 }
 
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn insert(&self, session: &Session) -> Result<(), StoreError> {
+        let token = write_token();
+        let mut item = session_item(session);
+        item.insert("write_token".into(), s(&token));
         let outcome = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(session_item(session)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
-        if condition_held(outcome)? {
+        if conditional(outcome)?.by_us("write_token", &token) {
             Ok(())
         } else {
             Err(StoreError::Duplicate)
@@ -367,17 +277,18 @@ impl SessionStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(session_pk(out_seq_no)))
             .update_expression("SET pushed_verify_result = :v")
-            .condition_expression(PENDING_ONLY)
+            // The first pushed verify_result is kept.
+            .condition_expression(
+                "#status = :pending AND attribute_not_exists(pushed_verify_result)",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":v", s(sealed.0.clone()))
             .expression_attribute_values(":pending", s("pending"))
+            .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
-        if condition_held(outcome)? {
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        // A sealed value has a fresh nonce: finding it there means we wrote it.
+        Ok(conditional(outcome)?.by_us("pushed_verify_result", &sealed.0))
     }
 
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
@@ -410,61 +321,33 @@ impl SessionStore for DynamoStore {
         window_start: i64,
         limit: u32,
     ) -> Result<bool, StoreError> {
+        // Each call's token joins the window's set, so a retried request
+        // that was counted already is not counted twice.
+        let token = write_token();
         let outcome = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("rate#issue-key#{openid}#{window_start}")))
-            .update_expression("ADD calls :one SET expires_at = :expires_at")
-            .condition_expression("attribute_not_exists(calls) OR calls < :limit")
+            .update_expression("ADD calls :one, tokens :tokens SET expires_at = :expires_at")
+            .condition_expression(
+                "(attribute_not_exists(calls) OR calls < :limit) AND NOT contains(tokens, :token)",
+            )
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":tokens", AttributeValue::Ss(vec![token.clone()]))
+            .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":limit", n(i64::from(limit)))
             .expression_attribute_values(":expires_at", n(window_start + 2 * 3600))
+            .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
-        if condition_held(outcome)? {
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        Ok(match conditional(outcome)? {
+            Written::Done => true,
+            Written::Refused(item) => item
+                .and_then(|i| i.get("tokens").cloned())
+                .is_some_and(|t| t.as_ss().is_ok_and(|set| set.contains(&token))),
+        })
     }
-}
-
-#[async_trait]
-impl TokenLease for DynamoStore {
-    async fn try_acquire(&self, holder: &str, now: i64, until: i64) -> Result<bool, WeChatError> {
-        let outcome = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(LEASE_PK))
-            .item("holder", s(holder))
-            .item("lease_until", n(until))
-            .item("expires_at", n(until + 3600))
-            .condition_expression("attribute_not_exists(pk) OR lease_until < :now")
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        condition_held(outcome).map_err(lease_error)
-    }
-
-    async fn release(&self, holder: &str) -> Result<(), WeChatError> {
-        let outcome = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(LEASE_PK))
-            .condition_expression("holder = :me")
-            .expression_attribute_values(":me", s(holder))
-            .send()
-            .await;
-        // Not ours any more means someone took over an expired lease: fine.
-        condition_held(outcome).map(|_| ()).map_err(lease_error)
-    }
-}
-
-fn lease_error(e: StoreError) -> WeChatError {
-    WeChatError::Unavailable(format!("token lease: {e}"))
 }
 
 #[cfg(test)]
@@ -485,6 +368,8 @@ mod tests {
             },
             state: SessionState::Pending,
             pushed_verify_result: None,
+            biz_ref: None,
+            identity_hash: None,
         };
         let item = session_item(&session);
         assert_eq!(item["expires_at"], n(3610 + RETENTION_SECS));

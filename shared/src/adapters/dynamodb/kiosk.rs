@@ -1,20 +1,11 @@
-//! The kiosk's items in the sessions table (same table, own pk prefixes):
-//!
-//! | pk                      | what                                             |
-//! |-------------------------|--------------------------------------------------|
-//! | `authinfo#<sha256>`     | a cached authinfo for one device and parameters  |
-//! | `audit#<random>`        | one real-name lookup: device, face_sid digest, openid, outcome |
-//!
-//! Both carry `expires_at` (TTL). No name, credential id, phone or face_sid
-//! is ever written.
-
-use std::collections::HashMap;
+//! The kiosk's items: `authinfo#<sha256>`, a cached authinfo for one device
+//! and parameters, and `audit#<random>`, one real-name lookup (device,
+//! face_sid digest, openid, outcome). Both carry `expires_at` (TTL). No
+//! name, credential id, phone or face_sid is ever written.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::DynamoStore;
+use super::{DynamoStore, Item, Reader, conditional, n, s, unavailable};
 use crate::domain::kiosk::{AuditRecord, AuthinfoToken, CachedAuthinfo};
 use crate::error::StoreError;
 use crate::ports::KioskStore;
@@ -22,46 +13,22 @@ use crate::ports::KioskStore;
 /// How long an audit item is kept: 180 days.
 pub const AUDIT_RETENTION_SECS: i64 = 180 * 86_400;
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn authinfo_pk(key: &str) -> String {
     format!("authinfo#{key}")
 }
 
-fn unavailable(e: impl std::error::Error + 'static) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
-}
-
-fn cached_from_item(
-    pk: &str,
-    item: &HashMap<String, AttributeValue>,
-) -> Result<CachedAuthinfo, StoreError> {
-    let corrupt = |problem: &str| StoreError::Corrupt {
+fn cached_from_item(pk: &str, item: &Item) -> Result<CachedAuthinfo, StoreError> {
+    let r = Reader {
         pk: pk.to_owned(),
-        problem: problem.to_owned(),
+        item,
     };
-    let num = |k: &str| -> Result<i64, StoreError> {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| corrupt(k))
-    };
-    let authinfo = item
-        .get("authinfo")
-        .and_then(|v| v.as_s().ok())
-        .and_then(|v| AuthinfoToken::from_upstream(v))
-        .ok_or_else(|| corrupt("authinfo"))?;
+    let authinfo = AuthinfoToken::from_upstream(r.req_s("authinfo")?)
+        .ok_or_else(|| r.corrupt("authinfo is not a usable token"))?;
     Ok(CachedAuthinfo {
         authinfo,
-        issued_at: num("issued_at")?,
-        valid_until: num("valid_until")?,
-        reuse_until: num("reuse_until")?,
+        issued_at: r.req_n("issued_at")?,
+        valid_until: r.req_n("valid_until")?,
+        reuse_until: r.req_n("reuse_until")?,
     })
 }
 
@@ -77,9 +44,9 @@ impl KioskStore for DynamoStore {
     async fn cached_authinfo(&self, key: &str) -> Result<Option<CachedAuthinfo>, StoreError> {
         let pk = authinfo_pk(key);
         let out = self
-            .client()
+            .client
             .get_item()
-            .table_name(self.table())
+            .table_name(&self.table)
             .key("pk", s(&pk))
             .send()
             .await
@@ -91,9 +58,9 @@ impl KioskStore for DynamoStore {
     }
 
     async fn cache_authinfo(&self, key: &str, entry: &CachedAuthinfo) -> Result<(), StoreError> {
-        self.client()
+        self.client
             .put_item()
-            .table_name(self.table())
+            .table_name(&self.table)
             .item("pk", s(authinfo_pk(key)))
             .item("kind", s("authinfo"))
             .item("authinfo", s(entry.authinfo.expose()))
@@ -109,9 +76,9 @@ impl KioskStore for DynamoStore {
 
     async fn audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
         let mut req = self
-            .client()
+            .client
             .put_item()
-            .table_name(self.table())
+            .table_name(&self.table)
             .item("pk", s(format!("audit#{}", audit_id()?)))
             .item("kind", s("realname_audit"))
             .item("device_id", s(r.device_id.as_str()))
@@ -125,7 +92,9 @@ impl KioskStore for DynamoStore {
         if let Some(openid) = &r.openid {
             req = req.item("openid", s(openid));
         }
-        req.send().await.map(|_| ()).map_err(unavailable)
+        // The pk is random and fresh: if it exists, a retried request whose
+        // answer was lost wrote it.
+        conditional(req.send().await).map(|_| ())
     }
 }
 
@@ -135,7 +104,7 @@ mod tests {
 
     #[test]
     fn corrupt_cache_items_are_reported() {
-        let mut item = HashMap::from([
+        let mut item = Item::from([
             ("authinfo".to_owned(), s("A1")),
             ("issued_at".to_owned(), n(1)),
             ("valid_until".to_owned(), n(3)),

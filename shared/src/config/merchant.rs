@@ -1,23 +1,39 @@
-//! The `MERCHANT_SECRET_ID` secret (contract §2), parsed and checked once
+//! The `MERCHANT_SECRET_ID` secret (docs/api.md §2), parsed and checked once
 //! per container: keys are decoded at load, so a bad key is a configuration
 //! error naming the field, never a failure in the middle of a request.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
-use super::keys::{MerchantKey, VerifyingKey, normalize_serial};
-use super::v2::SignType;
-use super::v3::ResponseKeys;
-use crate::adapters::secrets::read_string;
+use crate::crypto::rsa::{MerchantKey, ResponseKeys, VerifyingKey, normalize_serial};
 use crate::domain::kiosk::{DeviceId, DeviceToken};
 use crate::error::ConfigError;
-use crate::ports::MerchantSecretsSource;
+
+/// APIv2's two signature types (docs/wechatpay.md §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignType {
+    Md5,
+    HmacSha256,
+}
+
+impl SignType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "MD5" => Some(Self::Md5),
+            "HMAC-SHA256" => Some(Self::HmacSha256),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::HmacSha256 => "HMAC-SHA256",
+        }
+    }
+}
 
 /// The merchant's WeChat Pay credentials. `Debug` shows ids only.
 pub struct MerchantSecrets {
@@ -220,49 +236,12 @@ impl fmt::Debug for MerchantSecrets {
     }
 }
 
-/// Reads `MERCHANT_SECRET_ID` on first use and keeps it for the life of the
-/// container. A failed read is not cached, so the next request tries again.
-pub struct CachedMerchantSecrets {
-    client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
-    cell: OnceCell<Arc<MerchantSecrets>>,
-}
-
-impl CachedMerchantSecrets {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            secret_id: secret_id.into(),
-            cell: OnceCell::new(),
-        }
-    }
-
-    async fn load(&self) -> Result<Arc<MerchantSecrets>, ConfigError> {
-        let json = read_string(&self.client, &self.secret_id)
-            .await?
-            .ok_or_else(|| ConfigError::SecretEmpty {
-                secret: self.secret_id.clone(),
-            })?;
-        Ok(Arc::new(MerchantSecrets::from_json(
-            &self.secret_id,
-            &json,
-        )?))
-    }
-}
-
-#[async_trait]
-impl MerchantSecretsSource for CachedMerchantSecrets {
-    async fn merchant_secrets(&self) -> Result<Arc<MerchantSecrets>, ConfigError> {
-        self.cell.get_or_try_init(|| self.load()).await.cloned()
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use serde_json::json;
 
-    use super::super::keys::test_keys::*;
     use super::*;
+    use crate::crypto::rsa::test_keys::*;
 
     pub(crate) fn secret_json() -> Value {
         json!({

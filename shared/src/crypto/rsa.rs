@@ -2,7 +2,7 @@
 //! a timing side channel in its private-key operations).
 //!
 //! - the merchant key signs APIv3 requests (RSASSA-PKCS1-v1_5 / SHA-256) and
-//!   decrypts the real-name fields (OAEP-SHA1 first, then PKCS#1 v1.5, §6.3);
+//!   decrypts the real-name fields (OAEP-SHA1 first, then PKCS#1 v1.5, docs/wechatpay.md §6.3);
 //! - WeChat Pay's public key (`PUB_KEY_ID_…`) or platform certificate
 //!   verifies its answers.
 
@@ -80,7 +80,7 @@ impl MerchantKey {
         Ok(STANDARD.encode(sig))
     }
 
-    /// §6.3: base64 of exactly one modulus-sized block; OAEP (SHA-1) first,
+    /// docs/wechatpay.md §6.3: base64 of exactly one modulus-sized block; OAEP (SHA-1) first,
     /// whose success is authoritative, then PKCS#1 v1.5, whose "success" on
     /// an OAEP block is possible (~1/430), so the caller must validate the
     /// plaintext. The result must be UTF-8. The error never says which step
@@ -171,7 +171,7 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
-/// Serials compare as numbers (§4.1): uppercase hex without leading zeros.
+/// Serials compare as numbers (docs/wechatpay.md §4.1): uppercase hex without leading zeros.
 pub fn normalize_serial(serial: &str) -> String {
     let upper = serial.trim().to_ascii_uppercase();
     let trimmed = upper.trim_start_matches('0');
@@ -182,19 +182,116 @@ pub fn normalize_serial(serial: &str) -> String {
     }
 }
 
+/// |now − Wechatpay-Timestamp| must stay below this (Go/Java SDKs: `>=` fails).
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// The keys WeChat Pay's answers may be signed with, by `Wechatpay-Serial`.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseKeys {
+    /// `PUB_KEY_ID_…` and the WeChat Pay public key.
+    pub public_key: Option<(String, VerifyingKey)>,
+    /// Platform certificates: (normalized serial, key).
+    pub certificates: Vec<(String, VerifyingKey)>,
+}
+
+/// The four `Wechatpay-*` headers of an answer.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedHeaders<'a> {
+    pub timestamp: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub signature: Option<&'a str>,
+    pub serial: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseRejected {
+    #[error("a Wechatpay-* signature header is missing")]
+    MissingHeader,
+    #[error("Wechatpay-Timestamp is not a number")]
+    BadTimestamp,
+    #[error("Wechatpay-Timestamp is 300 s or more away from now")]
+    StaleTimestamp,
+    #[error("Wechatpay-Serial names no configured key")]
+    UnknownSerial,
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+impl ResponseKeys {
+    /// The serial to announce in a request's `Wechatpay-Serial` (the key we
+    /// can verify with): the public key id if we have one.
+    pub fn preferred_serial(&self) -> Option<&str> {
+        self.public_key
+            .as_ref()
+            .map(|(id, _)| id.as_str())
+            .or_else(|| self.certificates.first().map(|(s, _)| s.as_str()))
+    }
+
+    fn key_for(&self, serial: &str) -> Option<&VerifyingKey> {
+        let serial = serial.trim();
+        if let Some((id, key)) = &self.public_key
+            && id == serial
+        {
+            return Some(key);
+        }
+        let wanted = normalize_serial(serial);
+        self.certificates
+            .iter()
+            .find(|(s, _)| *s == wanted)
+            .map(|(_, k)| k)
+    }
+
+    /// Checks an answer: all four headers, the 5-minute rule, a key chosen by
+    /// serial, and the signature over `TS\nNONCE\nBODY\n` (exact body bytes).
+    pub fn verify(
+        &self,
+        h: SignedHeaders<'_>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), ResponseRejected> {
+        let (Some(ts), Some(nonce), Some(sig), Some(serial)) =
+            (h.timestamp, h.nonce, h.signature, h.serial)
+        else {
+            return Err(ResponseRejected::MissingHeader);
+        };
+        let ts_num: i64 = ts
+            .trim()
+            .parse()
+            .map_err(|_| ResponseRejected::BadTimestamp)?;
+        if now.abs_diff(ts_num) >= MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+            return Err(ResponseRejected::StaleTimestamp);
+        }
+        let key = self
+            .key_for(serial)
+            .ok_or(ResponseRejected::UnknownSerial)?;
+        let mut message = Vec::with_capacity(ts.len() + nonce.len() + body.len() + 3);
+        message.extend_from_slice(ts.as_bytes());
+        message.push(b'\n');
+        message.extend_from_slice(nonce.as_bytes());
+        message.push(b'\n');
+        message.extend_from_slice(body);
+        message.push(b'\n');
+        if key.verify(&message, sig) {
+            Ok(())
+        } else {
+            Err(ResponseRejected::BadSignature)
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_keys {
     //! The wechatpay-java test fixtures (tests/testdata/wechatpay-keys/).
     pub const MERCHANT_KEY: &str =
-        include_str!("../../../../tests/testdata/wechatpay-keys/merchant_private_key.pem");
+        include_str!("../../../tests/testdata/wechatpay-keys/merchant_private_key.pem");
     pub const MERCHANT_CERT: &str =
-        include_str!("../../../../tests/testdata/wechatpay-keys/merchant_certificate.pem");
+        include_str!("../../../tests/testdata/wechatpay-keys/merchant_certificate.pem");
     pub const PLATFORM_KEY: &str =
-        include_str!("../../../../tests/testdata/wechatpay-keys/wechat_pay_private_key.pem");
+        include_str!("../../../tests/testdata/wechatpay-keys/wechat_pay_private_key.pem");
     pub const PLATFORM_CERT: &str =
-        include_str!("../../../../tests/testdata/wechatpay-keys/wechat_pay_certificate.pem");
+        include_str!("../../../tests/testdata/wechatpay-keys/wechat_pay_certificate.pem");
     pub const PUBLIC_KEY: &str =
-        include_str!("../../../../tests/testdata/wechatpay-keys/wechat_pay_public_key.pem");
+        include_str!("../../../tests/testdata/wechatpay-keys/wechat_pay_public_key.pem");
     pub const MERCHANT_SERIAL: &str = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
     pub const PLATFORM_SERIAL: &str = "440024045C4A427599D09BB4E3DE0279F2E813FD";
 }
@@ -204,7 +301,7 @@ mod tests {
     use super::test_keys::*;
     use super::*;
 
-    /// §6.4 vectors.
+    /// docs/wechatpay.md §6.4 vectors.
     const PKCS1_NAME: &str = "MSIrPWH5HTKpx4G15r8fPwBQP9R9+IEq7ilGzfiEx81NRqaw+NWAQDfD0+tWnTdDuAGBchAexfa0782mani8t4HlPcMxcuVypdke6gPZcB/0FvzrcpkOh9DAcgrZMHKcjZoAfG/q/RODetQ+2dddJsA7dJtv6Z2hZHMRbxfMNaIfk5+4WdwBUAfbiPweSdI+SQsnUr/QohF+Uj/3kM4ffH0LAnWUrCic4MQ0jU7hEGRViIivbms15BAFQupkVoVaNrZQt/ScI/lgBc+AiflsyvEpnL6L6GyErX3LKZQpMtIJFy/UVW2vhYVAzXZKkdXWhVPSlljev7z71MOy8vCpNQ==";
     const PKCS1_ID: &str = "OtZAxECcK3R2BFLN5pjj6aUYa1IyWui7uifUmv17WDgKRKEvN9AqK1VsVTOSavtfZzehZ1OsohDuA4UTrRV44foR2GWMkrGIxbkfzoG+e+YhYEPelib5aBBub7CAsDlIXSS5XZxPigoZJXRLL/FE/N9D+scse9SOsaxA3gtOXcwsujU7m5nurmq6gX4dNQ/QC4cJQ6O+ybWA8iYZBdvjC2qXg7t1pkbVK6V/ovUpVeGpFDdTphor16/rqYPqtmpiL840PJ3SXExrPfLw1TUCuJaFBkM13IzBdcVoWBQsp9j9yqA+WQBoxbbYxHbZ8LHxo+78/udJjrOsjLerR8zDdQ==";
     const OAEP_NAME: &str = "fdmjWdYy1qGD/HJ2Bmxb6ojB6h9kfp5UiuHMbM2RFRsn8FZQl5c61xwtMOw0is8769bG49zdAEAL3JvHSAz4Ohavw889I2Mzol+eDK1M5nq8QpFNZDkq97Ea5bPsGoM3mZhNrizjoadd/+81cM/BxQMhZnYOsSlElSOSutuIjW3mwrSPvwcRgsn5BsQhrpHsK2IQ6lIEBjmetPsQPkR3rb7KKJdqrsXgr42haQPXZ3auGLutKqK/ulAO/1PybSxd1vPlj0ipjSW43lJbsisxsuixhPZfVVCRYlhdUynMEiaZfTZa21TEXE91R1SPzd6Xylsiv3tqE4QC3LlYXhx9Og==";
@@ -232,7 +329,7 @@ mod tests {
 
     #[test]
     fn request_signature_vector() {
-        // §4.5 (b).
+        // docs/wechatpay.md §4.5 (b).
         let key = MerchantKey::from_pem(MERCHANT_KEY).unwrap();
         let msg = "GET\n/v3/facemch/users/aabbccdd12345?info_type=ASK_REAL_NAME&appid=wx2b029c08a6233333\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n";
         assert_eq!(
@@ -247,7 +344,7 @@ mod tests {
 
     #[test]
     fn response_signature_vector() {
-        // §4.5 (b): the body carries the two PKCS#1 ciphertexts verbatim.
+        // docs/wechatpay.md §4.5 (b): the body carries the two PKCS#1 ciphertexts verbatim.
         let body = format!(
             "{{\"openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"real_name_info\":{{\"encrypted_real_name\":\"{PKCS1_NAME}\",\"credential_type\":1,\"encrypted_credential_id\":\"{PKCS1_ID}\"}}}}"
         );
@@ -305,5 +402,108 @@ mod tests {
         assert_eq!(normalize_serial("00ab"), "AB");
         assert_eq!(normalize_serial("000"), "0");
         assert_eq!(normalize_serial(" 5f1c "), "5F1C");
+    }
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::test_keys::*;
+    use super::*;
+
+    const BODY: &str = "{\"openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"real_name_info\":{\"encrypted_real_name\":\"MSIrPWH5HTKpx4G15r8fPwBQP9R9+IEq7ilGzfiEx81NRqaw+NWAQDfD0+tWnTdDuAGBchAexfa0782mani8t4HlPcMxcuVypdke6gPZcB/0FvzrcpkOh9DAcgrZMHKcjZoAfG/q/RODetQ+2dddJsA7dJtv6Z2hZHMRbxfMNaIfk5+4WdwBUAfbiPweSdI+SQsnUr/QohF+Uj/3kM4ffH0LAnWUrCic4MQ0jU7hEGRViIivbms15BAFQupkVoVaNrZQt/ScI/lgBc+AiflsyvEpnL6L6GyErX3LKZQpMtIJFy/UVW2vhYVAzXZKkdXWhVPSlljev7z71MOy8vCpNQ==\",\"credential_type\":1,\"encrypted_credential_id\":\"OtZAxECcK3R2BFLN5pjj6aUYa1IyWui7uifUmv17WDgKRKEvN9AqK1VsVTOSavtfZzehZ1OsohDuA4UTrRV44foR2GWMkrGIxbkfzoG+e+YhYEPelib5aBBub7CAsDlIXSS5XZxPigoZJXRLL/FE/N9D+scse9SOsaxA3gtOXcwsujU7m5nurmq6gX4dNQ/QC4cJQ6O+ybWA8iYZBdvjC2qXg7t1pkbVK6V/ovUpVeGpFDdTphor16/rqYPqtmpiL840PJ3SXExrPfLw1TUCuJaFBkM13IzBdcVoWBQsp9j9yqA+WQBoxbbYxHbZ8LHxo+78/udJjrOsjLerR8zDdQ==\"}}";
+    const SIG: &str = "JMc2Cvpq0HaH5q+oPnlnPZrywT0y2zGx/213ePSc81KG5vOspk/sAX5GLWSrhxbqANvKT+SJkNqLiMO/oGzaTN57k2VceaswZOyxuAqP6lBN8TpkrVaDkb3kcTqvjVNb//HCcp6q9GROgRpgr/A8SFGN72mGji5BfF9ZkpZ8tmeLOwBKtOL0lWsvcWStkqJ6fQf/fFe8OJjZjlnJ/fqguWFqd7yL2aDthKM+xHHUfTZ489l76zOPPXzlmZI9UwxACF3h453SPdMXTNQdKXWcqYU+A15twKBiFLUNDd8v15ia4ONmm/EjtbUtZYIFUBw74Pm9III2b+NnTxvzRrU0/g==";
+    const TS: i64 = 1554209980;
+
+    fn headers<'a>(serial: &'a str, ts: &'a str, sig: &'a str) -> SignedHeaders<'a> {
+        SignedHeaders {
+            timestamp: Some(ts),
+            nonce: Some("c5ac7061fccab6bf3e254dcf98995b8c"),
+            signature: Some(sig),
+            serial: Some(serial),
+        }
+    }
+
+    #[test]
+    fn response_vector_in_both_key_modes() {
+        let (cert, serial) = VerifyingKey::from_certificate_pem(PLATFORM_CERT).unwrap();
+        let by_cert = ResponseKeys {
+            public_key: None,
+            certificates: vec![(serial, cert)],
+        };
+        let by_pk = ResponseKeys {
+            public_key: Some((
+                "PUB_KEY_ID_0114232134912410000000000001".into(),
+                VerifyingKey::from_pem(PUBLIC_KEY).unwrap(),
+            )),
+            certificates: vec![],
+        };
+        let ts = TS.to_string();
+        assert_eq!(
+            by_cert.verify(headers(PLATFORM_SERIAL, &ts, SIG), BODY.as_bytes(), TS + 10),
+            Ok(())
+        );
+        // Serials compare as numbers: lowercase and a leading zero are the same serial.
+        let lower = format!("00{}", PLATFORM_SERIAL.to_lowercase());
+        assert_eq!(
+            by_cert.verify(headers(&lower, &ts, SIG), BODY.as_bytes(), TS),
+            Ok(())
+        );
+        assert_eq!(
+            by_pk.verify(
+                headers("PUB_KEY_ID_0114232134912410000000000001", &ts, SIG),
+                BODY.as_bytes(),
+                TS
+            ),
+            Ok(())
+        );
+        // The wrong mode's serial is unknown.
+        assert_eq!(
+            by_pk.verify(headers(PLATFORM_SERIAL, &ts, SIG), BODY.as_bytes(), TS),
+            Err(ResponseRejected::UnknownSerial)
+        );
+        assert_eq!(
+            by_cert.verify(
+                headers("PUB_KEY_ID_0114232134912410000000000001", &ts, SIG),
+                BODY.as_bytes(),
+                TS
+            ),
+            Err(ResponseRejected::UnknownSerial)
+        );
+        // One byte of body changed.
+        let tampered = BODY.replace("oUpF8", "oUpF9");
+        assert_eq!(
+            by_cert.verify(headers(PLATFORM_SERIAL, &ts, SIG), tampered.as_bytes(), TS),
+            Err(ResponseRejected::BadSignature)
+        );
+        // The 5-minute rule, both ways, at the boundary.
+        assert_eq!(
+            by_cert.verify(
+                headers(PLATFORM_SERIAL, &ts, SIG),
+                BODY.as_bytes(),
+                TS + 299
+            ),
+            Ok(())
+        );
+        for now in [TS + 300, TS - 300, TS + 100_000] {
+            assert_eq!(
+                by_cert.verify(headers(PLATFORM_SERIAL, &ts, SIG), BODY.as_bytes(), now),
+                Err(ResponseRejected::StaleTimestamp)
+            );
+        }
+        assert_eq!(
+            by_cert.verify(headers(PLATFORM_SERIAL, "x", SIG), BODY.as_bytes(), TS),
+            Err(ResponseRejected::BadTimestamp)
+        );
+        let mut missing = headers(PLATFORM_SERIAL, &ts, SIG);
+        missing.nonce = None;
+        assert_eq!(
+            by_cert.verify(missing, BODY.as_bytes(), TS),
+            Err(ResponseRejected::MissingHeader)
+        );
+        assert_eq!(
+            by_pk.preferred_serial(),
+            Some("PUB_KEY_ID_0114232134912410000000000001")
+        );
+        assert_eq!(by_cert.preferred_serial(), Some(PLATFORM_SERIAL));
     }
 }

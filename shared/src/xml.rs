@@ -1,10 +1,11 @@
-//! APIv2's flat XML (wechatpay-face-api.md §2.3): `<xml>` with one child
-//! element per parameter, no attributes, no nesting. Text or CDATA values.
+//! The one flat-XML reader and writer: `<xml>` with one child element per
+//! field, text or CDATA values. WeChat Pay's APIv2 (docs/wechatpay.md §2.3)
+//! and WeChat's XML pushes (docs/wechat.md §5) both use it.
 //!
 //! The reader refuses DTDs (so no entity can be declared, let alone an
-//! external one), processing instructions, attributes, nesting, duplicate
-//! fields and any entity other than the five predefined ones and character
-//! references.
+//! external one), processing instructions, attributes, duplicate fields and
+//! any entity other than the five predefined ones and character references.
+//! Nested elements are refused or skipped, as the caller says.
 
 use std::collections::BTreeMap;
 
@@ -12,12 +13,22 @@ use quick_xml::Reader;
 use quick_xml::escape::escape;
 use quick_xml::events::Event;
 
-/// Answers larger than this are not APIv2 answers.
+/// Documents larger than this are neither APIv2 answers nor pushes.
 pub const MAX_XML_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("APIv2 XML refused: {0}")]
+#[error("XML refused: {0}")]
 pub struct XmlError(pub &'static str);
+
+/// What to do with an element inside a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nested {
+    /// APIv2: every field is flat; anything else is not WeChat Pay.
+    Refuse,
+    /// Pushes: some events carry structured fields (e.g. a video's
+    /// MediaId); they are not fields we read, so their content is dropped.
+    Skip,
+}
 
 /// The parameters as `<xml>…</xml>`. Values with markup characters are
 /// CDATA-wrapped, as WeChat Pay's SDKs do; a value that contains `]]>`
@@ -55,8 +66,8 @@ fn predefined_entity(name: &str) -> Option<char> {
     })
 }
 
-/// Parses a flat `<xml>` document into its fields.
-pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
+/// Parses a flat `<xml>` document into its fields, values as written.
+pub fn parse(text: &str, nested: Nested) -> Result<BTreeMap<String, String>, XmlError> {
     if text.len() > MAX_XML_BYTES {
         return Err(XmlError("document too large"));
     }
@@ -66,8 +77,8 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
     config.expand_empty_elements = true;
 
     let mut fields = BTreeMap::new();
-    // 0: outside <xml>; 1: inside it; 2: inside a field.
-    let mut depth = 0u8;
+    // 0: outside <xml>; 1: inside it; 2: inside a field; more: nested.
+    let mut depth = 0usize;
     let mut root_seen = false;
     let mut current: Option<(String, String)> = None;
     loop {
@@ -94,27 +105,30 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
                         }
                         current = Some((name, String::new()));
                     }
+                    _ if nested == Nested::Skip => {}
                     _ => return Err(XmlError("nested elements are not accepted")),
                 }
                 depth += 1;
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
-                if depth == 1 {
-                    if let Some((k, v)) = current.take() {
-                        fields.insert(k, v);
-                    }
+                if depth == 1
+                    && let Some((k, v)) = current.take()
+                {
+                    fields.insert(k, v);
                 }
             }
             Event::Text(t) => {
                 let s = t.xml10_content();
                 match current.as_mut() {
+                    _ if depth > 2 => {}
                     Some((_, v)) => v.push_str(&s),
                     None if s.trim().is_empty() => {}
                     None => return Err(XmlError("text outside a field")),
                 }
             }
             Event::CData(c) => match current.as_mut() {
+                _ if depth > 2 => {}
                 Some((_, v)) => v.push_str(&c.xml10_content()),
                 None => return Err(XmlError("CDATA outside a field")),
             },
@@ -129,6 +143,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
                     predefined_entity(&name).ok_or(XmlError("unknown entity"))?
                 };
                 match current.as_mut() {
+                    _ if depth > 2 => {}
                     Some((_, v)) => v.push(c),
                     None => return Err(XmlError("reference outside a field")),
                 }
@@ -156,13 +171,13 @@ mod tests {
         p.insert("d".to_owned(), "爱马哥南山店".to_owned());
         let xml = write(&p);
         assert!(xml.contains("<b><![CDATA[<&>\"']]></b>"), "{xml}");
-        assert_eq!(parse(&xml).unwrap(), p);
+        assert_eq!(parse(&xml, Nested::Refuse).unwrap(), p);
     }
 
     #[test]
     fn wechat_style_answer_parses() {
         let xml = "<?xml version=\"1.0\"?>\n<xml>\n  <return_code><![CDATA[FAIL]]></return_code>\n  <return_msg><![CDATA[签名错误，请检查后再试]]></return_msg>\n  <n>1&#x31;&amp;</n><e></e><f/>\n</xml>";
-        let f = parse(xml).unwrap();
+        let f = parse(xml, Nested::Refuse).unwrap();
         assert_eq!(f["return_code"], "FAIL");
         assert_eq!(f["return_msg"], "签名错误，请检查后再试");
         assert_eq!(f["n"], "11&");
@@ -189,8 +204,17 @@ mod tests {
             "<xml>text</xml>",
         ];
         for c in cases {
-            assert!(parse(c).is_err(), "{c}");
+            assert!(parse(c, Nested::Refuse).is_err(), "{c}");
         }
-        assert!(parse(&format!("<xml><a>{}</a></xml>", "a".repeat(MAX_XML_BYTES))).is_err());
+        assert!(
+            parse(
+                &format!("<xml><a>{}</a></xml>", "a".repeat(MAX_XML_BYTES)),
+                Nested::Refuse
+            )
+            .is_err()
+        );
+        // A push's structured field is skipped, not refused.
+        let f = parse("<xml><a>1</a><b><c>2</c>x</b></xml>", Nested::Skip).unwrap();
+        assert_eq!((f["a"].as_str(), f["b"].as_str()), ("1", "x"));
     }
 }

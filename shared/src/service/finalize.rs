@@ -1,0 +1,156 @@
+//! The 1.0 decision (docs/wechat.md §2.7), in one place for verify-result and
+//! the push, and the one write of a final result: the first writer wins, a
+//! loser reports the winner's answer.
+
+use tracing::info;
+
+use super::{ServiceError, Services};
+use crate::domain::pii::Purpose;
+use crate::domain::{
+    FinalResult, FlowBinding, RejectReason, Session, V1Expectation, Verdict, VerifyResultToken,
+    judge_v1,
+};
+use crate::error::WeChatError;
+use crate::ports::Finalized;
+use crate::telemetry::metrics;
+
+/// What getinfo and the rules say about one verify_result for one session.
+pub(crate) struct V1Judgement {
+    pub verdict: Verdict,
+    pub identify_ret: Option<i64>,
+    /// The verify_result's keyed digest: what its single-use claim is kept under.
+    pub digest: String,
+}
+
+impl V1Judgement {
+    /// Someone else's result (another user, another user_id_key, or one
+    /// another session consumed): it must never consume or be consumed here.
+    pub fn is_foreign(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Rejected(
+                RejectReason::OpenidMismatch
+                    | RejectReason::UserIdKeyMismatch
+                    | RejectReason::VerifyResultReused
+            )
+        )
+    }
+
+    pub fn into_final(self, now: i64) -> Result<FinalResult, ServiceError> {
+        self.verdict
+            .into_final(self.identify_ret, None, now)
+            .ok_or_else(|| ServiceError::Internal("a 1.0 verdict is never pending".into()))
+    }
+}
+
+/// Judges `token` for a 1.0 session: a verify_result another session
+/// consumed is refused before asking WeChat (the atomic claim at the write
+/// covers a race between the two); then getinfo and the rules, binding
+/// checks first.
+pub(crate) async fn judge_token(
+    svc: &Services,
+    session: &Session,
+    token: &VerifyResultToken,
+) -> Result<V1Judgement, ServiceError> {
+    let FlowBinding::V1 {
+        user_id_key,
+        name_md5_digest,
+        id_md5_digest,
+    } = &session.binding
+    else {
+        return Err(ServiceError::Internal("not a v1 session".into()));
+    };
+    let app = svc.secrets.app_secrets().await?;
+    let digest = app.data_key.digest(Purpose::VerifyResult, token.expose());
+    if let Some(owner) = svc.store.verify_result_owner(&digest).await?
+        && owner != session.out_seq_no
+    {
+        return Ok(V1Judgement {
+            verdict: Verdict::Rejected(RejectReason::VerifyResultReused),
+            identify_ret: None,
+            digest,
+        });
+    }
+    let evidence = svc.wechat.get_info(token).await.map_err(|e| match e {
+        WeChatError::Api {
+            errcode: errcode @ (84001..=84003),
+            ..
+        } => ServiceError::VerifyResultRefused { errcode },
+        other => other.into(),
+    })?;
+    let expect = V1Expectation {
+        openid: &session.openid,
+        user_id_key,
+        name_md5_digest,
+        id_md5_digest,
+    };
+    Ok(V1Judgement {
+        verdict: judge_v1(&expect, &evidence, &app.data_key),
+        identify_ret: Some(evidence.identify_ret),
+        digest,
+    })
+}
+
+/// verify-result's 1.0 path: the judgement becomes the session's answer. A
+/// foreign verify_result is refused without being consumed, so nobody can
+/// burn someone else's result by submitting it to their own session.
+pub async fn finalize_v1(
+    svc: &Services,
+    session: &Session,
+    token: &VerifyResultToken,
+) -> Result<FinalResult, ServiceError> {
+    let judgement = judge_token(svc, session, token).await?;
+    let consume = (!judgement.is_foreign()).then(|| judgement.digest.clone());
+    let result = judgement.into_final(svc.clock.now())?;
+    record(svc, session, result, consume.as_deref()).await
+}
+
+/// Writes the final result once; a loser of a race reports the winner's. A
+/// verify_result consumed by another session in the meantime turns the
+/// answer into `rejected(verify_result_reused)`.
+pub(crate) async fn record(
+    svc: &Services,
+    session: &Session,
+    result: FinalResult,
+    consume: Option<&str>,
+) -> Result<FinalResult, ServiceError> {
+    let written = match write_final(svc, session, &result, consume).await? {
+        Finalized::Applied => result,
+        Finalized::AlreadyFinal(winner) => winner,
+        Finalized::VerifyResultTaken => {
+            let reused = Verdict::Rejected(RejectReason::VerifyResultReused)
+                .into_final(result.identify_ret, None, result.decided_at)
+                .ok_or_else(|| ServiceError::Internal("rejection is final".into()))?;
+            match write_final(svc, session, &reused, None).await? {
+                Finalized::AlreadyFinal(winner) => winner,
+                _ => reused,
+            }
+        }
+    };
+    Ok(written)
+}
+
+/// The conditional write itself, counted and logged once per session, by
+/// the call that wrote it.
+pub(crate) async fn write_final(
+    svc: &Services,
+    session: &Session,
+    result: &FinalResult,
+    consume: Option<&str>,
+) -> Result<Finalized, ServiceError> {
+    let outcome = svc
+        .store
+        .finalize(&session.out_seq_no, result, consume)
+        .await?;
+    if outcome == Finalized::Applied {
+        metrics::verification(session.flow().as_str(), result.status.as_str());
+        info!(
+            event = "session_final",
+            out_seq_no = %session.out_seq_no,
+            status = result.status.as_str(),
+            reason = result.status.reason().map(RejectReason::as_str),
+            "session decided"
+        );
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,53 @@
+//! Receipts (docs/api.md §6): every final answer signed afresh, so the
+//! business's backend can trust a result the mini-program relays.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::{ServiceError, Services};
+use crate::domain::receipt::{ReceiptClaims, ReceiptSubject};
+use crate::domain::{FinalResult, Sealing, Session};
+
+/// A freshly signed receipt for `result`, the final state of `session`.
+pub async fn receipt(
+    svc: &Services,
+    session: &Session,
+    result: &FinalResult,
+) -> Result<String, ServiceError> {
+    let app = svc.secrets.app_secrets().await?;
+    let keys = app.receipt_keys()?;
+    let identity_hash = session
+        .identity_hash
+        .as_ref()
+        .map(|sealed| {
+            app.data_key
+                .open_for(Sealing::IdentityHash, &session.out_seq_no, sealed)
+                .map_err(|_| ServiceError::Internal("identity_hash cannot be opened".into()))
+        })
+        .transpose()?;
+    let subject = ReceiptSubject {
+        out_seq_no: &session.out_seq_no,
+        openid: &session.openid,
+        flow: session.flow(),
+        biz_ref: session.biz_ref.as_ref(),
+        identity_hash: identity_hash.as_deref(),
+    };
+    let claims = ReceiptClaims::new(
+        &svc.settings.receipt_issuer,
+        &app.appid,
+        &subject,
+        result,
+        svc.clock.now(),
+        svc.settings.receipt_ttl_secs,
+        jti(),
+    );
+    keys.sign(&claims)
+        .map_err(|_| ServiceError::Internal("the receipt could not be signed".into()))
+}
+
+/// 16 random bytes, base64url: unique per receipt.
+fn jti() -> String {
+    let mut b = [0u8; 16];
+    crate::domain::pii::random_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}

@@ -1,0 +1,371 @@
+//! A local Lambda host: each function as several real processes (its
+//! containers), each process talking to its own Runtime API (the
+//! 2018-06-01 interface `lambda_runtime` speaks), behind function URLs at
+//! `<url>/<function>/<route>` that turn HTTP requests into payload-2.0
+//! events and the functions' answers back into HTTP.
+//!
+//! As on Lambda, a container serves one invocation at a time, and a
+//! function's invocations go to whichever of its containers asks for the
+//! next one first. Each container's start is timed to its first
+//! `/runtime/invocation/next` (its init).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a function URL waits for a container to answer.
+const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One function to host.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The function's name: the first path segment of its URL.
+    pub name: String,
+    pub binary: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub containers: usize,
+}
+
+type Answer = Result<Value, String>;
+
+struct Invocation {
+    id: String,
+    event: Value,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// A function's queue, shared by its containers.
+struct Queue {
+    tx: mpsc::Sender<Invocation>,
+    rx: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+}
+
+/// One container's Runtime API state.
+struct Container {
+    queue: Arc<Queue>,
+    in_flight: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    started: Instant,
+    init: Mutex<Option<Duration>>,
+    name: String,
+}
+
+/// The running host; its processes are killed when it is dropped.
+pub struct LambdaHost {
+    url: String,
+    containers: Vec<(Arc<Container>, u32)>,
+    _children: Vec<Child>,
+}
+
+impl LambdaHost {
+    /// Starts every container of every function and the function URLs;
+    /// process output goes to `<log_dir>/<function>-<n>.log`.
+    pub async fn start(specs: &[FunctionSpec], log_dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(log_dir)?;
+        let mut queues = HashMap::new();
+        let mut containers = Vec::new();
+        let mut children = Vec::new();
+        for spec in specs {
+            let (tx, rx) = mpsc::channel(1024);
+            let queue = Arc::new(Queue {
+                tx,
+                rx: tokio::sync::Mutex::new(rx),
+            });
+            queues.insert(spec.name.clone(), queue.clone());
+            for n in 0..spec.containers {
+                let container = Arc::new(Container {
+                    queue: queue.clone(),
+                    in_flight: Mutex::new(HashMap::new()),
+                    started: Instant::now(),
+                    init: Mutex::new(None),
+                    name: spec.name.clone(),
+                });
+                let api = serve(runtime_api(container.clone())).await?;
+                let log = std::fs::File::create(log_dir.join(format!("{}-{n}.log", spec.name)))?;
+                let child = Command::new(&spec.binary)
+                    .envs(spec.env.iter().cloned())
+                    .env("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://"))
+                    .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+                    .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("container-{n}"))
+                    .stdin(std::process::Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .kill_on_drop(true)
+                    .spawn()?;
+                containers.push((container, child.id().unwrap_or_default()));
+                children.push(child);
+            }
+        }
+        let url = serve(
+            Router::new()
+                .route(
+                    "/lambda-url/{function}",
+                    axum::routing::any(function_url_root),
+                )
+                .route(
+                    "/lambda-url/{function}/",
+                    axum::routing::any(function_url_root),
+                )
+                .route(
+                    "/lambda-url/{function}/{*route}",
+                    axum::routing::any(function_url),
+                )
+                .with_state(Arc::new(queues)),
+        )
+        .await?;
+        Ok(Self {
+            url: format!("{url}/lambda-url"),
+            containers,
+            _children: children,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/lambda-url`: a function is at `<url>/<name>/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Waits until every container has asked for its first invocation.
+    pub async fn ready(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        while self.init_times().iter().any(|(_, _, t)| t.is_none()) {
+            if Instant::now() > deadline {
+                return Err("a container did not start (see its log)".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// (function, pid, init: process start to its first `next`).
+    pub fn init_times(&self) -> Vec<(String, u32, Option<Duration>)> {
+        self.containers
+            .iter()
+            .map(|(c, pid)| (c.name.clone(), *pid, *lock(&c.init)))
+            .collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn serve(app: Router) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}"))
+}
+
+fn runtime_api(container: Arc<Container>) -> Router {
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(container)
+}
+
+async fn next(State(c): State<Arc<Container>>) -> Response {
+    lock(&c.init).get_or_insert_with(|| c.started.elapsed());
+    let Some(inv) = c.queue.rx.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    lock(&c.in_flight).insert(inv.id.clone(), inv.reply);
+    let deadline = std::time::SystemTime::now() + INVOCATION_TIMEOUT;
+    let deadline_ms = deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(k, v);
+        }
+    };
+    set("lambda-runtime-aws-request-id", inv.id);
+    set("lambda-runtime-deadline-ms", deadline_ms.to_string());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        format!("arn:aws:lambda:us-east-1:000000000000:function:{}", c.name),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000".into(),
+    );
+    (headers, inv.event.to_string()).into_response()
+}
+
+async fn response(
+    State(c): State<Arc<Container>>,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let answer = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"));
+    finish(&c, &id, answer)
+}
+
+async fn error(
+    State(c): State<Arc<Container>>,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    finish(&c, &id, Err(String::from_utf8_lossy(&body).into_owned()))
+}
+
+async fn init_error(body: axum::body::Bytes) -> StatusCode {
+    eprintln!(
+        "lambda host: init error: {}",
+        String::from_utf8_lossy(&body)
+    );
+    StatusCode::ACCEPTED
+}
+
+fn finish(c: &Container, id: &str, answer: Answer) -> StatusCode {
+    match lock(&c.in_flight).remove(id) {
+        Some(reply) => {
+            let _ = reply.send(answer);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+type Queues = Arc<HashMap<String, Arc<Queue>>>;
+
+async fn function_url_root(
+    State(q): State<Queues>,
+    UrlPath(function): UrlPath<String>,
+    req: Request,
+) -> Response {
+    invoke(q, function, String::new(), req).await
+}
+
+async fn function_url(
+    State(q): State<Queues>,
+    UrlPath((function, route)): UrlPath<(String, String)>,
+    req: Request,
+) -> Response {
+    invoke(q, function, route, req).await
+}
+
+/// HTTP → payload-2.0 event → a container → HTTP.
+async fn invoke(q: Queues, function: String, route: String, req: Request) -> Response {
+    let Some(queue) = q.get(&function).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such function").into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(body) = to_bytes(body, 6 << 20).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+    };
+    let id = request_id();
+    let event = event(&id, &parts, &route, &body);
+    let (reply, answer) = oneshot::channel();
+    if queue
+        .tx
+        .send(Invocation { id, event, reply })
+        .await
+        .is_err()
+    {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match tokio::time::timeout(INVOCATION_TIMEOUT, answer).await {
+        Ok(Ok(Ok(v))) => http_response(&v),
+        // A function error, a crash or a timeout: what a function URL gives.
+        Ok(Ok(Err(e))) => (StatusCode::BAD_GATEWAY, format!("function error: {e}")).into_response(),
+        _ => (StatusCode::BAD_GATEWAY, "no answer from the function").into_response(),
+    }
+}
+
+fn request_id() -> String {
+    sim_kit::random_uuid()
+}
+
+fn event(id: &str, parts: &axum::http::request::Parts, route: &str, body: &[u8]) -> Value {
+    let path = format!("/{route}");
+    let query = parts.uri.query().unwrap_or_default();
+    let mut headers = serde_json::Map::new();
+    for (k, v) in &parts.headers {
+        if let Ok(v) = v.to_str() {
+            headers.insert(k.as_str().to_owned(), Value::from(v));
+        }
+    }
+    let (body, base64) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (STANDARD.encode(body), true),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": "local.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "local",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": now,
+        },
+        "body": body,
+        "isBase64Encoded": base64,
+    })
+}
+
+fn http_response(v: &Value) -> Response {
+    let status = v["statusCode"]
+        .as_u64()
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY);
+    let text = v["body"].as_str().unwrap_or_default();
+    let body = if v["isBase64Encoded"].as_bool() == Some(true) {
+        STANDARD.decode(text).unwrap_or_default()
+    } else {
+        text.as_bytes().to_vec()
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    if let Some(h) = v["headers"].as_object() {
+        for (k, val) in h {
+            if let (Ok(name), Some(Ok(val))) = (
+                axum::http::HeaderName::from_bytes(k.as_bytes()),
+                val.as_str().map(HeaderValue::from_str),
+            ) {
+                resp.headers_mut().insert(name, val);
+            }
+        }
+    }
+    resp
+}
