@@ -57,9 +57,9 @@ STACK_TABLE=$TABLE STACK_APP_SECRET=$APP_SECRET_ID STACK_TOKEN_SECRET=$TOKEN_SEC
     STACK_MERCHANT_SECRET=$MERCHANT_SECRET_ID \
     start_stack "$DEV" "http://127.0.0.1:$MOTO_PORT" "$SIM_PORT" "$PAY_SIM_PORT" "$FN_PORT" \
     "${RUST_LOG:-info}"
-for name in sim:SIM_PID pay-sim:PAY_SIM_PID lambda-watch:WATCH_PID; do
-    echo "${!name#*:}" >"$DEV/${name%%:*}.pid"
-done
+echo "$SIM_PID" >"$DEV/sim.pid"
+echo "$PAY_SIM_PID" >"$DEV/pay-sim.pid"
+echo "$WATCH_PID" >"$DEV/lambda-watch.pid"
 
 cat >&2 <<MSG
 
@@ -69,6 +69,7 @@ dev: stack ready
   event-callback GET/POST http://127.0.0.1:$FN_PORT/lambda-url/event-callback/  (WeChat's push)
   authinfo       POST http://127.0.0.1:$FN_PORT/lambda-url/authinfo/ and .../authinfo/real-name
                  (Authorization: Bearer dev-kiosk-001-token-for-local-use-only, device kiosk-001)
+                 (partner mode: Bearer dev-ward-a-01-token-for-local-use-only, device ward-a-01, hospital 1900000109)
   simulator      http://127.0.0.1:$SIM_PORT   (wx.login: POST /__sim/login {"appid","openid"})
   WeChat Pay sim http://127.0.0.1:$PAY_SIM_PORT   (kiosk face SDK: POST /__sim/face/auth, /__sim/face/consent)
   AWS (moto)     http://127.0.0.1:$MOTO_PORT  table $TABLE

@@ -91,6 +91,13 @@ stop_all() {
     PIDS=()
 }
 
+# stop_all_on_exit: every background service stops when the script ends or is interrupted.
+stop_all_on_exit() {
+    trap 'trap - EXIT INT TERM; stop_all' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
 # wait_port NAME PORT PID TIMEOUT_SECS [LOGFILE]: waits until PORT accepts connections;
 # fails loudly if PID exits first or the time runs out (showing the log's tail).
 wait_port() {

@@ -27,13 +27,7 @@ WORK="$WXFACE_ROOT/target/measure-rss"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
-cleanup() {
-    trap - EXIT INT TERM
-    stop_all
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_all_on_exit
 
 log "measure: building ($profile)"
 cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness || die "build failed"

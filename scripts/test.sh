@@ -20,6 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT"
 
 bash scripts/venv.sh || die "could not set up .venv"
+bash scripts/node.sh || die "could not install examples/backend's Node packages"
 export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
 export PYTHON="$WXFACE_ROOT/.venv/bin/python"
 export_local_aws_env
@@ -31,13 +32,7 @@ passed=0
 failed=0
 problems=()
 
-cleanup() {
-    trap - EXIT INT TERM
-    stop_all
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_all_on_exit
 
 section() { printf '\n==== %s\n' "$*"; }
 problem() { problems+=("$1"); log "FAILED: $1"; }
@@ -99,6 +94,24 @@ fi
 # ---------------------------------------------------------------- 3. e2e under cargo lambda
 section "e2e: simulator + cargo lambda watch + wxface-dev demo"
 
+# interop_receipts: PyJWT and Node's jose on the receipts of $WORK/receipts.json; each counts
+# as one test.
+interop_receipts() {
+    section "interop: receipts verified with PyJWT and Node jose"
+    if "$PYTHON" tests/interop/receipts.py "$WORK/receipts.json"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        problem "receipts interop with PyJWT (tests/interop/receipts.py)"
+    fi
+    if WXFACE_RECEIPTS="$WORK/receipts.json" node --test tests/interop/receipts.test.mjs; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        problem "receipts interop with jose (tests/interop/receipts.test.mjs)"
+    fi
+}
+
 e2e() {
     [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
     local sim_port pay_port fn_port
@@ -120,9 +133,14 @@ e2e() {
 
     cargo run -q -p wxface-harness --bin wxface-dev -- demo \
         --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
-        --pay-sim "http://127.0.0.1:$pay_port" \
+        --pay-sim "http://127.0.0.1:$pay_port" --receipts "$WORK/receipts.json" \
         --timeout 300 2>&1 | tee "$LOGS/demo.log"
     local demo_rc=${PIPESTATUS[0]}
+    # The demo's receipts, checked by independent JOSE libraries against the JWKS the running
+    # verify-result publishes (the functions are still up).
+    if ((demo_rc == 0)); then
+        interop_receipts
+    fi
     # Stop the functions before the scan, so their logs are complete.
     stop_pid "$WATCH_PID"
     stop_pid "$SIM_PID"
@@ -154,7 +172,8 @@ fi
 # ---------------------------------------------------------------- 5. PII scan
 section "PII scan: every table and target/test-logs"
 if [[ -n "$MOTO_URL" ]] &&
-    cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" --logs "$LOGS"; then
+    cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" --logs "$LOGS" \
+        --receipts "$WORK/receipts.json"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))

@@ -14,18 +14,24 @@ use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::service::{KioskServices, Services};
 
-/// Reads a function's settings, logging a missing or bad variable by name.
-fn settings<T>(read: fn() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
-    read().inspect_err(|e| {
+type Build<S, T> = fn(S, &SdkConfig, Arc<dyn Clock>) -> Result<T, ConfigError>;
+
+/// A function's wiring from the environment: its settings (a missing or bad
+/// variable logged by name), the AWS configuration, the system clock.
+async fn from_env<S, T>(
+    read: fn() -> Result<S, ConfigError>,
+    build: Build<S, T>,
+) -> Result<T, ConfigError> {
+    let settings = read().inspect_err(|e| {
         tracing::error!(event = "configuration_error", detail = %e, "cannot start");
-    })
+    })?;
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    build(settings, &aws, Arc::new(SystemClock))
 }
 
 /// The mini-program functions' wiring, from the environment.
 pub async fn services_from_env() -> Result<Services, ConfigError> {
-    let settings = settings(Settings::from_env)?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    build_services(settings, &aws, Arc::new(SystemClock))
+    from_env(Settings::from_env, build_services).await
 }
 
 pub fn build_services(
@@ -68,9 +74,7 @@ pub fn build_services(
 
 /// The authinfo (face kiosk) function's wiring: its own settings and secret.
 pub async fn kiosk_services_from_env() -> Result<KioskServices, ConfigError> {
-    let settings = settings(KioskSettings::from_env)?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    build_kiosk_services(settings, &aws, Arc::new(SystemClock))
+    from_env(KioskSettings::from_env, build_kiosk_services).await
 }
 
 pub fn build_kiosk_services(

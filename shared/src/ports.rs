@@ -8,9 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AppSecrets, MerchantSecrets};
+use crate::config::{AppSecrets, MerchantSecrets, SubMerchant};
 use crate::domain::kiosk::{
-    AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealNameInfo,
+    AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealName,
 };
 use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealed,
@@ -144,17 +144,25 @@ pub trait MerchantSecretsSource: Send + Sync {
 }
 
 /// WeChat Pay's face-kiosk APIs, typed: signing, verification, decryption
-/// and retries live behind it.
+/// and retries live behind it. `sub` is the sub-merchant a partner-mode
+/// call acts for; `None` for a direct merchant.
 #[async_trait]
 pub trait WeChatPay: Send + Sync {
     /// `get_wxpayface_authinfo` (APIv2).
-    async fn get_authinfo(&self, req: &AuthinfoRequest) -> Result<Authinfo, WeChatPayError>;
-    /// `GET /v3/facemch/users/{face_sid}` (APIv3), decrypted and validated.
+    async fn get_authinfo(
+        &self,
+        req: &AuthinfoRequest,
+        sub: Option<&SubMerchant>,
+    ) -> Result<Authinfo, WeChatPayError>;
+    /// `GET /v3/facemch/users/{face_sid}` (APIv3), verified; decrypted and
+    /// validated for a direct merchant, passed through still encrypted in
+    /// partner mode.
     async fn real_name(
         &self,
         face_sid: &FaceSid,
         info_type: InfoType,
-    ) -> Result<RealNameInfo, WeChatPayError>;
+        sub: Option<&SubMerchant>,
+    ) -> Result<RealName, WeChatPayError>;
 }
 
 /// The kiosk's items in the sessions table: the authinfo cache and the

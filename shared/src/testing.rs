@@ -11,10 +11,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::config::KioskSettings;
-use crate::config::{AppSecrets, MerchantSecrets, PushMode, Settings};
+use crate::config::{AppSecrets, MerchantSecrets, PushMode, Settings, SubMerchant};
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, FaceSid, InfoType,
-    RealNameInfo,
+    RealName, RealNameInfo,
 };
 use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, ManualClock, OpenId, OutSeqNo,
@@ -470,7 +470,11 @@ impl FakeWeChatPay {
 
 #[async_trait]
 impl WeChatPay for FakeWeChatPay {
-    async fn get_authinfo(&self, req: &AuthinfoRequest) -> Result<Authinfo, WeChatPayError> {
+    async fn get_authinfo(
+        &self,
+        req: &AuthinfoRequest,
+        _sub: Option<&SubMerchant>,
+    ) -> Result<Authinfo, WeChatPayError> {
         self.called("get_authinfo")?;
         let n = self.calls("get_authinfo");
         let token = format!("AUTHINFO-{}-{n}", req.device_id.as_str());
@@ -485,11 +489,13 @@ impl WeChatPay for FakeWeChatPay {
         &self,
         face_sid: &FaceSid,
         _info_type: InfoType,
-    ) -> Result<RealNameInfo, WeChatPayError> {
+        _sub: Option<&SubMerchant>,
+    ) -> Result<RealName, WeChatPayError> {
         self.called("real_name")?;
         lock(&self.real_names)
             .get(face_sid.expose())
             .cloned()
+            .map(RealName::Decrypted)
             .ok_or_else(|| WeChatPayError::V3 {
                 status: 400,
                 code: "INVALID_REQUEST".into(),

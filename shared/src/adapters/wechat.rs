@@ -250,6 +250,20 @@ impl WeChatClient {
         }?;
         parse(endpoint, answer)
     }
+
+    /// A call that issues a handle (never re-sent once it may have arrived:
+    /// it would issue another), and the handle with its lifetime.
+    async fn issue<T>(
+        &self,
+        endpoint: &'static str,
+        body: &Value,
+        from_wechat: fn(&str) -> Option<T>,
+    ) -> Result<(T, i64), WeChatError> {
+        let a: HandleAnswer = self.face_call(endpoint, body, Retry::OnlyIfNotSent).await?;
+        let handle = from_wechat(&a.handle)
+            .ok_or_else(|| WeChatError::Malformed(format!("{endpoint}: a malformed handle")))?;
+        Ok((handle, a.expires_in))
+    }
 }
 
 #[derive(Deserialize)]
@@ -257,16 +271,11 @@ struct SessionAnswer {
     openid: String,
 }
 
+/// What getverifyid and getuseridkey answer: a short-lived handle.
 #[derive(Deserialize)]
-struct VerifyIdAnswer {
-    verify_id: String,
-    #[serde(default)]
-    expires_in: i64,
-}
-
-#[derive(Deserialize)]
-struct UserIdKeyAnswer {
-    user_id_key: String,
+struct HandleAnswer {
+    #[serde(alias = "verify_id", alias = "user_id_key")]
+    handle: String,
     #[serde(default)]
     expires_in: i64,
 }
@@ -331,12 +340,8 @@ impl WeChat for WeChatClient {
             },
             "openid": openid.as_str(),
         });
-        let a: VerifyIdAnswer = self
-            .face_call("getverifyid", &body, Retry::OnlyIfNotSent)
-            .await?;
-        let id = VerifyId::from_wechat(&a.verify_id)
-            .ok_or_else(|| WeChatError::Malformed("getverifyid: bad verify_id".into()))?;
-        Ok((id, a.expires_in))
+        self.issue("getverifyid", &body, VerifyId::from_wechat)
+            .await
     }
 
     async fn query_verify_info(
@@ -369,12 +374,8 @@ impl WeChat for WeChatClient {
             "id_card_number": id.expose(),
             "out_seq_no": out_seq_no.as_str(),
         });
-        let a: UserIdKeyAnswer = self
-            .face_call("getuseridkey", &body, Retry::OnlyIfNotSent)
-            .await?;
-        let key = UserIdKey::from_wechat(&a.user_id_key)
-            .ok_or_else(|| WeChatError::Malformed("getuseridkey: bad user_id_key".into()))?;
-        Ok((key, a.expires_in))
+        self.issue("getuseridkey", &body, UserIdKey::from_wechat)
+            .await
     }
 
     async fn get_info(

@@ -48,8 +48,59 @@ pub struct MerchantSecrets {
     pub merchant_serial_no: String,
     pub merchant_key: MerchantKey,
     pub response_keys: ResponseKeys,
-    /// device_id → lowercase hex SHA-256 of its bearer token.
-    devices: HashMap<String, String>,
+    /// Partner mode (服务商模式): the provider's sub-merchants, by sub_mch_id.
+    pub sub_merchants: HashMap<String, SubMerchant>,
+    devices: HashMap<String, Device>,
+}
+
+/// A sub-merchant (a hospital) a service provider acts for. WeChat Pay
+/// encrypts its users' real-name fields to the certificate `sub_serial_no`
+/// names, whose private key only the sub-merchant holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubMerchant {
+    pub sub_mch_id: String,
+    pub sub_appid: Option<String>,
+    /// Uppercase hex, no leading zeros.
+    pub sub_serial_no: String,
+}
+
+/// A registered kiosk: its token's SHA-256, and in partner mode the one
+/// sub-merchant (and store, if given) it may act for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Device {
+    token_sha256: String,
+    pub sub_mch_id: Option<String>,
+    pub store_id: Option<String>,
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("sub_mch_id", &self.sub_mch_id)
+            .field("store_id", &self.store_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A device as the secret writes it: its token's SHA-256 alone (direct
+/// mode, the original format), or with its sub-merchant and store.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDevice {
+    Hash(String),
+    Partner {
+        token_sha256: Option<String>,
+        sub_mch_id: Option<Value>,
+        store_id: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawSubMerchant {
+    sub_appid: Option<String>,
+    sub_serial_no: Option<String>,
+    /// The sub-merchant's API certificate (public), to check the serial.
+    certificate: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +122,8 @@ struct Raw {
     wechatpay_public_key_id: Option<String>,
     wechatpay_public_key: Option<String>,
     platform_certificates: Option<Vec<RawCert>>,
-    devices: Option<HashMap<String, String>>,
+    sub_merchants: Option<HashMap<String, RawSubMerchant>>,
+    devices: Option<HashMap<String, RawDevice>>,
 }
 
 /// An id WeChat Pay takes as a string, written either as a string or a number.
@@ -177,20 +229,76 @@ impl MerchantSecrets {
             ));
         }
 
-        let devices = raw.devices.ok_or_else(|| field("devices", "is missing"))?;
-        for (id, hash) in &devices {
-            if DeviceId::parse(id).is_err() {
+        let mut sub_merchants = HashMap::new();
+        for (id, sub) in raw.sub_merchants.unwrap_or_default() {
+            let bad = |problem| field("sub_merchants", problem);
+            if !(1..=32).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("must be keyed by sub_mch_id (1-32 digits)"));
+            }
+            let serial = present(sub.sub_serial_no)
+                .filter(|s| is_hex(s))
+                .ok_or_else(|| bad("needs each sub-merchant's sub_serial_no (hexadecimal)"))?;
+            let serial = normalize_serial(&serial);
+            if let Some(pem) = present(sub.certificate) {
+                let (_, cert_serial) = VerifyingKey::from_certificate_pem(&pem).map_err(|_| {
+                    bad("has a certificate that is not a PEM X.509 RSA certificate")
+                })?;
+                if cert_serial != serial {
+                    return Err(bad(
+                        "has a sub_serial_no that is not its certificate's serial",
+                    ));
+                }
+            }
+            let sub = SubMerchant {
+                sub_mch_id: id.clone(),
+                sub_appid: present(sub.sub_appid),
+                sub_serial_no: serial,
+            };
+            sub_merchants.insert(id, sub);
+        }
+
+        let mut devices = HashMap::new();
+        for (id, raw_device) in raw.devices.ok_or_else(|| field("devices", "is missing"))? {
+            if DeviceId::parse(&id).is_err() {
                 return Err(field(
                     "devices",
                     "has a device id that is not 1-32 visible ASCII",
                 ));
             }
+            let device = match raw_device {
+                RawDevice::Hash(h) => Device {
+                    token_sha256: h,
+                    sub_mch_id: None,
+                    store_id: None,
+                },
+                RawDevice::Partner {
+                    token_sha256,
+                    sub_mch_id,
+                    store_id,
+                } => Device {
+                    token_sha256: token_sha256.unwrap_or_default(),
+                    sub_mch_id: id_value(sub_mch_id),
+                    store_id: present(store_id),
+                },
+            };
+            let hash = &device.token_sha256;
             if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 return Err(field(
                     "devices",
                     "must map each device id to a lowercase hex SHA-256",
                 ));
             }
+            if device
+                .sub_mch_id
+                .as_ref()
+                .is_some_and(|s| !sub_merchants.contains_key(s))
+            {
+                return Err(field(
+                    "devices",
+                    "names a sub_mch_id that sub_merchants does not list",
+                ));
+            }
+            devices.insert(id, device);
         }
 
         Ok(Self {
@@ -206,22 +314,36 @@ impl MerchantSecrets {
                 public_key,
                 certificates,
             },
+            sub_merchants,
             devices,
         })
     }
 
-    /// Whether `token` is the one registered for `device`: SHA-256 compared in
-    /// constant time. An unknown device is compared against a dummy value, so
-    /// timing says nothing about which devices exist.
-    pub fn device_token_matches(&self, device: &DeviceId, token: &DeviceToken) -> bool {
+    /// The registered device, if `token` is the one registered for it: its
+    /// SHA-256 compared in constant time. An unknown device is compared
+    /// against a dummy value, so timing says nothing about which exist.
+    pub fn device(&self, device: &DeviceId, token: &DeviceToken) -> Option<&Device> {
         const NONE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
         match self.devices.get(device.as_str()) {
-            Some(registered) => token.matches(registered),
+            Some(d) => token.matches(&d.token_sha256).then_some(d),
             None => {
                 let _ = token.matches(NONE);
-                false
+                None
             }
         }
+    }
+
+    /// The sub-merchant a device acts for, in partner mode.
+    pub fn sub_merchant_of(&self, device: &Device) -> Option<&SubMerchant> {
+        device
+            .sub_mch_id
+            .as_ref()
+            .and_then(|id| self.sub_merchants.get(id))
+    }
+
+    /// Whether `token` is the one registered for `device`.
+    pub fn device_token_matches(&self, device: &DeviceId, token: &DeviceToken) -> bool {
+        self.device(device, token).is_some()
     }
 }
 
@@ -232,6 +354,7 @@ impl fmt::Debug for MerchantSecrets {
             .field("appid", &self.appid)
             .field("sign_type", &self.sign_type)
             .field("devices", &self.devices.len())
+            .field("sub_merchants", &self.sub_merchants.len())
             .finish_non_exhaustive()
     }
 }
@@ -259,6 +382,62 @@ pub(crate) mod tests {
             // sha256("abc")
             "devices": {"kiosk-001": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
         })
+    }
+
+    /// A service provider with two sub-merchants, one kiosk each (bearer
+    /// tokens `token-a` and `token-b`), kiosk A bound to store S-A.
+    pub(crate) fn partner_secret_json() -> Value {
+        let hash = |t: &str| {
+            DeviceToken::from_authorization(&format!("Bearer {t}"))
+                .unwrap()
+                .sha256_hex()
+        };
+        let mut v = secret_json();
+        v["sub_merchants"] = json!({
+            "1900000109": {"sub_appid": "wxsub0000000000a1", "sub_serial_no": "6B2F4A1C9E83D75F20A4C1B7E95D3F8012AB34CD"},
+            "1900000110": {"sub_serial_no": "7C3E5B2D0F94E86A31B5D2C8FA6E4091BC45DE01"},
+        });
+        v["devices"] = json!({
+            "kiosk-001": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "kiosk-a": {"token_sha256": hash("token-a"), "sub_mch_id": "1900000109", "store_id": "S-A"},
+            "kiosk-b": {"token_sha256": hash("token-b"), "sub_mch_id": 1900000110},
+        });
+        v
+    }
+
+    #[test]
+    fn partner_mode_fields_parse_and_are_checked() {
+        let m = parse(&partner_secret_json()).unwrap();
+        let token = |t: &str| DeviceToken::from_authorization(&format!("Bearer {t}")).unwrap();
+        let a = m
+            .device(&DeviceId::parse("kiosk-a").unwrap(), &token("token-a"))
+            .unwrap();
+        assert_eq!(
+            (a.sub_mch_id.as_deref(), a.store_id.as_deref()),
+            (Some("1900000109"), Some("S-A"))
+        );
+        let sub = m.sub_merchant_of(a).unwrap();
+        assert_eq!(sub.sub_appid.as_deref(), Some("wxsub0000000000a1"));
+        assert!(
+            m.device(&DeviceId::parse("kiosk-a").unwrap(), &token("token-b"))
+                .is_none()
+        );
+        // The original format still holds: a direct-mode device.
+        let direct = m
+            .device(&DeviceId::parse("kiosk-001").unwrap(), &token("abc"))
+            .unwrap();
+        assert!(m.sub_merchant_of(direct).is_none());
+        let mut v = partner_secret_json();
+        v["devices"]["kiosk-b"]["sub_mch_id"] = json!("1900000999");
+        assert!(parse(&v).unwrap_err().to_string().contains("devices"));
+        let mut v = partner_secret_json();
+        v["sub_merchants"]["1900000110"]["sub_serial_no"] = json!("not hex");
+        assert!(parse(&v).unwrap_err().to_string().contains("sub_merchants"));
+        // A certificate given with the serial must be the serial's.
+        let mut v = partner_secret_json();
+        v["sub_merchants"]["1900000109"]["certificate"] = json!(MERCHANT_CERT);
+        assert!(parse(&v).unwrap_err().to_string().contains("sub_serial_no"));
+        assert!(!format!("{m:?}").contains("token"));
     }
 
     fn parse(v: &Value) -> Result<MerchantSecrets, ConfigError> {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 pub use app::AppSecrets;
 #[cfg(test)]
-pub(crate) use merchant::tests::secret_json as merchant_test_secret;
-pub use merchant::{MerchantSecrets, SignType};
+pub(crate) use merchant::tests::{partner_secret_json, secret_json as merchant_test_secret};
+pub use merchant::{Device, MerchantSecrets, SignType, SubMerchant};
 
 use crate::domain::Flow;
 use crate::error::ConfigError;

@@ -91,7 +91,7 @@ impl OutSeqNo {
     /// session's number says nothing about another's.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 24];
-        crate::domain::pii::random_bytes(&mut bytes);
+        super::random::random_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 }

@@ -152,6 +152,9 @@ impl Attach {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthinfoRequest {
     pub device_id: DeviceId,
+    /// Partner mode: the sub-merchant the kiosk says it acts for; it must be
+    /// the one its device is registered to.
+    pub sub_mch_id: Option<String>,
     pub store_id: StoreId,
     pub store_name: StoreName,
     pub rawdata: RawData,
@@ -374,6 +377,30 @@ pub struct RealNameInfo {
     pub phone_number: Option<Pii>,
 }
 
+/// What a real-name lookup answers. In partner mode the fields stay as WeChat
+/// Pay encrypted them, for the sub-merchant's key: the service provider that
+/// runs this function never holds them in the clear (docs/kiosk.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RealName {
+    Decrypted(RealNameInfo),
+    PassedThrough(EncryptedRealName),
+}
+
+/// A partner-mode answer: ids in the clear, personal data still encrypted
+/// to the sub-merchant's certificate (`sub_serial_no`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptedRealName {
+    pub openid: Option<String>,
+    pub sub_openid: Option<String>,
+    pub union_id: Option<String>,
+    pub credential_type: Option<i64>,
+    pub encrypted_real_name: Option<String>,
+    pub encrypted_credential_id: Option<String>,
+    pub encrypted_phone_number: Option<String>,
+    /// The sub-merchant certificate the fields are encrypted to.
+    pub sub_serial_no: String,
+}
+
 /// An authinfo kept for reuse by the same device and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedAuthinfo {
@@ -391,6 +418,8 @@ pub struct CachedAuthinfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub device_id: DeviceId,
+    /// Partner mode: the sub-merchant the device acted for.
+    pub sub_mch_id: Option<String>,
     /// [`FaceSid::digest`].
     pub face_sid_digest: String,
     pub openid: Option<String>,

@@ -8,6 +8,7 @@ pub mod identity;
 pub mod ids;
 pub mod kiosk;
 pub mod pii;
+pub mod random;
 pub mod receipt;
 pub mod session;
 

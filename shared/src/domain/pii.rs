@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 use super::ids::OutSeqNo;
+pub use super::random::random_bytes;
 
 /// What a keyed digest is of; part of the HMAC input so that digests of
 /// different kinds never compare equal.
@@ -191,11 +192,6 @@ pub fn cert_hash(cert_type: &str, cert_name: &str, cert_no: &str) -> String {
         STANDARD.encode(cert_no)
     );
     hex::encode(digest::digest(&digest::SHA256, joined.as_bytes()))
-}
-
-pub fn random_bytes(buf: &mut [u8]) {
-    // The system RNG failing is not recoverable and never happens on Lambda.
-    aws_lc_rs::rand::fill(buf).expect("system random number generator");
 }
 
 #[cfg(test)]

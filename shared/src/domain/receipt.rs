@@ -6,6 +6,7 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
+use serde_with::skip_serializing_none;
 
 use super::identity::{IdCardNumber, PersonName};
 use super::ids::{BizRef, Flow, OpenId, OutSeqNo};
@@ -27,6 +28,7 @@ pub fn identity_hash(out_seq_no: &OutSeqNo, name: &PersonName, id: &IdCardNumber
 }
 
 /// Exactly the claims of a receipt.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReceiptClaims {
     pub iss: String,
@@ -44,16 +46,11 @@ pub struct ReceiptClaims {
     pub verified: bool,
     /// When the result was decided.
     pub verified_at: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_ret: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub identify_ret: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub biz_ref: Option<String>,
     /// Absent only for sessions issued before receipts existed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_hash: Option<String>,
 }
 

@@ -8,11 +8,12 @@
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{ApiError, Reply, json_body, respond, route_to};
 use crate::domain::kiosk::{
     Attach, AuthinfoRequest, DeviceId, DeviceToken, FaceSid, InfoType, KioskFieldError, RawData,
-    RealNameInfo, StoreId, StoreName,
+    RealName, StoreId, StoreName,
 };
 use crate::service::ServiceError;
 use crate::service::authinfo::{KioskServices, RealNameInput, authinfo, real_name};
@@ -27,6 +28,8 @@ struct AuthinfoRequestBody {
     rawdata: String,
     #[serde(default)]
     attach: Option<String>,
+    #[serde(default)]
+    sub_mch_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -35,15 +38,28 @@ struct RealNameRequestBody {
     face_sid: String,
     #[serde(default)]
     info_type: Option<String>,
+    #[serde(default)]
+    sub_mch_id: Option<String>,
 }
 
 fn invalid(e: KioskFieldError) -> ApiError {
     ApiError::invalid_request(e.to_string())
 }
 
+/// Partner mode: the sub_mch_id a kiosk names, 1-32 digits.
+fn sub_mch_id(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw {
+        Some(s) if !(1..=32).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(ApiError::invalid_request("sub_mch_id must be 1-32 digits"))
+        }
+        other => Ok(other),
+    }
+}
+
 fn parse_authinfo(req: &Request) -> Result<AuthinfoRequest, ApiError> {
     let b: AuthinfoRequestBody = json_body(req)?;
     Ok(AuthinfoRequest {
+        sub_mch_id: sub_mch_id(b.sub_mch_id)?,
         device_id: DeviceId::parse(&b.device_id).map_err(invalid)?,
         store_id: StoreId::parse(&b.store_id).map_err(invalid)?,
         store_name: StoreName::parse(&b.store_name).map_err(invalid)?,
@@ -61,6 +77,7 @@ fn parse_authinfo(req: &Request) -> Result<AuthinfoRequest, ApiError> {
 fn parse_real_name(req: &Request) -> Result<RealNameInput, ApiError> {
     let b: RealNameRequestBody = json_body(req)?;
     Ok(RealNameInput {
+        sub_mch_id: sub_mch_id(b.sub_mch_id)?,
         device_id: DeviceId::parse(&b.device_id).map_err(invalid)?,
         face_sid: FaceSid::parse(&b.face_sid).map_err(invalid)?,
         info_type: b
@@ -84,37 +101,63 @@ struct AuthinfoBody<'a> {
     expires_in: i64,
 }
 
-/// The consenting user's data, for the kiosk only (never stored or logged).
-#[derive(Serialize)]
-struct RealNameBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    openid: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub_openid: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    union_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    real_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    credential_type: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    credential_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phone_number: Option<&'a str>,
-}
-
-impl<'a> From<&'a RealNameInfo> for RealNameBody<'a> {
-    fn from(i: &'a RealNameInfo) -> Self {
-        Self {
-            openid: i.openid.as_deref(),
-            sub_openid: i.sub_openid.as_deref(),
-            union_id: i.union_id.as_deref(),
-            real_name: i.real_name.as_ref().map(|p| p.expose()),
-            credential_type: i.credential_type,
-            credential_id: i.credential_id.as_ref().map(|p| p.expose()),
-            phone_number: i.phone_number.as_ref().map(|p| p.expose()),
-        }
-    }
+/// The consenting user's data, for the kiosk only (never stored or logged):
+/// decrypted for a direct merchant; in partner mode still encrypted, as
+/// WeChat Pay encrypted it to the sub-merchant's certificate `sub_serial_no`,
+/// for the hospital to decrypt with its own key (examples/hospital/). Absent
+/// fields are left out.
+fn real_name_body(answer: &RealName) -> Value {
+    let text = |v: Option<&str>| v.map(Value::from);
+    let (ids, credential_type, fields) = match answer {
+        RealName::Decrypted(i) => (
+            [&i.openid, &i.sub_openid, &i.union_id],
+            i.credential_type,
+            [
+                ("real_name", text(i.real_name.as_ref().map(|p| p.expose()))),
+                (
+                    "credential_id",
+                    text(i.credential_id.as_ref().map(|p| p.expose())),
+                ),
+                (
+                    "phone_number",
+                    text(i.phone_number.as_ref().map(|p| p.expose())),
+                ),
+                ("sub_serial_no", None),
+            ],
+        ),
+        RealName::PassedThrough(e) => (
+            [&e.openid, &e.sub_openid, &e.union_id],
+            e.credential_type,
+            [
+                (
+                    "encrypted_real_name",
+                    text(e.encrypted_real_name.as_deref()),
+                ),
+                (
+                    "encrypted_credential_id",
+                    text(e.encrypted_credential_id.as_deref()),
+                ),
+                (
+                    "encrypted_phone_number",
+                    text(e.encrypted_phone_number.as_deref()),
+                ),
+                ("sub_serial_no", text(Some(&e.sub_serial_no))),
+            ],
+        ),
+    };
+    let [openid, sub_openid, union_id] = ids.map(|v| text(v.as_deref()));
+    let ids = [
+        ("openid", openid),
+        ("sub_openid", sub_openid),
+        ("union_id", union_id),
+        ("credential_type", credential_type.map(Value::from)),
+    ];
+    let body: serde_json::Map<String, Value> = ids
+        .into_iter()
+        .chain(fields)
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        .collect();
+    Value::Object(body)
 }
 
 pub async fn handle(svc: &KioskServices, req: Request) -> Response<Body> {
@@ -133,8 +176,8 @@ async fn run(svc: &KioskServices, req: &Request) -> Result<Reply, ApiError> {
     let path = route_to(req, &ROUTES, &[Method::POST])?;
     let token = bearer(req).ok_or_else(|| ApiError::from(ServiceError::Unauthorized))?;
     if path == "/real-name" {
-        let info = real_name(svc, &token, parse_real_name(req)?).await?;
-        return Ok(Reply::ok(&RealNameBody::from(&info)));
+        let answer = real_name(svc, &token, parse_real_name(req)?).await?;
+        return Ok(Reply::ok(&real_name_body(&answer)));
     }
     let a = authinfo(svc, &token, parse_authinfo(req)?).await?;
     Ok(Reply::ok(&AuthinfoBody {

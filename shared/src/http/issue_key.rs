@@ -3,6 +3,7 @@
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::{ApiError, Reply, json_body, respond, route};
 use crate::domain::{BizRef, Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
@@ -35,13 +36,12 @@ impl TryFrom<IssueKeyRequest> for IssueKeyInput {
     }
 }
 
+#[skip_serializing_none]
 #[derive(Serialize)]
 struct IssuedBody<'a> {
     flow: &'static str,
     out_seq_no: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     verify_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user_id_key: Option<&'a str>,
     expires_in: i64,
 }

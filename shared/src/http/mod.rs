@@ -79,33 +79,16 @@ impl ApiError {
     /// One line per refusal: the code for a client mistake, the detail for
     /// ours or an upstream's.
     fn log(&self) {
-        let detail = self.detail.as_deref().unwrap_or(&self.message);
-        match (self.status.as_u16(), self.code) {
+        let (code, detail) = (self.code, self.detail.as_deref().unwrap_or(&self.message));
+        match (self.status.as_u16(), code) {
             (500.., "configuration_error") => {
-                tracing::error!(
-                    event = "configuration_error",
-                    code = self.code,
-                    detail,
-                    "configuration error"
-                )
+                tracing::error!(event = code, code, detail, "configuration error")
             }
             (502.., _) => {
-                tracing::warn!(
-                    event = "upstream_failure",
-                    code = self.code,
-                    detail,
-                    "upstream failure"
-                )
+                tracing::warn!(event = "upstream_failure", code, detail, "upstream failure")
             }
-            (500.., _) => {
-                tracing::error!(
-                    event = "internal_error",
-                    code = self.code,
-                    detail,
-                    "internal error"
-                )
-            }
-            _ => tracing::info!(event = "client_error", code = self.code, "request refused"),
+            (500.., _) => tracing::error!(event = "internal_error", code, detail, "internal error"),
+            _ => tracing::info!(event = "client_error", code, "request refused"),
         }
     }
 }
@@ -126,11 +109,16 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: StatusCode, body: &impl Serialize) -> Self {
+        // Our own response types always serialize.
+        let body = serde_json::to_string(body).unwrap_or_default();
+        Self::new(status, "application/json", body)
+    }
+
+    fn new(status: StatusCode, content_type: &'static str, body: String) -> Self {
         Self {
             status,
-            content_type: "application/json",
-            // Our own response types always serialize.
-            body: serde_json::to_string(body).unwrap_or_default(),
+            content_type,
+            body,
             cache_control: None,
         }
     }
@@ -140,12 +128,7 @@ impl Reply {
     }
 
     pub fn text(body: String) -> Self {
-        Self {
-            status: StatusCode::OK,
-            content_type: "text/plain; charset=utf-8",
-            body,
-            cache_control: None,
-        }
+        Self::new(StatusCode::OK, "text/plain; charset=utf-8", body)
     }
 
     pub fn cache(mut self, cache_control: &'static str) -> Self {

@@ -3,6 +3,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::{ApiError, Reply, json_body, respond, route, route_to};
 use crate::domain::{FinalStatus, LoginCode, OutSeqNo, ValidationError, VerifyResultToken};
@@ -33,23 +34,18 @@ impl TryFrom<VerifyRequest> for VerifyInput {
 }
 
 /// A session's answer (docs/api.md §3 verify-result).
+#[skip_serializing_none]
 #[derive(Debug, Serialize)]
 pub struct AnswerBody<'a> {
     pub out_seq_no: &'a str,
     pub flow: &'static str,
     pub status: &'static str,
     pub verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub identify_ret: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_ret: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub biz_ref: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<&'a str>,
 }
 
@@ -263,11 +259,21 @@ mod tests {
         );
         assert!(claims.get("biz_ref").is_none());
         // A v2 session still pending: no receipt.
-        let code = f.wechat.code_for("o-2");
+        let out_seq_no = v2_session(&f, "o-2", 10300).await;
+        let body =
+            json!({"code": f.wechat.code_for("o-2").expose(), "out_seq_no": out_seq_no.as_str()});
+        let (status, pending, _) = call(&f, Method::POST, "/", body).await;
+        assert_eq!((status, pending["status"].as_str()), (200, Some("pending")));
+        assert!(pending.get("receipt").is_none());
+    }
+
+    /// A v2 session issued for `openid`, with WeChat scripted to answer
+    /// `verify_ret` for it; its out_seq_no.
+    async fn v2_session(f: &Fakes, openid: &str, verify_ret: i64) -> crate::domain::OutSeqNo {
         let issued = crate::service::issue_key(
             &f.svc,
             crate::service::IssueKeyInput {
-                code,
+                code: f.wechat.code_for(openid),
                 name: PersonName::parse(NAME).unwrap(),
                 id_card_number: IdCardNumber::parse(ID_CARD).unwrap(),
                 flow: Some(crate::domain::Flow::V2),
@@ -279,11 +285,110 @@ mod tests {
         let crate::service::Issued::V2 { out_seq_no, .. } = issued else {
             panic!("v2")
         };
-        let body =
-            json!({"code": f.wechat.code_for("o-2").expose(), "out_seq_no": out_seq_no.as_str()});
-        let (status, pending, _) = call(&f, Method::POST, "/", body).await;
-        assert_eq!((status, pending["status"].as_str()), (200, Some("pending")));
-        assert!(pending.get("receipt").is_none());
+        let session = f.store.session(&out_seq_no).unwrap();
+        let crate::domain::FlowBinding::V2 { verify_id, .. } = &session.binding else {
+            panic!("v2 binding")
+        };
+        f.wechat.script_verify_ret(verify_id, verify_ret);
+        out_seq_no
+    }
+
+    #[tokio::test]
+    async fn every_final_status_of_both_flows_carries_a_receipt_saying_so() {
+        use crate::domain::pii::md5_hex;
+        let f = testing::services();
+        let mut seen = Vec::new();
+        let expect = |seen: &mut Vec<String>,
+                      answer: &Value,
+                      claims: &Value,
+                      want: (&str, Option<&str>, bool)| {
+            let got = (
+                claims["status"].as_str(),
+                claims["reason"].as_str(),
+                claims["verified"].as_bool(),
+            );
+            assert_eq!(got, (Some(want.0), want.1, Some(want.2)), "{claims}");
+            // The receipt says what the answer says.
+            assert_eq!(
+                (answer["status"].as_str(), answer["out_seq_no"].clone()),
+                (Some(want.0), claims["out_seq_no"].clone())
+            );
+            seen.push(format!("{}/{}", want.0, want.1.unwrap_or("-")));
+        };
+
+        // 2.0: verified and failed, by queryverifyinfo.
+        for (openid, verify_ret, want) in [
+            ("o-v2-ok", 10000, ("verified", None, true)),
+            ("o-v2-no", 10011, ("failed", None, false)),
+        ] {
+            let seq = v2_session(&f, openid, verify_ret).await;
+            let body =
+                json!({"code": f.wechat.code_for(openid).expose(), "out_seq_no": seq.as_str()});
+            let (status, answer, _) = call(&f, Method::POST, "/", body).await;
+            assert_eq!(status, 200, "{answer}");
+            let claims = verified_claims(&f, answer["receipt"].as_str().unwrap()).await;
+            assert_eq!(
+                (claims["flow"].as_str(), claims["verify_ret"].as_i64()),
+                (Some("v2"), Some(verify_ret))
+            );
+            expect(&mut seen, &answer, &claims, want);
+        }
+
+        // 1.0: verified, failed, and each reason to reject the evidence.
+        type Tweak = fn(&mut crate::domain::acceptance::GetInfoEvidence);
+        type Want = (&'static str, Option<&'static str>, bool);
+        let cases: [(Tweak, Want); 6] = [
+            (|_| {}, ("verified", None, true)),
+            (|e| e.identify_ret = 90004, ("failed", None, false)),
+            (
+                |e| e.openid = "o-someone-else".into(),
+                ("rejected", Some("openid_mismatch"), false),
+            ),
+            (
+                |e| e.name_utf8_md5 = md5_hex("李四"),
+                ("rejected", Some("name_mismatch"), false),
+            ),
+            (
+                |e| e.id_card_number_md5 = md5_hex("110105194912310037"),
+                ("rejected", Some("id_card_mismatch"), false),
+            ),
+            (
+                |e| e.user_id_key = "another".into(),
+                ("rejected", Some("user_id_key_mismatch"), false),
+            ),
+        ];
+        let mut first_vr = None;
+        for (tweak, want) in cases {
+            let s = f.v1_session("o-v1");
+            let mut e = Fakes::evidence(&s, 0);
+            tweak(&mut e);
+            let vr = f.verify_result(e);
+            first_vr.get_or_insert_with(|| vr.expose().to_owned());
+            let body = json!({"code": f.wechat.code_for("o-v1").expose(), "out_seq_no": s.out_seq_no.as_str(), "verify_result": vr.expose()});
+            let (_, answer, _) = call(&f, Method::POST, "/", body).await;
+            let claims = verified_claims(&f, answer["receipt"].as_str().unwrap()).await;
+            assert_eq!(claims["flow"], "v1");
+            expect(&mut seen, &answer, &claims, want);
+        }
+        // The first session's verify_result offered again for another session.
+        let s = f.v1_session("o-v1");
+        let body = json!({"code": f.wechat.code_for("o-v1").expose(), "out_seq_no": s.out_seq_no.as_str(), "verify_result": first_vr.unwrap()});
+        let (_, answer, _) = call(&f, Method::POST, "/", body).await;
+        let claims = verified_claims(&f, answer["receipt"].as_str().unwrap()).await;
+        expect(
+            &mut seen,
+            &answer,
+            &claims,
+            ("rejected", Some("verify_result_reused"), false),
+        );
+
+        // Every reason the domain knows was seen.
+        for reason in crate::domain::session::RejectReason::ALL {
+            assert!(
+                seen.iter().any(|s| s.ends_with(reason.as_str())),
+                "{reason:?} not covered: {seen:?}"
+            );
+        }
     }
 
     #[tokio::test]

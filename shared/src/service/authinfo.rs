@@ -7,11 +7,11 @@ use aws_lc_rs::digest;
 use tracing::{info, warn};
 
 use super::ServiceError;
-use crate::config::{KioskSettings, MerchantSecrets};
+use crate::config::{Device, KioskSettings, MerchantSecrets, SubMerchant};
 use crate::domain::Clock;
 use crate::domain::kiosk::{
     AuditRecord, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, DeviceId, DeviceToken, FaceSid,
-    InfoType, RealNameInfo,
+    InfoType, RealName,
 };
 use crate::ports::{KioskStore, MerchantSecretsSource, WeChatPay};
 
@@ -38,36 +38,62 @@ pub struct RealNameInput {
     pub device_id: DeviceId,
     pub face_sid: FaceSid,
     pub info_type: InfoType,
+    /// Partner mode: the sub-merchant the kiosk says it acts for.
+    pub sub_mch_id: Option<String>,
 }
 
-/// The device's bearer token must hash to the SHA-256 registered for it.
+/// Who a request acts for: the merchant, and in partner mode the one
+/// sub-merchant the device is registered to.
+pub struct Acting {
+    pub merchant: Arc<MerchantSecrets>,
+    pub sub: Option<SubMerchant>,
+    device: Device,
+}
+
+/// The device's bearer token must hash to the SHA-256 registered for it
+/// (else 401), and a device acts only for its own sub-merchant and store
+/// (else 403): decided here, before anything is sent to WeChat Pay.
 pub async fn authenticate(
     svc: &KioskServices,
-    device: &DeviceId,
+    device_id: &DeviceId,
     token: &DeviceToken,
-) -> Result<Arc<MerchantSecrets>, ServiceError> {
+    claimed_sub_mch_id: Option<&str>,
+) -> Result<Acting, ServiceError> {
     let m = svc.merchant.merchant_secrets().await?;
-    if m.device_token_matches(device, token) {
-        Ok(m)
-    } else {
+    let Some(device) = m.device(device_id, token).cloned() else {
         info!(
             event = "unauthorized",
-            device_id = device.as_str(),
+            device_id = device_id.as_str(),
             "device token refused"
         );
-        Err(ServiceError::Unauthorized)
+        return Err(ServiceError::Unauthorized);
+    };
+    if claimed_sub_mch_id.is_some() && claimed_sub_mch_id != device.sub_mch_id.as_deref() {
+        info!(
+            event = "forbidden",
+            device_id = device_id.as_str(),
+            "the device is not registered to that sub-merchant"
+        );
+        return Err(ServiceError::Forbidden);
     }
+    let sub = m.sub_merchant_of(&device).cloned();
+    Ok(Acting {
+        merchant: m,
+        sub,
+        device,
+    })
 }
 
 /// Cache key: everything WeChat Pay binds an authinfo to (docs/wechatpay.md §3.4: same device,
 /// same parameters), never the single-use rawdata. A JSON array keeps the
 /// fields apart; the digest keeps the pk short and opaque.
-pub fn cache_key(m: &MerchantSecrets, req: &AuthinfoRequest) -> String {
+pub fn cache_key(m: &MerchantSecrets, sub: Option<&SubMerchant>, req: &AuthinfoRequest) -> String {
+    let (sub_appid, sub_mch_id) = crate::adapters::wechatpay::client::sub_ids(m, sub);
     let parts = serde_json::json!([
         m.appid,
         m.mch_id,
-        m.sub_appid,
-        m.sub_mch_id,
+        sub_appid,
+        sub_mch_id,
         req.device_id.as_str(),
         req.store_id.as_str(),
         req.store_name.as_str(),
@@ -90,8 +116,19 @@ pub async fn authinfo(
     token: &DeviceToken,
     req: AuthinfoRequest,
 ) -> Result<IssuedAuthinfo, ServiceError> {
-    let m = authenticate(svc, &req.device_id, token).await?;
-    let key = cache_key(&m, &req);
+    let acting = authenticate(svc, &req.device_id, token, req.sub_mch_id.as_deref()).await?;
+    if let Some(store) = &acting.device.store_id
+        && store != req.store_id.as_str()
+    {
+        info!(
+            event = "forbidden",
+            device_id = req.device_id.as_str(),
+            "the device is registered to another store"
+        );
+        return Err(ServiceError::Forbidden);
+    }
+    let sub = acting.sub.as_ref();
+    let key = cache_key(&acting.merchant, sub, &req);
     let now = svc.clock.now();
     if let Some(c) = svc.store.cached_authinfo(&key).await? {
         // The table's TTL deletes late: the times decide, not the item's presence.
@@ -109,7 +146,7 @@ pub async fn authinfo(
             });
         }
     }
-    let fresh = svc.wechatpay.get_authinfo(&req).await?;
+    let fresh = svc.wechatpay.get_authinfo(&req, sub).await?;
     let now = svc.clock.now();
     let entry = CachedAuthinfo {
         authinfo: fresh.authinfo.clone(),
@@ -143,16 +180,22 @@ pub async fn real_name(
     svc: &KioskServices,
     token: &DeviceToken,
     input: RealNameInput,
-) -> Result<RealNameInfo, ServiceError> {
-    authenticate(svc, &input.device_id, token).await?;
+) -> Result<RealName, ServiceError> {
+    let acting = authenticate(svc, &input.device_id, token, input.sub_mch_id.as_deref()).await?;
     let result = svc
         .wechatpay
-        .real_name(&input.face_sid, input.info_type)
+        .real_name(&input.face_sid, input.info_type, acting.sub.as_ref())
         .await;
+    let openid = match &result {
+        Ok(RealName::Decrypted(r)) => r.openid.clone(),
+        Ok(RealName::PassedThrough(r)) => r.openid.clone(),
+        Err(_) => None,
+    };
     let record = AuditRecord {
         device_id: input.device_id.clone(),
+        sub_mch_id: acting.sub.as_ref().map(|s| s.sub_mch_id.clone()),
         face_sid_digest: input.face_sid.digest(),
-        openid: result.as_ref().ok().and_then(|r| r.openid.clone()),
+        openid,
         info_type: input.info_type,
         outcome: match &result {
             Ok(_) => "ok",
@@ -188,6 +231,7 @@ mod tests {
 
     fn req(store: &str, attach: Option<&str>, rawdata: &str) -> AuthinfoRequest {
         AuthinfoRequest {
+            sub_mch_id: None,
             device_id: DeviceId::parse("kiosk-001").unwrap(),
             store_id: StoreId::parse(store).unwrap(),
             store_name: StoreName::parse("门诊大厅").unwrap(),
@@ -199,10 +243,10 @@ mod tests {
     #[test]
     fn cache_key_ignores_rawdata_but_not_parameters() {
         let m = MerchantSecrets::from_json("m", &secret_json().to_string()).unwrap();
-        let k = cache_key(&m, &req("S1", None, "raw-1"));
-        assert_eq!(k, cache_key(&m, &req("S1", None, "raw-2")));
-        assert_ne!(k, cache_key(&m, &req("S2", None, "raw-1")));
-        assert_ne!(k, cache_key(&m, &req("S1", Some("{}"), "raw-1")));
+        let k = cache_key(&m, None, &req("S1", None, "raw-1"));
+        assert_eq!(k, cache_key(&m, None, &req("S1", None, "raw-2")));
+        assert_ne!(k, cache_key(&m, None, &req("S2", None, "raw-1")));
+        assert_ne!(k, cache_key(&m, None, &req("S1", Some("{}"), "raw-1")));
         assert_eq!(k.len(), 64);
         assert_eq!(reuse_margin(7200), 1440);
         assert_eq!(reuse_margin(3), 1);
@@ -226,6 +270,7 @@ mod service_tests {
 
     fn request() -> AuthinfoRequest {
         AuthinfoRequest {
+            sub_mch_id: None,
             device_id: DeviceId::parse("kiosk-001").unwrap(),
             store_id: StoreId::parse("S1").unwrap(),
             store_name: StoreName::parse("门诊大厅").unwrap(),
@@ -252,19 +297,76 @@ mod service_tests {
     }
 
     #[tokio::test]
+    async fn a_device_acts_only_for_its_own_sub_merchant_and_store() {
+        let mut k = kiosk();
+        let partner =
+            MerchantSecrets::from_json("m", &crate::config::partner_secret_json().to_string())
+                .unwrap();
+        k.svc.merchant = std::sync::Arc::new(testing::StaticSecret::new(partner));
+        let as_device = |device: &str, sub: Option<&str>, store: &str| AuthinfoRequest {
+            sub_mch_id: sub.map(str::to_owned),
+            device_id: DeviceId::parse(device).unwrap(),
+            store_id: StoreId::parse(store).unwrap(),
+            ..request()
+        };
+        // Its own: fine (named or not).
+        assert!(
+            authinfo(
+                &k.svc,
+                &token("token-a"),
+                as_device("kiosk-a", Some("1900000109"), "S-A")
+            )
+            .await
+            .is_ok()
+        );
+        assert!(
+            authinfo(&k.svc, &token("token-b"), as_device("kiosk-b", None, "any"))
+                .await
+                .is_ok()
+        );
+        let calls = k.pay.calls("get_authinfo");
+        // The other sub-merchant, or another store: refused, nothing called.
+        for (device, t, sub, store) in [
+            ("kiosk-a", "token-a", Some("1900000110"), "S-A"),
+            ("kiosk-b", "token-b", Some("1900000109"), "any"),
+            ("kiosk-a", "token-a", None, "S-B"),
+            ("kiosk-001", "abc", Some("1900000109"), "S1"),
+        ] {
+            let r = authinfo(&k.svc, &token(t), as_device(device, sub, store)).await;
+            assert!(
+                matches!(r, Err(ServiceError::Forbidden)),
+                "{device} {sub:?} {store}: {r:?}"
+            );
+        }
+        let sid = |s: &str| RealNameInput {
+            sub_mch_id: Some("1900000110".into()),
+            device_id: DeviceId::parse("kiosk-a").unwrap(),
+            face_sid: FaceSid::parse(s).unwrap(),
+            info_type: InfoType::RealName,
+        };
+        assert!(matches!(
+            real_name(&k.svc, &token("token-a"), sid("sid-1")).await,
+            Err(ServiceError::Forbidden)
+        ));
+        assert_eq!(k.pay.calls("get_authinfo"), calls);
+        assert_eq!(k.pay.calls("real_name"), 0);
+    }
+
+    #[tokio::test]
     async fn every_lookup_is_audited_and_data_follows_the_audit() {
         let k = kiosk();
         let input = |sid: &str| RealNameInput {
+            sub_mch_id: None,
             device_id: DeviceId::parse("kiosk-001").unwrap(),
             face_sid: FaceSid::parse(sid).unwrap(),
             info_type: InfoType::RealName,
         };
         k.pay.script_real_name(
             "sid-1",
-            RealNameInfo {
+            crate::domain::kiosk::RealNameInfo {
                 openid: Some("o-1".into()),
                 real_name: Some(pii_name("张三").unwrap()),
-                ..RealNameInfo::default()
+                ..crate::domain::kiosk::RealNameInfo::default()
             },
         );
         assert!(

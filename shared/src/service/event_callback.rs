@@ -340,6 +340,13 @@ mod tests {
             .and_then(|s| s.final_result().map(|r| r.status))
     }
 
+    /// Whether a pushed verify_result is kept on the session.
+    fn recorded(f: &Fakes, s: &Session) -> bool {
+        f.store
+            .session(&s.out_seq_no)
+            .is_some_and(|s| s.pushed_verify_result.is_some())
+    }
+
     #[tokio::test]
     async fn a_pushed_result_is_recorded_then_finalized() {
         let f = testing::services();
@@ -350,13 +357,7 @@ mod tests {
         assert!(
             matches!(outcome, PushOutcome::Finalized(ref r) if r.status == FinalStatus::Verified)
         );
-        assert!(
-            f.store
-                .session(&s.out_seq_no)
-                .unwrap()
-                .pushed_verify_result
-                .is_some()
-        );
+        assert!(recorded(&f, &s));
         // WeChat's duplicate changes nothing and asks WeChat nothing.
         let calls = f.wechat.calls("get_info");
         let again = receive(&f.svc, &q, &body).await.unwrap();
@@ -415,13 +416,7 @@ mod tests {
             Ok(PushOutcome::Ignored(_))
         ));
         assert_eq!(final_status(&f, &victim), None);
-        assert!(
-            f.store
-                .session(&victim.out_seq_no)
-                .unwrap()
-                .pushed_verify_result
-                .is_none()
-        );
+        assert!(!recorded(&f, &victim));
     }
 
     #[tokio::test]
@@ -436,13 +431,7 @@ mod tests {
             receive(&f.svc, &q, &body).await,
             Err(ServiceError::Store(_))
         ));
-        assert!(
-            f.store
-                .session(&s.out_seq_no)
-                .unwrap()
-                .pushed_verify_result
-                .is_some()
-        );
+        assert!(recorded(&f, &s));
         // A different verify_result for the same session is ignored.
         let second = f.verify_result(Fakes::evidence(&s, 10004));
         let (q2, body2) = push(&f, &s, "o-owner", second.expose(), true);
@@ -461,13 +450,7 @@ mod tests {
         f.wechat.script_getinfo("vr-down", GetInfo::Unavailable);
         let (q, body) = push(&f, &t, "o-owner", "vr-down", true);
         assert!(receive(&f.svc, &q, &body).await.is_err());
-        assert!(
-            f.store
-                .session(&t.out_seq_no)
-                .unwrap()
-                .pushed_verify_result
-                .is_none()
-        );
+        assert!(!recorded(&f, &t));
     }
 
     #[tokio::test]

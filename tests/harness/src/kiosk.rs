@@ -52,3 +52,21 @@ pub fn merchant_secret(sign_type: &str, key_mode: KeyMode, devices: &[(&str, &st
     }
     v
 }
+
+/// The partner-mode kiosk `make dev` registers for sub-merchant A (a
+/// hospital), and its bearer token (local use only).
+pub const PARTNER_DEVICE_ID: &str = "ward-a-01";
+pub const PARTNER_DEVICE_TOKEN: &str = "dev-ward-a-01-token-for-local-use-only";
+
+/// Makes `secret` a service provider's: sub-merchant A (with its
+/// `sub_serial_no`) and one kiosk acting for it.
+pub fn add_partner(secret: &mut Value, device: &str, token: &str) {
+    secret["sub_merchants"][test_keys::SUB_MCH_ID_A] = json!({
+        "sub_appid": test_keys::SUB_APPID_A,
+        "sub_serial_no": test_keys::SUB_MERCHANT_A_SERIAL,
+    });
+    secret["devices"][device] = json!({
+        "token_sha256": sha256_hex(token),
+        "sub_mch_id": test_keys::SUB_MCH_ID_A,
+    });
+}

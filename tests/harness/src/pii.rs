@@ -42,17 +42,9 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref())
 }
 
-/// WeChat's `cert_hash` (docs/wechat.md §3.4): lowercase hex SHA-256 of
-/// `cert_type=<b64>&cert_name=<b64>&cert_no=<b64>` (standard base64 with padding).
-pub fn cert_hash(cert_type: &str, cert_name: &str, cert_no: &str) -> String {
-    let s = format!(
-        "cert_type={}&cert_name={}&cert_no={}",
-        STANDARD.encode(cert_type),
-        STANDARD.encode(cert_name),
-        STANDARD.encode(cert_no)
-    );
-    sha256_hex(&s)
-}
+/// WeChat's `cert_hash` (docs/wechat.md §3.4), checked against the official vectors in
+/// `wxface::domain::pii`.
+pub use wxface::domain::pii::cert_hash;
 
 fn json_escaped(s: &str) -> String {
     s.encode_utf16().map(|u| format!("\\u{u:04x}")).collect()
@@ -68,9 +60,52 @@ fn percent_encoded(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
 }
 
+static EXTRA: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// More needles for this process's scans: secrets and receipt material a run produced.
+pub fn add_needles(more: impl IntoIterator<Item = (String, String)>) {
+    let mut extra = EXTRA.lock().unwrap_or_else(|e| e.into_inner());
+    extra.extend(more.into_iter().filter(|(_, n)| n.len() >= 16));
+}
+
+/// What must never be stored or logged besides personal data: the receipt and data keys of
+/// every secret at `sm` (each long base64 line of a private key's PEM, the data_key).
+pub async fn secret_needles(
+    sm: &aws_sdk_secretsmanager::Client,
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sdk_secretsmanager::error::DisplayErrorContext;
+    let mut out = Vec::new();
+    let list = sm
+        .list_secrets()
+        .max_results(100)
+        .send()
+        .await
+        .map_err(|e| format!("ListSecrets: {}", DisplayErrorContext(&e)))?;
+    for secret in list.secret_list() {
+        let Some(name) = secret.name() else { continue };
+        let Ok(Some(text)) = crate::secrets::get_secret(sm, name).await else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if let Some(key) = v["data_key"].as_str() {
+            out.push((format!("the data_key of {name}"), key.to_owned()));
+        }
+        for k in v["receipt_keys"].as_array().into_iter().flatten() {
+            for line in k["private_key"].as_str().unwrap_or_default().lines() {
+                if !line.starts_with("-----") && line.len() >= 40 {
+                    out.push((format!("a receipt private key of {name}"), line.to_owned()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every (label, needle) pair. Labels never contain the value. Duplicate needles are dropped.
 pub fn needles() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<(String, String)> = EXTRA.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut push = |label: String, needle: String| {
         if !needle.is_empty() && !out.iter().any(|(_, n)| *n == needle) {
             out.push((label, needle));
@@ -337,18 +372,6 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cert_hash_matches_the_official_vector() {
-        assert_eq!(
-            cert_hash("IDENTITY_CARD", "张三", "310101199801011234"),
-            "3c241f7ff324977aeb91f173bb2a7b06569e6fd784d5573db34a636d8671108b"
-        );
-        assert_eq!(
-            cert_hash("IDENTITY_CARD", "李四", "11010519491231002X"),
-            "f760f1974c678ec7a11476ae9a2787ac8ba5c833f5e6be755fd3838aa80b6458"
-        );
-    }
 
     #[test]
     fn needles_cover_every_person_and_labels_hide_values() {

@@ -180,11 +180,8 @@ impl Soak {
             match self.call("issue-key", "issue-key/", &body, None).await {
                 Some((200, issued)) => f.issued = Some(issued),
                 Some((status, b)) if status != 429 => {
-                    self.report
-                        .lock()
-                        .await
-                        .wrong
-                        .push(format!("flow {}: issue-key {status} {b}", f.id));
+                    self.wrong(format!("flow {}: issue-key {status} {b}", f.id))
+                        .await;
                     return true;
                 }
                 _ => return false,
@@ -197,11 +194,7 @@ impl Soak {
                 let verify_id = issued["verify_id"].as_str().unwrap_or_default();
                 let ret = if f.passes { 10000 } else { 10004 };
                 if self.sim.run_v2(verify_id, &f.openid, ret).await.is_err() {
-                    self.report
-                        .lock()
-                        .await
-                        .wrong
-                        .push(format!("flow {}: face v2 refused", f.id));
+                    self.wrong(format!("flow {}: face v2 refused", f.id)).await;
                     return true;
                 }
             } else {
@@ -242,25 +235,28 @@ impl Soak {
                 false
             }
             Some((status, a)) => {
-                self.report
-                    .lock()
-                    .await
-                    .wrong
-                    .push(format!("flow {}: verify-result {status} {a}", f.id));
+                self.wrong(format!("flow {}: verify-result {status} {a}", f.id))
+                    .await;
                 true
             }
             None => false,
         }
     }
 
+    /// Records a wrong answer (what a user would have been told).
+    async fn wrong(&self, what: String) {
+        self.report.lock().await.wrong.push(what);
+    }
+
     async fn judge(&self, f: &mut Flow, answer: Value) {
         let want = if f.passes { "verified" } else { "failed" };
         if answer["status"] != want {
-            self.report.lock().await.wrong.push(format!(
+            self.wrong(format!(
                 "flow {} ({}): {answer}, expected {want}",
                 f.id,
                 f.kind.name()
-            ));
+            ))
+            .await;
         }
         f.answer = Some(answer);
     }
@@ -286,21 +282,15 @@ impl Soak {
             Some((200, a)) => {
                 if a["real_name"] != f.person.name || a["credential_id"] != f.person.id_card_number
                 {
-                    self.report
-                        .lock()
-                        .await
-                        .wrong
-                        .push(format!("flow {}: real-name answered another person", f.id));
+                    self.wrong(format!("flow {}: real-name answered another person", f.id))
+                        .await;
                 }
                 f.answer = Some(json!({"status": "kiosk"}));
                 true
             }
             Some((status, a)) => {
-                self.report
-                    .lock()
-                    .await
-                    .wrong
-                    .push(format!("flow {}: real-name {status} {a}", f.id));
+                self.wrong(format!("flow {}: real-name {status} {a}", f.id))
+                    .await;
                 true
             }
             None => false,

@@ -4,51 +4,50 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use serde_with::skip_serializing_none;
 use std::time::Duration;
 
 use crate::config::{PushFormat, PushMode};
 use crate::push::PushAttempt;
 
 /// Body of `POST /__sim/face/v1/run`: one `wx.startFacialRecognitionVerify`.
+#[skip_serializing_none]
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RunV1 {
     pub appid: String,
     pub openid: String,
     /// Use the name/ID stored by getuseridkey (userIdKey mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user_id_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub id_card_number: Option<String>,
     /// Default 0 (pass).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub identify_ret: Option<i64>,
     /// Name the md5 is computed from, to simulate a mismatch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub verified_name: Option<String>,
     /// ID the md5 is computed from, to simulate a mismatch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub verified_id: Option<String>,
 }
 
 /// Body of `POST /__sim/faults`.
+#[skip_serializing_none]
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Fault {
     /// `token`, `stable_token`, `jscode2session`, `getuseridkey`, `getinfo`,
     /// `getverifyid` or `queryverifyinfo`.
     pub endpoint: String,
     /// Answer HTTP 200 with this errcode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub errcode: Option<i64>,
     /// Answer this HTTP status with a plain body.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Wait this long first (alone: a slow but normal answer).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
     /// For the next `times` calls; `None` = until cleared.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
 }
 

@@ -1,6 +1,7 @@
 //! Static configuration: the mini-programs the simulator knows about.
 
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 /// Message-push encryption mode (docs/wechat.md §5.1): 明文, 兼容 or 安全.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -25,6 +26,7 @@ pub enum PushFormat {
 }
 
 /// One mini-program registered with the simulated WeChat platform.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimApp {
     pub appid: String,
@@ -37,7 +39,7 @@ pub struct SimApp {
     pub original_id: String,
     /// Message-push URL (`http://` or `https://`); `None`: events are not
     /// pushed. Also settable at run time (`POST /__sim/push/config`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub push_url: Option<String>,
     #[serde(default)]
     pub push_mode: PushMode,

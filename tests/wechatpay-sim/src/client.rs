@@ -4,23 +4,20 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use serde_with::skip_serializing_none;
 
 use crate::config::{Padding, ResponseSigner, SimUser};
 
 /// Body of `POST /__sim/faults` (see the fields' docs in the simulator).
+#[skip_serializing_none]
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Fault {
     /// `authinfo` or `facemch_users`.
     pub endpoint: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub return_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub return_msg: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub bad_signature: bool,
@@ -28,28 +25,21 @@ pub struct Fault {
     pub missing_signature: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wrong_serial: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_skew_secs: Option<i64>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub garble_ciphertext: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
 }
 
 /// Run-time settings (`POST /__sim/config`); `None` leaves one unchanged.
+#[skip_serializing_none]
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct SimSettings {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authinfo_expires_in: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub face_sid_ttl_secs: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub padding: Option<Padding>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub accept_ask_union_id: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_signer: Option<ResponseSigner>,
 }
 
@@ -97,6 +87,26 @@ impl SimClient {
         let path = "/__sim/face/mint";
         let body = json!({"user": user, "consented": consented});
         self.decode(path, self.hook(path, &body).await)
+    }
+
+    /// Partner mode: a face_sid for `user` at a kiosk of sub-merchant
+    /// `sub_mch_id` (one of the configured `sub_merchants`).
+    pub async fn mint_face_sid_for(
+        &self,
+        sub_mch_id: &str,
+        user: &SimUser,
+        consented: bool,
+    ) -> FaceAuth {
+        let path = "/__sim/face/mint";
+        let body = json!({"user": user, "consented": consented, "sub_mch_id": sub_mch_id});
+        self.decode(path, self.hook(path, &body).await)
+    }
+
+    /// What `authinfo` is bound to: `{"valid","device_id","store_id",
+    /// "expires_at","sub_mch_id"?,"sub_appid"?}`, or `{"valid":false}`.
+    pub async fn authinfo_binding(&self, authinfo: &str) -> Value {
+        self.hook("/__sim/authinfo/check", &json!({"authinfo": authinfo}))
+            .await
     }
 
     /// Whether the simulator issued `authinfo` and it has not expired.

@@ -1,6 +1,8 @@
-//! Static configuration: one merchant, its certificate, WeChat Pay's keys.
+//! Static configuration: one merchant, its certificate, its sub-merchants
+//! (partner mode), WeChat Pay's keys.
 
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use crate::crypto::Keys;
 
@@ -27,6 +29,64 @@ pub mod test_keys {
     pub const APPID: &str = "wx0123456789abcdef";
     /// APIv2 key (32 characters).
     pub const API_KEY: &str = "wxfacesimapikey0123456789abcdefG";
+
+    // Partner mode (服务商模式): two sub-merchants (hospitals) of the
+    // merchant above acting as service provider. Generated for this project
+    // (not SDK fixtures), test only.
+    pub const SUB_MERCHANT_A_PRIVATE_KEY: &str =
+        include_str!("../../testdata/wechatpay-keys/sub_merchant_private_key.pem");
+    pub const SUB_MERCHANT_A_CERTIFICATE: &str =
+        include_str!("../../testdata/wechatpay-keys/sub_merchant_certificate.pem");
+    pub const SUB_MERCHANT_A_SERIAL: &str = "6B2F4A1C9E83D75F20A4C1B7E95D3F8012AB34CD";
+    pub const SUB_MCH_ID_A: &str = "1900000109";
+    pub const SUB_APPID_A: &str = "wxsub0000000000a1";
+    pub const SUB_MERCHANT_B_PRIVATE_KEY: &str =
+        include_str!("../../testdata/wechatpay-keys/sub_merchant_b_private_key.pem");
+    pub const SUB_MERCHANT_B_CERTIFICATE: &str =
+        include_str!("../../testdata/wechatpay-keys/sub_merchant_b_certificate.pem");
+    pub const SUB_MERCHANT_B_SERIAL: &str = "7C3E5B2D0F94E86A31B5D2C8FA6E4091BC45DE01";
+    pub const SUB_MCH_ID_B: &str = "1900000110";
+    pub const SUB_APPID_B: &str = "wxsub0000000000b2";
+}
+
+/// A sub-merchant (子商户, a hospital) the configured merchant serves as
+/// service provider (服务商模式).
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubMerchant {
+    pub sub_mch_id: String,
+    /// The sub-merchant's own appid; requests may name it, and its users'
+    /// `sub_openid`s are under it.
+    #[serde(default)]
+    pub sub_appid: Option<String>,
+    /// Serial of its API certificate: what `sub_serial_no` must name.
+    pub serial_no: String,
+    /// Its API certificate (PEM); the real-name fields are encrypted to it.
+    pub certificate: String,
+}
+
+impl SubMerchant {
+    /// Sub-merchant A of the test keys.
+    pub fn test_a() -> Self {
+        use test_keys::*;
+        SubMerchant {
+            sub_mch_id: SUB_MCH_ID_A.into(),
+            sub_appid: Some(SUB_APPID_A.into()),
+            serial_no: SUB_MERCHANT_A_SERIAL.into(),
+            certificate: SUB_MERCHANT_A_CERTIFICATE.into(),
+        }
+    }
+
+    /// Sub-merchant B of the test keys.
+    pub fn test_b() -> Self {
+        use test_keys::*;
+        SubMerchant {
+            sub_mch_id: SUB_MCH_ID_B.into(),
+            sub_appid: Some(SUB_APPID_B.into()),
+            serial_no: SUB_MERCHANT_B_SERIAL.into(),
+            certificate: SUB_MERCHANT_B_CERTIFICATE.into(),
+        }
+    }
 }
 
 /// Padding of the encrypted real-name fields (docs/wechatpay.md §6.2: PKCS#1 v1.5 in practice).
@@ -52,21 +112,24 @@ pub enum ResponseSigner {
 }
 
 /// A synthetic WeChat user the kiosk may recognise.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimUser {
     /// Generated when empty.
     #[serde(default)]
     pub openid: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Answered as is when set; otherwise, in partner mode, derived from
+    /// `openid` and the sub-merchant's `sub_appid`.
+    #[serde(default)]
     pub sub_openid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub union_id: Option<String>,
     pub name: String,
     /// 1 身份证 … 11 其他证件.
     #[serde(default = "one")]
     pub credential_type: i64,
     pub credential_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub phone: Option<String>,
 }
 
@@ -95,11 +158,19 @@ impl SimUser {
 pub struct PaySimConfig {
     pub mch_id: String,
     pub appid: String,
+    /// Pins partner mode to one sub-merchant (one of `sub_merchants`): every
+    /// request must name it, direct-mode ones are refused. `None`: requests
+    /// may name any of `sub_merchants`, or none (direct mode).
     pub sub_mch_id: Option<String>,
+    /// With `sub_mch_id`: requests must also send this `sub_appid` (the
+    /// pinned sub-merchant's).
     pub sub_appid: Option<String>,
+    /// Partner mode: the sub-merchants this merchant is service provider of.
+    pub sub_merchants: Vec<SubMerchant>,
     pub api_key: String,
     pub merchant_serial_no: String,
-    /// Verifies requests; the real-name fields are encrypted to its key.
+    /// Verifies requests; in direct mode the real-name fields are encrypted
+    /// to its key.
     pub merchant_certificate: String,
     pub platform_serial_no: String,
     pub platform_private_key: String,
@@ -124,6 +195,7 @@ impl Default for PaySimConfig {
             appid: APPID.into(),
             sub_mch_id: None,
             sub_appid: None,
+            sub_merchants: vec![SubMerchant::test_a(), SubMerchant::test_b()],
             api_key: API_KEY.into(),
             merchant_serial_no: MERCHANT_SERIAL.into(),
             merchant_certificate: MERCHANT_CERTIFICATE.into(),
@@ -158,8 +230,73 @@ impl PaySimConfig {
         if !self.public_key_id.starts_with("PUB_KEY_ID_") {
             return Err("public_key_id must start with PUB_KEY_ID_".into());
         }
+        for (i, sub) in self.sub_merchants.iter().enumerate() {
+            if sub.sub_mch_id.is_empty() || sub.sub_mch_id == self.mch_id {
+                return Err("sub_merchants[].sub_mch_id must be set and not mch_id".into());
+            }
+            if self.sub_merchants[..i]
+                .iter()
+                .any(|s| s.sub_mch_id == sub.sub_mch_id)
+            {
+                return Err(format!(
+                    "sub_merchants: sub_mch_id {} twice",
+                    sub.sub_mch_id
+                ));
+            }
+        }
+        match (&self.sub_mch_id, &self.sub_appid) {
+            (None, None) => {}
+            (None, Some(_)) => return Err("sub_appid needs sub_mch_id".into()),
+            (Some(pin), appid) => {
+                let sub = self
+                    .sub_merchant(pin)
+                    .ok_or("sub_mch_id must be one of sub_merchants")?;
+                if appid.is_some() && appid != &sub.sub_appid {
+                    return Err("sub_appid must be that sub-merchant's sub_appid".into());
+                }
+            }
+        }
         Keys::load(self)
     }
+
+    pub(crate) fn sub_merchant(&self, sub_mch_id: &str) -> Option<&SubMerchant> {
+        self.sub_merchants
+            .iter()
+            .find(|s| s.sub_mch_id == sub_mch_id)
+    }
+
+    /// The sub-merchant a request names by `sub_mch_id` (APIv2) or
+    /// `sub_mchid` (APIv3), checked with its `sub_appid`; `Ok(None)` is
+    /// direct mode. Empty values count as absent, as in APIv2 signing.
+    pub(crate) fn resolve_sub(
+        &self,
+        sub_mch_id: Option<&str>,
+        sub_appid: Option<&str>,
+    ) -> Result<Option<&SubMerchant>, SubRefusal> {
+        let sub_mch_id = sub_mch_id.filter(|v| !v.is_empty());
+        let sub_appid = sub_appid.filter(|v| !v.is_empty());
+        if self.sub_mch_id.is_some() && sub_mch_id != self.sub_mch_id.as_deref() {
+            return Err(SubRefusal::SubMchId);
+        }
+        let Some(id) = sub_mch_id else {
+            return Ok(None);
+        };
+        let sub = self.sub_merchant(id).ok_or(SubRefusal::SubMchId)?;
+        let pinned = self.sub_appid.is_some() && sub_appid != self.sub_appid.as_deref();
+        if pinned || sub_appid.is_some_and(|a| Some(a) != sub.sub_appid.as_deref()) {
+            return Err(SubRefusal::SubAppid);
+        }
+        Ok(Some(sub))
+    }
+}
+
+/// Why a request's sub-merchant ids are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubRefusal {
+    /// Not a sub-merchant of this provider (or not the pinned one).
+    SubMchId,
+    /// Not that sub-merchant's appid.
+    SubAppid,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The simulator's own crypto (written apart from the backend's so each
 //! checks the other): APIv2 signatures, RSA for APIv3, field encryption.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::rsa::{
@@ -48,8 +48,27 @@ pub(crate) fn v2_verify(params: &BTreeMap<String, String>, api_key: &str, sign_t
 pub(crate) struct Keys {
     merchant_spki: Vec<u8>,
     merchant_encrypt: PublicEncryptingKey,
+    /// Partner mode: each sub-merchant's certificate key, by sub_mch_id.
+    sub_encrypt: HashMap<String, PublicEncryptingKey>,
     platform: RsaKeyPair,
     public_key: RsaKeyPair,
+}
+
+/// A certificate serial compared as a number: uppercase hex, no leading zeros.
+pub(crate) fn normalize_serial(s: &str) -> String {
+    s.trim()
+        .to_ascii_uppercase()
+        .trim_start_matches('0')
+        .to_owned()
+}
+
+/// A certificate's subject public key (DER) and serial (normalised).
+fn certificate_key(pem: &str, what: &str) -> Result<(Vec<u8>, String), String> {
+    let cert =
+        CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("{what}: {e}"))?;
+    let cert = webpki::EndEntityCert::try_from(&cert).map_err(|e| format!("{what}: {e}"))?;
+    let spki = cert.subject_public_key_info().as_ref().to_vec();
+    Ok((spki, normalize_serial(&hex::encode_upper(cert.serial()))))
 }
 
 fn key_pair(pem: &str, what: &str) -> Result<RsaKeyPair, String> {
@@ -64,18 +83,28 @@ fn key_pair(pem: &str, what: &str) -> Result<RsaKeyPair, String> {
 
 impl Keys {
     pub(crate) fn load(c: &PaySimConfig) -> Result<Self, String> {
-        let cert = CertificateDer::from_pem_slice(c.merchant_certificate.as_bytes())
-            .map_err(|e| format!("merchant_certificate: {e}"))?;
-        let spki = webpki::EndEntityCert::try_from(&cert)
-            .map_err(|e| format!("merchant_certificate: {e}"))?
-            .subject_public_key_info()
-            .as_ref()
-            .to_vec();
+        let (spki, _) = certificate_key(&c.merchant_certificate, "merchant_certificate")?;
         let merchant_encrypt = PublicEncryptingKey::from_der(&spki)
             .map_err(|e| format!("merchant_certificate: {e}"))?;
+        let mut sub_encrypt = HashMap::new();
+        for sub in &c.sub_merchants {
+            let what = format!("sub_merchants[{}].certificate", sub.sub_mch_id);
+            let (spki, serial) = certificate_key(&sub.certificate, &what)?;
+            // A serial that is not the certificate's would make sub_serial_no
+            // checks pass for a key nobody holds.
+            if serial != normalize_serial(&sub.serial_no) {
+                return Err(format!(
+                    "sub_merchants[{}].serial_no is not its certificate's serial",
+                    sub.sub_mch_id
+                ));
+            }
+            let key = PublicEncryptingKey::from_der(&spki).map_err(|e| format!("{what}: {e}"))?;
+            sub_encrypt.insert(sub.sub_mch_id.clone(), key);
+        }
         Ok(Keys {
             merchant_spki: spki,
             merchant_encrypt,
+            sub_encrypt,
             platform: key_pair(&c.platform_private_key, "platform_private_key")?,
             public_key: key_pair(&c.public_key_private_key, "public_key_private_key")?,
         })
@@ -111,28 +140,48 @@ impl Keys {
         }
     }
 
-    /// Encrypts a field to the merchant certificate's key; standard base64.
-    pub(crate) fn encrypt(&self, padding: Padding, plaintext: &str) -> Result<String, String> {
-        let mut out = vec![0u8; self.merchant_encrypt.key_size_bytes()];
+    /// The key real-name fields are encrypted to: the merchant's certificate
+    /// (direct mode) or sub-merchant `sub_mch_id`'s (partner mode).
+    fn recipient(&self, sub_mch_id: Option<&str>) -> Result<&PublicEncryptingKey, String> {
+        match sub_mch_id {
+            None => Ok(&self.merchant_encrypt),
+            Some(id) => self
+                .sub_encrypt
+                .get(id)
+                .ok_or_else(|| "no certificate for that sub-merchant".to_owned()),
+        }
+    }
+
+    /// Encrypts a field to the key of [`Keys::recipient`]; standard base64.
+    pub(crate) fn encrypt(
+        &self,
+        sub_mch_id: Option<&str>,
+        padding: Padding,
+        plaintext: &str,
+    ) -> Result<String, String> {
+        let key = self.recipient(sub_mch_id)?;
+        let mut out = vec![0u8; key.key_size_bytes()];
         let ct = match padding {
-            Padding::Pkcs1v15 => Pkcs1PublicEncryptingKey::new(self.merchant_encrypt.clone())
-                .and_then(|k| {
-                    k.encrypt(plaintext.as_bytes(), &mut out)
-                        .map(|c| c.to_vec())
-                }),
-            Padding::OaepSha1 => OaepPublicEncryptingKey::new(self.merchant_encrypt.clone())
-                .and_then(|k| {
-                    k.encrypt(&OAEP_SHA1_MGF1SHA1, plaintext.as_bytes(), &mut out, None)
-                        .map(|c| c.to_vec())
-                }),
+            Padding::Pkcs1v15 => Pkcs1PublicEncryptingKey::new(key.clone()).and_then(|k| {
+                k.encrypt(plaintext.as_bytes(), &mut out)
+                    .map(|c| c.to_vec())
+            }),
+            Padding::OaepSha1 => OaepPublicEncryptingKey::new(key.clone()).and_then(|k| {
+                k.encrypt(&OAEP_SHA1_MGF1SHA1, plaintext.as_bytes(), &mut out, None)
+                    .map(|c| c.to_vec())
+            }),
         }
         .map_err(|_| "field too long to encrypt".to_owned())?;
         Ok(STANDARD.encode(ct))
     }
 
     /// A modulus-sized block of random bytes: a ciphertext nobody can decrypt.
-    pub(crate) fn garbage_ciphertext(&self) -> String {
-        STANDARD.encode(random_bytes(self.merchant_encrypt.key_size_bytes()))
+    pub(crate) fn garbage_ciphertext(&self, sub_mch_id: Option<&str>) -> String {
+        let size = self
+            .recipient(sub_mch_id)
+            .unwrap_or(&self.merchant_encrypt)
+            .key_size_bytes();
+        STANDARD.encode(random_bytes(size))
     }
 }
 
@@ -144,6 +193,7 @@ pub(crate) fn nonce() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::test_keys;
 
     #[test]
     fn official_v2_vectors() {
@@ -168,11 +218,32 @@ mod tests {
     #[test]
     fn encryption_round_trips_through_sizes() {
         let k = Keys::load(&PaySimConfig::default()).unwrap();
-        for p in [Padding::Pkcs1v15, Padding::OaepSha1] {
-            let c = k.encrypt(p, "张三").unwrap();
-            assert_eq!(STANDARD.decode(&c).unwrap().len(), 256);
-            assert_ne!(k.encrypt(p, "张三").unwrap(), c, "randomised");
+        for to in [
+            None,
+            Some(test_keys::SUB_MCH_ID_A),
+            Some(test_keys::SUB_MCH_ID_B),
+        ] {
+            for p in [Padding::Pkcs1v15, Padding::OaepSha1] {
+                let c = k.encrypt(to, p, "张三").unwrap();
+                assert_eq!(STANDARD.decode(&c).unwrap().len(), 256);
+                assert_ne!(k.encrypt(to, p, "张三").unwrap(), c, "randomised");
+            }
+            assert!(k.encrypt(to, Padding::OaepSha1, &"x".repeat(300)).is_err());
         }
-        assert!(k.encrypt(Padding::OaepSha1, &"x".repeat(300)).is_err());
+        assert!(k.encrypt(Some("1"), Padding::Pkcs1v15, "x").is_err());
+    }
+
+    #[test]
+    fn sub_merchant_serials_are_checked_against_their_certificates() {
+        // Leading zeros and case do not matter; another certificate's serial does.
+        let mut c = PaySimConfig::default();
+        c.sub_merchants[0].serial_no =
+            format!("00{}", test_keys::SUB_MERCHANT_A_SERIAL).to_ascii_lowercase();
+        assert!(Keys::load(&c).is_ok());
+        c.sub_merchants[0].serial_no = test_keys::SUB_MERCHANT_B_SERIAL.into();
+        assert!(Keys::load(&c).is_err());
+        let mut c = PaySimConfig::default();
+        c.sub_merchants[1].certificate = "nope".into();
+        assert!(Keys::load(&c).is_err());
     }
 }

@@ -16,7 +16,14 @@ use crate::config::{Padding, PaySimConfig, ResponseSigner, SimUser};
 use crate::faults::FaultAction;
 use crate::state::{FaceSid, Sim};
 
-fn mint(sim: &Sim, mut user: SimUser, consented: bool) -> Result<Value, HookError> {
+/// A face_sid for `user`, for the sub-merchant `sub_mch_id` (partner mode)
+/// or the merchant itself (`None`).
+fn mint(
+    sim: &Sim,
+    mut user: SimUser,
+    consented: bool,
+    sub_mch_id: Option<String>,
+) -> Result<Value, HookError> {
     if user.name.is_empty() || user.credential_id.is_empty() {
         return Err(HookError::bad_request(
             "user needs a name and a credential_id",
@@ -30,15 +37,20 @@ fn mint(sim: &Sim, mut user: SimUser, consented: bool) -> Result<Value, HookErro
     let openid = user.openid.clone();
     let mut s = sim.lock();
     let expires_at = s.now() + s.config.face_sid_ttl_secs;
+    let mut answer = json!({"face_sid": face_sid, "openid": openid, "expires_at": expires_at});
+    if let Some(id) = &sub_mch_id {
+        answer["sub_mch_id"] = json!(id);
+    }
     s.face_sids.insert(
-        face_sid.clone(),
+        face_sid,
         FaceSid {
             user,
             expires_at,
             consented,
+            sub_mch_id,
         },
     );
-    Ok(json!({"face_sid": face_sid, "openid": openid, "expires_at": expires_at}))
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
@@ -47,7 +59,7 @@ struct FaceAuthRequest {
     user: SimUser,
 }
 
-/// `POST /__sim/face/auth {"authinfo","user"}` → `{"face_sid","openid"}`:
+/// `POST /__sim/face/auth {"authinfo","user"}` → `{"face_sid","openid","sub_mch_id"?}`:
 /// `getWxpayfaceCode(FACE_AUTH)` recognising `user` on a kiosk that holds a
 /// valid authinfo. The SDK answers `ERROR` for an unknown or expired one.
 pub(crate) async fn face_auth(State(sim): State<Sim>, body: Bytes) -> Response {
@@ -55,20 +67,22 @@ pub(crate) async fn face_auth(State(sim): State<Sim>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let valid = {
+    // The face_sid belongs to the sub-merchant the authinfo was issued for.
+    let issued_for = {
         let s = sim.lock();
         s.authinfos
             .get(&req.authinfo)
-            .is_some_and(|a| a.expires_at > s.now())
+            .filter(|a| a.expires_at > s.now())
+            .map(|a| a.sub_mch_id.clone())
     };
-    if !valid {
+    let Some(sub_mch_id) = issued_for else {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"return_code": "ERROR", "return_msg": "authinfo无效或已过期"})),
         )
             .into_response();
-    }
-    match mint(&sim, req.user, false) {
+    };
+    match mint(&sim, req.user, false, sub_mch_id) {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
@@ -103,13 +117,24 @@ struct MintRequest {
     user: SimUser,
     #[serde(default = "yes")]
     consented: bool,
+    /// Partner mode: the sub-merchant the face_sid is for.
+    #[serde(default)]
+    sub_mch_id: Option<String>,
 }
 
-/// `POST /__sim/face/mint {"user","consented"?}` → `{"face_sid","openid"}`:
-/// a face_sid without going through an authinfo (consented by default).
+/// `POST /__sim/face/mint {"user","consented"?,"sub_mch_id"?}` →
+/// `{"face_sid","openid"}`: a face_sid without going through an authinfo
+/// (consented by default), for a configured sub-merchant if one is named.
 pub(crate) async fn face_mint(State(sim): State<Sim>, body: Bytes) -> HookResult {
     let req: MintRequest = parse_hook(&body)?;
-    mint(&sim, req.user, req.consented).map(Json)
+    if let Some(id) = &req.sub_mch_id
+        && sim.lock().config.sub_merchant(id).is_none()
+    {
+        return Err(HookError::bad_request(
+            "sub_mch_id is not a configured sub-merchant",
+        ));
+    }
+    mint(&sim, req.user, req.consented, req.sub_mch_id).map(Json)
 }
 
 #[derive(Deserialize)]
@@ -117,17 +142,27 @@ struct AuthinfoCheck {
     authinfo: String,
 }
 
-/// `POST /__sim/authinfo/check {"authinfo"}` → `{"valid","device_id"?,"store_id"?}`.
+/// `POST /__sim/authinfo/check {"authinfo"}` →
+/// `{"valid","device_id"?,"store_id"?,"sub_mch_id"?,"sub_appid"?}`.
 pub(crate) async fn authinfo_check(State(sim): State<Sim>, body: Bytes) -> HookResult {
     let req: AuthinfoCheck = parse_hook(&body)?;
     let s = sim.lock();
     Ok(Json(match s.authinfos.get(&req.authinfo) {
-        Some(a) => json!({
-            "valid": a.expires_at > s.now(),
-            "device_id": a.device_id,
-            "store_id": a.store_id,
-            "expires_at": a.expires_at,
-        }),
+        Some(a) => {
+            let mut v = json!({
+                "valid": a.expires_at > s.now(),
+                "device_id": a.device_id,
+                "store_id": a.store_id,
+                "expires_at": a.expires_at,
+            });
+            if let Some(id) = &a.sub_mch_id {
+                v["sub_mch_id"] = json!(id);
+            }
+            if let Some(id) = &a.sub_appid {
+                v["sub_appid"] = json!(id);
+            }
+            v
+        }
         None => json!({"valid": false}),
     }))
 }

@@ -10,6 +10,10 @@
 //!   (PKCS#1 v1.5 by default, OAEP-SHA1 if configured), signs the answer with
 //!   the platform certificate's key or the `PUB_KEY_ID_…` key, whichever the
 //!   request's `Wechatpay-Serial` names;
+//! - partner mode (服务商模式): the merchant as service provider, signing
+//!   for its configured `sub_merchants` (`sub_mch_id` / `sub_mchid`); their
+//!   authinfos and face_sids are bound to the sub-merchant, and real-name
+//!   fields are encrypted to the certificate `sub_serial_no` names;
 //! - `/__sim/` hooks that play the kiosk SDK (`getWxpayfaceCode(FACE_AUTH)`,
 //!   `getWxpayAuth`), count calls, inject faults and move the clock.
 //!
@@ -28,7 +32,7 @@ mod v3;
 mod xml;
 
 pub use client::{FaceAuth, Fault, SimClient, SimSettings};
-pub use config::{Padding, PaySimConfig, ResponseSigner, SimUser, test_keys};
+pub use config::{Padding, PaySimConfig, ResponseSigner, SimUser, SubMerchant, test_keys};
 pub use crypto::v2_sign;
 
 use std::io;

@@ -27,11 +27,15 @@ impl SimEndpoint for Endpoint {
     }
 }
 
-/// An authinfo this simulator issued, and what it is bound to.
+/// An authinfo this simulator issued, and what it is bound to (appid and
+/// mch_id are always the configured merchant's).
 #[derive(Debug, Clone)]
 pub(crate) struct IssuedAuthinfo {
     pub device_id: String,
     pub store_id: String,
+    /// Partner mode: the sub-merchant it was issued for.
+    pub sub_mch_id: Option<String>,
+    pub sub_appid: Option<String>,
     pub expires_at: i64,
 }
 
@@ -40,6 +44,9 @@ pub(crate) struct FaceSid {
     pub user: SimUser,
     pub expires_at: i64,
     pub consented: bool,
+    /// Partner mode: the sub-merchant whose kiosk recognised the user; only
+    /// it may ask for the user's data. `None`: direct mode.
+    pub sub_mch_id: Option<String>,
 }
 
 pub(crate) struct Inner {

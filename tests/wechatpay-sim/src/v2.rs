@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use sim_kit::random_bytes;
 
+use crate::config::SubRefusal;
 use crate::crypto::{nonce, v2_sign, v2_verify};
 use crate::state::{Endpoint, IssuedAuthinfo, Sim};
 use crate::xml;
@@ -107,12 +108,18 @@ pub(crate) async fn authinfo(State(sim): State<Sim>, body: Bytes) -> Response {
     if !v2_verify(&req, &c.api_key, sign_type) {
         return fail("FAIL", "签名错误，请检查后再试");
     }
-    let ours = |k: &str, v: Option<&String>| get(k) == v.map(String::as_str).unwrap_or_default();
-    if get("appid") != c.appid
-        || get("mch_id") != c.mch_id
-        || !ours("sub_mch_id", c.sub_mch_id.as_ref())
-        || !ours("sub_appid", c.sub_appid.as_ref())
-    {
+    if get("appid") != c.appid || get("mch_id") != c.mch_id {
+        return fail("FAIL", "商户号与appid不匹配");
+    }
+    // Partner mode: the provider signs, on behalf of one of its sub-merchants.
+    let sub_appid = Some(get("sub_appid").to_owned()).filter(|v| !v.is_empty());
+    let sub_mch_id = match c.resolve_sub(Some(get("sub_mch_id")), sub_appid.as_deref()) {
+        Ok(sub) => sub.map(|s| s.sub_mch_id.clone()),
+        Err(SubRefusal::SubMchId) => return fail("FAIL", "sub_mch_id与mch_id不匹配"),
+        Err(SubRefusal::SubAppid) => return fail("FAIL", "sub_appid与sub_mch_id不匹配"),
+    };
+    if sub_mch_id.is_none() && sub_appid.is_some() {
+        // Direct mode has no sub-merchant whose appid it could be.
         return fail("FAIL", "商户号与appid不匹配");
     }
 
@@ -126,10 +133,10 @@ pub(crate) async fn authinfo(State(sim): State<Sim>, body: Bytes) -> Response {
         ("appid".to_owned(), c.appid.clone()),
         ("mch_id".to_owned(), c.mch_id.clone()),
     ]);
-    if let Some(v) = &c.sub_appid {
+    if let Some(v) = &sub_appid {
         answer.insert("sub_appid".into(), v.clone());
     }
-    if let Some(v) = &c.sub_mch_id {
+    if let Some(v) = &sub_mch_id {
         answer.insert("sub_mch_id".into(), v.clone());
     }
     let mut sign = v2_sign(&answer, &c.api_key, sign_type);
@@ -142,6 +149,8 @@ pub(crate) async fn authinfo(State(sim): State<Sim>, body: Bytes) -> Response {
     let issued = IssuedAuthinfo {
         device_id: get("device_id").to_owned(),
         store_id: get("store_id").to_owned(),
+        sub_mch_id,
+        sub_appid,
         expires_at: s.now() + expires_in,
     };
     s.authinfos.insert(authinfo, issued);

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
+use aws_lc_rs::digest;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::config::ResponseSigner;
-use crate::crypto::nonce;
+use crate::config::{ResponseSigner, SubRefusal};
+use crate::crypto::{nonce, normalize_serial};
 use crate::faults::FaultAction;
 use crate::state::{Endpoint, Sim};
 
@@ -50,13 +51,6 @@ fn parse_authorization(h: &str) -> Option<HashMap<&str, &str>> {
         .iter()
         .all(|k| out.contains_key(k))
         .then_some(out)
-}
-
-fn normalize_serial(s: &str) -> String {
-    s.trim()
-        .to_ascii_uppercase()
-        .trim_start_matches('0')
-        .to_owned()
 }
 
 fn query_map(uri: &Uri) -> HashMap<String, String> {
@@ -164,14 +158,37 @@ pub(crate) async fn users(
             "appid与商户号不匹配",
         );
     }
-    if q.get("sub_mchid") != c.sub_mch_id.as_ref() {
-        return error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "sub_mchid不合法");
+    // Partner mode: the provider asks on behalf of `sub_mchid`. Without
+    // one, direct mode, where `sub_appid` was never looked at.
+    let param_error = |m: &str| error(StatusCode::BAD_REQUEST, "PARAM_ERROR", m);
+    let sub_mchid = q.get("sub_mchid").map(String::as_str);
+    if sub_mchid == Some("") {
+        return param_error("sub_mchid不合法");
     }
+    let sub = match c.resolve_sub(sub_mchid, q.get("sub_appid").map(String::as_str)) {
+        Ok(sub) => sub,
+        Err(SubRefusal::SubMchId) => return param_error("sub_mchid不合法"),
+        Err(SubRefusal::SubAppid) => return param_error("sub_appid与sub_mchid不匹配"),
+    };
+    // Real-name fields go to the sub-merchant's certificate, so it must be named.
+    if let Some(sub) = sub
+        && info_type != "ASK_UNIONID"
+    {
+        match q.get("sub_serial_no").filter(|v| !v.is_empty()) {
+            None => return param_error("服务商模式下请求实名信息必传sub_serial_no"),
+            Some(v) if normalize_serial(v) != normalize_serial(&sub.serial_no) => {
+                return param_error("sub_serial_no不合法");
+            }
+            Some(_) => {}
+        }
+    }
+    let sub_id = sub.map(|s| s.sub_mch_id.as_str());
 
+    // A face_sid is only good for the (sub-)merchant whose kiosk minted it.
     let Some(record) = s
         .face_sids
         .get(&face_sid)
-        .filter(|r| r.expires_at > now)
+        .filter(|r| r.expires_at > now && r.sub_mch_id.as_deref() == sub_id)
         .cloned()
     else {
         return error(
@@ -185,12 +202,17 @@ pub(crate) async fn users(
     }
     drop(s);
 
-    let user = record.user;
+    let mut user = record.user;
+    if let Some(sub_appid) = sub.and_then(|s| s.sub_appid.as_deref())
+        && user.sub_openid.is_none()
+    {
+        user.sub_openid = Some(sub_openid(sub_appid, &user.openid));
+    }
     let encrypt = |plain: &str| -> Result<String, String> {
         if fault.garble_ciphertext {
-            return Ok(sim.keys.garbage_ciphertext());
+            return Ok(sim.keys.garbage_ciphertext(sub_id));
         }
-        sim.keys.encrypt(c.padding, plain)
+        sim.keys.encrypt(sub_id, c.padding, plain)
     };
     let body = match user_body(&user, info_type, encrypt) {
         Ok(Some(body)) => body,
@@ -199,6 +221,16 @@ pub(crate) async fn users(
     };
     let body = Value::Object(body).to_string();
     signed(&sim, &c, &headers, &fault, body)
+}
+
+/// The user's openid under `sub_appid`: derived from their openid (under
+/// the provider's appid), so it stays the same for a user and sub_appid.
+fn sub_openid(sub_appid: &str, openid: &str) -> String {
+    let d = digest::digest(
+        &digest::SHA256,
+        format!("sub_openid\n{sub_appid}\n{openid}").as_bytes(),
+    );
+    format!("oSub{}", hex::encode(&d.as_ref()[..12]))
 }
 
 /// The answer's JSON for `info_type`; `None` when the user has no union_id.
@@ -316,5 +348,14 @@ mod tests {
         assert!(parse_authorization("WECHATPAY2-SHA256-RSA2048 mchid=\"1\"").is_none());
         assert!(parse_authorization("Bearer x").is_none());
         assert_eq!(percent_decode("a%2Fb%zz%"), "a/b%zz%");
+    }
+
+    #[test]
+    fn sub_openids_are_stable_per_user_and_sub_appid() {
+        let a = sub_openid("wxsub-a", "oSim1");
+        assert_eq!(a, sub_openid("wxsub-a", "oSim1"));
+        assert_eq!(a.len(), 28);
+        assert_ne!(a, sub_openid("wxsub-b", "oSim1"));
+        assert_ne!(a, sub_openid("wxsub-a", "oSim2"));
     }
 }

@@ -1,12 +1,14 @@
 //! The simulator over HTTP, checked against the backend's independent
 //! implementation of the same rules (wxface's adapters), and its refusals.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use wechatpay_sim::{Fault, PaySimConfig, SimSettings, SimUser, test_keys, v2_sign};
 use wxface::adapters::wechatpay::v2::{self, SignType};
-use wxface::adapters::wechatpay::v3::{self, RequestToSign, ResponseKeys, SignedHeaders};
+use wxface::adapters::wechatpay::v3::{ResponseKeys, SignedHeaders};
 use wxface::crypto::rsa::{MerchantKey, VerifyingKey};
 use wxface::xml;
 
@@ -17,47 +19,6 @@ async fn sim() -> (wechatpay_sim::RunningSim, reqwest::Client) {
     (s, reqwest::Client::builder().no_proxy().build().unwrap())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn authinfo_params(sign_type: Option<&str>) -> BTreeMap<String, String> {
-    let mut p: BTreeMap<String, String> = [
-        ("appid", test_keys::APPID),
-        ("mch_id", test_keys::MCH_ID),
-        ("store_id", "S1"),
-        ("store_name", "门诊"),
-        ("device_id", "D1"),
-        ("rawdata", "raw"),
-        ("version", "1"),
-        ("nonce_str", "abc"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    p.insert("now".into(), now().to_string());
-    if let Some(t) = sign_type {
-        p.insert("sign_type".into(), t.into());
-    }
-    p
-}
-
-async fn post_xml(c: &reqwest::Client, base: &str, body: String) -> BTreeMap<String, String> {
-    let text = c
-        .post(format!("{base}/face/get_wxpayface_authinfo"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    xml::parse(&text, xml::Nested::Refuse).unwrap()
-}
-
 #[tokio::test]
 async fn authinfo_signatures_both_ways() {
     let (s, c) = sim().await;
@@ -66,9 +27,9 @@ async fn authinfo_signatures_both_ways() {
         (Some("HMAC-SHA256"), SignType::HmacSha256),
         (None, SignType::Md5),
     ] {
-        let mut p = authinfo_params(sent);
+        let mut p = common::authinfo_params(sent);
         p.insert("sign".into(), v2::sign(&p, test_keys::API_KEY, st));
-        let a = post_xml(&c, &s.base_url(), xml::write(&p)).await;
+        let a = common::post_authinfo(&c, &s.base_url(), xml::write(&p)).await;
         assert_eq!(a["return_code"], "SUCCESS", "{a:?}");
         assert!(
             v2::verify(&a, test_keys::API_KEY, st),
@@ -78,7 +39,7 @@ async fn authinfo_signatures_both_ways() {
         assert!(s.client().authinfo_valid(&a["authinfo"]).await);
     }
     // The simulator's public signer agrees with the backend's.
-    let p = authinfo_params(Some("HMAC-SHA256"));
+    let p = common::authinfo_params(Some("HMAC-SHA256"));
     assert_eq!(
         v2_sign(&p, test_keys::API_KEY, "HMAC-SHA256"),
         v2::sign(&p, test_keys::API_KEY, SignType::HmacSha256)
@@ -93,18 +54,18 @@ async fn authinfo_refusals_are_unsigned_fail() {
         p.insert("sign".into(), sign);
         xml::write(&p)
     };
-    let mut wrong_key = authinfo_params(Some("MD5"));
+    let mut wrong_key = common::authinfo_params(Some("MD5"));
     wrong_key.insert(
         "sign".into(),
         v2_sign(&wrong_key, "x".repeat(32).as_str(), "MD5"),
     );
-    let mut v2p = authinfo_params(Some("MD5"));
+    let mut v2p = common::authinfo_params(Some("MD5"));
     v2p.insert("version".into(), "2".into());
-    let mut no_store = authinfo_params(Some("MD5"));
+    let mut no_store = common::authinfo_params(Some("MD5"));
     no_store.remove("store_id");
-    let mut other_mch = authinfo_params(Some("MD5"));
+    let mut other_mch = common::authinfo_params(Some("MD5"));
     other_mch.insert("mch_id".into(), "999".into());
-    let mut long = authinfo_params(Some("MD5"));
+    let mut long = common::authinfo_params(Some("MD5"));
     long.insert("device_id".into(), "d".repeat(33));
     let cases = [
         (xml::write(&wrong_key), "签名错误，请检查后再试"),
@@ -119,7 +80,7 @@ async fn authinfo_refusals_are_unsigned_fail() {
         ("garbage".into(), "XML格式错误"),
     ];
     for (body, msg) in cases {
-        let a = post_xml(&c, &s.base_url(), body).await;
+        let a = common::post_authinfo(&c, &s.base_url(), body).await;
         assert_eq!(a["return_code"], "FAIL");
         assert_eq!(a["return_msg"], msg);
         assert!(!a.contains_key("sign"));
@@ -156,28 +117,15 @@ async fn get_user(
     serial: &str,
     wanted: Option<&str>,
 ) -> (u16, reqwest::header::HeaderMap, String) {
-    let auth = v3::authorization(
-        &v.key,
-        test_keys::MCH_ID,
+    let get = common::SignedGet {
+        key: &v.key,
         serial,
-        &RequestToSign {
-            method: "GET",
-            path_and_query,
-            timestamp: ts,
-            nonce: "N0NCE",
-            body: "",
-        },
-    )
-    .unwrap();
-    let mut r = c
-        .get(format!("{base}{path_and_query}"))
-        .header("authorization", auth)
-        .header("accept", "application/json")
-        .header("user-agent", "test");
-    if let Some(w) = wanted {
-        r = r.header("wechatpay-serial", w);
-    }
-    let resp = r.send().await.unwrap();
+        signed: path_and_query,
+        sent: path_and_query,
+        ts,
+        wanted,
+    };
+    let resp = get.send(c, base).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     (status, headers, resp.text().await.unwrap())
@@ -207,7 +155,7 @@ async fn facemch_users_verifies_requests_and_signs_answers() {
             &base,
             &v,
             &pq,
-            now(),
+            common::now(),
             test_keys::MERCHANT_SERIAL,
             wanted,
         )
@@ -230,7 +178,7 @@ async fn facemch_users_verifies_requests_and_signs_answers() {
                     serial: hv("wechatpay-serial"),
                 },
                 body.as_bytes(),
-                now(),
+                common::now(),
             )
             .unwrap();
         let j: Value = serde_json::from_str(&body).unwrap();
@@ -259,35 +207,24 @@ async fn facemch_users_verifies_requests_and_signs_answers() {
     };
     // Outside the 5 minutes either way, or an unknown merchant serial.
     for (ts, serial) in [
-        (now() - 301, test_keys::MERCHANT_SERIAL),
-        (now() + 301, test_keys::MERCHANT_SERIAL),
-        (now(), "1234"),
+        (common::now() - 301, test_keys::MERCHANT_SERIAL),
+        (common::now() + 301, test_keys::MERCHANT_SERIAL),
+        (common::now(), "1234"),
     ] {
         sign_error(get_user(&c, &base, &v, &pq, ts, serial, None).await);
     }
     // Signed over one path, sent to another.
     let other = pq.replace("ASK_REAL_NAME", "ASK_REAL_NAME_TEL");
-    let auth = v3::authorization(
-        &v.key,
-        test_keys::MCH_ID,
-        test_keys::MERCHANT_SERIAL,
-        &RequestToSign {
-            method: "GET",
-            path_and_query: &pq,
-            timestamp: now(),
-            nonce: "N",
-            body: "",
-        },
-    )
-    .unwrap();
-    let r = c
-        .get(format!("{base}{other}"))
-        .header("authorization", auth)
-        .header("accept", "application/json")
-        .header("user-agent", "t")
-        .send()
-        .await
-        .unwrap();
+    let r = common::SignedGet {
+        key: &v.key,
+        serial: test_keys::MERCHANT_SERIAL,
+        signed: &pq,
+        sent: &other,
+        ts: common::now(),
+        wanted: None,
+    }
+    .send(&c, &base)
+    .await;
     assert_eq!(r.status().as_u16(), 401);
     let r = c
         .get(format!("{base}{pq}"))
@@ -303,8 +240,18 @@ async fn facemch_users_verifies_requests_and_signs_answers() {
 
     // info_type spelling: the old one only behind the flag.
     let old = pq.replace("ASK_REAL_NAME", "ASK_UNION_ID");
-    let (status, _, body) =
-        get_user(&c, &base, &v, &old, now(), test_keys::MERCHANT_SERIAL, None).await;
+    let ask_old = || {
+        get_user(
+            &c,
+            &base,
+            &v,
+            &old,
+            common::now(),
+            test_keys::MERCHANT_SERIAL,
+            None,
+        )
+    };
+    let (status, _, body) = ask_old().await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("info_type值无定义"));
     s.client()
@@ -313,8 +260,7 @@ async fn facemch_users_verifies_requests_and_signs_answers() {
             ..Default::default()
         })
         .await;
-    let (status, _, body) =
-        get_user(&c, &base, &v, &old, now(), test_keys::MERCHANT_SERIAL, None).await;
+    let (status, _, body) = ask_old().await;
     assert_eq!((status, body.as_str()), (200, r#"{"union_id":"u-1"}"#));
 }
 

@@ -92,6 +92,9 @@ impl KioskStore for DynamoStore {
         if let Some(openid) = &r.openid {
             req = req.item("openid", s(openid));
         }
+        if let Some(sub) = &r.sub_mch_id {
+            req = req.item("sub_mch_id", s(sub));
+        }
         // The pk is random and fresh: if it exists, a retried request whose
         // answer was lost wrote it.
         conditional(req.send().await).map(|_| ())

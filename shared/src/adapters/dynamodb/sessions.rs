@@ -146,6 +146,20 @@ const PENDING_ONLY: &str = "#status = :pending";
 const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
 
 impl DynamoStore {
+    /// One item by key, read consistently: a decision follows from it.
+    async fn item(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
     /// pending → final. A refusal shows the item as it is: our own write (a
     /// retried request whose answer was lost), or the winner's final result.
     async fn finalize_plain(
@@ -242,16 +256,8 @@ impl SessionStore for DynamoStore {
     }
 
     async fn get(&self, out_seq_no: &OutSeqNo) -> Result<Option<Session>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(out_seq_no)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item.as_ref().map(session_from_item).transpose()
+        let item = self.item(session_pk(out_seq_no)).await?;
+        item.as_ref().map(session_from_item).transpose()
     }
 
     async fn finalize(
@@ -292,16 +298,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(verify_result_pk(digest)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.item(verify_result_pk(digest)).await? else {
             return Ok(None);
         };
         let owner = item

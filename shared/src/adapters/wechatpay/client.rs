@@ -16,10 +16,11 @@ use serde::Deserialize;
 use super::v2;
 use super::v3::{self, RequestToSign, SignedHeaders};
 use crate::adapters::http::{self, Answer, ReadError};
-use crate::config::MerchantSecrets;
+use crate::config::{MerchantSecrets, SubMerchant};
 use crate::domain::Clock;
 use crate::domain::kiosk::{
-    self, Authinfo, AuthinfoRequest, AuthinfoToken, FaceSid, InfoType, RealNameInfo,
+    self, Authinfo, AuthinfoRequest, AuthinfoToken, EncryptedRealName, FaceSid, InfoType, RealName,
+    RealNameInfo,
 };
 use crate::error::WeChatPayError;
 use crate::ports::{MerchantSecretsSource, WeChatPay};
@@ -137,8 +138,21 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// The sub-merchant ids a call carries: the partner-mode sub-merchant's, or
+/// the single ones of an older secret.
+pub(crate) fn sub_ids<'a>(
+    m: &'a MerchantSecrets,
+    sub: Option<&'a SubMerchant>,
+) -> (Option<&'a str>, Option<&'a str>) {
+    match sub {
+        Some(s) => (s.sub_appid.as_deref(), Some(s.sub_mch_id.as_str())),
+        None => (m.sub_appid.as_deref(), m.sub_mch_id.as_deref()),
+    }
+}
+
 fn authinfo_params(
     m: &MerchantSecrets,
+    sub: Option<&SubMerchant>,
     req: &AuthinfoRequest,
     now: i64,
     nonce: String,
@@ -149,10 +163,11 @@ fn authinfo_params(
     };
     put("appid", &m.appid);
     put("mch_id", &m.mch_id);
-    if let Some(v) = &m.sub_appid {
+    let (sub_appid, sub_mch_id) = sub_ids(m, sub);
+    if let Some(v) = sub_appid {
         put("sub_appid", v);
     }
-    if let Some(v) = &m.sub_mch_id {
+    if let Some(v) = sub_mch_id {
         put("sub_mch_id", v);
     }
     put("store_id", req.store_id.as_str());
@@ -173,6 +188,7 @@ fn authinfo_params(
 /// docs/wechatpay.md §2.4: FAIL carries no signature; SUCCESS must be signed with our sign_type.
 fn authinfo_answer(
     m: &MerchantSecrets,
+    sub: Option<&SubMerchant>,
     fields: &BTreeMap<String, String>,
 ) -> Result<Authinfo, WeChatPayError> {
     let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
@@ -204,13 +220,13 @@ fn authinfo_answer(
         });
     }
     // Signed echoes of who we are: anything else is not an answer to us.
-    for (k, ours) in [("appid", Some(&m.appid)), ("mch_id", Some(&m.mch_id))]
-        .into_iter()
-        .chain([
-            ("sub_appid", m.sub_appid.as_ref()),
-            ("sub_mch_id", m.sub_mch_id.as_ref()),
-        ])
-    {
+    let (sub_appid, sub_mch_id) = sub_ids(m, sub);
+    for (k, ours) in [
+        ("appid", Some(m.appid.as_str())),
+        ("mch_id", Some(m.mch_id.as_str())),
+        ("sub_appid", sub_appid),
+        ("sub_mch_id", sub_mch_id),
+    ] {
         if let (Some(theirs), Some(ours)) = (fields.get(k), ours)
             && theirs != ours
         {
@@ -265,14 +281,82 @@ fn upstream_id(field: &'static str, v: Option<String>) -> Result<Option<String>,
     }
 }
 
-/// Decrypts and validates the user's fields; the error names a field only.
+/// A ciphertext as WeChat Pay sends it: base64, of an RSA block's size.
+fn ciphertext(field: &'static str, v: Option<String>) -> Result<Option<String>, WeChatPayError> {
+    use base64::Engine;
+    match v {
+        None => Ok(None),
+        Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            Ok(raw) if (128..=1024).contains(&raw.len()) => Ok(Some(b64)),
+            _ => Err(WeChatPayError::Malformed(format!(
+                "{field} is not a ciphertext"
+            ))),
+        },
+    }
+}
+
+/// Partner mode: the fields checked but left encrypted for the sub-merchant.
+fn passed_through(
+    sub: &SubMerchant,
+    info_type: InfoType,
+    user: FacemchUser,
+) -> Result<RealName, WeChatPayError> {
+    let mut out = EncryptedRealName {
+        openid: upstream_id("openid", user.openid)?,
+        sub_openid: upstream_id("sub_openid", user.sub_openid)?,
+        union_id: upstream_id("union_id", user.union_id)?,
+        encrypted_phone_number: ciphertext("encrypted_phone_number", user.encrypted_phone_number)?,
+        sub_serial_no: sub.sub_serial_no.clone(),
+        ..EncryptedRealName::default()
+    };
+    if let Some(info) = user.real_name_info {
+        out.encrypted_real_name = ciphertext("encrypted_real_name", info.encrypted_real_name)?;
+        out.encrypted_credential_id =
+            ciphertext("encrypted_credential_id", info.encrypted_credential_id)?;
+        out.credential_type = info
+            .credential_type
+            .filter(|t| kiosk::valid_credential_type(*t));
+        out.encrypted_phone_number = match out.encrypted_phone_number {
+            Some(p) => Some(p),
+            None => ciphertext("encrypted_phone_number", info.encrypted_phone_number)?,
+        };
+    }
+    let complete = match info_type {
+        InfoType::RealName | InfoType::RealNameTel => {
+            out.encrypted_real_name.is_some() && out.credential_type.is_some()
+        }
+        InfoType::UnionId => out.union_id.is_some(),
+    };
+    if !complete {
+        return Err(WeChatPayError::Malformed(format!(
+            "{} answer lacks its fields",
+            info_type.as_str()
+        )));
+    }
+    Ok(RealName::PassedThrough(out))
+}
+
+/// The user's fields: decrypted and validated for a direct merchant (the
+/// error names a field only), passed through for a partner's sub-merchant.
 fn real_name_answer(
     m: &MerchantSecrets,
+    sub: Option<&SubMerchant>,
     info_type: InfoType,
     body: &[u8],
-) -> Result<RealNameInfo, WeChatPayError> {
+) -> Result<RealName, WeChatPayError> {
     let user: FacemchUser = serde_json::from_slice(body)
         .map_err(|_| WeChatPayError::Malformed("facemch answer is not the expected JSON".into()))?;
+    match sub {
+        Some(sub) => passed_through(sub, info_type, user),
+        None => decrypted(m, info_type, user).map(RealName::Decrypted),
+    }
+}
+
+fn decrypted(
+    m: &MerchantSecrets,
+    info_type: InfoType,
+    user: FacemchUser,
+) -> Result<RealNameInfo, WeChatPayError> {
     let decrypt = |field: &'static str, b64: &str| -> Result<String, WeChatPayError> {
         m.merchant_key
             .decrypt(b64)
@@ -331,13 +415,17 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 #[async_trait]
 impl WeChatPay for WeChatPayClient {
-    async fn get_authinfo(&self, req: &AuthinfoRequest) -> Result<Authinfo, WeChatPayError> {
+    async fn get_authinfo(
+        &self,
+        req: &AuthinfoRequest,
+        sub: Option<&SubMerchant>,
+    ) -> Result<Authinfo, WeChatPayError> {
         let m = self.merchant.merchant_secrets().await?;
         let url = format!("{}{AUTHINFO_PATH}", self.face_base);
         let answer = self
             .send("get_wxpayface_authinfo", || {
                 // A fresh now, nonce and signature per attempt.
-                let mut params = authinfo_params(&m, req, self.clock.now(), nonce()?);
+                let mut params = authinfo_params(&m, sub, req, self.clock.now(), nonce()?);
                 let sign = v2::sign(&params, &m.api_key, m.sign_type);
                 params.insert("sign".into(), sign);
                 Ok(self
@@ -355,21 +443,30 @@ impl WeChatPay for WeChatPayClient {
             .map_err(|_| WeChatPayError::Malformed("answer is not UTF-8".into()))?;
         let fields = xml::parse(text, Nested::Refuse)
             .map_err(|e| WeChatPayError::Malformed(e.to_string()))?;
-        authinfo_answer(&m, &fields)
+        authinfo_answer(&m, sub, &fields)
     }
 
     async fn real_name(
         &self,
         face_sid: &FaceSid,
         info_type: InfoType,
-    ) -> Result<RealNameInfo, WeChatPayError> {
+        sub: Option<&SubMerchant>,
+    ) -> Result<RealName, WeChatPayError> {
         let m = self.merchant.merchant_secrets().await?;
-        let mut query = vec![("info_type", info_type.as_str()), ("appid", &m.appid)];
-        if let Some(v) = &m.sub_mch_id {
+        let mut query = vec![
+            ("info_type", info_type.as_str()),
+            ("appid", m.appid.as_str()),
+        ];
+        let (sub_appid, sub_mch_id) = sub_ids(&m, sub);
+        if let Some(v) = sub_mch_id {
             query.push(("sub_mchid", v));
         }
-        if let Some(v) = &m.sub_appid {
+        if let Some(v) = sub_appid {
             query.push(("sub_appid", v));
+        }
+        // Partner mode: WeChat Pay encrypts for the sub-merchant's certificate.
+        if let Some(s) = sub {
+            query.push(("sub_serial_no", s.sub_serial_no.as_str()));
         }
         let query: Vec<String> = query
             .iter()
@@ -452,7 +549,7 @@ impl WeChatPay for WeChatPayClient {
                 self.clock.now(),
             )
             .map_err(|e| WeChatPayError::SignatureInvalid(e.to_string()))?;
-        real_name_answer(&m, info_type, &answer.body)
+        real_name_answer(&m, sub, info_type, &answer.body)
     }
 }
 
@@ -472,6 +569,7 @@ mod tests {
 
     fn request() -> AuthinfoRequest {
         AuthinfoRequest {
+            sub_mch_id: None,
             device_id: DeviceId::parse("DEV001").unwrap(),
             store_id: StoreId::parse("IMG001").unwrap(),
             store_name: StoreName::parse("爱马哥南山店").unwrap(),
@@ -483,7 +581,7 @@ mod tests {
     #[test]
     fn request_params_carry_and_sign_every_required_field() {
         let m = merchant("MD5");
-        let p = authinfo_params(&m, &request(), 1239878956, "N".repeat(32));
+        let p = authinfo_params(&m, None, &request(), 1239878956, "N".repeat(32));
         for k in [
             "appid",
             "mch_id",
@@ -526,7 +624,7 @@ mod tests {
                 ("mch_id", "1234567891"),
                 ("nonce_str", "abc"),
             ];
-            let a = authinfo_answer(&m, &signed(&m, &ok)).unwrap();
+            let a = authinfo_answer(&m, None, &signed(&m, &ok)).unwrap();
             assert_eq!(
                 (a.authinfo.expose(), a.expires_in),
                 ("AUTHINFO_SIM_0001", 3600)
@@ -534,13 +632,13 @@ mod tests {
             let mut tampered = signed(&m, &ok);
             tampered.insert("authinfo".into(), "OTHER".into());
             assert!(matches!(
-                authinfo_answer(&m, &tampered),
+                authinfo_answer(&m, None, &tampered),
                 Err(WeChatPayError::SignatureInvalid(_))
             ));
             let mut unsigned = signed(&m, &ok);
             unsigned.remove("sign");
             assert!(matches!(
-                authinfo_answer(&m, &unsigned),
+                authinfo_answer(&m, None, &unsigned),
                 Err(WeChatPayError::SignatureInvalid(_))
             ));
             let fail: BTreeMap<String, String> = [
@@ -550,7 +648,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-            match authinfo_answer(&m, &fail) {
+            match authinfo_answer(&m, None, &fail) {
                 Err(WeChatPayError::V2 { code, message }) => {
                     assert_eq!(
                         (code.as_str(), message.as_str()),
@@ -562,39 +660,43 @@ mod tests {
             let mut wrong_mch = ok.to_vec();
             wrong_mch[4] = ("mch_id", "999");
             assert!(matches!(
-                authinfo_answer(&m, &signed(&m, &wrong_mch)),
+                authinfo_answer(&m, None, &signed(&m, &wrong_mch)),
                 Err(WeChatPayError::Malformed(_))
             ));
             let mut no_ttl = ok.to_vec();
             no_ttl.remove(2);
             assert_eq!(
-                authinfo_answer(&m, &signed(&m, &no_ttl))
+                authinfo_answer(&m, None, &signed(&m, &no_ttl))
                     .unwrap()
                     .expires_in,
                 DEFAULT_AUTHINFO_TTL
             );
             let mut bad_ttl = ok.to_vec();
             bad_ttl[2] = ("expires_in", "-5");
-            assert!(authinfo_answer(&m, &signed(&m, &bad_ttl)).is_err());
+            assert!(authinfo_answer(&m, None, &signed(&m, &bad_ttl)).is_err());
             let mut result_fail = ok.to_vec();
             result_fail.push(("result_code", "FAIL"));
             result_fail.push(("err_code", "PARAM_ERROR"));
             assert!(
-                matches!(authinfo_answer(&m, &signed(&m, &result_fail)), Err(WeChatPayError::V2 { code, .. }) if code == "PARAM_ERROR")
+                matches!(authinfo_answer(&m, None, &signed(&m, &result_fail)), Err(WeChatPayError::V2 { code, .. }) if code == "PARAM_ERROR")
             );
         }
         // The other sign type's signature does not pass.
         let md5 = merchant("MD5");
         let hmac = merchant("HMAC-SHA256");
         let p = signed(&md5, &[("return_code", "SUCCESS"), ("authinfo", "A")]);
-        assert!(authinfo_answer(&hmac, &p).is_err());
+        assert!(authinfo_answer(&hmac, None, &p).is_err());
     }
 
     #[test]
     fn facemch_answer_vector_decrypts_and_validates() {
         let m = merchant("MD5");
         let body = include_str!("testdata/facemch_answer.json").trim();
-        let info = real_name_answer(&m, InfoType::RealName, body.as_bytes()).unwrap();
+        let RealName::Decrypted(info) =
+            real_name_answer(&m, None, InfoType::RealName, body.as_bytes()).unwrap()
+        else {
+            panic!("a direct merchant decrypts");
+        };
         assert_eq!(info.openid.as_deref(), Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
         assert_eq!(info.real_name.as_ref().map(|p| p.expose()), Some("张三"));
         assert_eq!(info.credential_type, Some(1));
@@ -609,20 +711,20 @@ mod tests {
         swapped["real_name_info"]["encrypted_credential_id"] =
             v["real_name_info"]["encrypted_real_name"].clone();
         assert!(matches!(
-            real_name_answer(&m, InfoType::RealName, swapped.to_string().as_bytes()),
+            real_name_answer(&m, None, InfoType::RealName, swapped.to_string().as_bytes()),
             Err(WeChatPayError::DecryptFailed("credential_id"))
         ));
         let mut garbled = v.clone();
         garbled["real_name_info"]["encrypted_real_name"] = "AAAA".into();
         assert!(matches!(
-            real_name_answer(&m, InfoType::RealName, garbled.to_string().as_bytes()),
+            real_name_answer(&m, None, InfoType::RealName, garbled.to_string().as_bytes()),
             Err(WeChatPayError::DecryptFailed("real_name"))
         ));
         // ASK_UNIONID needs a union_id.
-        assert!(real_name_answer(&m, InfoType::UnionId, body.as_bytes()).is_err());
-        assert!(real_name_answer(&m, InfoType::UnionId, br#"{"union_id":"u-1"}"#).is_ok());
-        assert!(real_name_answer(&m, InfoType::RealName, br#"{"openid":"o"}"#).is_err());
-        assert!(real_name_answer(&m, InfoType::RealName, b"not json").is_err());
+        assert!(real_name_answer(&m, None, InfoType::UnionId, body.as_bytes()).is_err());
+        assert!(real_name_answer(&m, None, InfoType::UnionId, br#"{"union_id":"u-1"}"#).is_ok());
+        assert!(real_name_answer(&m, None, InfoType::RealName, br#"{"openid":"o"}"#).is_err());
+        assert!(real_name_answer(&m, None, InfoType::RealName, b"not json").is_err());
         let _ = (PLATFORM_SERIAL, MERCHANT_CERT);
     }
 
@@ -634,12 +736,12 @@ mod tests {
         ) {
             let m = merchant("HMAC-SHA256");
             let mut fields = fields;
-            let _ = authinfo_answer(&m, &fields);
+            let _ = authinfo_answer(&m, None, &fields);
             fields.insert("return_code".into(), "SUCCESS".into());
             // Unsigned or wrongly signed: never accepted.
-            proptest::prop_assert!(authinfo_answer(&m, &fields).is_err());
+            proptest::prop_assert!(authinfo_answer(&m, None, &fields).is_err());
             for info_type in [InfoType::RealName, InfoType::RealNameTel, InfoType::UnionId] {
-                let _ = real_name_answer(&m, info_type, &body);
+                let _ = real_name_answer(&m, None, info_type, &body);
             }
         }
     }

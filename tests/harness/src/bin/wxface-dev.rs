@@ -22,12 +22,16 @@ const USAGE: &str = "\
 usage:
   wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
       Creates the sessions table (from template.yaml), the WeChat app secret (the simulator's
-      first app, a fresh data_key) and the access-token secret (no value). Idempotent.
-  wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS]
-      Walks a full v2 then v1 verification against a running stack; exits 1 if a step fails.
-  wxface-dev scan-pii [--aws URL] [--logs DIR]
-      Scans every table and every file under DIR for the fixtures' personal data; exits 1 on
-      any finding.
+      first app, a fresh data_key and receipt key) and the access-token secret (no value).
+      Idempotent.
+  wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS] [--receipts FILE]
+      Walks v2, v1, v1 by push and the kiosk against a running stack, the business backend
+      checking each receipt; exits 1 if a step fails. --receipts: where to write the receipts
+      it checked (for the interop tests).
+  wxface-dev scan-pii [--aws URL] [--logs DIR] [--receipts FILE]
+      Scans every table and every file under DIR for the fixtures' personal data, the keys
+      in the secrets and the receipts' identity_hash and signatures (FILE: from demo);
+      exits 1 on any finding.
   wxface-dev soak     [--aws URL] [--bin-dir DIR] [--logs DIR] [--seconds N] [--containers N]
                       [--concurrency N]
       Concurrent flows of every kind against N processes per function (the binaries in
@@ -91,8 +95,8 @@ async fn main() -> ExitCode {
             "token-secret-id",
             "merchant-secret-id",
         ],
-        "demo" => &["functions", "sim", "pay-sim", "timeout"],
-        "scan-pii" => &["aws", "logs"],
+        "demo" => &["functions", "sim", "pay-sim", "timeout", "receipts"],
+        "scan-pii" => &["aws", "logs", "receipts"],
         "soak" => &[
             "aws",
             "bin-dir",
@@ -172,16 +176,23 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let created = "with no value (the functions fill it)";
     ensure_secret(&sm, &token_secret_id, None, created).await?;
 
-    // The WeChat Pay simulator's test merchant, with one registered kiosk.
-    let merchant = kiosk::merchant_secret(
+    // The WeChat Pay simulator's test merchant, with one direct kiosk and
+    // one acting for a hospital (partner mode, docs/kiosk.md).
+    let mut merchant = kiosk::merchant_secret(
         "HMAC-SHA256",
         kiosk::KeyMode::PublicKey,
         &[(kiosk::DEV_DEVICE_ID, kiosk::DEV_DEVICE_TOKEN)],
-    )
-    .to_string();
+    );
+    kiosk::add_partner(
+        &mut merchant,
+        kiosk::PARTNER_DEVICE_ID,
+        kiosk::PARTNER_DEVICE_TOKEN,
+    );
+    let merchant = merchant.to_string();
     let created = format!(
-        "(test merchant, device {} registered)",
-        kiosk::DEV_DEVICE_ID
+        "(test merchant, devices {} and {} (partner mode) registered)",
+        kiosk::DEV_DEVICE_ID,
+        kiosk::PARTNER_DEVICE_ID
     );
     ensure_secret(&sm, &merchant_secret_id, Some(&merchant), &created).await?;
     Ok(())
@@ -213,9 +224,33 @@ async fn scan_pii(flags: &HashMap<String, String>) -> Result<(), Failure> {
         "logs",
         &wxface_harness::logs::log_dir().to_string_lossy(),
     ));
+    let config = sdk_config_for(&aws).await;
+    // Besides personal data: the keys in the secrets, and what the demo's receipts held
+    // (identity_hash values, signatures), none of which may be stored or logged.
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    pii::add_needles(pii::secret_needles(&sm).await?);
+    if let Some(path) = flags.get("receipts") {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let record: Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+        for r in record["receipts"].as_array().into_iter().flatten() {
+            let seq = r["out_seq_no"].as_str().unwrap_or_default();
+            let hash = r["identity_hash"].as_str().unwrap_or_default().to_owned();
+            let signature = r["receipt"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            pii::add_needles([
+                (format!("the identity_hash of {seq}"), hash),
+                (format!("the receipt signature of {seq}"), signature),
+            ]);
+        }
+    }
     let needles = pii::needles().len();
 
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk_config_for(&aws).await);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
     let (items, mut findings) = pii::scan_tables(&ddb).await?;
     let (lines, log_findings) = pii::scan_log_dir(&logs)?;
     findings.extend(log_findings);
@@ -323,6 +358,8 @@ struct Demo {
     sim: wechat_sim::SimClient,
     appid: String,
     step: usize,
+    /// The receipts the business backend checked: for the interop tests.
+    receipts: Vec<Value>,
 }
 
 /// What the demo prints instead of the person's data.
@@ -365,6 +402,7 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
         sim: wechat_sim::SimClient::new(sim_url.clone()),
         appid: wechat_sim::SimConfig::default().apps[0].appid.clone(),
         step: 0,
+        receipts: Vec::new(),
     };
     println!("wxface demo");
     println!("  functions: {functions}/<function>/");
@@ -376,9 +414,22 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     demo.mini_program("v1", fixtures::person(4)).await?;
     demo.v1_by_push(fixtures::person(5)).await?;
     demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
+    demo.partner_kiosk(&pay_sim_url, fixtures::person(7))
+        .await?;
+    if let Some(path) = flags.get("receipts") {
+        // What independent JOSE libraries check again (tests/interop): no
+        // personal data, only receipts and the hashes the backend expects.
+        let record = json!({
+            "jwks_url": format!("{functions}/verify-result/.well-known/jwks.json"),
+            "audience": demo.appid,
+            "issuer": "wxface",
+            "receipts": demo.receipts,
+        });
+        std::fs::write(path, record.to_string()).map_err(|e| format!("{path}: {e}"))?;
+    }
     println!();
     println!(
-        "demo: OK: v2, v1, v1 by WeChat's push and a kiosk real-name lookup, end to end in {:.1} s",
+        "demo: OK: v2, v1, v1 by WeChat's push a kiosk real-name lookup, direct and for a hospital (partner mode), end to end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -575,6 +626,65 @@ impl Demo {
                 "{what}: expected status \"verified\" and verified true, got status {status:?}"
             ));
         }
+        self.business_backend(&answer, person, out_seq_no).await
+    }
+
+    /// The business's own backend, handed the answer by the mini-program:
+    /// it trusts nothing the phone says, only the receipt, checked against
+    /// the published keys, and the person it holds.
+    async fn business_backend(
+        &mut self,
+        answer: &Value,
+        person: fixtures::Person,
+        out_seq_no: &str,
+    ) -> Result<(), String> {
+        use jsonwebtoken::jwk::JwkSet;
+        use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+        let receipt = str_field(answer, "receipt", "verify-result")?;
+        let url = format!("{}/verify-result/.well-known/jwks.json", self.functions);
+        self.step(&format!(
+            "business backend: GET {url}, then verify the receipt (ES256) and its identity_hash"
+        ));
+        let jwks: JwkSet = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("GET {url}: not a JWKS: {e}"))?;
+        let kid = decode_header(receipt)
+            .map_err(|e| format!("receipt header: {e}"))?
+            .kid
+            .ok_or("the receipt names no kid")?;
+        let jwk = jwks
+            .find(&kid)
+            .ok_or("the receipt's kid is not published")?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWK: {e}"))?;
+        let mut rules = Validation::new(Algorithm::ES256);
+        rules.set_audience(&[&self.appid]);
+        rules.set_issuer(&["wxface"]);
+        let claims = decode::<Value>(receipt, &key, &rules)
+            .map_err(|e| format!("the receipt does not verify: {e}"))?
+            .claims;
+        let expected = wxface::domain::receipt::identity_hash(
+            &wxface::domain::OutSeqNo::parse(out_seq_no).map_err(|e| e.to_string())?,
+            &wxface::domain::PersonName::parse(person.name).map_err(|e| e.to_string())?,
+            &wxface::domain::IdCardNumber::parse(person.id_card_number)
+                .map_err(|e| e.to_string())?,
+        );
+        if claims["identity_hash"] != expected || claims["out_seq_no"] != out_seq_no {
+            return Err("the receipt is for another person or session".into());
+        }
+        println!("    claims (kid {kid}): {claims}");
+        println!("    ✔ signature, audience, issuer, expiry and identity_hash hold");
+        self.receipts.push(json!({
+            "receipt": receipt,
+            "identity_hash": expected,
+            "out_seq_no": out_seq_no,
+            "status": claims["status"],
+        }));
         Ok(())
     }
 
@@ -734,30 +844,13 @@ impl Demo {
         }
         println!("    ✔ the second scan reused the cached authinfo (WeChat Pay was called once)");
 
-        self.step("the kiosk SDK: getWxpayfaceCode(FACE_AUTH) recognises the user, getWxpayAuth: the user consents");
-        let pay2 = pay.clone();
-        let user = wechatpay_sim::SimUser::new(person.name, person.id_card_number);
-        let auth = sim_call("face/auth", async move {
-            pay2.face_auth(&authinfo, &user).await
-        })
-        .await?
-        .map_err(|e| format!("face/auth: {e}"))?;
-        let pay2 = pay.clone();
-        let face_sid = auth.face_sid.clone();
-        sim_call("face/consent", async move {
-            pay2.consent(&face_sid, true).await
-        })
-        .await?;
-        println!(
-            "    face_sid: {}…",
-            auth.face_sid.chars().take(8).collect::<String>()
-        );
+        let face_sid = self.face_on_kiosk(&pay, &authinfo, &person).await?;
 
         let answer = self
             .call_as(
                 "authinfo",
                 "real-name",
-                &json!({"device_id": kiosk::DEV_DEVICE_ID, "face_sid": auth.face_sid}),
+                &json!({"device_id": kiosk::DEV_DEVICE_ID, "face_sid": face_sid}),
                 &masks,
                 token,
             )
@@ -768,6 +861,100 @@ impl Demo {
             return Err("real-name: the decrypted name or ID number is not the user's".into());
         }
         println!("    ✔ real name and ID number decrypted for the kiosk (never stored or logged)");
+        Ok(())
+    }
+
+    /// The kiosk SDK on the device: getWxpayfaceCode(FACE_AUTH) recognises
+    /// the user, getWxpayAuth records consent. Returns the face_sid.
+    async fn face_on_kiosk(
+        &mut self,
+        pay: &wechatpay_sim::SimClient,
+        authinfo: &str,
+        person: &fixtures::Person,
+    ) -> Result<String, String> {
+        self.step("the kiosk SDK: getWxpayfaceCode(FACE_AUTH) recognises the user, getWxpayAuth: the user consents");
+        let (pay2, authinfo) = (pay.clone(), authinfo.to_string());
+        let user = wechatpay_sim::SimUser::new(person.name, person.id_card_number);
+        let auth = sim_call("face/auth", async move {
+            pay2.face_auth(&authinfo, &user).await
+        })
+        .await?
+        .map_err(|e| format!("face/auth: {e}"))?;
+        let (pay2, face_sid) = (pay.clone(), auth.face_sid.clone());
+        sim_call("face/consent", async move {
+            pay2.consent(&face_sid, true).await
+        })
+        .await?;
+        println!(
+            "    face_sid: {}…",
+            auth.face_sid.chars().take(8).collect::<String>()
+        );
+        Ok(auth.face_sid)
+    }
+
+    /// Partner mode: a provider's kiosk acting for a hospital. wxface passes
+    /// the real-name fields through still encrypted to the hospital's
+    /// certificate; only the hospital's own key (on its own server) opens them.
+    async fn partner_kiosk(
+        &mut self,
+        pay_sim_url: &str,
+        person: fixtures::Person,
+    ) -> Result<(), String> {
+        use wechatpay_sim::test_keys;
+        let masks = Masks::of(&person);
+        let pay = wechatpay_sim::SimClient::new(pay_sim_url);
+        println!(
+            "\n=== partner mode (服务商): a kiosk acting for hospital {} ===",
+            test_keys::SUB_MCH_ID_A
+        );
+        let device = kiosk::PARTNER_DEVICE_ID;
+        let token = Some(kiosk::PARTNER_DEVICE_TOKEN);
+        let request = json!({"device_id": device, "store_id": format!("ward-{}", random_hex(4)),
+                             "store_name": "住院部", "rawdata": format!("rawdata-{}", random_hex(8))});
+        let first = self
+            .call_as("authinfo", "", &request, &masks, token)
+            .await?;
+        let authinfo = str_field(&first, "authinfo", "authinfo")?.to_string();
+        let face_sid = self.face_on_kiosk(&pay, &authinfo, &person).await?;
+        let answer = self
+            .call_as(
+                "authinfo",
+                "real-name",
+                &json!({"device_id": device, "face_sid": face_sid}),
+                &masks,
+                token,
+            )
+            .await?;
+        if answer.get("real_name").is_some() || answer.get("credential_id").is_some() {
+            return Err("partner real-name: the provider's answer carries plaintext".into());
+        }
+        if str_field(&answer, "sub_serial_no", "real-name")? != test_keys::SUB_MERCHANT_A_SERIAL {
+            return Err("partner real-name: not encrypted to the hospital's certificate".into());
+        }
+        println!(
+            "    ✔ the provider saw only ciphertexts (encrypted to certificate {}…)",
+            &test_keys::SUB_MERCHANT_A_SERIAL[..8]
+        );
+
+        self.step("the hospital's server decrypts with its own key (examples/hospital/decrypt_real_name.py does the same)");
+        let key = wxface::crypto::rsa::MerchantKey::from_pem(test_keys::SUB_MERCHANT_A_PRIVATE_KEY)
+            .map_err(|e| format!("hospital key: {e}"))?;
+        let open = |field: &str| -> Result<String, String> {
+            let sealed = str_field(&answer, field, "real-name")?;
+            key.decrypt(sealed).map_err(|e| format!("{field}: {e}"))
+        };
+        let (name, id) = (
+            open("encrypted_real_name")?,
+            open("encrypted_credential_id")?,
+        );
+        if name != person.name || id != person.id_card_number {
+            return Err("partner real-name: the hospital's decryption is not the user's".into());
+        }
+        println!(
+            "    ✔ the hospital decrypted {} / {}",
+            mask_name(&name),
+            mask_id(&id)
+        );
         Ok(())
     }
 }

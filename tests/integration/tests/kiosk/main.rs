@@ -7,5 +7,6 @@ mod authinfo;
 mod events;
 mod faults;
 mod inputs;
+mod partner;
 mod real_name;
 mod world;
