@@ -266,6 +266,20 @@ impl FakeWeChat {
     pub fn calls(&self, op: &str) -> u32 {
         lock(&self.calls).get(op).copied().unwrap_or_default()
     }
+
+    /// A call that issues a fresh handle (valid an hour).
+    fn issue<T>(
+        &self,
+        op: &'static str,
+        prefix: &str,
+        from_wechat: fn(&str) -> Option<T>,
+    ) -> Result<(T, i64), WeChatError> {
+        self.called(op)?;
+        let handle = from_wechat(&self.mint(prefix))
+            .ok_or_else(|| WeChatError::Malformed(format!("{op}: a malformed handle")))?;
+        Ok((handle, 3600))
+    }
+
     fn called(&self, op: &'static str) -> Result<(), WeChatError> {
         *lock(&self.calls).entry(op).or_default() += 1;
         if self.faults.hit(op) {
@@ -299,10 +313,7 @@ impl WeChat for FakeWeChat {
         _id: &IdCardNumber,
         _openid: &OpenId,
     ) -> Result<(VerifyId, i64), WeChatError> {
-        self.called("get_verify_id")?;
-        let id = VerifyId::from_wechat(&self.mint("vid-"))
-            .ok_or_else(|| WeChatError::Malformed("verify_id".into()))?;
-        Ok((id, 3600))
+        self.issue("get_verify_id", "vid-", VerifyId::from_wechat)
     }
 
     async fn query_verify_info(
@@ -325,10 +336,7 @@ impl WeChat for FakeWeChat {
         _id: &IdCardNumber,
         _out_seq_no: &OutSeqNo,
     ) -> Result<(UserIdKey, i64), WeChatError> {
-        self.called("get_user_id_key")?;
-        let key = UserIdKey::from_wechat(&self.mint("uik-"))
-            .ok_or_else(|| WeChatError::Malformed("user_id_key".into()))?;
-        Ok((key, 3600))
+        self.issue("get_user_id_key", "uik-", UserIdKey::from_wechat)
     }
 
     async fn get_info(
