@@ -57,6 +57,15 @@ else
     problem "sam validate --lint"
 fi
 
+# The hospital's decrypt helper over many ciphertexts: a wrong key must always be refused clearly.
+section "hospital helper: right key opens, wrong key refused (tests/interop/hospital_decrypt.py)"
+if "$PYTHON" tests/interop/hospital_decrypt.py; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "hospital decrypt helper (tests/interop/hospital_decrypt.py)"
+fi
+
 # ---------------------------------------------------------------- 2. cargo test
 rm -rf "$LOGS" "$WORK" "$WXFACE_ROOT/target/sim-logs"
 mkdir -p "$LOGS" "$WORK"

@@ -16,6 +16,7 @@ bytes instead of an error). Never log the output.
 
 import argparse
 import base64
+import functools
 import json
 import sys
 
@@ -30,17 +31,36 @@ class DecryptError(Exception):
     """A field that is not for this key, or not what it claims to be (names the field only)."""
 
 
-def _decrypt(key, field, b64):
+def _decrypt(key, field, b64, valid):
+    """The field's plaintext. OAEP's success is authoritative; a PKCS#1 v1.5 result that is not a
+    valid value is taken as the wrong key (implicit rejection hands back random bytes)."""
     block = base64.b64decode(b64, validate=True)
     if len(block) != key.key_size // 8:
         raise DecryptError(f"{field} is not a ciphertext for this key")
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-    for pad in (oaep, padding.PKCS1v15()):
-        try:
-            return key.decrypt(block, pad).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            continue
-    raise DecryptError(f"{field} does not decrypt with this key")
+    try:
+        text = key.decrypt(block, oaep).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        pass
+    else:
+        if not valid(text):
+            raise DecryptError(f"{field} does not hold a valid value")
+        return text
+    try:
+        text = key.decrypt(block, padding.PKCS1v15()).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        text = None
+    if text is None or not valid(text):
+        raise DecryptError(f"{field} does not decrypt with this key")
+    return text
+
+
+def _valid_name(name):
+    return 0 < len(name) <= 64 and bool(name.strip()) and name.isprintable()
+
+
+def _valid_phone(phone):
+    return 5 <= len(phone) <= 20 and all(c.isdigit() or c in "+- " for c in phone)
 
 
 def _valid_id(credential_type, value):
@@ -51,27 +71,27 @@ def _valid_id(credential_type, value):
     return CHECK[sum(int(d) * w for d, w in zip(value[:17], WEIGHTS)) % 11] == value[17]
 
 
+@functools.lru_cache(maxsize=8)
+def _load_key(private_key_pem):
+    # Loading checks the key's consistency, which costs far more than a decryption.
+    return serialization.load_pem_private_key(private_key_pem, password=None)
+
+
 def decrypt_answer(answer, private_key_pem, serial=None):
     """The answer's ids and its decrypted fields; DecryptError for anything not for this key."""
     if serial is not None and answer.get("sub_serial_no", "").upper().lstrip("0") != serial.upper().lstrip("0"):
         raise DecryptError("the answer is encrypted to another certificate (sub_serial_no)")
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    key = _load_key(private_key_pem)
     out = {k: answer[k] for k in ("openid", "sub_openid", "union_id", "credential_type") if k in answer}
     if "encrypted_real_name" in answer:
-        name = _decrypt(key, "real_name", answer["encrypted_real_name"])
-        if not (0 < len(name) <= 64 and name.strip() and name.isprintable()):
-            raise DecryptError("real_name does not hold a valid value")
-        out["real_name"] = name
+        out["real_name"] = _decrypt(key, "real_name", answer["encrypted_real_name"], _valid_name)
     if "encrypted_credential_id" in answer:
-        cid = _decrypt(key, "credential_id", answer["encrypted_credential_id"])
-        if not _valid_id(answer.get("credential_type"), cid):
-            raise DecryptError("credential_id does not hold a valid value")
-        out["credential_id"] = cid
+        kind = answer.get("credential_type")
+        out["credential_id"] = _decrypt(
+            key, "credential_id", answer["encrypted_credential_id"], lambda v: _valid_id(kind, v)
+        )
     if "encrypted_phone_number" in answer:
-        phone = _decrypt(key, "phone_number", answer["encrypted_phone_number"])
-        if not (5 <= len(phone) <= 20 and all(c.isdigit() or c in "+- " for c in phone)):
-            raise DecryptError("phone_number does not hold a valid value")
-        out["phone_number"] = phone
+        out["phone_number"] = _decrypt(key, "phone_number", answer["encrypted_phone_number"], _valid_phone)
     return out
 
 
