@@ -14,7 +14,7 @@ use crate::config::KioskSettings;
 use crate::config::{AppSecrets, MerchantSecrets, PushMode, Settings, SubMerchant};
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, FaceSid, InfoType,
-    RealName, RealNameInfo,
+    KioskCaller, RawData, RealName, RealNameInfo, StoreId, StoreName,
 };
 use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, ManualClock, OpenId, OutSeqNo,
@@ -485,7 +485,7 @@ impl WeChatPay for FakeWeChatPay {
     ) -> Result<Authinfo, WeChatPayError> {
         self.called("get_authinfo")?;
         let n = self.calls("get_authinfo");
-        let token = format!("AUTHINFO-{}-{n}", req.device_id.as_str());
+        let token = format!("AUTHINFO-{}-{n}", req.caller.device_id.as_str());
         Ok(Authinfo {
             authinfo: AuthinfoToken::from_upstream(&token)
                 .ok_or_else(|| WeChatPayError::Malformed("authinfo".into()))?,
@@ -651,6 +651,17 @@ impl Fakes {
 
 /// The kiosk services on fakes, with the test merchant (device `kiosk-001`,
 /// bearer token `abc`), and handles to steer them.
+/// A valid kiosk request from `device` (no sub-merchant claimed).
+pub fn authinfo_request(device: &str, store: &str, rawdata: &str) -> AuthinfoRequest {
+    AuthinfoRequest {
+        caller: KioskCaller::parse(device, None).unwrap(),
+        store_id: StoreId::parse(store).unwrap(),
+        store_name: StoreName::parse("门诊大厅").unwrap(),
+        rawdata: RawData::parse(rawdata).unwrap(),
+        attach: None,
+    }
+}
+
 pub struct KioskFakes {
     pub svc: KioskServices,
     pub store: Arc<MemStore>,

@@ -148,13 +148,34 @@ impl Attach {
     }
 }
 
+/// Who a kiosk request says it comes from: its device and, in partner
+/// mode, the sub-merchant it acts for, which must be the one the device is
+/// registered to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KioskCaller {
+    pub device_id: DeviceId,
+    pub sub_mch_id: Option<String>,
+}
+
+impl KioskCaller {
+    /// A sub_mch_id is 1-32 digits.
+    pub fn parse(device_id: &str, sub_mch_id: Option<&str>) -> Result<Self, KioskFieldError> {
+        if let Some(s) = sub_mch_id
+            && (!(1..=32).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(field_err("sub_mch_id", "must be 1-32 digits"));
+        }
+        Ok(Self {
+            device_id: DeviceId::parse(device_id)?,
+            sub_mch_id: sub_mch_id.map(str::to_owned),
+        })
+    }
+}
+
 /// What the kiosk asks `get_wxpayface_authinfo` for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthinfoRequest {
-    pub device_id: DeviceId,
-    /// Partner mode: the sub-merchant the kiosk says it acts for; it must be
-    /// the one its device is registered to.
-    pub sub_mch_id: Option<String>,
+    pub caller: KioskCaller,
     pub store_id: StoreId,
     pub store_name: StoreName,
     pub rawdata: RawData,

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{ApiError, Reply, json_body, respond, route_to};
 use crate::domain::kiosk::{
-    Attach, AuthinfoRequest, DeviceId, DeviceToken, FaceSid, InfoType, KioskFieldError, RawData,
+    Attach, AuthinfoRequest, DeviceToken, FaceSid, InfoType, KioskCaller, KioskFieldError, RawData,
     RealName, StoreId, StoreName,
 };
 use crate::service::ServiceError;
@@ -20,47 +20,49 @@ use crate::service::authinfo::{KioskServices, RealNameInput, authinfo, real_name
 
 const ROUTES: [&str; 2] = ["/", "/real-name"];
 
+/// The fields every kiosk request starts with.
+#[derive(Deserialize)]
+struct CallerBody {
+    device_id: String,
+    #[serde(default)]
+    sub_mch_id: Option<String>,
+}
+
+impl TryFrom<CallerBody> for KioskCaller {
+    type Error = ApiError;
+    fn try_from(b: CallerBody) -> Result<Self, ApiError> {
+        KioskCaller::parse(&b.device_id, b.sub_mch_id.as_deref()).map_err(invalid)
+    }
+}
+
 #[derive(Deserialize)]
 struct AuthinfoRequestBody {
-    device_id: String,
+    #[serde(flatten)]
+    caller: CallerBody,
     store_id: String,
     store_name: String,
     rawdata: String,
     #[serde(default)]
     attach: Option<String>,
-    #[serde(default)]
-    sub_mch_id: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RealNameRequestBody {
-    device_id: String,
+    #[serde(flatten)]
+    caller: CallerBody,
     face_sid: String,
     #[serde(default)]
     info_type: Option<String>,
-    #[serde(default)]
-    sub_mch_id: Option<String>,
 }
 
 fn invalid(e: KioskFieldError) -> ApiError {
     ApiError::invalid_request(e.to_string())
 }
 
-/// Partner mode: the sub_mch_id a kiosk names, 1-32 digits.
-fn sub_mch_id(raw: Option<String>) -> Result<Option<String>, ApiError> {
-    match raw {
-        Some(s) if !(1..=32).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(ApiError::invalid_request("sub_mch_id must be 1-32 digits"))
-        }
-        other => Ok(other),
-    }
-}
-
 fn parse_authinfo(req: &Request) -> Result<AuthinfoRequest, ApiError> {
     let b: AuthinfoRequestBody = json_body(req)?;
     Ok(AuthinfoRequest {
-        sub_mch_id: sub_mch_id(b.sub_mch_id)?,
-        device_id: DeviceId::parse(&b.device_id).map_err(invalid)?,
+        caller: b.caller.try_into()?,
         store_id: StoreId::parse(&b.store_id).map_err(invalid)?,
         store_name: StoreName::parse(&b.store_name).map_err(invalid)?,
         rawdata: RawData::parse(&b.rawdata).map_err(invalid)?,
@@ -77,8 +79,7 @@ fn parse_authinfo(req: &Request) -> Result<AuthinfoRequest, ApiError> {
 fn parse_real_name(req: &Request) -> Result<RealNameInput, ApiError> {
     let b: RealNameRequestBody = json_body(req)?;
     Ok(RealNameInput {
-        sub_mch_id: sub_mch_id(b.sub_mch_id)?,
-        device_id: DeviceId::parse(&b.device_id).map_err(invalid)?,
+        caller: b.caller.try_into()?,
         face_sid: FaceSid::parse(&b.face_sid).map_err(invalid)?,
         info_type: b
             .info_type

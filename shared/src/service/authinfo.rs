@@ -10,8 +10,8 @@ use super::ServiceError;
 use crate::config::{Device, KioskSettings, MerchantSecrets, SubMerchant};
 use crate::domain::Clock;
 use crate::domain::kiosk::{
-    AuditRecord, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, DeviceId, DeviceToken, FaceSid,
-    InfoType, RealName,
+    AuditRecord, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, DeviceToken, FaceSid, InfoType,
+    KioskCaller, RealName,
 };
 use crate::ports::{KioskStore, MerchantSecretsSource, WeChatPay};
 
@@ -35,11 +35,9 @@ pub struct IssuedAuthinfo {
 }
 
 pub struct RealNameInput {
-    pub device_id: DeviceId,
+    pub caller: KioskCaller,
     pub face_sid: FaceSid,
     pub info_type: InfoType,
-    /// Partner mode: the sub-merchant the kiosk says it acts for.
-    pub sub_mch_id: Option<String>,
 }
 
 /// Who a request acts for: the merchant, and in partner mode the one
@@ -55,10 +53,10 @@ pub struct Acting {
 /// (else 403): decided here, before anything is sent to WeChat Pay.
 pub async fn authenticate(
     svc: &KioskServices,
-    device_id: &DeviceId,
+    caller: &KioskCaller,
     token: &DeviceToken,
-    claimed_sub_mch_id: Option<&str>,
 ) -> Result<Acting, ServiceError> {
+    let (device_id, claimed_sub_mch_id) = (&caller.device_id, caller.sub_mch_id.as_deref());
     let m = svc.merchant.merchant_secrets().await?;
     let Some(device) = m.device(device_id, token).cloned() else {
         info!(
@@ -94,7 +92,7 @@ pub fn cache_key(m: &MerchantSecrets, sub: Option<&SubMerchant>, req: &AuthinfoR
         m.mch_id,
         sub_appid,
         sub_mch_id,
-        req.device_id.as_str(),
+        req.caller.device_id.as_str(),
         req.store_id.as_str(),
         req.store_name.as_str(),
         req.attach.as_ref().map(|a| a.as_str()),
@@ -116,13 +114,13 @@ pub async fn authinfo(
     token: &DeviceToken,
     req: AuthinfoRequest,
 ) -> Result<IssuedAuthinfo, ServiceError> {
-    let acting = authenticate(svc, &req.device_id, token, req.sub_mch_id.as_deref()).await?;
+    let acting = authenticate(svc, &req.caller, token).await?;
     if let Some(store) = &acting.device.store_id
         && store != req.store_id.as_str()
     {
         info!(
             event = "forbidden",
-            device_id = req.device_id.as_str(),
+            device_id = req.caller.device_id.as_str(),
             "the device is registered to another store"
         );
         return Err(ServiceError::Forbidden);
@@ -135,7 +133,7 @@ pub async fn authinfo(
         if now < c.reuse_until && now < c.valid_until {
             info!(
                 event = "authinfo_issued",
-                device_id = req.device_id.as_str(),
+                device_id = req.caller.device_id.as_str(),
                 cached = true,
                 "authinfo from cache"
             );
@@ -161,7 +159,7 @@ pub async fn authinfo(
     }
     info!(
         event = "authinfo_issued",
-        device_id = req.device_id.as_str(),
+        device_id = req.caller.device_id.as_str(),
         cached = false,
         "authinfo from WeChat Pay"
     );
@@ -181,7 +179,7 @@ pub async fn real_name(
     token: &DeviceToken,
     input: RealNameInput,
 ) -> Result<RealName, ServiceError> {
-    let acting = authenticate(svc, &input.device_id, token, input.sub_mch_id.as_deref()).await?;
+    let acting = authenticate(svc, &input.caller, token).await?;
     let result = svc
         .wechatpay
         .real_name(&input.face_sid, input.info_type, acting.sub.as_ref())
@@ -192,7 +190,7 @@ pub async fn real_name(
         Err(_) => None,
     };
     let record = AuditRecord {
-        device_id: input.device_id.clone(),
+        device_id: input.caller.device_id.clone(),
         sub_mch_id: acting.sub.as_ref().map(|s| s.sub_mch_id.clone()),
         face_sid_digest: input.face_sid.digest(),
         openid,
@@ -208,7 +206,7 @@ pub async fn real_name(
             svc.store.audit(&record).await?;
             info!(
                 event = "real_name_returned",
-                device_id = input.device_id.as_str(),
+                device_id = input.caller.device_id.as_str(),
                 info_type = input.info_type.as_str(),
                 "real-name lookup answered"
             );
@@ -227,16 +225,12 @@ pub async fn real_name(
 mod tests {
     use super::*;
     use crate::config::merchant_test_secret as secret_json;
-    use crate::domain::kiosk::{Attach, RawData, StoreId, StoreName};
+    use crate::domain::kiosk::Attach;
 
     fn req(store: &str, attach: Option<&str>, rawdata: &str) -> AuthinfoRequest {
         AuthinfoRequest {
-            sub_mch_id: None,
-            device_id: DeviceId::parse("kiosk-001").unwrap(),
-            store_id: StoreId::parse(store).unwrap(),
-            store_name: StoreName::parse("门诊大厅").unwrap(),
-            rawdata: RawData::parse(rawdata).unwrap(),
             attach: attach.and_then(|a| Attach::parse(a).unwrap()),
+            ..crate::testing::authinfo_request("kiosk-001", store, rawdata)
         }
     }
 
@@ -256,7 +250,7 @@ mod tests {
 #[cfg(test)]
 mod service_tests {
     use super::*;
-    use crate::domain::kiosk::{RawData, StoreId, StoreName, real_name as pii_name};
+    use crate::domain::kiosk::{StoreId, real_name as pii_name};
     use crate::testing::{self, KioskFakes};
 
     fn kiosk() -> KioskFakes {
@@ -269,14 +263,7 @@ mod service_tests {
     }
 
     fn request() -> AuthinfoRequest {
-        AuthinfoRequest {
-            sub_mch_id: None,
-            device_id: DeviceId::parse("kiosk-001").unwrap(),
-            store_id: StoreId::parse("S1").unwrap(),
-            store_name: StoreName::parse("门诊大厅").unwrap(),
-            rawdata: RawData::parse("raw").unwrap(),
-            attach: None,
-        }
+        testing::authinfo_request("kiosk-001", "S1", "raw")
     }
 
     #[tokio::test]
@@ -304,8 +291,7 @@ mod service_tests {
                 .unwrap();
         k.svc.merchant = std::sync::Arc::new(testing::StaticSecret::new(partner));
         let as_device = |device: &str, sub: Option<&str>, store: &str| AuthinfoRequest {
-            sub_mch_id: sub.map(str::to_owned),
-            device_id: DeviceId::parse(device).unwrap(),
+            caller: KioskCaller::parse(device, sub).unwrap(),
             store_id: StoreId::parse(store).unwrap(),
             ..request()
         };
@@ -339,8 +325,7 @@ mod service_tests {
             );
         }
         let sid = |s: &str| RealNameInput {
-            sub_mch_id: Some("1900000110".into()),
-            device_id: DeviceId::parse("kiosk-a").unwrap(),
+            caller: KioskCaller::parse("kiosk-a", Some("1900000110")).unwrap(),
             face_sid: FaceSid::parse(s).unwrap(),
             info_type: InfoType::RealName,
         };
@@ -356,8 +341,7 @@ mod service_tests {
     async fn every_lookup_is_audited_and_data_follows_the_audit() {
         let k = kiosk();
         let input = |sid: &str| RealNameInput {
-            sub_mch_id: None,
-            device_id: DeviceId::parse("kiosk-001").unwrap(),
+            caller: KioskCaller::parse("kiosk-001", None).unwrap(),
             face_sid: FaceSid::parse(sid).unwrap(),
             info_type: InfoType::RealName,
         };

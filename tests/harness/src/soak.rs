@@ -180,9 +180,9 @@ impl Soak {
             match self.call("issue-key", "issue-key/", &body, None).await {
                 Some((200, issued)) => f.issued = Some(issued),
                 Some((status, b)) if status != 429 => {
-                    self.wrong(format!("flow {}: issue-key {status} {b}", f.id))
+                    return self
+                        .wrong(format!("flow {}: issue-key {status} {b}", f.id))
                         .await;
-                    return true;
                 }
                 _ => return false,
             }
@@ -194,8 +194,7 @@ impl Soak {
                 let verify_id = issued["verify_id"].as_str().unwrap_or_default();
                 let ret = if f.passes { 10000 } else { 10004 };
                 if self.sim.run_v2(verify_id, &f.openid, ret).await.is_err() {
-                    self.wrong(format!("flow {}: face v2 refused", f.id)).await;
-                    return true;
+                    return self.wrong(format!("flow {}: face v2 refused", f.id)).await;
                 }
             } else {
                 let run = wechat_sim::RunV1 {
@@ -236,16 +235,17 @@ impl Soak {
             }
             Some((status, a)) => {
                 self.wrong(format!("flow {}: verify-result {status} {a}", f.id))
-                    .await;
-                true
+                    .await
             }
             None => false,
         }
     }
 
-    /// Records a wrong answer (what a user would have been told).
-    async fn wrong(&self, what: String) {
+    /// Records a wrong answer (what a user would have been told); the flow
+    /// is over, so it answers `true` for the steps that end on it.
+    async fn wrong(&self, what: String) -> bool {
         self.report.lock().await.wrong.push(what);
+        true
     }
 
     async fn judge(&self, f: &mut Flow, answer: Value) {
@@ -290,13 +290,22 @@ impl Soak {
             }
             Some((status, a)) => {
                 self.wrong(format!("flow {}: real-name {status} {a}", f.id))
-                    .await;
-                true
+                    .await
             }
             None => false,
         }
     }
 }
+
+/// WeChat's faults the soak draws from: name, errcode, HTTP status, delay (ms).
+type WeChatFault = (&'static str, Option<i64>, Option<u16>, Option<u64>);
+const WECHAT_FAULTS: [WeChatFault; 5] = [
+    ("busy", Some(-1), None, None),
+    ("5xx", None, Some(503), None),
+    ("slow", None, None, Some(1500)),
+    ("rate limited", Some(45011), None, None),
+    ("token revoked", Some(40001), None, None),
+];
 
 /// Random faults on both sides until `until`.
 async fn chaos(soak: &Soak, aws: &AwsFaults, wx: &AwsFaults, until: Instant) {
@@ -324,51 +333,18 @@ async fn chaos(soak: &Soak, aws: &AwsFaults, wx: &AwsFaults, until: Instant) {
     ];
     while Instant::now() < until {
         let endpoint = endpoints[random(endpoints.len() as u64) as usize];
-        let (name, fault) = match random(5) {
-            0 => (
-                "busy",
-                wechat_sim::Fault {
-                    errcode: Some(-1),
-                    ..Default::default()
-                },
-            ),
-            1 => (
-                "5xx",
-                wechat_sim::Fault {
-                    status: Some(503),
-                    ..Default::default()
-                },
-            ),
-            2 => (
-                "slow",
-                wechat_sim::Fault {
-                    delay_ms: Some(1500),
-                    ..Default::default()
-                },
-            ),
-            3 => (
-                "rate limited",
-                wechat_sim::Fault {
-                    errcode: Some(45011),
-                    ..Default::default()
-                },
-            ),
-            _ => (
-                "token revoked",
-                wechat_sim::Fault {
-                    errcode: Some(40001),
-                    ..Default::default()
-                },
-            ),
-        };
+        let (name, errcode, status, delay_ms) =
+            WECHAT_FAULTS[random(WECHAT_FAULTS.len() as u64) as usize];
         // Only the calls that carry the token can see it revoked.
         if name == "token revoked" && matches!(endpoint, "stable_token" | "jscode2session") {
             continue;
         }
         let fault = wechat_sim::Fault {
             endpoint: endpoint.into(),
+            errcode,
+            status,
+            delay_ms,
             times: Some(1 + random(2) as u32),
-            ..fault
         };
         if soak.sim.try_inject(&fault).await.is_ok() {
             *soak

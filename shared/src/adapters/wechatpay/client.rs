@@ -172,7 +172,7 @@ fn authinfo_params(
     }
     put("store_id", req.store_id.as_str());
     put("store_name", req.store_name.as_str());
-    put("device_id", req.device_id.as_str());
+    put("device_id", req.caller.device_id.as_str());
     if let Some(a) = &req.attach {
         put("attach", a.as_str());
     }
@@ -558,7 +558,7 @@ mod tests {
     use super::*;
     use crate::config::merchant_test_secret as secret_json;
     use crate::crypto::rsa::test_keys::*;
-    use crate::domain::kiosk::{DeviceId, RawData, StoreId, StoreName};
+    use crate::domain::kiosk::StoreName;
     use serde_json::Value;
 
     fn merchant(sign_type: &str) -> MerchantSecrets {
@@ -569,12 +569,12 @@ mod tests {
 
     fn request() -> AuthinfoRequest {
         AuthinfoRequest {
-            sub_mch_id: None,
-            device_id: DeviceId::parse("DEV001").unwrap(),
-            store_id: StoreId::parse("IMG001").unwrap(),
             store_name: StoreName::parse("爱马哥南山店").unwrap(),
-            rawdata: RawData::parse("H0kvnUgGHKuqflNwtNqCdOVpbO4FPSowudTG").unwrap(),
-            attach: None,
+            ..crate::testing::authinfo_request(
+                "DEV001",
+                "IMG001",
+                "H0kvnUgGHKuqflNwtNqCdOVpbO4FPSowudTG",
+            )
         }
     }
 
