@@ -14,4 +14,5 @@ port_busy "$SIM_PORT" || die "nothing listens on 127.0.0.1:$SIM_PORT: start the 
 exec cargo run -q -p wxface-harness --bin wxface-dev -- demo \
     --functions "http://127.0.0.1:$FN_PORT/lambda-url" \
     --sim "http://127.0.0.1:$SIM_PORT" \
-    --pay-sim "http://127.0.0.1:${WXFACE_DEV_PAY_SIM_PORT:-9200}" "$@"
+    --pay-sim "http://127.0.0.1:${WXFACE_DEV_PAY_SIM_PORT:-9200}" \
+    --aws "http://127.0.0.1:${WXFACE_DEV_MOTO_PORT:-5005}" --table wxface-dev-sessions "$@"

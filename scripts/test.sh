@@ -143,6 +143,7 @@ e2e() {
     cargo run -q -p wxface-harness --bin wxface-dev -- demo \
         --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
         --pay-sim "http://127.0.0.1:$pay_port" --receipts "$WORK/receipts.json" \
+        --aws "$MOTO_URL" --table "wxface-e2e-sessions-$$" --events "$WORK/events.json" \
         --timeout 300 2>&1 | tee "$LOGS/demo.log"
     local demo_rc=${PIPESTATUS[0]}
     # The demo's receipts, checked by independent JOSE libraries against the JWKS the running
@@ -182,7 +183,7 @@ fi
 section "PII scan: every table and target/test-logs"
 if [[ -n "$MOTO_URL" ]] &&
     cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" --logs "$LOGS" \
-        --receipts "$WORK/receipts.json"; then
+        --receipts "$WORK/receipts.json" --events "$WORK/events.json"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))

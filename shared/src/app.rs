@@ -7,31 +7,49 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::wechatpay::WeChatPayClient;
 use crate::adapters::{
-    AccessTokens, CachedSecret, DynamoStore, SecretsTokenVault, StableTokenSource, WeChatClient,
+    AccessTokens, CachedSecret, DynamoStore, EventBridgeBus, SecretsTokenVault, StableTokenSource,
+    WeChatClient,
 };
-use crate::config::{KioskSettings, Settings};
+use crate::config::{EventSettings, KioskSettings, Settings};
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
+use crate::service::events::EventServices;
 use crate::service::{KioskServices, Services};
 
 type Build<S, T> = fn(S, &SdkConfig, Arc<dyn Clock>) -> Result<T, ConfigError>;
+type Read<S> = fn(&dyn Fn(&str) -> Option<String>) -> Result<S, ConfigError>;
 
 /// A function's wiring from the environment: its settings (a missing or bad
 /// variable logged by name), the AWS configuration, the system clock.
-async fn from_env<S, T>(
-    read: fn() -> Result<S, ConfigError>,
-    build: Build<S, T>,
-) -> Result<T, ConfigError> {
-    let settings = read().inspect_err(|e| {
+async fn from_env<S, T>(read: Read<S>, build: Build<S, T>) -> Result<T, ConfigError> {
+    let settings = read(&|k| std::env::var(k).ok()).inspect_err(|e| {
         tracing::error!(event = "configuration_error", detail = %e, "cannot start");
     })?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     build(settings, &aws, Arc::new(SystemClock))
 }
 
-/// The mini-program functions' wiring, from the environment.
+// Each function's wiring from the environment: the mini-program functions';
+// lookup's, which is given no access token secret (it never calls WeChat, and
+// may not read one); authinfo's (its own settings and the merchant secret);
+// publish-events' (the app secret, for identity_hash, and the bus).
 pub async fn services_from_env() -> Result<Services, ConfigError> {
-    from_env(Settings::from_env, build_services).await
+    from_env(|get| Settings::from_lookup(get), build_services).await
+}
+pub async fn lookup_services_from_env() -> Result<Services, ConfigError> {
+    let read: Read<Settings> = |get| {
+        Settings::from_lookup(|k| match k {
+            "ACCESS_TOKEN_SECRET_ID" => Some("none: lookup never calls WeChat".into()),
+            _ => get(k),
+        })
+    };
+    from_env(read, build_services).await
+}
+pub async fn kiosk_services_from_env() -> Result<KioskServices, ConfigError> {
+    from_env(|get| KioskSettings::from_lookup(get), build_kiosk_services).await
+}
+pub async fn event_services_from_env() -> Result<EventServices, ConfigError> {
+    from_env(|get| EventSettings::from_lookup(get), build_event_services).await
 }
 
 pub fn build_services(
@@ -72,11 +90,6 @@ pub fn build_services(
     })
 }
 
-/// The authinfo (face kiosk) function's wiring: its own settings and secret.
-pub async fn kiosk_services_from_env() -> Result<KioskServices, ConfigError> {
-    from_env(KioskSettings::from_env, build_kiosk_services).await
-}
-
 pub fn build_kiosk_services(
     settings: KioskSettings,
     aws: &SdkConfig,
@@ -113,27 +126,53 @@ pub fn build_kiosk_services(
     })
 }
 
+pub fn build_event_services(
+    settings: EventSettings,
+    aws: &SdkConfig,
+    _clock: Arc<dyn Clock>,
+) -> Result<EventServices, ConfigError> {
+    Ok(EventServices {
+        secrets: Arc::new(CachedSecret::new(
+            aws_sdk_secretsmanager::Client::new(aws),
+            &settings.wechat_app_secret_id,
+            settings.secrets_ttl,
+        )),
+        bus: Arc::new(EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(aws),
+            &settings.event_bus_name,
+        )),
+    })
+}
+
 /// The `main` of a function binary: logs, the services built once per
 /// container (a missing variable fails the start, named in the log), then
-/// every request to the handler.
+/// every request (`stream:` every stream batch) to the handler.
 ///
 /// ```ignore
 /// wxface::function_main!(wxface::app::services_from_env, wxface::http::issue_key::handle);
+/// wxface::function_main!(stream: wxface::app::event_services_from_env, wxface::stream::handle);
 /// ```
 #[macro_export]
 macro_rules! function_main {
+    (stream: $services:path, $handle:path) => {
+        $crate::function_main!(@main svc, $services, lambda_http::lambda_runtime::run(
+            lambda_http::lambda_runtime::service_fn(
+                move |e: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+                    $handle(svc, e.payload).await
+                })));
+    };
     ($services:path, $handle:path) => {
+        $crate::function_main!(@main svc, $services, lambda_http::run(lambda_http::service_fn(
+            move |req: lambda_http::Request| async move {
+                Ok::<_, lambda_http::Error>($handle(svc, req).await)
+            })));
+    };
+    (@main $svc:ident, $services:path, $run:expr) => {
         #[tokio::main]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init();
-            let services = $services().await?;
-            let services = &services;
-            lambda_http::run(lambda_http::service_fn(
-                move |req: lambda_http::Request| async move {
-                    Ok::<_, lambda_http::Error>($handle(services, req).await)
-                },
-            ))
-            .await
+            let $svc = &$services().await?;
+            $run.await
         }
     };
 }

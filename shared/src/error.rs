@@ -32,6 +32,11 @@ pub enum StoreError {
     Duplicate,
 }
 
+/// EventBridge could not be reached or refused the whole call.
+#[derive(Debug, Error)]
+#[error("event bus unavailable: {0}")]
+pub struct EventBusError(pub String);
+
 #[derive(Debug, Error)]
 pub enum WeChatError {
     /// WeChat answered with a non-zero errcode.

@@ -12,14 +12,16 @@
 //! | `error`     | the adapters' errors                                                 |
 //! | `telemetry` | logs and CloudWatch embedded-metric-format metrics                   |
 //! | `ports`     | every trait the services are written against                         |
-//! | `adapters`  | the ports on DynamoDB, Secrets Manager, WeChat and WeChat Pay        |
+//! | `adapters`  | the ports on DynamoDB (and its stream), Secrets Manager, EventBridge, WeChat and WeChat Pay |
 //! | `testing`   | the ports in memory, for unit tests (feature `testing`)              |
-//! | `service`   | the use cases: issue-key, verify-result (+ `finalize`), event-callback, authinfo |
+//! | `service`   | the use cases: issue-key, verify-result (+ `finalize`), event-callback, authinfo, lookup, events |
 //! | `http`      | routes, JSON in and out, the one error-to-status mapping             |
+//! | `stream`    | the table's change stream in, batch item failures out (publish-events) |
 //! | `app`       | wiring, done once per container                                      |
 //!
 //! Each function under `functions/` is a thin binary: `app` builds its
-//! services, `http::<function>::handle` answers each request.
+//! services, `http::<function>::handle` answers each request (publish-events:
+//! `stream::handle` each stream batch).
 
 pub mod adapters;
 pub mod app;
@@ -33,6 +35,7 @@ pub mod ports;
 mod props;
 pub mod push;
 pub mod service;
+pub mod stream;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

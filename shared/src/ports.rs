@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AppSecrets, MerchantSecrets, SubMerchant};
+use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealName,
 };
@@ -16,7 +17,7 @@ use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealed,
     Session, UserIdKey, VerifyId, VerifyResultToken,
 };
-use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
+use crate::error::{ConfigError, EventBusError, StoreError, WeChatError, WeChatPayError};
 
 // --- Mini-program sessions -------------------------------------------------
 
@@ -96,6 +97,16 @@ pub trait WeChat: Send + Sync {
 #[async_trait]
 pub trait AppSecretsSource: Send + Sync {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError>;
+}
+
+// --- Verification events (docs/api.md §7) ----------------------------------
+
+/// Where `Verification Finalized` events go (EventBridge).
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Puts every event; per event, whether the bus took it. An `Err` means
+    /// none is known to be taken.
+    async fn publish(&self, events: &[FinalizedEvent]) -> Result<Vec<bool>, EventBusError>;
 }
 
 // --- The access token (docs/api.md §4) -------------------------------------

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::config::KioskSettings;
 use crate::config::{AppSecrets, MerchantSecrets, PushMode, Settings, SubMerchant};
+use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, FaceSid, InfoType,
     KioskCaller, RawData, RealName, RealNameInfo, StoreId, StoreName,
@@ -20,10 +21,10 @@ use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, ManualClock, OpenId, OutSeqNo,
     PersonName, Sealed, Session, SessionState, UserIdKey, VerifyId, VerifyResultToken,
 };
-use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
+use crate::error::{ConfigError, EventBusError, StoreError, WeChatError, WeChatPayError};
 use crate::ports::{
-    AppSecretsSource, Finalized, KioskStore, MerchantSecretsSource, SessionStore, StoredToken,
-    TokenLease, TokenSource, TokenVault, WeChat, WeChatPay,
+    AppSecretsSource, EventBus, Finalized, KioskStore, MerchantSecretsSource, SessionStore,
+    StoredToken, TokenLease, TokenSource, TokenVault, WeChat, WeChatPay,
 };
 use crate::service::{KioskServices, Services};
 
@@ -356,6 +357,43 @@ impl WeChat for FakeWeChat {
                 errmsg: "invalid identify id".into(),
             }),
         }
+    }
+}
+
+/// The event bus in memory: every event it took, in order. `refuse_nth`
+/// makes the next call refuse its nth event (and take the others, as
+/// PutEvents does); `down` fails every call.
+#[derive(Default)]
+pub struct MemBus {
+    pub events: Mutex<Vec<FinalizedEvent>>,
+    pub refuse_nth: Mutex<Option<usize>>,
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+impl MemBus {
+    pub fn taken(&self) -> Vec<FinalizedEvent> {
+        lock(&self.events).clone()
+    }
+}
+
+#[async_trait]
+impl EventBus for MemBus {
+    async fn publish(&self, events: &[FinalizedEvent]) -> Result<Vec<bool>, EventBusError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(EventBusError("down".into()));
+        }
+        let refuse = lock(&self.refuse_nth).take();
+        Ok(events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let take = refuse != Some(i);
+                if take {
+                    lock(&self.events).push(e.clone());
+                }
+                take
+            })
+            .collect())
     }
 }
 

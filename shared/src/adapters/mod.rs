@@ -1,6 +1,7 @@
 //! Adapters: the ports of `crate::ports` on real services.
 
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod http;
 pub mod secrets;
 pub mod token;
@@ -8,6 +9,7 @@ pub mod wechat;
 pub mod wechatpay;
 
 pub use dynamodb::DynamoStore;
+pub use eventbridge::EventBridgeBus;
 pub use secrets::{CachedSecret, SecretsTokenVault};
 pub use token::AccessTokens;
 pub use wechat::{StableTokenSource, WeChatClient};

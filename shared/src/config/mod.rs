@@ -120,10 +120,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
         let default_face_flow = match env.get("DEFAULT_FACE_FLOW") {
@@ -173,10 +169,6 @@ pub struct KioskSettings {
 }
 
 impl KioskSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
         Ok(Self {
@@ -187,6 +179,29 @@ impl KioskSettings {
             wechatpay_api_base: env.base_url("WECHATPAY_API_BASE", DEFAULT_WECHATPAY_API_BASE)?,
             wechatpay_timeout: env.millis("WECHATPAY_HTTP_TIMEOUT_MS", 3000)?,
             secrets_ttl: env.secrets_ttl()?,
+        })
+    }
+}
+
+/// What publish-events reads from its environment.
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// Opens each session's sealed identity_hash (its `data_key`).
+    pub wechat_app_secret_id: String,
+    /// `EVENT_BUS_NAME`: the bus events are put on (default `default`).
+    pub event_bus_name: String,
+    pub secrets_ttl: Duration,
+}
+
+impl EventSettings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        let wechat_app_secret_id = env.required("WECHAT_APP_SECRET_ID")?;
+        let event_bus_name = env.get("EVENT_BUS_NAME");
+        Ok(Self {
+            event_bus_name: event_bus_name.unwrap_or_else(|| "default".into()),
+            secrets_ttl: env.secrets_ttl()?,
+            wechat_app_secret_id,
         })
     }
 }
@@ -243,6 +258,24 @@ mod tests {
             let err = Settings::from_lookup(env(&bad)).unwrap_err().to_string();
             assert!(err.contains("RECEIPT_TTL_SECONDS"), "{err}");
         }
+    }
+
+    #[test]
+    fn event_settings() {
+        let s = EventSettings::from_lookup(env(&[("WECHAT_APP_SECRET_ID", "app")])).unwrap();
+        assert_eq!(
+            (s.event_bus_name.as_str(), s.secrets_ttl.as_secs()),
+            ("default", 300)
+        );
+        let s = EventSettings::from_lookup(env(&[
+            ("WECHAT_APP_SECRET_ID", "app"),
+            ("EVENT_BUS_NAME", "bus"),
+        ]));
+        assert_eq!(s.unwrap().event_bus_name, "bus");
+        assert!(matches!(
+            EventSettings::from_lookup(env(&[])),
+            Err(ConfigError::MissingEnv("WECHAT_APP_SECRET_ID"))
+        ));
     }
 
     #[test]

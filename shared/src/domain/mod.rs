@@ -4,6 +4,7 @@
 pub mod acceptance;
 pub mod clock;
 pub mod error;
+pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod kiosk;

@@ -27,19 +27,11 @@ pub fn identity_hash(out_seq_no: &OutSeqNo, name: &PersonName, id: &IdCardNumber
     hex::encode(digest::digest(&digest::SHA256, joined.as_bytes()))
 }
 
-/// Exactly the claims of a receipt.
+/// What a final state says about its session: the facts a receipt signs
+/// and an event carries (docs/api.md §6, §7).
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReceiptClaims {
-    pub iss: String,
-    /// The mini-program's appid.
-    pub aud: String,
-    /// The openid the session belongs to.
-    pub sub: String,
-    pub iat: i64,
-    pub exp: i64,
-    /// Unique per receipt: a backend can refuse one it has seen.
-    pub jti: String,
+pub struct SessionFacts {
     pub out_seq_no: String,
     pub flow: &'static str,
     pub status: &'static str,
@@ -52,6 +44,40 @@ pub struct ReceiptClaims {
     pub biz_ref: Option<String>,
     /// Absent only for sessions issued before receipts existed.
     pub identity_hash: Option<String>,
+}
+
+impl SessionFacts {
+    pub fn new(subject: &ReceiptSubject<'_>, result: &FinalResult) -> Self {
+        Self {
+            out_seq_no: subject.out_seq_no.as_str().to_owned(),
+            flow: subject.flow.as_str(),
+            status: result.status.as_str(),
+            verified: result.status == FinalStatus::Verified,
+            verified_at: result.decided_at,
+            reason: result.status.reason().map(|r| r.as_str()),
+            verify_ret: result.verify_ret,
+            identify_ret: result.identify_ret,
+            biz_ref: subject.biz_ref.map(|b| b.as_str().to_owned()),
+            identity_hash: subject.identity_hash.map(str::to_owned),
+        }
+    }
+}
+
+/// Exactly the claims of a receipt: who issued it for whom, when, and the
+/// session's facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptClaims {
+    pub iss: String,
+    /// The mini-program's appid.
+    pub aud: String,
+    /// The openid the session belongs to.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique per receipt: a backend can refuse one it has seen.
+    pub jti: String,
+    #[serde(flatten)]
+    pub facts: SessionFacts,
 }
 
 /// The session a final result belongs to, as the receipt names it.
@@ -81,16 +107,7 @@ impl ReceiptClaims {
             iat: now,
             exp: now + ttl,
             jti,
-            out_seq_no: subject.out_seq_no.as_str().to_owned(),
-            flow: subject.flow.as_str(),
-            status: result.status.as_str(),
-            verified: result.status == FinalStatus::Verified,
-            verified_at: result.decided_at,
-            reason: result.status.reason().map(|r| r.as_str()),
-            verify_ret: result.verify_ret,
-            identify_ret: result.identify_ret,
-            biz_ref: subject.biz_ref.map(|b| b.as_str().to_owned()),
-            identity_hash: subject.identity_hash.map(str::to_owned),
+            facts: SessionFacts::new(subject, result),
         }
     }
 }

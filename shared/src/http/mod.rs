@@ -6,6 +6,7 @@
 pub mod authinfo;
 pub mod event_callback;
 pub mod issue_key;
+pub mod lookup;
 pub mod verify_result;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};

@@ -65,7 +65,7 @@ impl<'a> AnswerBody<'a> {
             verified_at: None,
         };
         match answer {
-            Answer::Pending { verify_ret } => body.verify_ret = Some(*verify_ret),
+            Answer::Pending { verify_ret } => body.verify_ret = *verify_ret,
             Answer::Final(r) => {
                 let verified = r.status == FinalStatus::Verified;
                 body.status = r.status.as_str();

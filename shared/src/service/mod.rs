@@ -3,8 +3,10 @@
 
 pub mod authinfo;
 pub mod event_callback;
+pub mod events;
 pub mod finalize;
 pub mod issue_key;
+pub mod lookup;
 pub mod receipt;
 pub mod verify_result;
 

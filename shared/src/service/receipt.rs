@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{ServiceError, Services};
+use crate::config::AppSecrets;
 use crate::domain::receipt::{ReceiptClaims, ReceiptSubject};
 use crate::domain::{FinalResult, Sealing, Session};
 
@@ -16,22 +17,8 @@ pub async fn receipt(
 ) -> Result<String, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
     let keys = app.receipt_keys()?;
-    let identity_hash = session
-        .identity_hash
-        .as_ref()
-        .map(|sealed| {
-            app.data_key
-                .open_for(Sealing::IdentityHash, &session.out_seq_no, sealed)
-                .map_err(|_| ServiceError::Internal("identity_hash cannot be opened".into()))
-        })
-        .transpose()?;
-    let subject = ReceiptSubject {
-        out_seq_no: &session.out_seq_no,
-        openid: &session.openid,
-        flow: session.flow(),
-        biz_ref: session.biz_ref.as_ref(),
-        identity_hash: identity_hash.as_deref(),
-    };
+    let identity_hash = open_identity_hash(&app, session)?;
+    let subject = subject(session, identity_hash.as_deref());
     let claims = ReceiptClaims::new(
         &svc.settings.receipt_issuer,
         &app.appid,
@@ -43,6 +30,36 @@ pub async fn receipt(
     );
     keys.sign(&claims)
         .map_err(|_| ServiceError::Internal("the receipt could not be signed".into()))
+}
+
+/// The session's `identity_hash`, opened with the data key.
+pub(crate) fn open_identity_hash(
+    app: &AppSecrets,
+    session: &Session,
+) -> Result<Option<String>, ServiceError> {
+    session
+        .identity_hash
+        .as_ref()
+        .map(|sealed| {
+            app.data_key
+                .open_for(Sealing::IdentityHash, &session.out_seq_no, sealed)
+                .map_err(|_| ServiceError::Internal("identity_hash cannot be opened".into()))
+        })
+        .transpose()
+}
+
+/// The session as receipts and events name it.
+pub(crate) fn subject<'a>(
+    session: &'a Session,
+    identity_hash: Option<&'a str>,
+) -> ReceiptSubject<'a> {
+    ReceiptSubject {
+        out_seq_no: &session.out_seq_no,
+        openid: &session.openid,
+        flow: session.flow(),
+        biz_ref: session.biz_ref.as_ref(),
+        identity_hash,
+    }
 }
 
 /// 16 random bytes, base64url: unique per receipt.

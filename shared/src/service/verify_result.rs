@@ -20,9 +20,10 @@ pub struct VerifyInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Final(FinalResult),
-    /// 2.0 only: the user has not finished the face check yet.
+    /// Not final yet: verify-result asked WeChat (2.0, its verify_ret);
+    /// lookup did not (no verify_ret).
     Pending {
-        verify_ret: i64,
+        verify_ret: Option<i64>,
     },
 }
 
@@ -127,7 +128,9 @@ async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceE
         .query_verify_info(verify_id, &session.out_seq_no, &cert_hash, &session.openid)
         .await?;
     match judge_v2(verify_ret).into_final(None, Some(verify_ret), svc.clock.now()) {
-        None => Ok(Answer::Pending { verify_ret }),
+        None => Ok(Answer::Pending {
+            verify_ret: Some(verify_ret),
+        }),
         Some(result) => Ok(Answer::Final(record(svc, session, result, None).await?)),
     }
 }
@@ -330,7 +333,9 @@ mod tests {
         assert!(matches!(
             pending,
             Ok(Verification {
-                answer: Answer::Pending { verify_ret: 10300 },
+                answer: Answer::Pending {
+                    verify_ret: Some(10300)
+                },
                 receipt: None,
                 ..
             })

@@ -82,6 +82,19 @@ pub fn verification(flow: &str, status: &str) {
     );
 }
 
+/// One stream batch of publish-events: events the bus took, and records
+/// left for Lambda to retry (an alarm watches those).
+pub fn events(published: usize, unpublished: usize) {
+    let function = function_name();
+    emit(
+        &[
+            ("EventsPublished", "Count", published as f64),
+            ("EventsUnpublished", "Count", unpublished as f64),
+        ],
+        &[("Function", &function)],
+    );
+}
+
 /// One call to WeChat or WeChat Pay, with its retries, and how it ended.
 pub fn upstream_call(upstream: &str, ok: bool, elapsed: Duration) {
     let function = function_name();

@@ -7,10 +7,12 @@
 //! - [`logs`]: captures what a test process logs into `target/test-logs/`.
 //! - [`pii`]: scans tables and logs for the fixtures' personal data (docs/api.md §5).
 //! - [`events`]: the sample function URL events under `events/`.
+//! - [`event_path`]: the table's stream to publish-events to EventBridge to an SQS queue, on moto.
 //!
 //! The `wxface-dev` binary (setup / demo / scan-pii) is built on the same modules.
 
 pub mod aws_faults;
+pub mod event_path;
 pub mod events;
 pub mod fixtures;
 pub mod kiosk;

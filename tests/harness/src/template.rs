@@ -8,8 +8,8 @@ use std::path::Path;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ProvisionedThroughput, ScalarAttributeType, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    ProjectionType, ProvisionedThroughput, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -47,6 +47,8 @@ pub struct TableSpec {
     pub ttl_attribute: Option<String>,
     pub point_in_time_recovery: bool,
     pub sse_enabled: bool,
+    /// `StreamSpecification.StreamViewType` (e.g. `NEW_AND_OLD_IMAGES`), when the table streams.
+    pub stream_view_type: Option<String>,
 }
 
 /// Parses the sessions table out of `template_path` (the resource of type
@@ -205,7 +207,12 @@ pub fn table_spec_from_str(text: &str) -> Result<TableSpec, String> {
         .as_bool()
         .unwrap_or(false);
 
+    let stream_view_type = props["StreamSpecification"]["StreamViewType"]
+        .as_str()
+        .map(str::to_owned);
+
     Ok(TableSpec {
+        stream_view_type,
         logical_id: logical_id.to_string(),
         partition_key,
         sort_key,
@@ -330,6 +337,15 @@ pub async fn create_table_from_spec(
         }
         req = req.global_secondary_indexes(gsi.build().map_err(|e| e.to_string())?);
     }
+
+    let stream = spec.stream_view_type.as_deref().map(|view| {
+        let view = StreamViewType::from(view);
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(view)
+            .build()
+    });
+    req = req.set_stream_specification(stream.transpose().map_err(|e| e.to_string())?);
 
     match req.send().await {
         Ok(_) => {}

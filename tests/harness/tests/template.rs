@@ -48,6 +48,8 @@ const PUT: &str = "secretsmanager:PutSecretValue";
 fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     match binary {
         "authinfo" => BTreeMap::from([(MERCHANT_SECRET, BTreeSet::from([GET]))]),
+        // No WeChat call: the app secret's keys only (data key, receipt keys).
+        "publish-events" | "lookup" => BTreeMap::from([(APP_SECRET, BTreeSet::from([GET]))]),
         _ => BTreeMap::from([
             (APP_SECRET, BTreeSet::from([GET])),
             (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
@@ -60,6 +62,13 @@ const DYNAMODB_ITEM_ACTIONS: [&str; 4] = [
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+];
+
+const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
 ];
 
 /// WeChat waits this long for the push reply.
@@ -511,9 +520,20 @@ fn check(doc: &Yaml) -> Vec<String> {
             }
         }
 
-        // 3. DynamoDB: item actions on the sessions table only.
+        // 3. DynamoDB: item actions on the sessions table only; publish-events reads its
+        // stream and nothing else.
+        let reads_stream = binary == "publish-events";
         for (s, actions) in allowed_actions(&own, "dynamodb:") {
             for a in &actions {
+                if reads_stream {
+                    if !DYNAMODB_STREAM_ACTIONS.contains(&a.as_str()) {
+                        problems.push(format!(
+                            "{binary}: {}: {a} is more than reading the table's stream",
+                            s.origin
+                        ));
+                    }
+                    continue;
+                }
                 if !DYNAMODB_ITEM_ACTIONS.contains(&a.as_str()) {
                     problems.push(format!(
                         "{binary}: {}: {a} is more than the functions use (item reads and writes)",
@@ -522,7 +542,8 @@ fn check(doc: &Yaml) -> Vec<String> {
                 }
             }
             for r in string_list(&s.body["Resource"]) {
-                let is_table_arn = r.strip_suffix(".Arn").is_some_and(|t| tables.contains(t));
+                let suffix = if reads_stream { ".StreamArn" } else { ".Arn" };
+                let is_table_arn = r.strip_suffix(suffix).is_some_and(|t| tables.contains(t));
                 if !is_table_arn {
                     problems.push(format!(
                         "{binary}: {}: DynamoDB actions on {r}, not the sessions table's Arn",
@@ -532,7 +553,33 @@ fn check(doc: &Yaml) -> Vec<String> {
             }
         }
 
-        // 4. event-callback answers within WeChat's 5 s.
+        // 4. Events: only publish-events puts them, on one bus.
+        for (s, actions) in allowed_actions(&own, "events:") {
+            let bus = string_list(&s.body["Resource"]).join(" ");
+            if binary != "publish-events" || actions.iter().any(|a| a != "events:PutEvents") {
+                problems.push(format!(
+                    "{binary}: {}: {} is not for it (only publish-events puts events)",
+                    s.origin,
+                    actions.join(", ")
+                ));
+            } else if !bus.contains(":event-bus/") || !bus.contains("EventBusName") {
+                problems.push(format!(
+                    "{binary}: {}: events on {bus}, not the EventBusName bus",
+                    s.origin
+                ));
+            }
+        }
+
+        // 5. Only the business backend may call lookup: its URL is IAM-authenticated.
+        let auth = &t.function_prop(id, "FunctionUrlConfig")["AuthType"];
+        if binary == "lookup" && auth.as_str() != Some("AWS_IAM") {
+            problems.push(format!(
+                "lookup: its function URL is not AWS_IAM ({})",
+                leaves(auth).join(" ")
+            ));
+        }
+
+        // 6. event-callback answers within WeChat's 5 s.
         if binary == "event-callback" {
             let timeout = t.function_prop(id, "Timeout");
             match timeout.as_i64() {
@@ -814,4 +861,49 @@ fn sams_generated_role_and_managed_policies_are_caught() {
 fn broader_dynamodb_access_is_caught() {
     let scan = |_: &Yaml| allow("dynamodb:Scan", s("SessionsTable.Arn"));
     expect_granted_caught("authinfo", scan, &["authinfo", "dynamodb:Scan"]);
+}
+
+#[test]
+fn events_and_the_stream_beyond_publish_events_are_caught() {
+    let put = |_: &Yaml| {
+        allow(
+            "events:PutEvents",
+            s("arn:aws:events:us-east-1:1:event-bus/${EventBusName}"),
+        )
+    };
+    expect_granted_caught("verify-result", put, &["verify-result", "events:PutEvents"]);
+    let other_bus = |_: &Yaml| {
+        allow(
+            "events:PutEvents",
+            s("arn:aws:events:us-east-1:1:event-bus/other"),
+        )
+    };
+    expect_granted_caught(
+        "publish-events",
+        other_bus,
+        &["publish-events", "not the EventBusName bus"],
+    );
+    let items = |_: &Yaml| allow("dynamodb:GetItem", s("SessionsTable.Arn"));
+    expect_granted_caught(
+        "publish-events",
+        items,
+        &["publish-events", "dynamodb:GetItem"],
+    );
+    let stream_by_others = |_: &Yaml| allow("dynamodb:GetRecords", s("SessionsTable.StreamArn"));
+    expect_granted_caught(
+        "lookup",
+        stream_by_others,
+        &["lookup", "dynamodb:GetRecords"],
+    );
+}
+
+#[test]
+fn a_lookup_anyone_can_call_is_caught() {
+    expect_caught(
+        |doc| {
+            let url = hash(&[("AuthType", s("NONE"))]);
+            function_props(doc, "lookup").insert(key("FunctionUrlConfig"), url);
+        },
+        &["lookup", "not AWS_IAM"],
+    );
 }

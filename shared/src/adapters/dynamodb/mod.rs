@@ -13,6 +13,7 @@
 mod kiosk;
 mod lease;
 mod sessions;
+pub mod stream;
 
 use std::collections::HashMap;
 

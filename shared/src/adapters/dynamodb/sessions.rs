@@ -23,7 +23,7 @@ fn verify_result_pk(digest: &str) -> String {
     format!("verify_result#{digest}")
 }
 
-fn session_item(session: &Session) -> Item {
+pub(super) fn session_item(session: &Session) -> Item {
     let mut item: Item = HashMap::from([
         ("pk".into(), s(session_pk(&session.out_seq_no))),
         ("kind".into(), s("session")),
@@ -62,7 +62,7 @@ fn session_item(session: &Session) -> Item {
     item
 }
 
-fn session_from_item(item: &Item) -> Result<Session, StoreError> {
+pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
     let r = Reader {
         pk: item
             .get("pk")

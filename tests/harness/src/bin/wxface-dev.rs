@@ -25,10 +25,13 @@ usage:
       first app, a fresh data_key and receipt key) and the access-token secret (no value).
       Idempotent.
   wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS] [--receipts FILE]
+                      [--aws URL --table NAME [--events FILE]]
       Walks v2, v1, v1 by push and the kiosk against a running stack, the business backend
       checking each receipt; exits 1 if a step fails. --receipts: where to write the receipts
-      it checked (for the interop tests).
-  wxface-dev scan-pii [--aws URL] [--logs DIR] [--receipts FILE]
+      it checked (for the interop tests). With --aws and --table: then the events of those
+      sessions, from the table's stream through publish-events to an SQS queue (--events:
+      where to write them, for the PII scan).
+  wxface-dev scan-pii [--aws URL] [--logs DIR] [--receipts FILE] [--events FILE]
       Scans every table and every file under DIR for the fixtures' personal data, the keys
       in the secrets and the receipts' identity_hash and signatures (FILE: from demo);
       exits 1 on any finding.
@@ -95,8 +98,17 @@ async fn main() -> ExitCode {
             "token-secret-id",
             "merchant-secret-id",
         ],
-        "demo" => &["functions", "sim", "pay-sim", "timeout", "receipts"],
-        "scan-pii" => &["aws", "logs", "receipts"],
+        "demo" => &[
+            "functions",
+            "sim",
+            "pay-sim",
+            "timeout",
+            "receipts",
+            "aws",
+            "table",
+            "events",
+        ],
+        "scan-pii" => &["aws", "logs", "receipts", "events"],
         "soak" => &[
             "aws",
             "bin-dir",
@@ -229,6 +241,13 @@ async fn scan_pii(flags: &HashMap<String, String>) -> Result<(), Failure> {
     // (identity_hash values, signatures), none of which may be stored or logged.
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     pii::add_needles(pii::secret_needles(&sm).await?);
+    // The events carry identity_hash by design: scanned before those become needles.
+    let mut event_findings = Vec::new();
+    if let Some(path) = flags.get("events") {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        event_findings = pii::scan_text(path, &text);
+        println!("pii scan: {} bytes of events from {path}", text.len());
+    }
     if let Some(path) = flags.get("receipts") {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         let record: Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
@@ -254,6 +273,7 @@ async fn scan_pii(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let (items, mut findings) = pii::scan_tables(&ddb).await?;
     let (lines, log_findings) = pii::scan_log_dir(&logs)?;
     findings.extend(log_findings);
+    findings.extend(event_findings);
 
     println!(
         "pii scan: {needles} needles ({} people) over {items} table items at {aws} and {lines} log lines under {}",
@@ -352,6 +372,9 @@ async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
 
 // ---------------------------------------------------------------- demo
 
+/// The bus `make dev` and `make test` give publish-events (scripts/lib.sh).
+const DEV_EVENT_BUS: &str = "wxface-dev-events";
+
 struct Demo {
     http: reqwest::Client,
     functions: String,
@@ -437,6 +460,9 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
     demo.partner_kiosk(&pay_sim_url, fixtures::person(7))
         .await?;
+    if let (Some(aws), Some(table)) = (flags.get("aws"), flags.get("table")) {
+        demo.events(aws, table, flags.get("events")).await?;
+    }
     if let Some(path) = flags.get("receipts") {
         // What independent JOSE libraries check again (tests/interop): no
         // personal data, only receipts and the hashes the backend expects.
@@ -706,6 +732,66 @@ impl Demo {
             "out_seq_no": out_seq_no,
             "status": claims["status"],
         }));
+        Ok(())
+    }
+
+    /// The business backend's other way in (docs/api.md §7): the table's
+    /// stream handed to publish-events (under `cargo lambda watch`) as
+    /// Lambda's event source mapping does, its events on EventBridge, a rule
+    /// delivering them to an SQS queue, the consumer. Every session the demo
+    /// finished must arrive, with its receipt's status and identity_hash.
+    async fn events(&mut self, aws: &str, table: &str, out: Option<&String>) -> Result<(), String> {
+        use wxface_harness::event_path::EventPath;
+        self.step("business backend: Verification Finalized events, stream -> publish-events -> EventBridge -> SQS");
+        let config = sdk_config_for(aws).await;
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let mut path = EventPath::start(aws, &ddb, table, DEV_EVENT_BUS).await?;
+        let base = self.functions.trim_end_matches("/lambda-url").to_owned();
+        let url = format!("{base}/2015-03-31/functions/publish-events/invocations");
+        let http = self.http.clone();
+        let invoke = |event: Value| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let r = http
+                    .post(&url)
+                    .json(&event)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
+                r.json::<Value>().await.map_err(|e| format!("{url}: {e}"))
+            }
+        };
+        let (handed, failed) = path.deliver(invoke).await?;
+        println!(
+            "    the stream: {handed} changes handed to publish-events, {failed} failures reported"
+        );
+        let events = path.consume().await?;
+        let mut seen = std::collections::BTreeMap::new();
+        for e in &events {
+            let d = &e["detail"];
+            seen.insert(
+                d["out_seq_no"].as_str().unwrap_or_default().to_owned(),
+                d.clone(),
+            );
+        }
+        for r in &self.receipts {
+            let seq = r["out_seq_no"].as_str().unwrap_or_default();
+            let d = seen.get(seq).ok_or(format!("no event for session {seq}"))?;
+            if d["status"] != r["status"] || d["identity_hash"] != r["identity_hash"] {
+                return Err(format!("the event of {seq} disagrees with its receipt"));
+            }
+            println!("    SQS ← {}", shorten_secrets(d));
+        }
+        println!(
+            "    ✔ {} events received ({} distinct event_id), one for each of the {} finished sessions",
+            events.len(),
+            seen.len(),
+            self.receipts.len()
+        );
+        if let Some(path) = out {
+            let text = serde_json::to_string(&events).unwrap_or_default();
+            std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
+        }
         Ok(())
     }
 

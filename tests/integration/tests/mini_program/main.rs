@@ -2,6 +2,7 @@
 //! Secrets Manager on moto, WeChat on the simulator, all over real HTTP.
 
 mod aws_faults;
+mod events;
 mod failures;
 mod flows;
 mod inputs;

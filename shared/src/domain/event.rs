@@ -1,0 +1,34 @@
+//! Verification events (docs/api.md §7): what the business's backend learns
+//! when a session reaches its final state, with or without a mini-program
+//! to relay it. The same facts as a receipt, nothing personal.
+
+use serde::Serialize;
+
+use super::receipt::{ReceiptSubject, SessionFacts};
+use super::session::FinalResult;
+
+/// EventBridge `source` of every event.
+pub const SOURCE: &str = "wxface";
+/// EventBridge `detail-type` of a session's final state.
+pub const DETAIL_TYPE: &str = "Verification Finalized";
+
+/// The `detail` of a `Verification Finalized` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FinalizedEvent {
+    /// Stable: a session is final once, so every delivery of its event
+    /// (delivery is at least once) carries the same id.
+    pub event_id: String,
+    pub openid: String,
+    #[serde(flatten)]
+    pub facts: SessionFacts,
+}
+
+impl FinalizedEvent {
+    pub fn new(subject: &ReceiptSubject<'_>, result: &FinalResult) -> Self {
+        Self {
+            event_id: format!("final-{}", subject.out_seq_no),
+            openid: subject.openid.as_str().to_owned(),
+            facts: SessionFacts::new(subject, result),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! publish-events: the table's changes in, one `Verification Finalized`
+//! event per session that became final out (docs/api.md §7).
+//!
+//! Driven by the stream, not by the request path: a function that dies
+//! right after its final write still leaves the change in the stream, and
+//! Lambda hands it here. A batch is published in order; the first record
+//! that could not be published is reported as the batch's failure, so Lambda
+//! retries from there (everything before it is done) and, after its retries,
+//! hands the rest to the dead-letter queue.
+
+use std::sync::Arc;
+
+use tracing::{error, info};
+
+use super::ServiceError;
+use super::receipt::{open_identity_hash, subject};
+use crate::adapters::dynamodb::stream::StreamRecord;
+use crate::domain::event::FinalizedEvent;
+use crate::ports::{AppSecretsSource, EventBus};
+use crate::telemetry::metrics;
+
+/// What publish-events needs, built once per container.
+#[derive(Clone)]
+pub struct EventServices {
+    pub secrets: Arc<dyn AppSecretsSource>,
+    pub bus: Arc<dyn EventBus>,
+}
+
+/// Publishes the finalizations among `records`. `Ok(None)`: all done;
+/// `Ok(Some(seq))`: everything before `seq` is done, retry from `seq`.
+pub async fn publish_finalized(
+    svc: &EventServices,
+    records: &[StreamRecord],
+) -> Result<Option<String>, ServiceError> {
+    let mut events = Vec::new();
+    let mut first_bad = None;
+    for (i, record) in records.iter().enumerate() {
+        match event_of(svc, record).await {
+            Ok(Some(event)) => events.push((i, event)),
+            Ok(None) => {}
+            Err(e) => {
+                error!(event = "event_unreadable", sequence_number = record.sequence_number(), detail = %e, "stream record not published");
+                first_bad = Some(i);
+                break;
+            }
+        }
+    }
+    let mut failed_at = first_bad;
+    let mut published = 0;
+    if !events.is_empty() {
+        let details: Vec<_> = events.iter().map(|(_, e)| e.clone()).collect();
+        let taken = match svc.bus.publish(&details).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                error!(event = "events_unpublished", detail = %e, "event bus refused the batch");
+                vec![false; details.len()]
+            }
+        };
+        for ((i, e), ok) in events.iter().zip(&taken) {
+            if !ok {
+                failed_at = Some(failed_at.map_or(*i, |f: usize| f.min(*i)));
+                break;
+            }
+            published += 1;
+            info!(event = "event_published", out_seq_no = %e.facts.out_seq_no, status = %e.facts.status, "verification event published");
+        }
+    }
+    metrics::events(published, failed_at.map_or(0, |i| records.len() - i));
+    Ok(failed_at.map(|i| records[i].sequence_number().to_owned()))
+}
+
+/// The event of one change, if it made a session final.
+async fn event_of(
+    svc: &EventServices,
+    record: &StreamRecord,
+) -> Result<Option<FinalizedEvent>, ServiceError> {
+    let Some(session) = record.finalized_session()? else {
+        return Ok(None);
+    };
+    let Some(result) = session.final_result() else {
+        return Ok(None);
+    };
+    let app = svc.secrets.app_secrets().await?;
+    let identity_hash = open_identity_hash(&app, &session)?;
+    Ok(Some(FinalizedEvent::new(
+        &subject(&session, identity_hash.as_deref()),
+        result,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::adapters::dynamodb::stream::change;
+    use crate::domain::receipt::identity_hash;
+    use crate::domain::{
+        FinalResult, FinalStatus, FlowBinding, IdCardNumber, PersonName, RejectReason, Session,
+        SessionState, VerifyId,
+    };
+    use crate::testing::{self, ID_CARD, MemBus, NAME, StaticSecret};
+
+    fn events() -> (EventServices, Arc<MemBus>) {
+        let bus = Arc::new(MemBus::default());
+        let svc = EventServices {
+            secrets: Arc::new(StaticSecret::new(testing::app_secrets())),
+            bus: bus.clone(),
+        };
+        (svc, bus)
+    }
+
+    fn pending(v2: bool) -> Session {
+        let mut s = testing::services().v1_session("o-user");
+        if v2 {
+            s.binding = FlowBinding::V2 {
+                verify_id: VerifyId::from_wechat("vid-1").unwrap(),
+                cert_hash: crate::domain::Sealed("sealed".into()),
+            };
+        }
+        s
+    }
+
+    fn finished(
+        s: &Session,
+        status: FinalStatus,
+        verify_ret: Option<i64>,
+        identify_ret: Option<i64>,
+    ) -> Session {
+        Session {
+            state: SessionState::Final(FinalResult {
+                status,
+                verify_ret,
+                identify_ret,
+                decided_at: 1_700_000_000,
+            }),
+            ..s.clone()
+        }
+    }
+
+    /// Every final state of both flows: (flow is v2, status, verify_ret, identify_ret).
+    fn every_final_state() -> Vec<(bool, FinalStatus, Option<i64>, Option<i64>)> {
+        let mut all = vec![
+            (true, FinalStatus::Verified, Some(10000), None),
+            (true, FinalStatus::Failed, Some(10004), None),
+            (false, FinalStatus::Verified, None, Some(0)),
+            (false, FinalStatus::Failed, None, Some(10003)),
+        ];
+        all.extend(RejectReason::ALL.map(|r| (false, FinalStatus::Rejected(r), None, Some(0))));
+        all
+    }
+
+    #[tokio::test]
+    async fn every_final_state_of_both_flows_is_one_event_with_the_receipts_facts() {
+        let (svc, bus) = events();
+        let mut records = Vec::new();
+        let mut expected = Vec::new();
+        for (i, (v2, status, verify_ret, identify_ret)) in
+            every_final_state().into_iter().enumerate()
+        {
+            let before = pending(v2);
+            let after = finished(&before, status, verify_ret, identify_ret);
+            // The insert and a kept push are not finalizations; the final write is.
+            records.push(change(&format!("{i}0"), None, &before));
+            records.push(change(&format!("{i}1"), Some(&before), &before));
+            records.push(change(&format!("{i}2"), Some(&before), &after));
+            expected.push((after, status, verify_ret, identify_ret));
+        }
+        assert_eq!(publish_finalized(&svc, &records).await.unwrap(), None);
+        let taken = bus.taken();
+        assert_eq!(taken.len(), expected.len());
+        let hash_of = |s: &Session| {
+            identity_hash(
+                &s.out_seq_no,
+                &PersonName::parse(NAME).unwrap(),
+                &IdCardNumber::parse(ID_CARD).unwrap(),
+            )
+        };
+        for (e, (s, status, verify_ret, identify_ret)) in taken.iter().zip(&expected) {
+            assert_eq!(e.event_id, format!("final-{}", s.out_seq_no));
+            assert_eq!(e.facts.out_seq_no, s.out_seq_no.as_str());
+            assert_eq!(e.openid, "o-user");
+            assert_eq!(e.facts.flow, s.flow().as_str());
+            assert_eq!(e.facts.status, status.as_str());
+            assert_eq!(e.facts.verified, *status == FinalStatus::Verified);
+            assert_eq!(e.facts.reason, status.reason().map(|r| r.as_str()));
+            assert_eq!(
+                (e.facts.verify_ret, e.facts.identify_ret),
+                (*verify_ret, *identify_ret)
+            );
+            assert_eq!(e.facts.verified_at, 1_700_000_000);
+            assert_eq!(e.facts.identity_hash.as_deref(), Some(hash_of(s).as_str()));
+            let text = serde_json::to_string(e).unwrap();
+            assert!(!text.contains(NAME) && !text.contains(ID_CARD), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_event_is_retried_from_its_record_and_keeps_its_id() {
+        let (svc, bus) = events();
+        let sessions: Vec<_> = (0..3).map(|_| pending(true)).collect();
+        let records: Vec<_> = sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                change(
+                    &format!("{i}"),
+                    Some(s),
+                    &finished(s, FinalStatus::Verified, Some(10000), None),
+                )
+            })
+            .collect();
+        // The bus refuses the second (and takes the third): the first is
+        // done, Lambda retries from the second's record.
+        *bus.refuse_nth.lock().unwrap() = Some(1);
+        assert_eq!(
+            publish_finalized(&svc, &records).await.unwrap(),
+            Some("1".into())
+        );
+        let rest = &records[1..];
+        assert_eq!(publish_finalized(&svc, rest).await.unwrap(), None);
+        // The bus down: nothing done, retry from the first record.
+        bus.down.store(true, Ordering::SeqCst);
+        assert_eq!(
+            publish_finalized(&svc, rest).await.unwrap(),
+            Some("1".into())
+        );
+        bus.down.store(false, Ordering::SeqCst);
+        // Redelivered (Lambda retried after a lost answer): the same ids.
+        assert_eq!(publish_finalized(&svc, rest).await.unwrap(), None);
+        let ids: Vec<_> = bus.taken().into_iter().map(|e| e.event_id).collect();
+        let unique: std::collections::BTreeSet<_> = ids.iter().cloned().collect();
+        assert_eq!(unique.len(), 3, "{ids:?}");
+        assert!(
+            ids.len() > 3,
+            "duplicates were delivered and are recognizable"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_secret_or_record_stops_the_batch_there() {
+        let (mut svc, bus) = events();
+        let s = pending(true);
+        let records = vec![change(
+            "7",
+            Some(&s),
+            &finished(&s, FinalStatus::Failed, Some(10004), None),
+        )];
+        svc.secrets = Arc::new(StaticSecret::<crate::config::AppSecrets>(
+            Err("down".into()),
+        ));
+        assert_eq!(
+            publish_finalized(&svc, &records).await.unwrap(),
+            Some("7".into())
+        );
+        assert!(bus.taken().is_empty());
+    }
+}
