@@ -3,10 +3,13 @@
 # with scripts/build.sh (`cargo lambda build --release --arm64`), then fails if any bootstrap is
 # larger than the budget.
 #
-# Budget: 14 MiB (14,680,064 bytes) per bootstrap. Measured 2026-11-22 (lambda_http 1.3, one
-# HTTP/TLS stack: hyper 1 + rustls + aws-lc-rs; thin LTO, 1 codegen unit, unwinding, stripped):
-#   issue-key 11,764,464  verify-result 11,766,488  event-callback 11,833,880  authinfo 11,656,560
-# (11.1-11.3 MiB, 4.9 MiB zipped). The budget leaves ~24 % for growth; what it is there to catch
+# Budget: 10 MiB (10,485,760 bytes) per bootstrap. Measured 2026-12-01 (lambda_http 1.3, one
+# HTTP/TLS stack: hyper 1 + rustls + aws-lc-rs; opt-level "s", thin LTO, 1 codegen unit,
+# unwinding, stripped):
+#   authinfo 9,106,056  event-callback 9,306,016  issue-key 9,223,560  lookup 9,222,840
+#   publish-events 7,596,928  verify-result 9,263,040
+# (7.2-8.9 MiB, 3.0-3.7 MiB zipped; at opt-level 3 they were 9.5-11.4 MiB). The budget leaves
+# ~12 % for growth; what it is there to catch
 # is a dependency that drags in a second HTTP or TLS stack (the AWS SDK's default features add
 # hyper 0.14 + rustls 0.21 + ring), a debug build, or symbols left in, which add megabytes at
 # once. Lambda's own limit (250 MB unzipped) is far away; the budget is about cold starts (the
@@ -19,7 +22,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT" || exit 1
 
-BUDGET_BYTES=$((14 * 1024 * 1024))
+BUDGET_BYTES=$((10 * 1024 * 1024))
 
 skipped_code=0
 case "${1:-}" in
