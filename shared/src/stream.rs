@@ -29,16 +29,7 @@ pub async fn handle(svc: &EventServices, event: Value) -> Result<BatchResponse, 
         error!(event = "bad_stream_batch", detail = %e, "not a DynamoDB stream batch");
         format!("not a DynamoDB stream batch: {e}")
     })?;
-    let retry_from = match publish_finalized(svc, &batch.records).await {
-        Ok(seq) => seq,
-        Err(e) => {
-            error!(event = "events_unpublished", detail = %e, "batch not published");
-            batch
-                .records
-                .first()
-                .map(|r| r.sequence_number().to_owned())
-        }
-    };
+    let retry_from = publish_finalized(svc, &batch.records).await;
     Ok(BatchResponse {
         batch_item_failures: retry_from
             .into_iter()

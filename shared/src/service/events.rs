@@ -26,12 +26,9 @@ pub struct EventServices {
     pub bus: Arc<dyn EventBus>,
 }
 
-/// Publishes the finalizations among `records`. `Ok(None)`: all done;
-/// `Ok(Some(seq))`: everything before `seq` is done, retry from `seq`.
-pub async fn publish_finalized(
-    svc: &EventServices,
-    records: &[StreamRecord],
-) -> Result<Option<String>, ServiceError> {
+/// Publishes the finalizations among `records`. `None`: all done;
+/// `Some(seq)`: everything before `seq` is done, retry from `seq`.
+pub async fn publish_finalized(svc: &EventServices, records: &[StreamRecord]) -> Option<String> {
     let mut events = Vec::new();
     let mut first_bad = None;
     for (i, record) in records.iter().enumerate() {
@@ -66,7 +63,7 @@ pub async fn publish_finalized(
         }
     }
     metrics::events(published, failed_at.map_or(0, |i| records.len() - i));
-    Ok(failed_at.map(|i| records[i].sequence_number().to_owned()))
+    failed_at.map(|i| records[i].sequence_number().to_owned())
 }
 
 /// The event of one change, if it made a session final.
@@ -166,7 +163,7 @@ mod tests {
             records.push(change(&format!("{i}2"), Some(&before), &after));
             expected.push((after, status, verify_ret, identify_ret));
         }
-        assert_eq!(publish_finalized(&svc, &records).await.unwrap(), None);
+        assert_eq!(publish_finalized(&svc, &records).await, None);
         let taken = bus.taken();
         assert_eq!(taken.len(), expected.len());
         let hash_of = |s: &Session| {
@@ -213,21 +210,15 @@ mod tests {
         // The bus refuses the second (and takes the third): the first is
         // done, Lambda retries from the second's record.
         *bus.refuse_nth.lock().unwrap() = Some(1);
-        assert_eq!(
-            publish_finalized(&svc, &records).await.unwrap(),
-            Some("1".into())
-        );
+        assert_eq!(publish_finalized(&svc, &records).await, Some("1".into()));
         let rest = &records[1..];
-        assert_eq!(publish_finalized(&svc, rest).await.unwrap(), None);
+        assert_eq!(publish_finalized(&svc, rest).await, None);
         // The bus down: nothing done, retry from the first record.
         bus.down.store(true, Ordering::SeqCst);
-        assert_eq!(
-            publish_finalized(&svc, rest).await.unwrap(),
-            Some("1".into())
-        );
+        assert_eq!(publish_finalized(&svc, rest).await, Some("1".into()));
         bus.down.store(false, Ordering::SeqCst);
         // Redelivered (Lambda retried after a lost answer): the same ids.
-        assert_eq!(publish_finalized(&svc, rest).await.unwrap(), None);
+        assert_eq!(publish_finalized(&svc, rest).await, None);
         let ids: Vec<_> = bus.taken().into_iter().map(|e| e.event_id).collect();
         let unique: std::collections::BTreeSet<_> = ids.iter().cloned().collect();
         assert_eq!(unique.len(), 3, "{ids:?}");
@@ -249,10 +240,7 @@ mod tests {
         svc.secrets = Arc::new(StaticSecret::<crate::config::AppSecrets>(
             Err("down".into()),
         ));
-        assert_eq!(
-            publish_finalized(&svc, &records).await.unwrap(),
-            Some("7".into())
-        );
+        assert_eq!(publish_finalized(&svc, &records).await, Some("7".into()));
         assert!(bus.taken().is_empty());
     }
 }
