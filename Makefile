@@ -1,5 +1,5 @@
 # Thin entry points; the scripts hold the logic.
-.PHONY: dev test demo venv build
+.PHONY: dev test demo venv build bench-cold-start
 
 ## make dev: moto + WeChat simulator + `cargo lambda watch` on this machine (Ctrl-C stops all)
 dev:
@@ -22,3 +22,8 @@ venv:
 ## target/lambda/<function>/bootstrap (what `sam build` packages; no Docker needed)
 build:
 	bash scripts/build.sh
+
+## make bench-cold-start: init, cold and warm latency and RSS of every release bootstrap beside a
+## hello-world floor and a Python peer (scripts/bench-cold-start.sh; README "Cold start")
+bench-cold-start:
+	bash scripts/bench-cold-start.sh

@@ -39,6 +39,15 @@ export_local_aws_env() {
     export AWS_EC2_METADATA_DISABLED=true
 }
 
+# enter_venv: the project's Python tools (.venv, made if needed) first on PATH, PYTHON set, and
+# the local AWS environment.
+enter_venv() {
+    bash "$WXFACE_ROOT/scripts/venv.sh" || die "could not set up .venv"
+    export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
+    export PYTHON="$WXFACE_ROOT/.venv/bin/python"
+    export_local_aws_env
+}
+
 log() { printf '%s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 

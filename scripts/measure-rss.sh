@@ -18,10 +18,7 @@ case "${1:-}" in
     *) die "usage: bash scripts/measure-rss.sh [--release]" ;;
 esac
 
-bash scripts/venv.sh || die "could not set up .venv"
-export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
-export PYTHON="$WXFACE_ROOT/.venv/bin/python"
-export_local_aws_env
+enter_venv
 
 WORK="$WXFACE_ROOT/target/measure-rss"
 rm -rf "$WORK"

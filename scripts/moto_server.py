@@ -3,9 +3,9 @@
 moto's in-memory backends are not thread-safe, and `moto_server` serves requests on threads:
 concurrent writes to one table can fail with HTTP 500 ("dictionary changed size during
 iteration" in TransactWriteItems) or interleave a condition check with another write. Real
-DynamoDB applies each request atomically. This wrapper serves moto exactly as `moto_server`
-does (same app, same request handler, threaded I/O) but runs one request at a time through
-moto, so conditional writes and transactions behave as on AWS.
+DynamoDB applies each request atomically. This wrapper serves moto as `moto_server` does
+(same app, same request handler, threaded I/O) but runs one request at a time through moto, so
+conditional writes and transactions behave as on AWS; and it sets TCP_NODELAY (see Handler).
 
 Usage (same flags as moto_server): python scripts/moto_server.py -H 127.0.0.1 -p 5005
 """
@@ -22,6 +22,14 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import run_simple
+
+
+class Handler(MotoRequestHandler):
+    # TCP_NODELAY, as a real endpoint's server sets it: werkzeug writes a response's head and
+    # body separately, and with Nagle's algorithm on loopback the body then waits for the
+    # client's delayed ACK, adding ~1.4 ms to every AWS call (measured with a keep-alive GetItem:
+    # 4.7 ms with Nagle, 3.3 ms without).
+    disable_nagle_algorithm = True
 
 
 def main() -> None:
@@ -49,7 +57,7 @@ def main() -> None:
         serialized,
         threaded=True,
         use_reloader=False,
-        request_handler=MotoRequestHandler,
+        request_handler=Handler,
     )
 
 

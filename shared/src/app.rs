@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use aws_types::SdkConfig;
 
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::wechatpay::WeChatPayClient;
@@ -19,14 +20,47 @@ use crate::service::{KioskServices, Services};
 type Build<S, T> = fn(S, &SdkConfig, Arc<dyn Clock>) -> Result<T, ConfigError>;
 type Read<S> = fn(&dyn Fn(&str) -> Option<String>) -> Result<S, ConfigError>;
 
-/// A function's wiring from the environment: its settings (a missing or bad
-/// variable logged by name), the AWS configuration, the system clock.
+/// A function's wiring from the environment: its settings and the AWS
+/// configuration (a missing or bad variable logged by name), the system clock.
 async fn from_env<S, T>(read: Read<S>, build: Build<S, T>) -> Result<T, ConfigError> {
-    let settings = read(&|k| std::env::var(k).ok()).inspect_err(|e| {
+    let get = |k: &str| std::env::var(k).ok();
+    let wiring = read(&get).and_then(|settings| Ok((settings, aws_from_env(&get)?)));
+    let (settings, aws) = wiring.inspect_err(|e| {
         tracing::error!(event = "configuration_error", detail = %e, "cannot start");
     })?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     build(settings, &aws, Arc::new(SystemClock))
+}
+
+/// The AWS configuration as Lambda hands it to a function: `AWS_REGION`, the
+/// execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`) and, for a local emulator, `AWS_ENDPOINT_URL`. Read
+/// directly rather than through aws-config's provider chains (profiles, SSO,
+/// web identity, IMDS), which a function never needs: they cost init time and
+/// put an STS client in every binary. Requests go through the functions' own
+/// HTTP client (`adapters::aws_http`); retries and timeouts are the SDK's
+/// defaults for this behavior version, as before.
+pub fn aws_from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<SdkConfig, ConfigError> {
+    let required = |name: &'static str| {
+        get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::MissingEnv(name))
+    };
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
+        None,
+        "lambda-environment",
+    );
+    let mut aws = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(required("AWS_REGION")?))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(crate::adapters::aws_http::client());
+    if let Some(endpoint) = get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+        aws = aws.endpoint_url(endpoint);
+    }
+    Ok(aws.build())
 }
 
 // Each function's wiring from the environment: the mini-program functions';
@@ -175,4 +209,54 @@ macro_rules! function_main {
             $run.await
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn aws(vars: &[(&str, &str)]) -> Result<SdkConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        aws_from_env(&|k| vars.get(k).cloned())
+    }
+
+    const LAMBDA: [(&str, &str); 4] = [
+        ("AWS_REGION", "ap-shanghai"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "token"),
+    ];
+
+    #[test]
+    fn aws_configuration_is_lambdas_environment() {
+        let c = aws(&LAMBDA).unwrap();
+        assert_eq!(c.region().map(|r| r.as_ref()), Some("ap-shanghai"));
+        assert!(c.credentials_provider().is_some());
+        assert_eq!(c.endpoint_url(), None);
+        let mut local = LAMBDA.to_vec();
+        local.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:5005"));
+        local.retain(|(k, _)| *k != "AWS_SESSION_TOKEN");
+        let c = aws(&local).unwrap();
+        assert_eq!(c.endpoint_url(), Some("http://127.0.0.1:5005"));
+    }
+
+    #[test]
+    fn a_missing_aws_variable_is_named() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let vars: Vec<_> = LAMBDA
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            match aws(&vars) {
+                Err(ConfigError::MissingEnv(name)) => assert_eq!(name, missing),
+                other => panic!("{missing}: {other:?}"),
+            }
+        }
+    }
 }

@@ -1,19 +1,48 @@
 //! What the WeChat and WeChat Pay clients share: one way to build an HTTP
 //! client, to read an answer (bounded) and to name a transport failure.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
+use rustls::RootCertStore;
 
 /// Neither WeChat nor WeChat Pay answers anything near this; a larger body
 /// is refused without being read to its end.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// The one TLS configuration of a process, shared by every HTTP client
+/// (WeChat, WeChat Pay, AWS): TLS 1.2 and 1.3 on aws-lc-rs, the Mozilla root
+/// store compiled in (webpki-roots). Compiled-in roots cost nothing at start,
+/// where the system store is hundreds of files read and parsed in every cold
+/// start; they change with a rebuild, as the code does.
+pub fn tls_config() -> rustls::ClientConfig {
+    static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                // aws-lc-rs supports the default versions: not a runtime condition.
+                .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            // reqwest speaks HTTP/1.1 here (no http2 feature).
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config
+        })
+        .clone()
+}
+
 /// Per-attempt `timeout`, a shorter connect timeout, and no redirects: a
 /// signed request goes where it was signed for, or nowhere.
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(2)))
         .redirect(Policy::none())
@@ -73,4 +102,22 @@ pub async fn read_answer(mut resp: reqwest::Response) -> Result<Answer, ReadErro
         headers,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_tls_configuration_with_compiled_in_roots() {
+        let config = tls_config();
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        // Built once: later calls clone the same verifier, not a new root store.
+        assert!(Arc::ptr_eq(
+            &config.crypto_provider().clone(),
+            tls_config().crypto_provider()
+        ));
+        assert!(webpki_roots::TLS_SERVER_ROOTS.len() > 100);
+        assert!(client(Duration::from_secs(1)).is_ok());
+    }
 }

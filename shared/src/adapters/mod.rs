@@ -1,5 +1,6 @@
 //! Adapters: the ports of `crate::ports` on real services.
 
+pub mod aws_http;
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod http;

@@ -56,12 +56,15 @@ pub async fn verify_result(
 
 /// The session's answer: the stored final one, or WeChat's now.
 async fn decide(svc: &Services, input: VerifyInput) -> Result<(Session, Answer), ServiceError> {
-    let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
-    let session = svc
-        .store
-        .get(&input.out_seq_no)
-        .await?
-        .ok_or(ServiceError::SessionNotFound)?;
+    // The login and the session read do not depend on each other, so they
+    // overlap. Nothing is answered or asked of WeChat before the ownership
+    // check below, and a bad code is still the first error reported.
+    let (openid, session) = tokio::join!(
+        svc.wechat.login(&input.code),
+        svc.store.get(&input.out_seq_no)
+    );
+    let openid = openid.map_err(login_error)?;
+    let session = session?.ok_or(ServiceError::SessionNotFound)?;
     if !session.is_owned_by(&openid) {
         info!(event = "forbidden", out_seq_no = %session.out_seq_no, "caller does not own the session");
         return Err(ServiceError::Forbidden);
@@ -235,6 +238,39 @@ mod tests {
             FinalStatus::Rejected(RejectReason::VerifyResultReused)
         );
         assert_eq!(f.wechat.calls("get_info"), getinfo_before);
+    }
+
+    #[tokio::test]
+    async fn the_overlapped_login_and_read_keep_their_order_of_errors() {
+        let f = testing::services();
+        let s = f.v1_session("o-owner");
+        let bad_code = || crate::domain::LoginCode::parse("never-issued").unwrap();
+        // A bad code comes first, whether the session exists or not.
+        let unknown = VerifyInput {
+            code: bad_code(),
+            out_seq_no: OutSeqNo::generate(),
+            verify_result: None,
+        };
+        let r = verify_result(&f.svc, unknown).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCode)), "{r:?}");
+        let theirs = VerifyInput {
+            code: bad_code(),
+            ..input(&f, "o-owner", &s, None)
+        };
+        let r = verify_result(&f.svc, theirs).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCode)), "{r:?}");
+        // A good code and no such session.
+        let missing = VerifyInput {
+            out_seq_no: OutSeqNo::generate(),
+            ..input(&f, "o-owner", &s, None)
+        };
+        let r = verify_result(&f.svc, missing).await;
+        assert!(matches!(r, Err(ServiceError::SessionNotFound)), "{r:?}");
+        // A stranger is refused before WeChat is asked about the session.
+        let r = verify_result(&f.svc, input(&f, "o-stranger", &s, None)).await;
+        assert!(matches!(r, Err(ServiceError::Forbidden)), "{r:?}");
+        assert_eq!(f.wechat.calls("get_info"), 0);
+        assert_eq!(f.wechat.calls("query_verify_info"), 0);
     }
 
     #[tokio::test]

@@ -58,6 +58,7 @@ struct State {
     rules: Vec<Rule>,
     injected: BTreeMap<&'static str, u64>,
     forwarded: u64,
+    by_target: BTreeMap<String, u64>,
 }
 
 /// The running proxy; it stops with the test process.
@@ -129,6 +130,12 @@ impl AwsFaults {
         self.lock().forwarded
     }
 
+    /// The requests forwarded so far, by target (AWS) or path (anything
+    /// else), emptied: what a stretch of work called.
+    pub fn take_forwarded_by_target(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut self.lock().by_target)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -189,7 +196,11 @@ async fn serve(mut conn: TcpStream, upstream: &str, state: &Mutex<State>) -> std
         Some(AwsFault::LostAnswer) | None => {}
     }
     let answer = forward(upstream, &head, &body).await?;
-    state.lock().unwrap_or_else(|e| e.into_inner()).forwarded += 1;
+    {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.forwarded += 1;
+        *s.by_target.entry(target).or_default() += 1;
+    }
     if fault == Some(AwsFault::LostAnswer) {
         // Performed, never answered.
         return Ok(());

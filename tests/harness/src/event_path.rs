@@ -146,14 +146,24 @@ impl EventPath {
                 req,
             )
             .await?;
-            let records = aws_json(
-                &self.endpoint,
-                "dynamodb",
-                "DynamoDBStreams_20120810.GetRecords",
-                json!({"ShardIterator": it["ShardIterator"]}),
-            )
-            .await?;
-            let list = records["Records"].as_array().cloned().unwrap_or_default();
+            // Every page, as the mapping reads on until it is caught up.
+            let mut iterator = it["ShardIterator"].clone();
+            let mut list = Vec::new();
+            while iterator.is_string() {
+                let page = aws_json(
+                    &self.endpoint,
+                    "dynamodb",
+                    "DynamoDBStreams_20120810.GetRecords",
+                    json!({"ShardIterator": iterator}),
+                )
+                .await?;
+                let records = page["Records"].as_array().cloned().unwrap_or_default();
+                if records.is_empty() {
+                    break;
+                }
+                list.extend(records);
+                iterator = page["NextShardIterator"].clone();
+            }
             out.push((id, list));
         }
         Ok(out)

@@ -30,11 +30,13 @@ use tokio::sync::{mpsc, oneshot};
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One function to host.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct FunctionSpec {
     /// The function's name: the first path segment of its URL.
     pub name: String,
     pub binary: PathBuf,
+    /// Arguments to `binary` (a Python runtime's module and handler).
+    pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub containers: usize,
 }
@@ -57,7 +59,8 @@ struct Queue {
 struct Container {
     queue: Arc<Queue>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
-    started: Instant,
+    /// Set just before the process is spawned.
+    started: Mutex<Instant>,
     init: Mutex<Option<Duration>>,
     name: String,
 }
@@ -65,6 +68,7 @@ struct Container {
 /// The running host; its processes are killed when it is dropped.
 pub struct LambdaHost {
     url: String,
+    queues: Queues,
     containers: Vec<(Arc<Container>, u32)>,
     _children: Vec<Child>,
 }
@@ -88,13 +92,15 @@ impl LambdaHost {
                 let container = Arc::new(Container {
                     queue: queue.clone(),
                     in_flight: Mutex::new(HashMap::new()),
-                    started: Instant::now(),
+                    started: Mutex::new(Instant::now()),
                     init: Mutex::new(None),
                     name: spec.name.clone(),
                 });
                 let api = serve(runtime_api(container.clone())).await?;
                 let log = std::fs::File::create(log_dir.join(format!("{}-{n}.log", spec.name)))?;
+                *lock(&container.started) = Instant::now();
                 let child = Command::new(&spec.binary)
+                    .args(&spec.args)
                     .envs(spec.env.iter().cloned())
                     .env("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://"))
                     .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
@@ -110,6 +116,7 @@ impl LambdaHost {
                 children.push(child);
             }
         }
+        let queues = Arc::new(queues);
         let url = serve(
             Router::new()
                 .route(
@@ -124,11 +131,12 @@ impl LambdaHost {
                     "/lambda-url/{function}/{*route}",
                     axum::routing::any(function_url),
                 )
-                .with_state(Arc::new(queues)),
+                .with_state(queues.clone()),
         )
         .await?;
         Ok(Self {
             url: format!("{url}/lambda-url"),
+            queues,
             containers,
             _children: children,
         })
@@ -149,6 +157,14 @@ impl LambdaHost {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Ok(())
+    }
+
+    /// One invocation of `function` with `event` as its payload, as an event
+    /// source or `aws lambda invoke` hands it over: the function's answer,
+    /// or its error.
+    pub async fn invoke(&self, function: &str, event: Value) -> Result<Value, String> {
+        let queue = self.queues.get(function).ok_or("no such function")?;
+        dispatch(queue, request_id(), event).await
     }
 
     /// (function, pid, init: process start to its first `next`).
@@ -184,7 +200,8 @@ fn runtime_api(container: Arc<Container>) -> Router {
 }
 
 async fn next(State(c): State<Arc<Container>>) -> Response {
-    lock(&c.init).get_or_insert_with(|| c.started.elapsed());
+    let started = *lock(&c.started);
+    lock(&c.init).get_or_insert_with(|| started.elapsed());
     let Some(inv) = c.queue.rx.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
@@ -210,6 +227,8 @@ async fn next(State(c): State<Arc<Container>>) -> Response {
         "lambda-runtime-trace-id",
         "Root=1-00000000-000000000000000000000000".into(),
     );
+    // As Lambda's: a runtime (awslambdaric) decodes the event by it.
+    set("content-type", "application/json".into());
     (headers, inv.event.to_string()).into_response()
 }
 
@@ -276,21 +295,32 @@ async fn invoke(q: Queues, function: String, route: String, req: Request) -> Res
         return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
     };
     let id = request_id();
-    let event = event(&id, &parts, &route, &body);
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    let query = parts.uri.query().unwrap_or_default();
+    let event = url_event(&id, parts.method.as_str(), &route, query, &headers, &body);
+    match dispatch(&queue, id, event).await {
+        Ok(v) => http_response(&v),
+        // A function error, a crash or a timeout: what a function URL gives.
+        Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
+    }
+}
+
+/// Hands `event` to whichever of the function's containers asks first.
+async fn dispatch(queue: &Queue, id: String, event: Value) -> Answer {
     let (reply, answer) = oneshot::channel();
-    if queue
+    queue
         .tx
         .send(Invocation { id, event, reply })
         .await
-        .is_err()
-    {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
+        .map_err(|_| "the function's queue is closed".to_owned())?;
     match tokio::time::timeout(INVOCATION_TIMEOUT, answer).await {
-        Ok(Ok(Ok(v))) => http_response(&v),
-        // A function error, a crash or a timeout: what a function URL gives.
-        Ok(Ok(Err(e))) => (StatusCode::BAD_GATEWAY, format!("function error: {e}")).into_response(),
-        _ => (StatusCode::BAD_GATEWAY, "no answer from the function").into_response(),
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(e))) => Err(format!("function error: {e}")),
+        _ => Err("no answer from the function".into()),
     }
 }
 
@@ -298,15 +328,25 @@ fn request_id() -> String {
     sim_kit::random_uuid()
 }
 
-fn event(id: &str, parts: &axum::http::request::Parts, route: &str, body: &[u8]) -> Value {
+/// The payload-2.0 event a function URL hands its function for one request
+/// (`route` without its leading `/`; header names in lower case).
+pub fn url_event(
+    id: &str,
+    method: &str,
+    route: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Value {
     let path = format!("/{route}");
-    let query = parts.uri.query().unwrap_or_default();
-    let mut headers = serde_json::Map::new();
-    for (k, v) in &parts.headers {
-        if let Ok(v) = v.to_str() {
-            headers.insert(k.as_str().to_owned(), Value::from(v));
-        }
-    }
+    let user_agent = headers
+        .iter()
+        .find(|(k, _)| *k == "user-agent")
+        .map_or("", |(_, v)| *v);
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
     let (body, base64) = match std::str::from_utf8(body) {
         Ok(text) => (text.to_owned(), false),
         Err(_) => (STANDARD.encode(body), true),
@@ -327,11 +367,11 @@ fn event(id: &str, parts: &axum::http::request::Parts, route: &str, body: &[u8])
             "domainName": "local.lambda-url.us-east-1.on.aws",
             "domainPrefix": "local",
             "http": {
-                "method": parts.method.as_str(),
+                "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
-                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+                "userAgent": user_agent,
             },
             "requestId": id,
             "routeKey": "$default",

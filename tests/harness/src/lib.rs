@@ -8,10 +8,14 @@
 //! - [`pii`]: scans tables and logs for the fixtures' personal data (docs/api.md §5).
 //! - [`events`]: the sample function URL events under `events/`.
 //! - [`event_path`]: the table's stream to publish-events to EventBridge to an SQS queue, on moto.
+//! - [`provision`]: one run's table, secrets and the functions' environment.
+//! - [`lambda_host`]: functions as processes under a local Runtime API, with function URLs.
+//! - [`soak`] and [`cold_start`]: the randomized soak and the cold-start benchmark.
 //!
-//! The `wxface-dev` binary (setup / demo / scan-pii) is built on the same modules.
+//! The `wxface-dev` binary (setup / demo / scan-pii / soak / cold-start) is built on the same modules.
 
 pub mod aws_faults;
+pub mod cold_start;
 pub mod event_path;
 pub mod events;
 pub mod fixtures;
@@ -20,6 +24,7 @@ pub mod lambda_host;
 pub mod logs;
 mod moto;
 pub mod pii;
+pub mod provision;
 pub mod secrets;
 pub mod soak;
 pub mod template;
@@ -63,6 +68,8 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
         .region(aws_config::Region::new(TEST_REGION))
         .credentials_provider(creds)
         .endpoint_url(endpoint)
+        // The functions' own AWS HTTP client: the tests exercise it too.
+        .http_client(wxface::adapters::aws_http::client())
         .load()
         .await
 }

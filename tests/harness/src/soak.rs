@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use crate::aws_faults::{AwsFault, AwsFaults};
 use crate::fixtures::{PEOPLE, Person};
 use crate::lambda_host::{FunctionSpec, LambdaHost};
-use crate::{kiosk, sdk_config_for, secrets, template};
+use crate::{kiosk, provision};
 
 /// What a soak is asked to do.
 #[derive(Debug, Clone)]
@@ -378,48 +378,11 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
 
     // The table and secrets of this run.
     let run = format!("soak-{}-{}", std::process::id(), random(1 << 20));
-    let config = sdk_config_for(&cfg.aws).await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let sm = aws_sdk_secretsmanager::Client::new(&config);
-    let table = format!("wxface-{run}");
-    template::create_sessions_table(&ddb, &table).await?;
-    let app = &wechat_sim::SimConfig::default().apps[0];
-    let (app_id, token_id, merchant_id) = (
-        format!("wxface/{run}/app"),
-        format!("wxface/{run}/token"),
-        format!("wxface/{run}/merchant"),
-    );
-    let app_secret = secrets::app_secret_json(app);
-    secrets::create_secret(&sm, &app_id, Some(&app_secret.to_string())).await?;
-    secrets::create_secret(&sm, &token_id, None).await?;
-    let merchant = kiosk::merchant_secret(
-        "HMAC-SHA256",
-        kiosk::KeyMode::PublicKey,
-        &[(kiosk::DEV_DEVICE_ID, kiosk::DEV_DEVICE_TOKEN)],
-    );
-    secrets::create_secret(&sm, &merchant_id, Some(&merchant.to_string())).await?;
-
-    let env: Vec<(String, String)> = [
-        ("SESSIONS_TABLE", table.as_str()),
-        ("WECHAT_APP_SECRET_ID", &app_id),
-        ("ACCESS_TOKEN_SECRET_ID", &token_id),
-        ("MERCHANT_SECRET_ID", &merchant_id),
-        ("WECHAT_API_BASE", wx.url()),
-        ("WECHATPAY_FACE_API_BASE", &pay.base_url()),
-        ("WECHATPAY_API_BASE", &pay.base_url()),
-        ("AWS_ENDPOINT_URL", aws.url()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        // Short, so a slow WeChat is a timeout within the soak.
-        ("WECHAT_HTTP_TIMEOUT_MS", "1000"),
-        ("RUST_LOG", "info"),
-        ("NO_COLOR", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let stack = provision::provision(&cfg.aws, &run).await?;
+    let app = &stack.app;
+    let mut env = stack.function_env(wx.url(), &pay.base_url(), aws.url());
+    // Short, so a slow WeChat is a timeout within the soak.
+    env.push(("WECHAT_HTTP_TIMEOUT_MS".into(), "1000".into()));
     let specs: Vec<FunctionSpec> = ["issue-key", "verify-result", "event-callback", "authinfo"]
         .iter()
         .map(|name| FunctionSpec {
@@ -427,6 +390,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
             binary: cfg.bin_dir.join(name),
             env: env.clone(),
             containers: cfg.containers,
+            ..Default::default()
         })
         .collect();
     let host = LambdaHost::start(&specs, &cfg.logs)

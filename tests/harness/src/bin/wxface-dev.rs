@@ -40,6 +40,13 @@ usage:
       Concurrent flows of every kind against N processes per function (the binaries in
       DIR, default target/debug), with random WeChat and AWS faults for N seconds (default
       40), then healing; prints the figures and exits 1 if an invariant broke.
+  wxface-dev cold-start [--aws URL] [--bin-dir DIR] [--python PATH] [--logs DIR]
+                        [--rounds N] [--warm N]
+      The cold-start benchmark: each release bootstrap in DIR (default target/release), the
+      floor (cold-start-floor) and the Python peer (tests/cold-start-peer under PATH, a
+      Python with its requirements) started N times (default 5) under a local Runtime API,
+      N warm invocations after each (default 30); prints init, cold, warm p50/p99, peak RSS
+      and the ratios. Run by scripts/bench-cold-start.sh.
 
 defaults: --aws http://127.0.0.1:5005  --table wxface-dev-sessions
           --app-secret-id wxface/dev/wechat-app  --token-secret-id wxface/dev/access-token
@@ -70,6 +77,16 @@ fn parse_flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, Stri
         out.insert(name.to_string(), value);
     }
     Ok(out)
+}
+
+fn number_flag<N: std::str::FromStr>(
+    flags: &HashMap<String, String>,
+    name: &str,
+    default: &str,
+) -> Result<N, String> {
+    flag(flags, name, default)
+        .parse()
+        .map_err(|_| format!("--{name} takes a whole number"))
 }
 
 fn flag(flags: &HashMap<String, String>, name: &str, default: &str) -> String {
@@ -117,6 +134,7 @@ async fn main() -> ExitCode {
             "containers",
             "concurrency",
         ],
+        "cold-start" => &["aws", "bin-dir", "python", "logs", "rounds", "warm"],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -131,6 +149,7 @@ async fn main() -> ExitCode {
         Ok(f) if cmd == "setup" => setup(&f).await,
         Ok(f) if cmd == "demo" => demo(&f).await,
         Ok(f) if cmd == "scan-pii" => scan_pii(&f).await,
+        Ok(f) if cmd == "cold-start" => cold_start(&f).await,
         Ok(f) => soak(&f).await,
     };
     match result {
@@ -293,15 +312,32 @@ async fn scan_pii(flags: &HashMap<String, String>) -> Result<(), Failure> {
     )))
 }
 
+// ---------------------------------------------------------------- cold-start
+
+async fn cold_start(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    let root = wxface_harness::workspace_root();
+    let number = |name: &str, default: &str| number_flag::<usize>(flags, name, default);
+    let path = |name: &str, default: &str| {
+        PathBuf::from(flag(flags, name, &root.join(default).to_string_lossy()))
+    };
+    let cfg = wxface_harness::cold_start::BenchConfig {
+        aws: flag(flags, "aws", "http://127.0.0.1:5005"),
+        bin_dir: path("bin-dir", "target/release"),
+        python: path("python", "target/cold-start/peer-venv/bin/python"),
+        peer_dir: root.join("tests/cold-start-peer"),
+        logs: path("logs", "target/cold-start/logs"),
+        rounds: number("rounds", "5")?.max(1),
+        warm: number("warm", "30")?.max(1),
+    };
+    wxface_harness::cold_start::run(&cfg).await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- soak
 
 async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let root = wxface_harness::workspace_root();
-    let number = |name: &str, default: &str| -> Result<u64, String> {
-        flag(flags, name, default)
-            .parse()
-            .map_err(|_| format!("--{name} takes a whole number"))
-    };
+    let number = |name: &str, default: &str| number_flag::<u64>(flags, name, default);
     let cfg = wxface_harness::soak::SoakConfig {
         aws: flag(flags, "aws", "http://127.0.0.1:5005"),
         bin_dir: PathBuf::from(flag(
