@@ -11,7 +11,7 @@ use crate::adapters::{
     AccessTokens, CachedSecret, DynamoStore, EventBridgeBus, SecretsTokenVault, StableTokenSource,
     WeChatClient,
 };
-use crate::config::{EventSettings, KioskSettings, Settings};
+use crate::config::{AwsSettings, EventSettings, KioskSettings, Settings};
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::service::events::EventServices;
@@ -24,40 +24,39 @@ type Read<S> = fn(&dyn Fn(&str) -> Option<String>) -> Result<S, ConfigError>;
 /// configuration (a missing or bad variable logged by name), the system clock.
 async fn from_env<S, T>(read: Read<S>, build: Build<S, T>) -> Result<T, ConfigError> {
     let get = |k: &str| std::env::var(k).ok();
-    let wiring = read(&get).and_then(|settings| Ok((settings, aws_from_env(&get)?)));
+    let wiring = read(&get).and_then(|settings| {
+        let aws = aws_config(&AwsSettings::from_lookup(get)?)?;
+        Ok((settings, aws))
+    });
     let (settings, aws) = wiring.inspect_err(|e| {
         tracing::error!(event = "configuration_error", detail = %e, "cannot start");
     })?;
     build(settings, &aws, Arc::new(SystemClock))
 }
 
-/// The AWS configuration as Lambda hands it to a function: `AWS_REGION`, the
-/// execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`) and, for a local emulator, `AWS_ENDPOINT_URL`. Read
-/// directly rather than through aws-config's provider chains (profiles, SSO,
-/// web identity, IMDS), which a function never needs: they cost init time and
+/// The SDK configuration from what Lambda hands a function, read directly
+/// rather than through aws-config's provider chains: they cost init time and
 /// put an STS client in every binary. Requests go through the functions' own
 /// HTTP client (`adapters::aws_http`); retries and timeouts are the SDK's
 /// defaults for this behavior version, as before.
-pub fn aws_from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<SdkConfig, ConfigError> {
-    let required = |name: &'static str| {
-        get(name)
-            .filter(|v| !v.is_empty())
-            .ok_or(ConfigError::MissingEnv(name))
-    };
+pub fn aws_config(s: &AwsSettings) -> Result<SdkConfig, ConfigError> {
     let credentials = Credentials::new(
-        required("AWS_ACCESS_KEY_ID")?,
-        required("AWS_SECRET_ACCESS_KEY")?,
-        get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
+        &s.access_key_id,
+        &s.secret_access_key,
+        s.session_token.clone(),
         None,
         "lambda-environment",
     );
+    let http = crate::adapters::aws_http::client().map_err(|e| ConfigError::InvalidEnv {
+        name: "AWS_ENDPOINT_URL",
+        problem: format!("no HTTP client for AWS: {e}"),
+    })?;
     let mut aws = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(required("AWS_REGION")?))
+        .region(Region::new(s.region.clone()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(crate::adapters::aws_http::client());
-    if let Some(endpoint) = get("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+        .http_client(http);
+    if let Some(endpoint) = &s.endpoint_url {
         aws = aws.endpoint_url(endpoint);
     }
     Ok(aws.build())
@@ -222,7 +221,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        aws_from_env(&|k| vars.get(k).cloned())
+        aws_config(&AwsSettings::from_lookup(|k| vars.get(k).cloned())?)
     }
 
     const LAMBDA: [(&str, &str); 4] = [
@@ -243,6 +242,23 @@ mod tests {
         local.retain(|(k, _)| *k != "AWS_SESSION_TOKEN");
         let c = aws(&local).unwrap();
         assert_eq!(c.endpoint_url(), Some("http://127.0.0.1:5005"));
+    }
+
+    #[test]
+    fn the_credentials_are_redacted() {
+        let s = AwsSettings::from_lookup(|k| {
+            LAMBDA
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(shown.contains("ap-shanghai"), "{shown}");
+        assert!(
+            !shown.contains("AKIDEXAMPLE") && !shown.contains("secret\""),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -9,8 +9,6 @@
 //! names a failure the way the SDK's retry rules expect (a timeout, an I/O
 //! error: transient; anything else: not).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
@@ -25,22 +23,24 @@ use aws_smithy_types::body::SdkBody;
 
 use super::http::tls_config;
 
-/// The SDK's default connect timeout, where the SDK gives none.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// The SDK's default connect timeout (the functions set no other).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
-/// An HTTP client for `SdkConfig::http_client`.
-pub fn client() -> SharedHttpClient {
-    SharedHttpClient::new(AwsHttp::default())
+/// An HTTP client for `SdkConfig::http_client`: one reqwest client, so
+/// connections are pooled across calls and services.
+pub fn client() -> reqwest::Result<SharedHttpClient> {
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config())
+        .connect_timeout(CONNECT_TIMEOUT)
+        // The SDK signs for one URL, and handles its own answers.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    Ok(SharedHttpClient::new(AwsHttp { http }))
 }
 
-/// (connect timeout, read timeout), as the SDK gives them.
-type Timeouts = (Option<Duration>, Option<Duration>);
-
-/// One reqwest client per distinct timeout settings (in practice one), so
-/// connections are pooled across calls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct AwsHttp {
-    by_settings: Mutex<HashMap<Timeouts, SharedHttpConnector>>,
+    http: reqwest::Client,
 }
 
 impl HttpClient for AwsHttp {
@@ -49,41 +49,18 @@ impl HttpClient for AwsHttp {
         settings: &HttpConnectorSettings,
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.connector(settings.connect_timeout(), settings.read_timeout())
+        SharedHttpConnector::new(Connector {
+            http: self.http.clone(),
+            read_timeout: settings.read_timeout(),
+        })
     }
 }
 
-impl AwsHttp {
-    fn connector(&self, connect: Option<Duration>, read: Option<Duration>) -> SharedHttpConnector {
-        let mut cache = self.by_settings.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .entry((connect, read))
-            .or_insert_with(|| SharedHttpConnector::new(Connector::new(connect, read)))
-            .clone()
-    }
-}
-
+/// One attempt's connector: the shared client, the SDK's read timeout.
 #[derive(Debug, Clone)]
 struct Connector {
-    /// `None` if the client could not be built; each call then fails.
-    http: Option<reqwest::Client>,
+    http: reqwest::Client,
     read_timeout: Option<Duration>,
-}
-
-impl Connector {
-    fn new(connect_timeout: Option<Duration>, read_timeout: Option<Duration>) -> Self {
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config())
-            .connect_timeout(connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            // The SDK signs for one URL, and handles its own answers.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .inspect_err(
-                |e| tracing::error!(event = "aws_http_client", detail = %e, "cannot build"),
-            )
-            .ok();
-        Self { http, read_timeout }
-    }
 }
 
 impl HttpConnector for Connector {
@@ -95,9 +72,6 @@ impl HttpConnector for Connector {
 
 impl Connector {
     async fn send(self, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
-        let http = self
-            .http
-            .ok_or_else(|| ConnectorError::other("no HTTP client".into(), None))?;
         let method = reqwest::Method::from_bytes(request.method().as_bytes())
             .map_err(|e| ConnectorError::user(e.into()))?;
         // DynamoDB, Secrets Manager and EventBridge send JSON held in memory.
@@ -108,7 +82,7 @@ impl Connector {
                 ConnectorError::user("a streaming request body is not supported".into())
             })?
             .to_vec();
-        let mut out = http.request(method, request.uri()).body(body);
+        let mut out = self.http.request(method, request.uri()).body(body);
         for (name, value) in request.headers() {
             out = out.header(name, value);
         }
@@ -157,14 +131,22 @@ mod tests {
         req
     }
 
+    fn connector(read_timeout: Option<Duration>) -> Connector {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config())
+            .build()
+            .unwrap();
+        Connector { http, read_timeout }
+    }
+
     #[tokio::test]
     async fn transport_failures_are_named_for_the_retry_rules() {
+        assert!(client().is_ok());
         // Nothing listens: refused, an I/O error (retried).
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = format!("http://{}/", listener.local_addr().unwrap());
         drop(listener);
-        let c = Connector::new(Some(Duration::from_millis(500)), None);
-        let e = c.send(request(&closed)).await.unwrap_err();
+        let e = connector(None).send(request(&closed)).await.unwrap_err();
         assert!(e.is_io(), "{e:?}");
         // Accepted, never answered: a timeout (retried).
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -173,20 +155,9 @@ mod tests {
             let (_conn, _) = silent.accept().await.unwrap();
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
-        let c = Connector::new(None, Some(Duration::from_millis(200)));
+        let c = connector(Some(Duration::from_millis(200)));
         let e = c.send(request(&url)).await.unwrap_err();
         assert!(e.is_timeout(), "{e:?}");
         hold.abort();
-    }
-
-    #[test]
-    fn one_connector_per_settings() {
-        let client = AwsHttp::default();
-        let one = Some(Duration::from_secs(1));
-        let _ = client.connector(one, None);
-        let _ = client.connector(one, None);
-        assert_eq!(client.by_settings.lock().unwrap().len(), 1);
-        let _ = client.connector(None, None);
-        assert_eq!(client.by_settings.lock().unwrap().len(), 2);
     }
 }

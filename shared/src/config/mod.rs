@@ -4,6 +4,7 @@
 mod app;
 mod merchant;
 
+use std::fmt;
 use std::time::Duration;
 
 pub use app::AppSecrets;
@@ -180,6 +181,43 @@ impl KioskSettings {
             wechatpay_timeout: env.millis("WECHATPAY_HTTP_TIMEOUT_MS", 3000)?,
             secrets_ttl: env.secrets_ttl()?,
         })
+    }
+}
+
+/// What every function reads of the AWS environment Lambda gives it: the
+/// region and the execution role's credentials, and `AWS_ENDPOINT_URL` for a
+/// local emulator. Nothing else (no profiles, SSO, web identity or IMDS): a
+/// function never needs them.
+#[derive(Clone)]
+pub struct AwsSettings {
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsSettings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        Ok(Self {
+            access_key_id: env.required("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: env.required("AWS_SECRET_ACCESS_KEY")?,
+            session_token: env.get("AWS_SESSION_TOKEN"),
+            region: env.required("AWS_REGION")?,
+            endpoint_url: env.get("AWS_ENDPOINT_URL"),
+        })
+    }
+}
+
+/// The credentials never reach a log.
+impl fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSettings")
+            .field("region", &self.region)
+            .field("credentials", &"<redacted>")
+            .field("endpoint_url", &self.endpoint_url)
+            .finish()
     }
 }
 

@@ -44,18 +44,20 @@ pub async fn publish_finalized(svc: &EventServices, records: &[StreamRecord]) ->
     }
     let mut failed_at = first_bad;
     let mut published = 0;
+    // Every event comes before `first_bad`: the first refused one is the
+    // earliest record to retry from.
+    let (at, events): (Vec<usize>, Vec<FinalizedEvent>) = events.into_iter().unzip();
     if !events.is_empty() {
-        let details: Vec<_> = events.iter().map(|(_, e)| e.clone()).collect();
-        let taken = match svc.bus.publish(&details).await {
+        let taken = match svc.bus.publish(&events).await {
             Ok(taken) => taken,
             Err(e) => {
                 error!(event = "events_unpublished", detail = %e, "event bus refused the batch");
-                vec![false; details.len()]
+                vec![false; events.len()]
             }
         };
-        for ((i, e), ok) in events.iter().zip(&taken) {
+        for ((i, e), ok) in at.iter().zip(&events).zip(&taken) {
             if !ok {
-                failed_at = Some(failed_at.map_or(*i, |f: usize| f.min(*i)));
+                failed_at = Some(*i);
                 break;
             }
             published += 1;

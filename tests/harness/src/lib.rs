@@ -69,7 +69,7 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         // The functions' own AWS HTTP client: the tests exercise it too.
-        .http_client(wxface::adapters::aws_http::client())
+        .http_client(wxface::adapters::aws_http::client().expect("an HTTP client for AWS"))
         .load()
         .await
 }
