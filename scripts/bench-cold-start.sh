@@ -18,16 +18,8 @@ rm -rf "$WORK/logs"
 
 # The peer's own venv: only what it imports, as its Lambda package would hold.
 peer_venv="$WORK/peer-venv"
-req="tests/cold-start-peer/requirements.txt"
-want="$( { python3 --version 2>&1; cat "$req"; } | sha256sum | cut -d' ' -f1)"
-if [[ ! -f "$peer_venv/.stamp" || "$(cat "$peer_venv/.stamp")" != "$want" ]]; then
-    log "bench: installing the Python peer's requirements into $peer_venv"
-    rm -rf "$peer_venv"
-    python3 -m venv "$peer_venv" || die "python3 -m venv failed"
-    "$peer_venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" ||
-        die "could not install $req"
-    echo "$want" >"$peer_venv/.stamp"
-fi
+side_venv "$peer_venv" tests/cold-start-peer/requirements.txt ||
+    die "could not install the peer's requirements"
 
 bins=(--bin cold-start-floor)
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done

@@ -48,6 +48,21 @@ enter_venv() {
     export_local_aws_env
 }
 
+# side_venv DIR REQUIREMENTS: a venv of its own at DIR with REQUIREMENTS installed (remade when
+# they or the Python change; a stamp records what was installed), for a tool whose pins cannot
+# share .venv (the AWS emulator of the deploy test, the cold-start benchmark's Python peer).
+side_venv() {
+    local dir="$1" req="$2" want
+    want="$( { python3 --version 2>&1; cat "$req"; } | sha256sum | cut -d' ' -f1)"
+    [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$want" ]] && return 0
+    log "venv: installing $req into $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir" || return 1
+    "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" >&2 ||
+        return 1
+    echo "$want" >"$dir/.stamp"
+}
+
 log() { printf '%s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 

@@ -5,13 +5,18 @@
 #             sam validate --lint (offline: a region, no credentials, no telemetry)
 #   2. cargo test --workspace against one shared moto_server (WXFACE_TEST_MOTO_ENDPOINT)
 #   3. e2e:   a fresh simulator + `cargo lambda watch` on free ports, `wxface-dev setup`,
-#             `wxface-dev demo` (full v2 and v1 verifications through the real functions)
+#             `wxface-dev demo` (full v2 and v1 verifications through the real functions), the
+#             receipts checked by PyJWT and jose, schemathesis from docs/openapi.yaml, and the
+#             mini-program module (examples/miniprogram) end to end
 #   4. soak:  `wxface-dev soak`: every kind of flow against several processes per function,
 #             with random WeChat and AWS faults, then healing; its invariants must hold
 #   5. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
 #             target/test-logs (what the tests and the functions logged)
 #   6. build: the release arm64 build of the four functions within the size budget
 #             (scripts/check-size.sh; skipped, saying why, where no aarch64 std can be had)
+#   7. deploy: template.yaml deployed with the SAM CLI to a local AWS emulator, checked, updated,
+#             one function redeployed with scripts/deploy-function.sh, deleted
+#             (scripts/deploy-test.sh)
 # and prints `tests: N passed, M failed` (cargo test results + e2e + PII scan + sam validate
 # + the release build as one test each; a skipped release build counts in neither).
 # Exits non-zero if anything failed, lint included.
@@ -64,6 +69,22 @@ if "$PYTHON" tests/interop/hospital_decrypt.py; then
 else
     failed=$((failed + 1))
     problem "hospital decrypt helper (tests/interop/hospital_decrypt.py)"
+fi
+
+section "docs/openapi.yaml is valid OpenAPI 3.1 (openapi-spec-validator)"
+if openapi-spec-validator docs/openapi.yaml; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "openapi-spec-validator docs/openapi.yaml"
+fi
+
+section "mini-program module against a stubbed wx (examples/miniprogram/test/wxface.test.js)"
+if node --test examples/miniprogram/test/wxface.test.js; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "mini-program unit tests (examples/miniprogram/test/wxface.test.js)"
 fi
 
 # ---------------------------------------------------------------- 2. cargo test
@@ -121,6 +142,27 @@ interop_receipts() {
     fi
 }
 
+# api_checks FUNCTIONS_URL SIM_URL: what needs the running functions besides the demo, one test
+# each: schemathesis from docs/openapi.yaml (tests/openapi) and the mini-program module end to
+# end (examples/miniprogram/test/e2e.test.js).
+api_checks() {
+    section "OpenAPI: schemathesis from docs/openapi.yaml against the functions"
+    if PYTHONDONTWRITEBYTECODE=1 WXFACE_FUNCTIONS="$1" WXFACE_SIM="$2" \
+        "$PYTHON" -m pytest -q -p no:cacheprovider tests/openapi; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        problem "OpenAPI property-based tests (tests/openapi)"
+    fi
+    section "mini-program module end to end (examples/miniprogram/test/e2e.test.js)"
+    if WXFACE_E2E_FUNCTIONS="$1" WXFACE_E2E_SIM="$2" node --test examples/miniprogram/test/e2e.test.js; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        problem "mini-program e2e (examples/miniprogram/test/e2e.test.js)"
+    fi
+}
+
 e2e() {
     [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
     local sim_port pay_port fn_port
@@ -151,6 +193,7 @@ e2e() {
     if ((demo_rc == 0)); then
         interop_receipts
     fi
+    api_checks "http://127.0.0.1:$fn_port/lambda-url" "http://127.0.0.1:$sim_port"
     # Stop the functions before the scan, so their logs are complete.
     stop_pid "$WATCH_PID"
     stop_pid "$SIM_PID"
@@ -206,6 +249,18 @@ case $? in
         problem "release arm64 build / size budget (scripts/check-size.sh)"
         ;;
 esac
+
+# ---------------------------------------------------------------- 7. deploy test
+# After the release build, so deploy-function.sh's arm64 build of issue-key is up to date.
+section "deploy test: sam deploy to a local AWS emulator (scripts/deploy-test.sh)"
+deploy_args=()
+((${#skipped[@]} > 0)) && deploy_args=(--skip-function)
+if bash scripts/deploy-test.sh "${deploy_args[@]}"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    problem "deploy test (scripts/deploy-test.sh; logs: target/deploy/run/)"
+fi
 
 section "summary"
 if ((${#problems[@]} > 0)); then

@@ -83,5 +83,5 @@ async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
     route(&req, &[Method::POST])?;
     let input = IssueKeyInput::try_from(json_body::<IssueKeyRequest>(&req)?)?;
     let issued = issue_key(svc, input).await?;
-    Ok(Reply::ok(&IssuedBody::from(&issued)))
+    Ok(Reply::ok(&IssuedBody::from(&issued)).cache("no-store"))
 }

@@ -31,7 +31,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub retry_after: Option<i64>,
+    pub retry_after: Option<u32>,
+    /// The route's methods, for a `405`'s `Allow` header (RFC 9110 §15.5.6).
+    allow: Option<Box<str>>,
     /// Extra fields inside `error`, e.g. WeChat's `errcode`.
     pub extra: Vec<(&'static str, Value)>,
     /// The internal detail, logged once by [`respond`], never sent.
@@ -45,6 +47,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            allow: None,
             extra: Vec::new(),
             detail: None,
         }
@@ -55,7 +58,7 @@ impl ApiError {
     }
 
     fn retry_after(mut self, secs: i64) -> Self {
-        self.retry_after = Some(secs.max(1));
+        self.retry_after = Some(u32::try_from(secs.max(1)).unwrap_or(u32::MAX));
         self
     }
 
@@ -73,6 +76,9 @@ impl ApiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(methods) = self.allow.and_then(|m| HeaderValue::from_str(&m).ok()) {
+            resp.headers_mut().insert(header::ALLOW, methods);
         }
         resp
     }
@@ -360,11 +366,14 @@ pub fn route_to(
         ));
     };
     if !allowed.contains(req.method()) {
-        return Err(ApiError::new(
+        let mut e = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "method not allowed on this route",
-        ));
+        );
+        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        e.allow = Some(names.join(", ").into());
+        return Err(e);
     }
     Ok(matched)
 }
@@ -418,6 +427,25 @@ mod tests {
         let headers = resp.headers().clone();
         let body = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);
         (status, body, headers)
+    }
+
+    /// A body that is not UTF-8 arrives base64-encoded (`Body::Binary`): a clear 400, and the
+    /// route's methods on a 405.
+    #[tokio::test]
+    async fn a_binary_body_is_invalid_and_a_wrong_method_names_the_right_ones() {
+        let f = testing::services();
+        let req = HttpRequest::builder()
+            .method(Method::POST)
+            .uri("/")
+            .body(Body::Binary(vec![0x1d, 0x4c, 0xff, 0xfe]))
+            .unwrap();
+        let (s, b, _) = parts(issue_key::handle(&f.svc, req).await);
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("invalid_request"))
+        );
+        let (s, _, h) = parts(issue_key::handle(&f.svc, request(Method::PUT, "/", "{}")).await);
+        assert_eq!((s, h[header::ALLOW].to_str().ok()), (405, Some("POST")));
     }
 
     #[tokio::test]

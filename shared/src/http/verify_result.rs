@@ -1,6 +1,6 @@
 //! `POST /` of the verify-result function.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
@@ -88,14 +88,8 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
-    if route_to(&req, &["/", JWKS_PATH], &[Method::GET, Method::POST])? == JWKS_PATH {
-        if req.method() != Method::GET {
-            return Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
-            ));
-        }
+    if req.uri().path() == JWKS_PATH {
+        route_to(&req, &[JWKS_PATH], &[Method::GET])?;
         let keys = svc
             .secrets
             .app_secrets()
@@ -414,7 +408,12 @@ mod tests {
             !body.to_string().contains("receipt_keys"),
             "the field is named in the log only"
         );
-        let (status, _, _) = call(&f, Method::POST, JWKS_PATH, Value::Null).await;
-        assert_eq!(status, 405);
+        let (status, _, headers) = call(&f, Method::POST, JWKS_PATH, Value::Null).await;
+        assert_eq!((status, headers["allow"].to_str().ok()), (405, Some("GET")));
+        let (status, _, headers) = call(&f, Method::GET, "/", Value::Null).await;
+        assert_eq!(
+            (status, headers["allow"].to_str().ok()),
+            (405, Some("POST"))
+        );
     }
 }

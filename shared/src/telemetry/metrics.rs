@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `Verifications` | Count | Function, Flow, Status (`issued`, `verified`, `failed`, `rejected`) |
 //! | `UpstreamCalls`, `UpstreamErrors` | Count | Function, Upstream (the WeChat / WeChat Pay endpoint) |
+//! | `UpstreamErrorRate` | Percent (100 failed, 0 not: its average is the failure rate) | Function, Upstream |
 //! | `UpstreamLatency` | Milliseconds | Function, Upstream |
 //! | `TokenRefreshes` | Count | Function |
 
@@ -102,6 +103,8 @@ pub fn upstream_call(upstream: &str, ok: bool, elapsed: Duration) {
         &[
             ("UpstreamCalls", "Count", 1.0),
             ("UpstreamErrors", "Count", if ok { 0.0 } else { 1.0 }),
+            // What the upstream alarms watch: a plain average, no metric math.
+            ("UpstreamErrorRate", "Percent", if ok { 0.0 } else { 100.0 }),
             (
                 "UpstreamLatency",
                 "Milliseconds",
@@ -145,6 +148,7 @@ mod tests {
             json!(["Function", "Upstream"])
         );
         assert_eq!(rec["UpstreamErrors"], 1.0);
+        assert_eq!(rec["UpstreamErrorRate"], 100.0);
         assert_eq!(rec["UpstreamLatency"], 12.0);
         // Every metric named in the directive has a value at the top level.
         for m in rec["_aws"]["CloudWatchMetrics"][0]["Metrics"]

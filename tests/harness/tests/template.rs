@@ -71,6 +71,32 @@ const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
     "dynamodb:ListStreams",
 ];
 
+/// The WeChat / WeChat Pay endpoints each function calls (the `Upstream` of its metrics); each
+/// pair has its own upstream alarm. `the_upstream_table_is_the_codes_endpoints` ties the names
+/// to the adapters.
+const UPSTREAMS: [(&str, &[&str]); 4] = [
+    (
+        "issue-key",
+        &[
+            "stable_token",
+            "jscode2session",
+            "getverifyid",
+            "getuseridkey",
+        ],
+    ),
+    (
+        "verify-result",
+        &[
+            "stable_token",
+            "jscode2session",
+            "queryverifyinfo",
+            "getinfo",
+        ],
+    ),
+    ("event-callback", &["stable_token", "getinfo"]),
+    ("authinfo", &["get_wxpayface_authinfo", "facemch_users"]),
+];
+
 /// WeChat waits this long for the push reply.
 const PUSH_DEADLINE_SECS: i64 = 5;
 /// Lambda's timeout when a template sets none.
@@ -596,7 +622,67 @@ fn check(doc: &Yaml) -> Vec<String> {
             }
         }
     }
+
+    // 7. One upstream alarm per endpoint each function calls, on the plain metric (no metric
+    // math, which not every CloudFormation accepts), at the parameter's threshold.
+    let ids: BTreeSet<String> = functions.iter().map(|(id, _)| id.clone()).collect();
+    let mut alarmed: BTreeSet<(String, String)> = BTreeSet::new();
+    for id in t.ids_of_type("AWS::CloudWatch::Alarm") {
+        let p = &t.resource(&id)["Properties"];
+        if !p["Metrics"].is_badvalue() {
+            problems.push(format!(
+                "{id}: metric math (Metrics); alarm on one metric instead"
+            ));
+        }
+        if p["MetricName"].as_str() != Some("UpstreamErrorRate") {
+            continue;
+        }
+        let dims = p["Dimensions"].as_vec().cloned().unwrap_or_default();
+        let dim = |name: &str| {
+            dims.iter()
+                .find(|d| d["Name"].as_str() == Some(name))
+                .map(|d| d["Value"].clone())
+                .unwrap_or(Yaml::BadValue)
+        };
+        let function = Template::refs(&dim("Function"), &ids).into_iter().next();
+        let binary = functions
+            .iter()
+            .find(|(fid, _)| Some(fid) == function.as_ref())
+            .map(|(_, b)| b.clone());
+        match (binary, dim("Upstream").as_str()) {
+            (Some(b), Some(u)) if dims.len() == 2 => {
+                alarmed.insert((b, u.to_owned()));
+            }
+            _ => problems.push(format!(
+                "{id}: its dimensions are not one function of this template and one endpoint"
+            )),
+        }
+        let right = p["Namespace"].as_str() == Some(metrics_namespace())
+            && p["Statistic"].as_str() == Some("Average")
+            && p["Threshold"].as_str() == Some("UpstreamErrorRatePercent");
+        if !right {
+            problems.push(format!(
+                "{id}: not the Average of wxface's UpstreamErrorRate against UpstreamErrorRatePercent"
+            ));
+        }
+    }
+    let wanted: BTreeSet<(String, String)> = UPSTREAMS
+        .iter()
+        .flat_map(|(f, eps)| eps.iter().map(|e| (f.to_string(), e.to_string())))
+        .collect();
+    for (f, e) in wanted.difference(&alarmed) {
+        problems.push(format!("{f}: no upstream alarm on {e}"));
+    }
+    for (f, e) in alarmed.difference(&wanted) {
+        problems.push(format!(
+            "{f}: an upstream alarm on {e}, which it does not call"
+        ));
+    }
     problems
+}
+
+fn metrics_namespace() -> &'static str {
+    wxface::telemetry::metrics::NAMESPACE
 }
 
 // ------------------------------------------------------------------ the real template
@@ -610,6 +696,34 @@ fn the_template_grants_least_privilege_and_meets_the_push_deadline() {
         problems.len(),
         problems.join("\n  ")
     );
+}
+
+/// The endpoint names the WeChat and WeChat Pay adapters pass to their calls (the first string
+/// argument of `call`, `face_call`, `issue` and `send`) are exactly those of `UPSTREAMS`.
+#[test]
+fn the_upstream_table_is_the_codes_endpoints() {
+    let root = wxface_harness::workspace_root().join("shared/src/adapters");
+    let mut found = BTreeSet::new();
+    for file in ["wechat.rs", "wechatpay/client.rs"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("adapter source");
+        // The non-test part only.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for call in [".call(", "face_call(", ".issue(", ".send("] {
+            for (at, _) in text.match_indices(call) {
+                let rest = text[at + call.len()..].trim_start();
+                if let Some(lit) = rest.strip_prefix('"')
+                    && let Some(end) = lit.find('"')
+                {
+                    found.insert(lit[..end].to_owned());
+                }
+            }
+        }
+    }
+    let table: BTreeSet<String> = UPSTREAMS
+        .iter()
+        .flat_map(|(_, eps)| eps.iter().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(found, table, "the adapters' endpoints against UPSTREAMS");
 }
 
 // ------------------------------------------------------------------ the rules catch faults
@@ -894,6 +1008,31 @@ fn events_and_the_stream_beyond_publish_events_are_caught() {
         "lookup",
         stream_by_others,
         &["lookup", "dynamodb:GetRecords"],
+    );
+}
+
+#[test]
+fn a_missing_or_metric_math_upstream_alarm_is_caught() {
+    expect_caught(
+        |doc| {
+            let resources = hash_mut(doc, &["Resources"]);
+            resources.remove(&s("VerifyResultGetinfoUpstreamAlarm"));
+        },
+        &["verify-result: no upstream alarm on getinfo"],
+    );
+    expect_caught(
+        |doc| {
+            let alarm = hash_mut(
+                doc,
+                &[
+                    "Resources",
+                    "AuthinfoFacemchUsersUpstreamAlarm",
+                    "Properties",
+                ],
+            );
+            alarm.insert(s("Metrics"), Yaml::Array(vec![]));
+        },
+        &["AuthinfoFacemchUsersUpstreamAlarm: metric math"],
     );
 }
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The deploy test (part of make test): template.yaml deployed with the real SAM CLI (.venv) to a
+# local AWS emulator (ministack, in its own venv target/deploy/venv from
+# tests/deploy/requirements.txt) on a free port, created, read back, updated, one function
+# redeployed with scripts/deploy-function.sh, and deleted: tests/deploy/deploy_test.py.
+# Usage: bash scripts/deploy-test.sh [--skip-function]   (--skip-function: no arm64 build here)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WXFACE_ROOT"
+enter_venv
+stop_all_on_exit
+
+WORK="$WXFACE_ROOT/target/deploy"
+emulator="$WORK/venv"
+side_venv "$emulator" tests/deploy/requirements.txt || die "could not install the emulator"
+rm -rf "$WORK/run"
+mkdir -p "$WORK/run"
+
+port=$(free_port)
+# Bound to loopback; its own temporary folder, so nothing of an earlier run is read.
+mkdir -p "$WORK/run/tmp"
+start_bg ministack "$WORK/run/ministack.log" env GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 \
+    TMPDIR="$WORK/run/tmp" S3_DATA_DIR="$WORK/run/tmp/s3" LOG_LEVEL=WARNING "$emulator/bin/ministack"
+wait_port ministack "$port" "$BG_PID" 60 "$WORK/run/ministack.log" || die "the emulator did not start"
+
+# The AWS CLI of deploy-function.sh comes from the emulator's venv, after .venv on PATH.
+PATH="$PATH:$emulator/bin" "$PYTHON" tests/deploy/deploy_test.py \
+    --endpoint "http://127.0.0.1:$port" --work "$WORK/run" "$@"

@@ -1,0 +1,530 @@
+"""The deploy test: template.yaml deployed with the real SAM CLI to a local AWS emulator, then
+read back through the AWS APIs and compared with what the template says and the code needs.
+
+    python tests/deploy/deploy_test.py --endpoint http://127.0.0.1:PORT --work DIR [--skip-function]
+
+Run by scripts/deploy-test.sh (which starts the emulator). Steps, each checked:
+  1. `sam deploy` of the template as `sam build` would leave it (each CodeUri a folder with a
+     stand-in arm64 `bootstrap`: this tests the stack, not the code): CREATE_COMPLETE;
+  2. the stack as AWS would give it: every output, each function's configuration (architecture,
+     runtime, handler, memory, timeout, logging, environment, role, function URL auth), each
+     role's policies equal to what the code calls, log retention, the alarms, the table and the
+     stream's event source mapping;
+  3. `sam deploy` again with other parameters: UPDATE_COMPLETE, and step 2 again with them;
+  4. scripts/deploy-function.sh issue-key: the function's code is the real bootstrap now, and
+     its configuration is what it was;
+  5. delete: DELETE_COMPLETE, the resources with DeletionPolicy Retain still there, the others
+     gone.
+What the emulator does not implement is printed as "not shown by the emulator: ..." and not
+counted as checked (README "Deploy test").
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+from cfnlint.decode import decode_str
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+STACK = "wxface-deploy-test"
+
+GET = "secretsmanager:GetSecretValue"
+PUT = "secretsmanager:PutSecretValue"
+ITEM = {a: f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")}
+STREAM = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+# What each function's code calls, and on what: the least privilege of
+# tests/harness/tests/template.rs, here read back from IAM. A target is the function's own log
+# group, the table, its stream, the event bus, or a resource by logical id.
+NEEDS = {
+    "issue-key": [
+        ({ITEM["PutItem"], ITEM["UpdateItem"], ITEM["DeleteItem"]}, "table"),
+        ({GET}, "WeChatAppSecret"),
+        ({GET, PUT}, "AccessTokenSecret"),
+    ],
+    "verify-result": [
+        (set(ITEM.values()), "table"),
+        ({GET}, "WeChatAppSecret"),
+        ({GET, PUT}, "AccessTokenSecret"),
+    ],
+    "event-callback": [
+        (set(ITEM.values()), "table"),
+        ({GET}, "WeChatAppSecret"),
+        ({GET, PUT}, "AccessTokenSecret"),
+    ],
+    "authinfo": [({ITEM["GetItem"], ITEM["PutItem"]}, "table"), ({GET}, "MerchantSecret")],
+    "publish-events": [
+        (STREAM, "stream"),
+        ({GET}, "WeChatAppSecret"),
+        ({"events:PutEvents"}, "bus"),
+        ({"sqs:SendMessage"}, "EventsDeadLetterQueue"),
+    ],
+    "lookup": [({ITEM["GetItem"]}, "table"), ({GET}, "WeChatAppSecret")],
+}
+
+# The second deploy's parameters: every kind of change a user makes (the topic is made first).
+UPDATE = {
+    "DefaultFaceFlow": "v1",
+    "IssueKeyLimitPerHour": "3",
+    "LogLevel": "DEBUG",
+    "LogRetentionDays": "7",
+    "PushMode": "compatible",
+    "SecretsTtlSeconds": "60",
+    "UpstreamErrorRatePercent": "35",
+}
+
+checked = 0
+failures = []
+not_shown = []
+
+
+def check(ok, what):
+    global checked
+    checked += 1
+    if not ok:
+        failures.append(what)
+        print(f"  FAILED: {what}", file=sys.stderr)
+
+
+def equal(got, want, what):
+    check(got == want, f"{what}: got {got!r}, want {want!r}")
+
+
+def step(title):
+    print(f"\n-- {title}", flush=True)
+
+
+class Stack:
+    """The template with the stack's parameters and physical ids, to resolve intrinsics."""
+
+    def __init__(self, template, aws, params):
+        self.t = template
+        self.aws = aws
+        self.params = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+        self.params.update(params)
+        summaries = aws.cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+        self.physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+        # Types as deployed: SAM's generated resources (function URLs) are not in the template.
+        self.types = {r["LogicalResourceId"]: r["ResourceType"] for r in summaries}
+
+    def condition(self, c):
+        if isinstance(c, str):
+            return self.condition(self.t["Conditions"][c])
+        (k, a), = c.items()
+        if k == "Fn::Not":
+            return not self.condition(a[0])
+        if k == "Fn::Equals":
+            return self.resolve(a[0]) == self.resolve(a[1])
+        if k == "Condition":
+            return self.condition(a)
+        raise ValueError(f"condition {k} not handled")
+
+    def ref(self, name):
+        pseudo = {"AWS::StackName": STACK, "AWS::Region": REGION, "AWS::NoValue": None}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return self.physical[name]
+
+    def resolve(self, v):
+        if isinstance(v, dict) and len(v) == 1:
+            (k, a), = v.items()
+            if k == "Ref":
+                return self.ref(a)
+            if k == "Fn::Sub" and isinstance(a, str):
+                return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self.ref(m.group(1))), a)
+            if k == "Fn::If":
+                return self.resolve(a[1] if self.condition(a[0]) else a[2])
+            if k == "Fn::GetAtt":
+                return self.aws.attribute(self, *a)
+        if isinstance(v, dict):
+            out = {k: self.resolve(x) for k, x in v.items()}
+            return {k: x for k, x in out.items() if x is not None}
+        if isinstance(v, list):
+            return [x for x in map(self.resolve, v) if x is not None]
+        return v
+
+    def of_type(self, ty):
+        for lid, r in self.t["Resources"].items():
+            if r["Type"] == ty and ("Condition" not in r or self.condition(r["Condition"])):
+                yield lid, r
+
+    def functions(self):
+        """(logical id, binary, properties with Globals.Function applied) of every function."""
+        glob = self.t.get("Globals", {}).get("Function", {})
+        for lid, r in self.of_type("AWS::Serverless::Function"):
+            props = dict(glob)
+            props.update(r["Properties"])
+            env = dict(glob.get("Environment", {}).get("Variables", {}))
+            env.update(r["Properties"].get("Environment", {}).get("Variables", {}))
+            props["Environment"] = {"Variables": env}
+            yield lid, r["Metadata"]["BuildProperties"]["Binary"], props
+
+
+class Aws:
+    def __init__(self, endpoint):
+        def client(name):
+            return boto3.client(name, endpoint_url=endpoint, region_name=REGION)
+
+        self.cfn = client("cloudformation")
+        self.lam = client("lambda")
+        self.iam = client("iam")
+        self.logs = client("logs")
+        self.cw = client("cloudwatch")
+        self.ddb = client("dynamodb")
+        self.sm = client("secretsmanager")
+        self.sqs = client("sqs")
+        self.sns = client("sns")
+        self.events = client("events")
+
+    def attribute(self, stack, lid, attr):
+        """Fn::GetAtt, read from the resource itself (not from CloudFormation)."""
+        ty = stack.types[lid]
+        pid = stack.physical[lid]
+        if (ty, attr) == ("AWS::IAM::Role", "Arn"):
+            return self.iam.get_role(RoleName=pid)["Role"]["Arn"]
+        if ty == "AWS::DynamoDB::Table":
+            table = self.ddb.describe_table(TableName=pid)["Table"]
+            return {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn")}[attr]
+        if ty == "AWS::SQS::Queue":
+            arn = self.sqs.get_queue_attributes(QueueUrl=pid, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            return {"Arn": arn, "QueueName": arn.rsplit(":", 1)[-1]}[attr]
+        if (ty, attr) == ("AWS::Logs::LogGroup", "Arn"):
+            groups = self.logs.describe_log_groups(logGroupNamePrefix=pid)["logGroups"]
+            return next(g["arn"] for g in groups if g["logGroupName"] == pid)
+        if (ty, attr) == ("AWS::Lambda::Url", "FunctionUrl"):
+            return self.lam.get_function_url_config(FunctionName=pid)["FunctionUrl"]
+        raise ValueError(f"GetAtt {lid}.{attr} not handled")
+
+    def stack_status(self):
+        return self.cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
+
+
+def sam_deploy(template, params, work):
+    overrides = [f"{k}={v}" for k, v in params.items()]
+    cmd = [
+        "sam", "deploy", "--template-file", str(template), "--stack-name", STACK,
+        "--region", REGION, "--resolve-s3", "--capabilities", "CAPABILITY_IAM",
+        "--no-confirm-changeset", "--no-fail-on-empty-changeset", "--no-progressbar",
+    ]
+    if overrides:
+        cmd += ["--parameter-overrides", *overrides]
+    log = work / "sam-deploy.log"
+    with open(log, "a") as out:
+        rc = subprocess.run(cmd, cwd=template.parent, stdout=out, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        print(log.read_text()[-4000:], file=sys.stderr)
+    return rc
+
+
+def built_template(work):
+    """template.yaml as `sam build` leaves it: each CodeUri a folder holding the function's
+    bootstrap (here a stand-in; the line of its Binary comes before its CodeUri)."""
+    out, binary = [], None
+    for line in (ROOT / "template.yaml").read_text().splitlines(keepends=True):
+        m = re.match(r"\s+Binary:\s*(\S+)", line)
+        if m:
+            binary = m.group(1)
+        if re.match(r"\s+CodeUri:\s*\.\s*$", line):
+            code = work / "build" / binary
+            code.mkdir(parents=True, exist_ok=True)
+            (code / "bootstrap").write_text(f"#!/bin/sh\n# stand-in for {binary}\nexit 1\n")
+            (code / "bootstrap").chmod(0o755)
+            line = line.replace("CodeUri: .", f"CodeUri: build/{binary}")
+        out.append(line)
+    path = work / "template.yaml"
+    path.write_text("".join(out))
+    return path
+
+
+def policy_pairs(aws, role):
+    """(action, resource) of every Allow in the role's inline policies, and its managed ones."""
+    pairs = set()
+    for name in aws.iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = aws.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(doc, str):
+            doc = json.loads(doc)
+        for s in doc["Statement"]:
+            check(s["Effect"] == "Allow", f"{role}: a statement that is not Allow ({s})")
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+            pairs |= {(a.lower(), r) for a in actions for r in resources}
+    attached = aws.iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return pairs, attached
+
+
+def check_functions(stack, aws):
+    tables = dict(stack.of_type("AWS::DynamoDB::Table"))
+    table_lid = next(iter(tables))
+    for lid, binary, props in stack.functions():
+        name = stack.resolve(props["FunctionName"])
+        c = aws.lam.get_function_configuration(FunctionName=name)
+        for key in ("Architectures", "Runtime", "Handler", "MemorySize", "Timeout"):
+            equal(c.get(key), stack.resolve(props[key]), f"{binary}: {key}")
+        equal(c.get("LoggingConfig"), stack.resolve(props["LoggingConfig"]), f"{binary}: LoggingConfig")
+        want_env = {k: str(v) for k, v in stack.resolve(props["Environment"])["Variables"].items()}
+        equal(c.get("Environment", {}).get("Variables"), want_env, f"{binary}: environment")
+        equal(c["Role"], stack.resolve(props["Role"]), f"{binary}: role")
+        try:
+            auth = aws.lam.get_function_url_config(FunctionName=name)["AuthType"]
+        except aws.lam.exceptions.ResourceNotFoundException:
+            auth = None
+        want_auth = props.get("FunctionUrlConfig", {}).get("AuthType")
+        equal(auth, want_auth, f"{binary}: function URL auth (None: no URL)")
+
+        # The role: exactly the calls the code makes, on exactly its resources.
+        role = stack.physical[props["Role"]["Fn::GetAtt"][0]]
+        group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        target = {
+            "table": stack.resolve({"Fn::GetAtt": [table_lid, "Arn"]}),
+            "stream": stack.resolve({"Fn::GetAtt": [table_lid, "StreamArn"]}),
+            "bus": aws.events.describe_event_bus(Name=stack.params["EventBusName"])["Arn"],
+            "log": stack.resolve({"Fn::GetAtt": [group, "Arn"]}),
+        }
+        for lid2, r in stack.t["Resources"].items():
+            if r["Type"] == "AWS::SQS::Queue" and lid2 in stack.physical:
+                target[lid2] = stack.resolve({"Fn::GetAtt": [lid2, "Arn"]})
+            if r["Type"] == "AWS::SecretsManager::Secret" and lid2 in stack.physical:
+                target[lid2] = stack.physical[lid2]  # what Ref gives: the ARN on AWS
+                if not target[lid2].startswith("arn:"):
+                    not_shown.append(f"{lid2}: its ARN (the emulator's Ref of a secret is its name)")
+        want = {(a.lower(), target["log"]) for a in LOGS}
+        for actions, on in NEEDS[binary]:
+            want |= {(a.lower(), target[on]) for a in actions}
+        got, attached = policy_pairs(aws, role)
+        check(got == want, f"{binary}: role policy grants {sorted(got - want)} beyond, lacks {sorted(want - got)}")
+        equal(attached, [], f"{binary}: managed policies on its role")
+
+
+def check_stack(stack, aws):
+    # Outputs: each one the template declares (whose condition holds), with its value.
+    outputs = {
+        o["OutputKey"]: o.get("OutputValue")
+        for o in aws.cfn.describe_stacks(StackName=STACK)["Stacks"][0].get("Outputs", [])
+    }
+    for key, o in stack.t["Outputs"].items():
+        if "Condition" in o and not stack.condition(o["Condition"]):
+            check(key not in outputs, f"output {key} is set though its condition does not hold")
+            continue
+        equal(outputs.get(key), str(stack.resolve(o["Value"])), f"output {key}")
+
+    check_functions(stack, aws)
+
+    # Log groups: the retention of the parameter.
+    for lid, r in stack.of_type("AWS::Logs::LogGroup"):
+        name = stack.physical[lid]
+        groups = aws.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        got = next((g.get("retentionInDays") for g in groups if g["logGroupName"] == name), None)
+        equal(got, int(stack.resolve(r["Properties"]["RetentionInDays"])), f"{lid}: retention")
+
+    # Alarms: each as the template says, with the parameters' threshold and topic.
+    for lid, r in stack.of_type("AWS::CloudWatch::Alarm"):
+        p = stack.resolve(r["Properties"])
+        found = aws.cw.describe_alarms(AlarmNames=[p["AlarmName"]])["MetricAlarms"]
+        check(len(found) == 1, f"{lid}: alarm {p['AlarmName']} exists")
+        if not found:
+            continue
+        a = found[0]
+        for key, want in p.items():
+            if key == "AlarmName":
+                continue
+            got = a.get(key)
+            if key == "Threshold":
+                got, want = float(got), float(want)
+            if key == "Dimensions":
+                got = sorted(got, key=lambda d: d["Name"])
+                want = sorted(want, key=lambda d: d["Name"])
+            equal(got, want, f"{lid}: {key}")
+        for key in ("AlarmActions", "OKActions"):
+            if key not in p:
+                equal(a.get(key, []), [], f"{lid}: {key} without a topic")
+
+    # The table: key, billing, encryption and stream as declared.
+    for lid, r in stack.of_type("AWS::DynamoDB::Table"):
+        p = r["Properties"]
+        name = stack.physical[lid]
+        t = aws.ddb.describe_table(TableName=name)["Table"]
+        equal(t["KeySchema"], p["KeySchema"], f"{lid}: key schema")
+        equal(t["BillingModeSummary"]["BillingMode"], p["BillingMode"], f"{lid}: billing mode")
+        equal(t["StreamSpecification"]["StreamViewType"], p["StreamSpecification"]["StreamViewType"], f"{lid}: stream")
+        ttl = aws.ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") == "DISABLED":
+            not_shown.append(f"{lid}: TimeToLiveSpecification (the emulator reports TTL DISABLED)")
+        else:
+            equal(ttl.get("AttributeName"), p["TimeToLiveSpecification"]["AttributeName"], f"{lid}: TTL attribute")
+        pitr = aws.ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        pitr = pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+        if pitr == "DISABLED":
+            not_shown.append(f"{lid}: PointInTimeRecoverySpecification (the emulator reports PITR DISABLED)")
+        else:
+            equal(pitr, "ENABLED", f"{lid}: point-in-time recovery")
+        sse = t.get("SSEDescription", {}).get("Status")
+        if sse is None:
+            not_shown.append(f"{lid}: SSESpecification (the emulator reports no SSEDescription)")
+        else:
+            equal(sse, "ENABLED", f"{lid}: encryption")
+
+    # The stream's event source mapping of publish-events, as its Events entry says.
+    for lid, binary, props in stack.functions():
+        for ename, e in props.get("Events", {}).items():
+            if e["Type"] != "DynamoDB":
+                continue
+            want = stack.resolve(e["Properties"])
+            name = stack.resolve(props["FunctionName"])
+            maps = aws.lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+            check(len(maps) == 1, f"{binary}: one event source mapping ({len(maps)})")
+            if not maps:
+                continue
+            m = maps[0]
+            equal(m["EventSourceArn"], want["Stream"], f"{binary} {ename}: stream")
+            for key in (
+                "StartingPosition", "BatchSize", "MaximumBatchingWindowInSeconds",
+                "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts",
+                "MaximumRecordAgeInSeconds", "FilterCriteria",
+            ):
+                equal(m.get(key), want[key], f"{binary} {ename}: {key}")
+            equal(
+                m["DestinationConfig"]["OnFailure"]["Destination"],
+                want["DestinationConfig"]["OnFailure"]["Destination"],
+                f"{binary} {ename}: on-failure destination",
+            )
+
+
+def bootstrap_sha256(binary):
+    """The hash of the bootstrap `cargo lambda build` left (CodeSha256 is the zip's, not this)."""
+    return hashlib.sha256((ROOT / "target" / "lambda" / binary / "bootstrap").read_bytes()).hexdigest()
+
+
+def deploy_function(aws, stack, work, binary):
+    props = next(p for _, b, p in stack.functions() if b == binary)
+    name = stack.resolve(props["FunctionName"])
+    before = aws.lam.get_function_configuration(FunctionName=name)
+    env = dict(os.environ)
+    env["WXFACE_STACK"] = STACK
+    with open(work / "deploy-function.log", "w") as out:
+        rc = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "deploy-function.sh"), binary, "--region", REGION],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        ).returncode
+    equal(rc, 0, f"scripts/deploy-function.sh {binary} exit code (log: {work / 'deploy-function.log'})")
+    after = aws.lam.get_function_configuration(FunctionName=name)
+    check(after["CodeSha256"] != before["CodeSha256"], f"{binary}: new code after deploy-function.sh")
+    for key in ("Role", "MemorySize", "Timeout", "Environment", "Architectures", "Runtime", "Handler", "LoggingConfig"):
+        equal(after.get(key), before.get(key), f"{binary}: {key} kept by deploy-function.sh")
+    # The deployed zip holds the real bootstrap, not the stand-in.
+    location = aws.lam.get_function(FunctionName=name)["Code"].get("Location")
+    code = None
+    if location:
+        try:
+            with urllib.request.urlopen(location, timeout=30) as r:
+                code = r.read()
+        except OSError as e:
+            print(f"  (cannot fetch the code at {location}: {e})")
+    if code is None:
+        not_shown.append(f"{binary}: the deployed code itself (get-function gave no readable Location)")
+        return
+    zpath = work / "deployed.zip"
+    zpath.write_bytes(code)
+    with zipfile.ZipFile(zpath) as z:
+        got = hashlib.sha256(z.read("bootstrap")).hexdigest()
+    equal(got, bootstrap_sha256(binary), f"{binary}: the deployed bootstrap is target/lambda/{binary}/bootstrap")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--skip-function", action="store_true", help="no arm64 build: skip step 4")
+    args = ap.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["AWS_ENDPOINT_URL"] = args.endpoint
+    os.environ["SAM_CLI_TELEMETRY"] = "0"
+    aws = Aws(args.endpoint)
+    template, matches = decode_str((ROOT / "template.yaml").read_text())
+    if template is None:
+        sys.exit(f"template.yaml does not parse: {matches}")
+    built = built_template(work)
+
+    step("1. sam deploy: create")
+    equal(sam_deploy(built, {}, work), 0, "sam deploy (create) exit code")
+    equal(aws.stack_status(), "CREATE_COMPLETE", "stack status after create")
+
+    step("2. the stack as the template says")
+    check_stack(Stack(template, aws, {}), aws)
+
+    step("3. sam deploy: update with other parameters")
+    topic = aws.sns.create_topic(Name=f"{STACK}-alarms")["TopicArn"]
+    update = dict(UPDATE, AlarmTopicArn=topic)
+    equal(sam_deploy(built, update, work), 0, "sam deploy (update) exit code")
+    equal(aws.stack_status(), "UPDATE_COMPLETE", "stack status after update")
+    stack = Stack(template, aws, update)
+    check_stack(stack, aws)
+    # The update reached the resources (not only the stack's record of it).
+    ik = aws.lam.get_function_configuration(FunctionName=f"{STACK}-issue-key")
+    equal(ik["Environment"]["Variables"]["DEFAULT_FACE_FLOW"], "v1", "updated DEFAULT_FACE_FLOW")
+    equal(ik["LoggingConfig"]["ApplicationLogLevel"], "DEBUG", "updated log level")
+    alarm = aws.cw.describe_alarms(AlarmNames=[f"{STACK}-verify-result-upstream-getinfo"])["MetricAlarms"][0]
+    equal((alarm["Threshold"], alarm["AlarmActions"]), (35.0, [topic]), "updated upstream alarm")
+
+    step("4. scripts/deploy-function.sh issue-key")
+    if args.skip_function:
+        print("  skipped: no arm64 bootstrap could be built here (see the release build above)")
+    else:
+        deploy_function(aws, stack, work, "issue-key")
+
+    step("5. delete: the retained resources stay")
+    aws.cfn.delete_stack(StackName=STACK)
+    aws.cfn.get_waiter("stack_delete_complete").wait(
+        StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    gone = aws.cfn.describe_stacks()["Stacks"]
+    check(all(s["StackName"] != STACK or s["StackStatus"] == "DELETE_COMPLETE" for s in gone), "stack deleted")
+    for lid, r in stack.t["Resources"].items():
+        if lid not in stack.physical:
+            continue
+        pid = stack.physical[lid]
+        retained = r.get("DeletionPolicy") == "Retain"
+        exists = {
+            "AWS::DynamoDB::Table": lambda: pid in aws.ddb.list_tables()["TableNames"],
+            "AWS::SecretsManager::Secret": lambda: any(
+                pid in (s["Name"], s["ARN"]) for s in aws.sm.list_secrets()["SecretList"]
+            ),
+            "AWS::Logs::LogGroup": lambda: any(
+                g["logGroupName"] == pid
+                for g in aws.logs.describe_log_groups(logGroupNamePrefix=pid)["logGroups"]
+            ),
+        }.get(r["Type"])
+        if exists is None:
+            continue
+        equal(exists(), retained, f"{lid} ({r['Type']}) exists after delete")
+
+    print(f"\ndeploy test: {checked} checks, {len(failures)} failed")
+    for n in dict.fromkeys(not_shown):
+        print(f"  not shown by the emulator: {n}")
+    if failures:
+        for f in failures:
+            print(f"  failed: {f}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
