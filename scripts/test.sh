@@ -24,8 +24,16 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT"
 
-bash scripts/venv.sh || die "could not set up .venv"
 bash scripts/node.sh || die "could not install examples/backend's Node packages"
+# The Python tools install while clippy builds: pip mostly waits on the network. .venv is needed
+# from cfn-lint on; the deploy test's emulator venv (step 7) by scripts/deploy-test.sh, which
+# installs it again if this failed.
+mkdir -p "$WXFACE_ROOT/target/deploy"
+bash scripts/venv.sh >"$WXFACE_ROOT/target/venv.log" 2>&1 &
+VENV_PID=$!
+(side_venv "$WXFACE_ROOT/target/deploy/venv" tests/deploy/requirements.txt) \
+    >"$WXFACE_ROOT/target/deploy/venv.log" 2>&1 &
+EMULATOR_VENV_PID=$!
 export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
 export PYTHON="$WXFACE_ROOT/.venv/bin/python"
 export_local_aws_env
@@ -39,8 +47,20 @@ problems=()
 
 stop_all_on_exit
 
-section() { printf '\n==== %s\n' "$*"; }
+# A section's header, with the seconds since the run began (where the time goes).
+section() { printf '\n==== %s  [%d s]\n' "$*" "$SECONDS"; }
 problem() { problems+=("$1"); log "FAILED: $1"; }
+# counted WHAT CMD...: runs CMD as one test of the summary; WHAT names it if it fails.
+counted() {
+    local what="$1"
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        problem "$what"
+    fi
+}
 
 # ---------------------------------------------------------------- 1. lint
 section "cargo fmt --all --check"
@@ -49,47 +69,39 @@ cargo fmt --all --check || problem "cargo fmt --all --check (run: cargo fmt --al
 section "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || problem "cargo clippy"
 
+if ! wait "$VENV_PID"; then
+    cat "$WXFACE_ROOT/target/venv.log" >&2
+    die "could not set up .venv"
+fi
+
 section "cfn-lint template.yaml"
 cfn-lint template.yaml || problem "cfn-lint template.yaml"
 
 # SAM's own transform and lint. It needs a region but no credentials and no network; telemetry
 # off, and a time limit in case something still tries to reach out.
 section "sam validate --lint --region us-east-1"
-if SAM_CLI_TELEMETRY=0 timeout 300 sam validate --lint --region us-east-1 --template-file template.yaml; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "sam validate --lint"
-fi
+counted "sam validate --lint" env SAM_CLI_TELEMETRY=0 \
+    timeout 300 sam validate --lint --region us-east-1 --template-file template.yaml
 
 # The hospital's decrypt helper over many ciphertexts: a wrong key must always be refused clearly.
 section "hospital helper: right key opens, wrong key refused (tests/interop/hospital_decrypt.py)"
-if "$PYTHON" tests/interop/hospital_decrypt.py; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "hospital decrypt helper (tests/interop/hospital_decrypt.py)"
-fi
+counted "hospital decrypt helper (tests/interop/hospital_decrypt.py)" \
+    "$PYTHON" tests/interop/hospital_decrypt.py
 
-section "docs/openapi.yaml is valid OpenAPI 3.1 (openapi-spec-validator)"
-if openapi-spec-validator docs/openapi.yaml; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "openapi-spec-validator docs/openapi.yaml"
-fi
+section "docs/openapi.yaml: valid OpenAPI 3.1 (openapi-spec-validator), its examples of its schemas"
+counted "openapi-spec-validator docs/openapi.yaml" openapi-spec-validator docs/openapi.yaml
+counted "docs/openapi.yaml's examples (tests/openapi/test_examples.py)" \
+    env PYTHONDONTWRITEBYTECODE=1 \
+    "$PYTHON" -m pytest -q -p no:cacheprovider tests/openapi/test_examples.py
 
 section "mini-program module against a stubbed wx (examples/miniprogram/test/wxface.test.js)"
-if node --test examples/miniprogram/test/wxface.test.js; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "mini-program unit tests (examples/miniprogram/test/wxface.test.js)"
-fi
+counted "mini-program unit tests (examples/miniprogram/test/wxface.test.js)" \
+    node --test examples/miniprogram/test/wxface.test.js
 
 # ---------------------------------------------------------------- 2. cargo test
 rm -rf "$LOGS" "$WORK" "$WXFACE_ROOT/target/sim-logs"
 mkdir -p "$LOGS" "$WORK"
+
 
 section "moto_server for the whole run"
 MOTO_PORT=$(free_port)
@@ -128,18 +140,10 @@ section "e2e: simulator + cargo lambda watch + wxface-dev demo"
 # as one test.
 interop_receipts() {
     section "interop: receipts verified with PyJWT and Node jose"
-    if "$PYTHON" tests/interop/receipts.py "$WORK/receipts.json"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        problem "receipts interop with PyJWT (tests/interop/receipts.py)"
-    fi
-    if WXFACE_RECEIPTS="$WORK/receipts.json" node --test tests/interop/receipts.test.mjs; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        problem "receipts interop with jose (tests/interop/receipts.test.mjs)"
-    fi
+    counted "receipts interop with PyJWT (tests/interop/receipts.py)" \
+        "$PYTHON" tests/interop/receipts.py "$WORK/receipts.json"
+    counted "receipts interop with jose (tests/interop/receipts.test.mjs)" \
+        env WXFACE_RECEIPTS="$WORK/receipts.json" node --test tests/interop/receipts.test.mjs
 }
 
 # api_checks FUNCTIONS_URL SIM_URL: what needs the running functions besides the demo, one test
@@ -147,20 +151,13 @@ interop_receipts() {
 # end (examples/miniprogram/test/e2e.test.js).
 api_checks() {
     section "OpenAPI: schemathesis from docs/openapi.yaml against the functions"
-    if PYTHONDONTWRITEBYTECODE=1 WXFACE_FUNCTIONS="$1" WXFACE_SIM="$2" \
-        "$PYTHON" -m pytest -q -p no:cacheprovider tests/openapi; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        problem "OpenAPI property-based tests (tests/openapi)"
-    fi
+    counted "OpenAPI property-based tests (tests/openapi)" \
+        env PYTHONDONTWRITEBYTECODE=1 WXFACE_FUNCTIONS="$1" WXFACE_SIM="$2" \
+        "$PYTHON" -m pytest -q -p no:cacheprovider tests/openapi/test_openapi.py
     section "mini-program module end to end (examples/miniprogram/test/e2e.test.js)"
-    if WXFACE_E2E_FUNCTIONS="$1" WXFACE_E2E_SIM="$2" node --test examples/miniprogram/test/e2e.test.js; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        problem "mini-program e2e (examples/miniprogram/test/e2e.test.js)"
-    fi
+    counted "mini-program e2e (examples/miniprogram/test/e2e.test.js)" \
+        env WXFACE_E2E_FUNCTIONS="$1" WXFACE_E2E_SIM="$2" \
+        node --test examples/miniprogram/test/e2e.test.js
 }
 
 e2e() {
@@ -213,25 +210,21 @@ fi
 # faults, then healing (wxface-dev soak; WXFACE_SOAK_SECONDS for a longer run). Its containers'
 # logs are under $LOGS, so the PII scan reads them too.
 section "soak: random WeChat and AWS faults, three containers per function"
-if [[ -n "$MOTO_URL" ]] &&
-    cargo run -q -p wxface-harness --bin wxface-dev -- soak --aws "$MOTO_URL" --logs "$LOGS/soak" \
-        --seconds "${WXFACE_SOAK_SECONDS:-40}" --containers 3; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "soak (container logs: target/test-logs/soak/)"
-fi
+soak() {
+    [[ -n "$MOTO_URL" ]] &&
+        cargo run -q -p wxface-harness --bin wxface-dev -- soak --aws "$MOTO_URL" \
+            --logs "$LOGS/soak" --seconds "${WXFACE_SOAK_SECONDS:-40}" --containers 3
+}
+counted "soak (container logs: target/test-logs/soak/)" soak
 
 # ---------------------------------------------------------------- 5. PII scan
 section "PII scan: every table and target/test-logs"
-if [[ -n "$MOTO_URL" ]] &&
-    cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" --logs "$LOGS" \
-        --receipts "$WORK/receipts.json" --events "$WORK/events.json"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "PII scan"
-fi
+scan_pii() {
+    [[ -n "$MOTO_URL" ]] &&
+        cargo run -q -p wxface-harness --bin wxface-dev -- scan-pii --aws "$MOTO_URL" \
+            --logs "$LOGS" --receipts "$WORK/receipts.json" --events "$WORK/events.json"
+}
+counted "PII scan" scan_pii
 
 stop_all
 
@@ -253,14 +246,12 @@ esac
 # ---------------------------------------------------------------- 7. deploy test
 # After the release build, so deploy-function.sh's arm64 build of issue-key is up to date.
 section "deploy test: sam deploy to a local AWS emulator (scripts/deploy-test.sh)"
+wait "$EMULATOR_VENV_PID" ||
+    log "the emulator venv failed in the background (target/deploy/venv.log); installing it again"
 deploy_args=()
 ((${#skipped[@]} > 0)) && deploy_args=(--skip-function)
-if bash scripts/deploy-test.sh "${deploy_args[@]}"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-    problem "deploy test (scripts/deploy-test.sh; logs: target/deploy/run/)"
-fi
+counted "deploy test (scripts/deploy-test.sh; logs: target/deploy/run/)" \
+    bash scripts/deploy-test.sh "${deploy_args[@]}"
 
 section "summary"
 if ((${#problems[@]} > 0)); then

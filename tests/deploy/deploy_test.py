@@ -125,7 +125,7 @@ class Stack:
     def condition(self, c):
         if isinstance(c, str):
             return self.condition(self.t["Conditions"][c])
-        (k, a), = c.items()
+        ((k, a),) = c.items()
         if k == "Fn::Not":
             return not self.condition(a[0])
         if k == "Fn::Equals":
@@ -144,7 +144,7 @@ class Stack:
 
     def resolve(self, v):
         if isinstance(v, dict) and len(v) == 1:
-            (k, a), = v.items()
+            ((k, a),) = v.items()
             if k == "Ref":
                 return self.ref(a)
             if k == "Fn::Sub" and isinstance(a, str):
@@ -221,15 +221,28 @@ class Aws:
 def sam_deploy(template, params, work):
     overrides = [f"{k}={v}" for k, v in params.items()]
     cmd = [
-        "sam", "deploy", "--template-file", str(template), "--stack-name", STACK,
-        "--region", REGION, "--resolve-s3", "--capabilities", "CAPABILITY_IAM",
-        "--no-confirm-changeset", "--no-fail-on-empty-changeset", "--no-progressbar",
+        "sam",
+        "deploy",
+        "--template-file",
+        str(template),
+        "--stack-name",
+        STACK,
+        "--region",
+        REGION,
+        "--resolve-s3",
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "--no-confirm-changeset",
+        "--no-fail-on-empty-changeset",
+        "--no-progressbar",
     ]
     if overrides:
         cmd += ["--parameter-overrides", *overrides]
     log = work / "sam-deploy.log"
     with open(log, "a") as out:
-        rc = subprocess.run(cmd, cwd=template.parent, stdout=out, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            cmd, cwd=template.parent, stdout=out, stderr=subprocess.STDOUT
+        ).returncode
     if rc != 0:
         print(log.read_text()[-4000:], file=sys.stderr)
     return rc
@@ -279,7 +292,11 @@ def check_functions(stack, aws):
         c = aws.lam.get_function_configuration(FunctionName=name)
         for key in ("Architectures", "Runtime", "Handler", "MemorySize", "Timeout"):
             equal(c.get(key), stack.resolve(props[key]), f"{binary}: {key}")
-        equal(c.get("LoggingConfig"), stack.resolve(props["LoggingConfig"]), f"{binary}: LoggingConfig")
+        equal(
+            c.get("LoggingConfig"),
+            stack.resolve(props["LoggingConfig"]),
+            f"{binary}: LoggingConfig",
+        )
         want_env = {k: str(v) for k, v in stack.resolve(props["Environment"])["Variables"].items()}
         equal(c.get("Environment", {}).get("Variables"), want_env, f"{binary}: environment")
         equal(c["Role"], stack.resolve(props["Role"]), f"{binary}: role")
@@ -305,12 +322,17 @@ def check_functions(stack, aws):
             if r["Type"] == "AWS::SecretsManager::Secret" and lid2 in stack.physical:
                 target[lid2] = stack.physical[lid2]  # what Ref gives: the ARN on AWS
                 if not target[lid2].startswith("arn:"):
-                    not_shown.append(f"{lid2}: its ARN (the emulator's Ref of a secret is its name)")
+                    not_shown.append(
+                        f"{lid2}: its ARN (the emulator's Ref of a secret is its name)"
+                    )
         want = {(a.lower(), target["log"]) for a in LOGS}
         for actions, on in NEEDS[binary]:
             want |= {(a.lower(), target[on]) for a in actions}
         got, attached = policy_pairs(aws, role)
-        check(got == want, f"{binary}: role policy grants {sorted(got - want)} beyond, lacks {sorted(want - got)}")
+        check(
+            got == want,
+            f"{binary}: role policy grants {sorted(got - want)} beyond, lacks {sorted(want - got)}",
+        )
         equal(attached, [], f"{binary}: managed policies on its role")
 
 
@@ -364,16 +386,26 @@ def check_stack(stack, aws):
         t = aws.ddb.describe_table(TableName=name)["Table"]
         equal(t["KeySchema"], p["KeySchema"], f"{lid}: key schema")
         equal(t["BillingModeSummary"]["BillingMode"], p["BillingMode"], f"{lid}: billing mode")
-        equal(t["StreamSpecification"]["StreamViewType"], p["StreamSpecification"]["StreamViewType"], f"{lid}: stream")
+        equal(
+            t["StreamSpecification"]["StreamViewType"],
+            p["StreamSpecification"]["StreamViewType"],
+            f"{lid}: stream",
+        )
         ttl = aws.ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") == "DISABLED":
             not_shown.append(f"{lid}: TimeToLiveSpecification (the emulator reports TTL DISABLED)")
         else:
-            equal(ttl.get("AttributeName"), p["TimeToLiveSpecification"]["AttributeName"], f"{lid}: TTL attribute")
+            equal(
+                ttl.get("AttributeName"),
+                p["TimeToLiveSpecification"]["AttributeName"],
+                f"{lid}: TTL attribute",
+            )
         pitr = aws.ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         pitr = pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
         if pitr == "DISABLED":
-            not_shown.append(f"{lid}: PointInTimeRecoverySpecification (the emulator reports PITR DISABLED)")
+            not_shown.append(
+                f"{lid}: PointInTimeRecoverySpecification (the emulator reports PITR DISABLED)"
+            )
         else:
             equal(pitr, "ENABLED", f"{lid}: point-in-time recovery")
         sse = t.get("SSEDescription", {}).get("Status")
@@ -396,9 +428,14 @@ def check_stack(stack, aws):
             m = maps[0]
             equal(m["EventSourceArn"], want["Stream"], f"{binary} {ename}: stream")
             for key in (
-                "StartingPosition", "BatchSize", "MaximumBatchingWindowInSeconds",
-                "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts",
-                "MaximumRecordAgeInSeconds", "FilterCriteria",
+                "StartingPosition",
+                "BatchSize",
+                "MaximumBatchingWindowInSeconds",
+                "FunctionResponseTypes",
+                "BisectBatchOnFunctionError",
+                "MaximumRetryAttempts",
+                "MaximumRecordAgeInSeconds",
+                "FilterCriteria",
             ):
                 equal(m.get(key), want[key], f"{binary} {ename}: {key}")
             equal(
@@ -410,7 +447,9 @@ def check_stack(stack, aws):
 
 def bootstrap_sha256(binary):
     """The hash of the bootstrap `cargo lambda build` left (CodeSha256 is the zip's, not this)."""
-    return hashlib.sha256((ROOT / "target" / "lambda" / binary / "bootstrap").read_bytes()).hexdigest()
+    return hashlib.sha256(
+        (ROOT / "target" / "lambda" / binary / "bootstrap").read_bytes()
+    ).hexdigest()
 
 
 def deploy_function(aws, stack, work, binary):
@@ -422,12 +461,30 @@ def deploy_function(aws, stack, work, binary):
     with open(work / "deploy-function.log", "w") as out:
         rc = subprocess.run(
             ["bash", str(ROOT / "scripts" / "deploy-function.sh"), binary, "--region", REGION],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         ).returncode
-    equal(rc, 0, f"scripts/deploy-function.sh {binary} exit code (log: {work / 'deploy-function.log'})")
+    equal(
+        rc,
+        0,
+        f"scripts/deploy-function.sh {binary} exit code (log: {work / 'deploy-function.log'})",
+    )
     after = aws.lam.get_function_configuration(FunctionName=name)
-    check(after["CodeSha256"] != before["CodeSha256"], f"{binary}: new code after deploy-function.sh")
-    for key in ("Role", "MemorySize", "Timeout", "Environment", "Architectures", "Runtime", "Handler", "LoggingConfig"):
+    check(
+        after["CodeSha256"] != before["CodeSha256"], f"{binary}: new code after deploy-function.sh"
+    )
+    for key in (
+        "Role",
+        "MemorySize",
+        "Timeout",
+        "Environment",
+        "Architectures",
+        "Runtime",
+        "Handler",
+        "LoggingConfig",
+    ):
         equal(after.get(key), before.get(key), f"{binary}: {key} kept by deploy-function.sh")
     # The deployed zip holds the real bootstrap, not the stand-in.
     location = aws.lam.get_function(FunctionName=name)["Code"].get("Location")
@@ -439,13 +496,19 @@ def deploy_function(aws, stack, work, binary):
         except OSError as e:
             print(f"  (cannot fetch the code at {location}: {e})")
     if code is None:
-        not_shown.append(f"{binary}: the deployed code itself (get-function gave no readable Location)")
+        not_shown.append(
+            f"{binary}: the deployed code itself (get-function gave no readable Location)"
+        )
         return
     zpath = work / "deployed.zip"
     zpath.write_bytes(code)
     with zipfile.ZipFile(zpath) as z:
         got = hashlib.sha256(z.read("bootstrap")).hexdigest()
-    equal(got, bootstrap_sha256(binary), f"{binary}: the deployed bootstrap is target/lambda/{binary}/bootstrap")
+    equal(
+        got,
+        bootstrap_sha256(binary),
+        f"{binary}: the deployed bootstrap is target/lambda/{binary}/bootstrap",
+    )
 
 
 def main():
@@ -482,7 +545,9 @@ def main():
     ik = aws.lam.get_function_configuration(FunctionName=f"{STACK}-issue-key")
     equal(ik["Environment"]["Variables"]["DEFAULT_FACE_FLOW"], "v1", "updated DEFAULT_FACE_FLOW")
     equal(ik["LoggingConfig"]["ApplicationLogLevel"], "DEBUG", "updated log level")
-    alarm = aws.cw.describe_alarms(AlarmNames=[f"{STACK}-verify-result-upstream-getinfo"])["MetricAlarms"][0]
+    alarm = aws.cw.describe_alarms(AlarmNames=[f"{STACK}-verify-result-upstream-getinfo"])[
+        "MetricAlarms"
+    ][0]
     equal((alarm["Threshold"], alarm["AlarmActions"]), (35.0, [topic]), "updated upstream alarm")
 
     step("4. scripts/deploy-function.sh issue-key")
@@ -497,7 +562,10 @@ def main():
         StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
     gone = aws.cfn.describe_stacks()["Stacks"]
-    check(all(s["StackName"] != STACK or s["StackStatus"] == "DELETE_COMPLETE" for s in gone), "stack deleted")
+    check(
+        all(s["StackName"] != STACK or s["StackStatus"] == "DELETE_COMPLETE" for s in gone),
+        "stack deleted",
+    )
     for lid, r in stack.t["Resources"].items():
         if lid not in stack.physical:
             continue
@@ -517,13 +585,13 @@ def main():
             continue
         equal(exists(), retained, f"{lid} ({r['Type']}) exists after delete")
 
-    print(f"\ndeploy test: {checked} checks, {len(failures)} failed")
+    print()
     for n in dict.fromkeys(not_shown):
-        print(f"  not shown by the emulator: {n}")
-    if failures:
-        for f in failures:
-            print(f"  failed: {f}", file=sys.stderr)
-        sys.exit(1)
+        print(f"not shown by the emulator: {n}")
+    for f in failures:
+        print(f"failed: {f}", file=sys.stderr)
+    print(f"deploy test: {checked} checks, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

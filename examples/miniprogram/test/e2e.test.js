@@ -17,7 +17,11 @@ const ID_CARD = "11010519491231002X";
 const skip = !(FUNCTIONS && SIM) && "set WXFACE_E2E_FUNCTIONS and WXFACE_E2E_SIM (make test does)";
 
 async function postJson(url, body) {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   let data = text;
   try {
@@ -28,10 +32,17 @@ async function postJson(url, body) {
 
 /** The `wx` of a phone whose user is `openid`, played by the simulator. */
 function simulatedWx(openid) {
-  const done = (promise, success, fail) => promise.then(success, (err) => fail({ errMsg: String(err) }));
+  const done = (promise, success, fail) =>
+    promise.then(success, (err) => fail({ errMsg: String(err) }));
   return {
     login({ success, fail }) {
-      done(postJson(`${SIM}/__sim/login`, { appid: APPID, openid }).then((r) => ({ code: r.data.code })), success, fail);
+      done(
+        postJson(`${SIM}/__sim/login`, { appid: APPID, openid }).then((r) => ({
+          code: r.data.code,
+        })),
+        success,
+        fail,
+      );
     },
     request({ url, data, success, fail }) {
       done(postJson(url, data), success, fail);
@@ -40,15 +51,24 @@ function simulatedWx(openid) {
       done(postJson(`${SIM}/__sim/face/v2/run`, { verify_id: verifyId, openid }), success, fail);
     },
     startFacialRecognitionVerify({ userIdKey, success, fail }) {
-      const run = postJson(`${SIM}/__sim/face/v1/run`, { appid: APPID, openid, user_id_key: userIdKey });
-      done(run.then((r) => ({ errCode: 0, verifyResult: r.data.verify_result })), success, fail);
+      const run = postJson(`${SIM}/__sim/face/v1/run`, {
+        appid: APPID,
+        openid,
+        user_id_key: userIdKey,
+      });
+      done(
+        run.then((r) => ({ errCode: 0, verifyResult: r.data.verify_result })),
+        success,
+        fail,
+      );
     },
   };
 }
 
 /** The business backend: verifies each receipt against the deployment's JWKS. */
 async function backend() {
-  const { remoteKeys, verifyReceipt, identityHash } = await import("../../backend/verify_receipt.mjs");
+  const { remoteKeys, verifyReceipt, identityHash } =
+    await import("../../backend/verify_receipt.mjs");
   const jwks = remoteKeys(`${FUNCTIONS}/verify-result/.well-known/jwks.json`);
   const accepted = [];
   const server = http.createServer((req, res) => {
@@ -61,14 +81,22 @@ async function backend() {
         assert.equal(claims.out_seq_no, out_seq_no);
         assert.equal(claims.identity_hash, identityHash(out_seq_no, NAME, ID_CARD));
         accepted.push(claims);
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: claims.status }));
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ status: claims.status }));
       } catch (err) {
-        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: String(err) }));
+        res
+          .writeHead(400, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: String(err) }));
       }
     });
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${server.address().port}/receipt`, accepted, close: () => server.close() };
+  return {
+    url: `http://127.0.0.1:${server.address().port}/receipt`,
+    accepted,
+    close: () => server.close(),
+  };
 }
 
 for (const flow of ["v2", "v1"]) {
@@ -82,7 +110,12 @@ for (const flow of ["v2", "v1"]) {
         backendUrl: shop.url,
         pendingDelayMs: 300,
       });
-      const { answer, backend: said } = await wxface.verify({ name: NAME, idCardNumber: ID_CARD, flow, bizRef: "e2e-1" });
+      const { answer, backend: said } = await wxface.verify({
+        name: NAME,
+        idCardNumber: ID_CARD,
+        flow,
+        bizRef: "e2e-1",
+      });
       assert.equal(answer.status, "verified", JSON.stringify(answer));
       assert.equal(answer.flow, flow);
       assert.deepEqual(said, { status: 200, data: { status: "verified" } });

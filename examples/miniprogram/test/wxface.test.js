@@ -37,8 +37,18 @@ function stubWx(script, { faceFails = false } = {}) {
 }
 
 const v2Issued = { flow: "v2", out_seq_no: "seq-0001", verify_id: "vid-1", expires_in: 3600 };
-const verified = { out_seq_no: "seq-0001", flow: "v2", status: "verified", verified: true, receipt: "h.p.s" };
-const unavailable = { status: 503, header: { "Retry-After": "2" }, data: { error: { code: "upstream_unavailable", message: "busy" } } };
+const verified = {
+  out_seq_no: "seq-0001",
+  flow: "v2",
+  status: "verified",
+  verified: true,
+  receipt: "h.p.s",
+};
+const unavailable = {
+  status: 503,
+  header: { "Retry-After": "2" },
+  data: { error: { code: "upstream_unavailable", message: "busy" } },
+};
 
 function wxface(wx, extra = {}) {
   const waits = [];
@@ -52,23 +62,46 @@ test("v2: login, issue-key, the face check, verify-result, the receipt to the ba
     [URLS.verifyResultUrl]: [{ status: 200, data: verified }],
     [URLS.backendUrl]: [{ status: 200, data: { accepted: true } }],
   });
-  const { answer, backend } = await wxface(wx).client.verify({ name: "张三", idCardNumber: "11010519491231002X", bizRef: "order-42" });
+  const { answer, backend } = await wxface(wx).client.verify({
+    name: "张三",
+    idCardNumber: "11010519491231002X",
+    bizRef: "order-42",
+  });
   assert.equal(answer.status, "verified");
   assert.deepEqual(backend, { status: 200, data: { accepted: true } });
-  assert.deepEqual(calls.map((c) => c.api), ["login", "request", "requestFacialVerify", "login", "request", "request"]);
+  assert.deepEqual(
+    calls.map((c) => c.api),
+    ["login", "request", "requestFacialVerify", "login", "request", "request"],
+  );
   const [issue, verify, forward] = calls.filter((c) => c.api === "request");
-  assert.deepEqual(issue.data, { code: "code-1", name: "张三", id_card_number: "11010519491231002X", biz_ref: "order-42" });
+  assert.deepEqual(issue.data, {
+    code: "code-1",
+    name: "张三",
+    id_card_number: "11010519491231002X",
+    biz_ref: "order-42",
+  });
   assert.equal(issue.method, "POST");
   assert.equal(issue.header["content-type"], "application/json");
   assert.equal(calls[2].verifyId, "vid-1");
-  assert.deepEqual(verify.data, { code: "code-2", out_seq_no: "seq-0001" }, "a fresh code, no verify_result for v2");
+  assert.deepEqual(
+    verify.data,
+    { code: "code-2", out_seq_no: "seq-0001" },
+    "a fresh code, no verify_result for v2",
+  );
   assert.deepEqual(forward.data, { out_seq_no: "seq-0001", receipt: "h.p.s" });
 });
 
 test("v1: the userIdKey goes to the jsapi and its verifyResult to verify-result", async () => {
   const { wx, calls } = stubWx({
-    [URLS.issueKeyUrl]: [{ status: 200, data: { flow: "v1", out_seq_no: "seq-0002", user_id_key: "uk-1", expires_in: 3600 } }],
-    [URLS.verifyResultUrl]: [{ status: 200, data: { ...verified, flow: "v1", out_seq_no: "seq-0002" } }],
+    [URLS.issueKeyUrl]: [
+      {
+        status: 200,
+        data: { flow: "v1", out_seq_no: "seq-0002", user_id_key: "uk-1", expires_in: 3600 },
+      },
+    ],
+    [URLS.verifyResultUrl]: [
+      { status: 200, data: { ...verified, flow: "v1", out_seq_no: "seq-0002" } },
+    ],
     [URLS.backendUrl]: [{ status: 200, data: {} }],
   });
   await wxface(wx).client.verify({ name: "张三", idCardNumber: "11010519491231002X", flow: "v1" });
@@ -93,7 +126,10 @@ test("a 503 is retried after its Retry-After, each attempt with a fresh login co
 });
 
 test("a refusal is not retried and reaches the caller with its status and code", async () => {
-  const refusal = { status: 400, data: { error: { code: "invalid_id_card_number", message: "bad" } } };
+  const refusal = {
+    status: 400,
+    data: { error: { code: "invalid_id_card_number", message: "bad" } },
+  };
   const { wx, calls } = stubWx({ [URLS.issueKeyUrl]: [refusal] });
   await assert.rejects(wxface(wx).client.verify({ name: "张三", idCardNumber: "123" }), (err) => {
     assert.equal(err.name, "WxfaceError");
@@ -113,7 +149,10 @@ test("503s stop after the last attempt, with the error", async () => {
 });
 
 test("pending is asked again, then the final answer's receipt is forwarded", async () => {
-  const pending = { status: 200, data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false } };
+  const pending = {
+    status: 200,
+    data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false },
+  };
   const { wx, calls } = stubWx({
     [URLS.issueKeyUrl]: [{ status: 200, data: v2Issued }],
     [URLS.verifyResultUrl]: [pending, pending, { status: 200, data: verified }],
@@ -127,19 +166,28 @@ test("pending is asked again, then the final answer's receipt is forwarded", asy
 });
 
 test("a pending answer has no receipt, so nothing goes to the backend", async () => {
-  const pending = { status: 200, data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false } };
+  const pending = {
+    status: 200,
+    data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false },
+  };
   const { wx, calls } = stubWx({
     [URLS.issueKeyUrl]: [{ status: 200, data: v2Issued }],
     [URLS.verifyResultUrl]: [pending, pending],
   });
-  const { answer, backend } = await wxface(wx, { pendingPolls: 1 }).client.verify({ name: "张三", idCardNumber: "11010519491231002X" });
+  const { answer, backend } = await wxface(wx, { pendingPolls: 1 }).client.verify({
+    name: "张三",
+    idCardNumber: "11010519491231002X",
+  });
   assert.equal(answer.status, "pending");
   assert.equal(backend, undefined);
   assert.equal(calls.filter((c) => c.url === URLS.backendUrl).length, 0);
 });
 
 test("a face check the user cancels is an error, and verify-result is not asked", async () => {
-  const { wx, calls } = stubWx({ [URLS.issueKeyUrl]: [{ status: 200, data: v2Issued }] }, { faceFails: true });
+  const { wx, calls } = stubWx(
+    { [URLS.issueKeyUrl]: [{ status: 200, data: v2Issued }] },
+    { faceFails: true },
+  );
   await assert.rejects(
     wxface(wx).client.verify({ name: "张三", idCardNumber: "11010519491231002X" }),
     (err) => err.code === "face_check_failed",

@@ -39,7 +39,13 @@ Page({
       });
       // The backend's word decides (it checked the receipt); the answer is only shown.
       const accepted = backend && backend.status === 200 && answer.status === "verified";
-      this.setData({ message: accepted ? "核身成功" : answer.status === "pending" ? "核身结果确认中" : "核身未通过" });
+      this.setData({
+        message: accepted
+          ? "核身成功"
+          : answer.status === "pending"
+            ? "核身结果确认中"
+            : "核身未通过",
+      });
     } catch (err) {
       this.setData({ message: MESSAGES[err.code] || "服务繁忙，请稍后再试" });
     } finally {
