@@ -3,7 +3,9 @@
 # local AWS emulator (ministack, in its own venv target/deploy/venv from
 # tests/deploy/requirements.txt) on a free port, created, read back, updated, one function
 # redeployed with scripts/deploy-function.sh, and deleted: tests/deploy/deploy_test.py.
-# Usage: bash scripts/deploy-test.sh [--skip-function]   (--skip-function: no arm64 build here)
+# Usage: bash scripts/deploy-test.sh [--build-status FILE]
+#   --build-status: redeploy issue-key only once FILE holds the release build's exit code, and
+#                   only if it is 0 (make test builds alongside; without it, the step builds)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT"
@@ -23,6 +25,7 @@ start_bg ministack "$WORK/run/ministack.log" env GATEWAY_PORT="$port" BIND_HOST=
     TMPDIR="$WORK/run/tmp" S3_DATA_DIR="$WORK/run/tmp/s3" LOG_LEVEL=WARNING "$emulator/bin/ministack"
 wait_port ministack "$port" "$BG_PID" 60 "$WORK/run/ministack.log" || die "the emulator did not start"
 
-# The AWS CLI of deploy-function.sh comes from the emulator's venv, after .venv on PATH.
-PATH="$PATH:$emulator/bin" "$PYTHON" tests/deploy/deploy_test.py \
+# The AWS CLI of deploy-function.sh comes from the emulator's venv: after .venv, before any `aws`
+# of the machine's (which might not know AWS_ENDPOINT_URL and reach real AWS).
+PATH="$WXFACE_ROOT/.venv/bin:$emulator/bin:$PATH" "$PYTHON" tests/deploy/deploy_test.py \
     --endpoint "http://127.0.0.1:$port" --work "$WORK/run" "$@"

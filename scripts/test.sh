@@ -2,7 +2,9 @@
 # make test: the one test command (CI runs it through .ci/run). Works on a fresh clone with no
 # stdin: creates .venv, then
 #   1. lint:  cargo fmt --check, cargo clippy -D warnings, cfn-lint template.yaml,
-#             sam validate --lint (offline: a region, no credentials, no telemetry)
+#             sam validate --lint (offline: a region, no credentials, no telemetry); the
+#             hospital helper; docs/openapi.yaml valid, with its examples; the mini-program
+#             module against a stubbed wx
 #   2. cargo test --workspace against one shared moto_server (WXFACE_TEST_MOTO_ENDPOINT)
 #   3. e2e:   a fresh simulator + `cargo lambda watch` on free ports, `wxface-dev setup`,
 #             `wxface-dev demo` (full v2 and v1 verifications through the real functions), the
@@ -14,11 +16,11 @@
 #             target/test-logs (what the tests and the functions logged)
 #   6. build: the release arm64 build of the four functions within the size budget
 #             (scripts/check-size.sh; skipped, saying why, where no aarch64 std can be had)
-#   7. deploy: template.yaml deployed with the SAM CLI to a local AWS emulator, checked, updated,
-#             one function redeployed with scripts/deploy-function.sh, deleted
-#             (scripts/deploy-test.sh)
-# and prints `tests: N passed, M failed` (cargo test results + e2e + PII scan + sam validate
-# + the release build as one test each; a skipped release build counts in neither).
+#   7. deploy: beside the build, template.yaml deployed with the SAM CLI to a local AWS emulator,
+#             checked, updated, one function redeployed with scripts/deploy-function.sh (once the
+#             build is done), deleted (scripts/deploy-test.sh)
+# and prints `tests: N passed, M failed`: the cargo test results, and every other check above
+# as one test each (`counted`); a skipped release build counts in neither.
 # Exits non-zero if anything failed, lint included.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,12 +30,14 @@ bash scripts/node.sh || die "could not install examples/backend's Node packages"
 # The Python tools install while clippy builds: pip mostly waits on the network. .venv is needed
 # from cfn-lint on; the deploy test's emulator venv (step 7) by scripts/deploy-test.sh, which
 # installs it again if this failed.
+# Both are stopped with the rest if this run is interrupted.
+stop_all_on_exit
 mkdir -p "$WXFACE_ROOT/target/deploy"
-bash scripts/venv.sh >"$WXFACE_ROOT/target/venv.log" 2>&1 &
-VENV_PID=$!
-(side_venv "$WXFACE_ROOT/target/deploy/venv" tests/deploy/requirements.txt) \
-    >"$WXFACE_ROOT/target/deploy/venv.log" 2>&1 &
-EMULATOR_VENV_PID=$!
+start_bg venv "$WXFACE_ROOT/target/venv.log" bash scripts/venv.sh
+VENV_PID=$BG_PID
+start_bg "emulator venv" "$WXFACE_ROOT/target/deploy/venv.log" bash -c \
+    'source scripts/lib.sh && side_venv target/deploy/venv tests/deploy/requirements.txt'
+EMULATOR_VENV_PID=$BG_PID
 export PATH="$WXFACE_ROOT/.venv/bin:$PATH"
 export PYTHON="$WXFACE_ROOT/.venv/bin/python"
 export_local_aws_env
@@ -44,8 +48,6 @@ WORK="$WXFACE_ROOT/target/test-run"    # everything else of this run (not scanne
 passed=0
 failed=0
 problems=()
-
-stop_all_on_exit
 
 # A section's header, with the seconds since the run began (where the time goes).
 section() { printf '\n==== %s  [%d s]\n' "$*" "$SECONDS"; }
@@ -176,7 +178,12 @@ e2e() {
     STACK_TABLE="wxface-e2e-sessions-$$" STACK_APP_SECRET="wxface/e2e-$$/wechat-app" \
         STACK_TOKEN_SECRET="wxface/e2e-$$/access-token" STACK_MERCHANT_SECRET="wxface/e2e-$$/merchant" \
         start_stack "$LOGS" "$MOTO_URL" "$sim_port" "$pay_port" "$fn_port" "$debug" \
-        --ignore-changes --env-var NO_COLOR=1 || return 1
+        --ignore-changes --env-var NO_COLOR=1 || {
+        # The checks that need the stack did not run: they count as failed, not as nothing.
+        failed=$((failed + 2))
+        problem "OpenAPI and mini-program e2e tests not run: the stack did not start"
+        return 1
+    }
     mv "$LOGS/sim.log" "$LOGS/pay-sim.log" "$WXFACE_ROOT/target/sim-logs/" 2>/dev/null || true
 
     cargo run -q -p wxface-harness --bin wxface-dev -- demo \
@@ -226,15 +233,31 @@ scan_pii() {
 }
 counted "PII scan" scan_pii
 
+section "every upstream the functions called has its alarm (tests/alarms/upstream_pairs.py)"
+counted "upstream alarms against the calls of this run (tests/alarms/upstream_pairs.py)" \
+    "$PYTHON" tests/alarms/upstream_pairs.py "$LOGS"
+
 stop_all
 
-# ---------------------------------------------------------------- 6. release build
+# ---------------------------------------------------------------- 6. release build, 7. deploy
 # Last, so the functional results come first: a clean release build takes minutes (README
-# "Performance"); an up-to-date one, seconds.
+# "Performance"); an up-to-date one, seconds. The deploy test (scripts/deploy-test.sh) runs
+# beside it: creating, checking and updating the stack on the emulator waits mostly on Python,
+# not the CPU; its redeploy of issue-key waits for the build's exit code in $build_status.
+wait "$EMULATOR_VENV_PID" ||
+    log "the emulator venv failed in the background (target/deploy/venv.log); installing it again"
+build_status="$WORK/release-build.status"
+rm -f "$build_status"
+start_bg "deploy test" "$WORK/deploy-test.log" \
+    bash scripts/deploy-test.sh --build-status "$build_status"
+DEPLOY_PID=$BG_PID
+
 section "release build (arm64) within the size budget: scripts/check-size.sh"
 skipped=()
 bash scripts/check-size.sh --skipped-exit-code 3
-case $? in
+build_rc=$?
+echo "$build_rc" >"$build_status.tmp" && mv "$build_status.tmp" "$build_status"
+case $build_rc in
     0) passed=$((passed + 1)) ;;
     3) skipped+=("release arm64 build and size budget (no aarch64 standard library; see above)") ;;
     *)
@@ -243,15 +266,14 @@ case $? in
         ;;
 esac
 
-# ---------------------------------------------------------------- 7. deploy test
-# After the release build, so deploy-function.sh's arm64 build of issue-key is up to date.
-section "deploy test: sam deploy to a local AWS emulator (scripts/deploy-test.sh)"
-wait "$EMULATOR_VENV_PID" ||
-    log "the emulator venv failed in the background (target/deploy/venv.log); installing it again"
-deploy_args=()
-((${#skipped[@]} > 0)) && deploy_args=(--skip-function)
-counted "deploy test (scripts/deploy-test.sh; logs: target/deploy/run/)" \
-    bash scripts/deploy-test.sh "${deploy_args[@]}"
+section "deploy test: sam deploy to a local AWS emulator (scripts/deploy-test.sh, beside the build)"
+deploy_test() {
+    local rc=0
+    wait "$DEPLOY_PID" || rc=$?
+    cat "$WORK/deploy-test.log"
+    return "$rc"
+}
+counted "deploy test (scripts/deploy-test.sh; logs: target/deploy/run/)" deploy_test
 
 section "summary"
 if ((${#problems[@]} > 0)); then

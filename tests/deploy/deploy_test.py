@@ -1,7 +1,7 @@
 """The deploy test: template.yaml deployed with the real SAM CLI to a local AWS emulator, then
 read back through the AWS APIs and compared with what the template says and the code needs.
 
-    python tests/deploy/deploy_test.py --endpoint http://127.0.0.1:PORT --work DIR [--skip-function]
+    python tests/deploy/deploy_test.py --endpoint http://127.0.0.1:PORT --work DIR [--build-status F]
 
 Run by scripts/deploy-test.sh (which starts the emulator). Steps, each checked:
   1. `sam deploy` of the template as `sam build` would leave it (each CodeUri a folder with a
@@ -26,6 +26,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+import traceback
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -391,6 +393,18 @@ def check_stack(stack, aws):
             p["StreamSpecification"]["StreamViewType"],
             f"{lid}: stream",
         )
+        # What the emulator cannot show is at least declared (and on AWS, applied).
+        equal(
+            p.get("TimeToLiveSpecification"),
+            {"AttributeName": "expires_at", "Enabled": True},
+            f"{lid}: TTL declared",
+        )
+        equal(
+            p.get("PointInTimeRecoverySpecification"),
+            {"PointInTimeRecoveryEnabled": True},
+            f"{lid}: point-in-time recovery declared",
+        )
+        equal(p.get("SSESpecification"), {"SSEEnabled": True}, f"{lid}: encryption declared")
         ttl = aws.ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") == "DISABLED":
             not_shown.append(f"{lid}: TimeToLiveSpecification (the emulator reports TTL DISABLED)")
@@ -511,52 +525,8 @@ def deploy_function(aws, stack, work, binary):
     )
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--endpoint", required=True)
-    ap.add_argument("--work", required=True, type=Path)
-    ap.add_argument("--skip-function", action="store_true", help="no arm64 build: skip step 4")
-    args = ap.parse_args()
-    work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["AWS_ENDPOINT_URL"] = args.endpoint
-    os.environ["SAM_CLI_TELEMETRY"] = "0"
-    aws = Aws(args.endpoint)
-    template, matches = decode_str((ROOT / "template.yaml").read_text())
-    if template is None:
-        sys.exit(f"template.yaml does not parse: {matches}")
-    built = built_template(work)
-
-    step("1. sam deploy: create")
-    equal(sam_deploy(built, {}, work), 0, "sam deploy (create) exit code")
-    equal(aws.stack_status(), "CREATE_COMPLETE", "stack status after create")
-
-    step("2. the stack as the template says")
-    check_stack(Stack(template, aws, {}), aws)
-
-    step("3. sam deploy: update with other parameters")
-    topic = aws.sns.create_topic(Name=f"{STACK}-alarms")["TopicArn"]
-    update = dict(UPDATE, AlarmTopicArn=topic)
-    equal(sam_deploy(built, update, work), 0, "sam deploy (update) exit code")
-    equal(aws.stack_status(), "UPDATE_COMPLETE", "stack status after update")
-    stack = Stack(template, aws, update)
-    check_stack(stack, aws)
-    # The update reached the resources (not only the stack's record of it).
-    ik = aws.lam.get_function_configuration(FunctionName=f"{STACK}-issue-key")
-    equal(ik["Environment"]["Variables"]["DEFAULT_FACE_FLOW"], "v1", "updated DEFAULT_FACE_FLOW")
-    equal(ik["LoggingConfig"]["ApplicationLogLevel"], "DEBUG", "updated log level")
-    alarm = aws.cw.describe_alarms(AlarmNames=[f"{STACK}-verify-result-upstream-getinfo"])[
-        "MetricAlarms"
-    ][0]
-    equal((alarm["Threshold"], alarm["AlarmActions"]), (35.0, [topic]), "updated upstream alarm")
-
-    step("4. scripts/deploy-function.sh issue-key")
-    if args.skip_function:
-        print("  skipped: no arm64 bootstrap could be built here (see the release build above)")
-    else:
-        deploy_function(aws, stack, work, "issue-key")
-
-    step("5. delete: the retained resources stay")
+def delete_and_check(aws, stack):
+    """Deletes the stack; then what has DeletionPolicy Retain exists, and the rest does not."""
     aws.cfn.delete_stack(StackName=STACK)
     aws.cfn.get_waiter("stack_delete_complete").wait(
         StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
@@ -566,6 +536,8 @@ def main():
         all(s["StackName"] != STACK or s["StackStatus"] == "DELETE_COMPLETE" for s in gone),
         "stack deleted",
     )
+    if stack is None:
+        return
     for lid, r in stack.t["Resources"].items():
         if lid not in stack.physical:
             continue
@@ -584,6 +556,86 @@ def main():
         if exists is None:
             continue
         equal(exists(), retained, f"{lid} ({r['Type']}) exists after delete")
+
+
+def wait_for_build(status_file, timeout_s=1800):
+    """0 without a status file (deploy-function.sh builds what it needs), else the build's exit
+    code once it is written."""
+    if status_file is None:
+        return 0
+    deadline = time.monotonic() + timeout_s
+    while not status_file.exists():
+        if time.monotonic() > deadline:
+            check(False, f"the release build did not finish within {timeout_s} s")
+            return None
+        time.sleep(1)
+    return int(status_file.read_text().strip() or "1")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument(
+        "--build-status",
+        type=Path,
+        help="step 4 waits for this file: the exit code of the release build (make test runs the"
+        " build alongside steps 1-3); 0 runs deploy-function.sh, anything else skips it",
+    )
+    args = ap.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["AWS_ENDPOINT_URL"] = args.endpoint
+    os.environ["SAM_CLI_TELEMETRY"] = "0"
+    aws = Aws(args.endpoint)
+    template, matches = decode_str((ROOT / "template.yaml").read_text())
+    if template is None:
+        sys.exit(f"template.yaml does not parse: {matches}")
+    built = built_template(work)
+
+    stack = None
+    try:
+        step("1. sam deploy: create")
+        equal(sam_deploy(built, {}, work), 0, "sam deploy (create) exit code")
+        equal(aws.stack_status(), "CREATE_COMPLETE", "stack status after create")
+
+        step("2. the stack as the template says")
+        stack = Stack(template, aws, {})
+        check_stack(stack, aws)
+
+        step("3. sam deploy: update with other parameters")
+        topic = aws.sns.create_topic(Name=f"{STACK}-alarms")["TopicArn"]
+        update = dict(UPDATE, AlarmTopicArn=topic)
+        equal(sam_deploy(built, update, work), 0, "sam deploy (update) exit code")
+        equal(aws.stack_status(), "UPDATE_COMPLETE", "stack status after update")
+        stack = Stack(template, aws, update)
+        check_stack(stack, aws)
+        # The update reached the resources (not only the stack's record of it).
+        ik = aws.lam.get_function_configuration(FunctionName=f"{STACK}-issue-key")
+        equal(
+            ik["Environment"]["Variables"]["DEFAULT_FACE_FLOW"], "v1", "updated DEFAULT_FACE_FLOW"
+        )
+        equal(ik["LoggingConfig"]["ApplicationLogLevel"], "DEBUG", "updated log level")
+        alarm = aws.cw.describe_alarms(AlarmNames=[f"{STACK}-verify-result-upstream-getinfo"])[
+            "MetricAlarms"
+        ][0]
+        equal(
+            (alarm["Threshold"], alarm["AlarmActions"]), (35.0, [topic]), "updated upstream alarm"
+        )
+
+        step("4. scripts/deploy-function.sh issue-key")
+        build = wait_for_build(args.build_status)
+        if build == 0:
+            deploy_function(aws, stack, work, "issue-key")
+        else:
+            print(f"  skipped: the release build ended with {build} (see it above)")
+
+    except Exception:  # a step that broke is a failure; the stack is still deleted below
+        traceback.print_exc()
+        check(False, "a step raised (traceback above)")
+
+    step("5. delete: the retained resources stay")
+    delete_and_check(aws, stack)
 
     print()
     for n in dict.fromkeys(not_shown):

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from schemathesis.checks import not_a_server_error
 
@@ -44,6 +45,8 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     negative_data_rejection,
+    # A method a path does not list: 405 with Allow.
+    unsupported_method,
 ]
 
 schema = schemathesis.openapi.from_path(os.path.join(ROOT, "docs", "openapi.yaml"))

@@ -2,6 +2,8 @@
 // IssueKeyUrl and VerifyResultUrl, and your own backend's receipt endpoint; add their hosts to
 // the mini-program's request domains (开发管理 → 服务器域名 → request合法域名).
 const { createWxface } = require("../../wxface");
+// backendUrl: your backend's endpoint that takes {out_seq_no, receipt}, verifies the receipt and
+// answers what it decided.
 
 const wxface = createWxface({
   wx,
@@ -37,8 +39,9 @@ Page({
         name: this.data.name,
         idCardNumber: this.data.idCardNumber,
       });
-      // The backend's word decides (it checked the receipt); the answer is only shown.
-      const accepted = backend && backend.status === 200 && answer.status === "verified";
+      // The backend's word decides: it checked the receipt and answers the status it read from
+      // it (examples/backend/), e.g. {"status": "verified"}. The phone's copy decides nothing.
+      const accepted = backend && backend.status === 200 && (backend.data || {}).status === "verified";
       this.setData({
         message: accepted
           ? "核身成功"
