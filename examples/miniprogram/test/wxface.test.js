@@ -44,6 +44,10 @@ const verified = {
   verified: true,
   receipt: "h.p.s",
 };
+const pending = {
+  status: 200,
+  data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false },
+};
 const unavailable = {
   status: 503,
   header: { "Retry-After": "2" },
@@ -149,10 +153,6 @@ test("503s stop after the last attempt, with the error", async () => {
 });
 
 test("pending is asked again, then the final answer's receipt is forwarded", async () => {
-  const pending = {
-    status: 200,
-    data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false },
-  };
   const { wx, calls } = stubWx({
     [URLS.issueKeyUrl]: [{ status: 200, data: v2Issued }],
     [URLS.verifyResultUrl]: [pending, pending, { status: 200, data: verified }],
@@ -166,10 +166,6 @@ test("pending is asked again, then the final answer's receipt is forwarded", asy
 });
 
 test("a pending answer has no receipt, so nothing goes to the backend", async () => {
-  const pending = {
-    status: 200,
-    data: { out_seq_no: "seq-0001", flow: "v2", status: "pending", verified: false },
-  };
   const { wx, calls } = stubWx({
     [URLS.issueKeyUrl]: [{ status: 200, data: v2Issued }],
     [URLS.verifyResultUrl]: [pending, pending],
