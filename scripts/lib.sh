@@ -48,18 +48,19 @@ enter_venv() {
     export_local_aws_env
 }
 
-# side_venv DIR REQUIREMENTS: a venv of its own at DIR with REQUIREMENTS installed (remade when
-# they or the Python change; a stamp records what was installed), for a tool whose pins cannot
-# share .venv (the AWS emulator of the deploy test, the cold-start benchmark's Python peer).
+# side_venv DIR REQUIREMENTS: a venv at DIR (made if missing) with REQUIREMENTS installed.
+# Re-running is instant: a stamp records the Python and the requirements that were installed, and
+# a change of either installs again. For .venv (scripts/venv.sh) and for tools whose pins cannot
+# share it (the deploy test's AWS emulator, the cold-start benchmark's Python peer).
 side_venv() {
     local dir="$1" req="$2" want
     want="$( { python3 --version 2>&1; cat "$req"; } | sha256sum | cut -d' ' -f1)"
     [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$want" ]] && return 0
-    log "venv: installing $req into $dir"
-    rm -rf "$dir"
-    python3 -m venv "$dir" || return 1
-    "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" >&2 ||
-        return 1
+    log "venv: installing $req into $dir (about a minute the first time)"
+    rm -f "$dir/.stamp"
+    [[ -x "$dir/bin/python" ]] || python3 -m venv "$dir" || return 1
+    local pip=("$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q)
+    "${pip[@]}" --upgrade pip >&2 && "${pip[@]}" -r "$req" >&2 || return 1
     echo "$want" >"$dir/.stamp"
 }
 

@@ -286,9 +286,28 @@ def policy_pairs(aws, role):
     return pairs, attached
 
 
+def policy_targets(stack, aws):
+    """The resources NEEDS names, by target, as the policies must name them (read once)."""
+    table = next(lid for lid, _ in stack.of_type("AWS::DynamoDB::Table"))
+    target = {
+        "table": stack.resolve({"Fn::GetAtt": [table, "Arn"]}),
+        "stream": stack.resolve({"Fn::GetAtt": [table, "StreamArn"]}),
+        "bus": aws.events.describe_event_bus(Name=stack.params["EventBusName"])["Arn"],
+    }
+    for lid, r in stack.t["Resources"].items():
+        if lid not in stack.physical:
+            continue
+        if r["Type"] == "AWS::SQS::Queue":
+            target[lid] = stack.resolve({"Fn::GetAtt": [lid, "Arn"]})
+        if r["Type"] == "AWS::SecretsManager::Secret":
+            target[lid] = stack.physical[lid]  # what Ref gives: the ARN on AWS
+            if not target[lid].startswith("arn:"):
+                not_shown.append(f"{lid}: its ARN (the emulator's Ref of a secret is its name)")
+    return target
+
+
 def check_functions(stack, aws):
-    tables = dict(stack.of_type("AWS::DynamoDB::Table"))
-    table_lid = next(iter(tables))
+    target = policy_targets(stack, aws)
     for lid, binary, props in stack.functions():
         name = stack.resolve(props["FunctionName"])
         c = aws.lam.get_function_configuration(FunctionName=name)
@@ -312,22 +331,8 @@ def check_functions(stack, aws):
         # The role: exactly the calls the code makes, on exactly its resources.
         role = stack.physical[props["Role"]["Fn::GetAtt"][0]]
         group = props["LoggingConfig"]["LogGroup"]["Ref"]
-        target = {
-            "table": stack.resolve({"Fn::GetAtt": [table_lid, "Arn"]}),
-            "stream": stack.resolve({"Fn::GetAtt": [table_lid, "StreamArn"]}),
-            "bus": aws.events.describe_event_bus(Name=stack.params["EventBusName"])["Arn"],
-            "log": stack.resolve({"Fn::GetAtt": [group, "Arn"]}),
-        }
-        for lid2, r in stack.t["Resources"].items():
-            if r["Type"] == "AWS::SQS::Queue" and lid2 in stack.physical:
-                target[lid2] = stack.resolve({"Fn::GetAtt": [lid2, "Arn"]})
-            if r["Type"] == "AWS::SecretsManager::Secret" and lid2 in stack.physical:
-                target[lid2] = stack.physical[lid2]  # what Ref gives: the ARN on AWS
-                if not target[lid2].startswith("arn:"):
-                    not_shown.append(
-                        f"{lid2}: its ARN (the emulator's Ref of a secret is its name)"
-                    )
-        want = {(a.lower(), target["log"]) for a in LOGS}
+        log_group = stack.resolve({"Fn::GetAtt": [group, "Arn"]})
+        want = {(a.lower(), log_group) for a in LOGS}
         for actions, on in NEEDS[binary]:
             want |= {(a.lower(), target[on]) for a in actions}
         got, attached = policy_pairs(aws, role)
