@@ -10,18 +10,20 @@ dev:
 test:
 	bash scripts/test.sh
 
-## make demo: a full v2 and v1 verification against the stack of `make dev`
+## make demo: a full v2 and v1 verification against the stack of `make dev` (make demo FRONT=api:
+## through its HTTP API front)
 demo:
-	bash scripts/demo.sh
+	FRONT=$(FRONT) bash scripts/demo.sh
 
 ## make venv: the project's Python tools (moto, cargo-lambda, zig, SAM CLI, cfn-lint) in .venv
 venv:
 	bash scripts/venv.sh
 
-## make build: the four functions as arm64 Lambda bootstraps (release), with their sizes:
-## target/lambda/<function>/bootstrap (what `sam build` packages; no Docker needed)
+## make build: the functions as arm64 Lambda bootstraps (release; `make build ARCH=x86_64` for
+## the template's Architecture=x86_64), with their sizes: target/lambda/<function>/bootstrap
+## (what `sam build` packages; no Docker needed)
 build:
-	bash scripts/build.sh
+	ARCH=$(or $(ARCH),arm64) bash scripts/build.sh
 
 ## make bench-cold-start: init, cold and warm latency and RSS of every release bootstrap beside a
 ## hello-world floor and a Python peer (scripts/bench-cold-start.sh; README "Cold start")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# make build: every function as a Lambda bootstrap for arm64 (provided.al2023), release
-# profile, through `cargo lambda build --release --arm64` (zig from .venv links them; no Docker):
+# make build: every function as a Lambda bootstrap for arm64 (provided.al2023; ARCH=x86_64 for
+# the template's Architecture=x86_64), release profile, through `cargo lambda build --release
+# --arm64` (or --x86-64; zig from .venv links them; no Docker):
 #   target/lambda/<function>/bootstrap
 # then prints each bootstrap's size (and its size zipped, as Lambda stores it).
 #
-# Usage: bash scripts/build.sh [--if-arm64-available]
+# Usage: [ARCH=arm64|x86_64] bash scripts/build.sh [--if-arm64-available]
 #   --if-arm64-available: on a machine where the aarch64 standard library is missing and cannot
 #   be installed (rustup cannot reach its servers, or there is no rustup), print a plain SKIPPED
 #   line with the reason and exit 3 instead of failing.
@@ -13,6 +14,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT"
 
 ARM64_TARGET=aarch64-unknown-linux-gnu
+ARCH="${ARCH:-arm64}"
+case "$ARCH" in
+    arm64) arch_flag=--arm64 ;;
+    x86_64) arch_flag=--x86-64 ;;
+    *) die "ARCH is arm64 or x86_64 (the template's Architecture), not $ARCH" ;;
+esac
 
 if_available=0
 for arg in "$@"; do
@@ -48,7 +55,7 @@ arm64_std_ready() {
     return 1
 }
 
-if ! arm64_std_ready; then
+if [[ "$ARCH" == arm64 ]] && ! arm64_std_ready; then
     if ((if_available)); then
         echo "SKIPPED: the arm64 release build was not run: $ARM64_UNAVAILABLE"
         exit 3
@@ -68,9 +75,9 @@ PYTHON="$WXFACE_ROOT/.venv/bin/python"
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
 
-log "build: cargo lambda build --release --arm64 ${bins[*]}"
+log "build: cargo lambda build --release $arch_flag ${bins[*]}"
 started=$SECONDS
-cargo lambda build --release --arm64 "${bins[@]}"
+cargo lambda build --release "$arch_flag" "${bins[@]}"
 elapsed=$((SECONDS - started))
 
 missing=0

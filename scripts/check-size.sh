@@ -34,7 +34,7 @@ case "${1:-}" in
 esac
 
 started=$SECONDS
-bash scripts/build.sh --if-arm64-available
+ARCH=arm64 bash scripts/build.sh --if-arm64-available
 rc=$?
 if ((rc == 3)); then
     # build.sh printed "SKIPPED: ..." with the reason.

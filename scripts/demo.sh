@@ -11,7 +11,13 @@ FN_PORT="${WXFACE_DEV_FUNCTIONS_PORT:-9000}"
 port_busy "$FN_PORT" || die "nothing listens on 127.0.0.1:$FN_PORT: start the stack with \`make dev\` first"
 port_busy "$SIM_PORT" || die "nothing listens on 127.0.0.1:$SIM_PORT: start the stack with \`make dev\` first"
 
-exec cargo run -q -p wxface-harness --bin wxface-dev -- demo \
+# FRONT=api (make demo FRONT=api): through the HTTP API front of `make dev` instead.
+api=()
+if [[ "${FRONT:-}" == api ]]; then
+    api=(--api "http://127.0.0.1:${WXFACE_DEV_API_PORT:-9001}")
+fi
+
+exec cargo run -q -p wxface-harness --bin wxface-dev -- demo "${api[@]}" \
     --functions "http://127.0.0.1:$FN_PORT/lambda-url" \
     --sim "http://127.0.0.1:$SIM_PORT" \
     --pay-sim "http://127.0.0.1:${WXFACE_DEV_PAY_SIM_PORT:-9200}" \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Deploys one function's code quickly, without CloudFormation: builds its arm64 bootstrap and runs
+# Deploys one function's code quickly, without CloudFormation: builds its bootstrap for the
+# architecture the deployed function has (the stack's Architecture: arm64 or x86_64) and runs
 # `cargo lambda deploy` against the function the stack created, with the stack's role and the
 # function's current environment, memory and timeout, so that only the code changes. The
 # function's name and role come from the stack's outputs, the rest from
@@ -98,12 +99,16 @@ print(c["MemorySize"], c["Timeout"], ",".join(c.get("Architectures") or ["x86_64
 ' "$env_file"
 )" || die "cannot carry the environment of $name over"
 read -r memory timeout arch <<<"$meta"
-[[ "$arch" == arm64 ]] || die "$name runs on $arch, not arm64: deploy it with sam deploy"
+case "$arch" in
+    arm64) arch_flag=--arm64 ;;
+    x86_64) arch_flag=--x86-64 ;;
+    *) die "$name runs on $arch, which scripts/build.sh does not build for: deploy it with sam deploy" ;;
+esac
 log "deploy: keeping ${memory} MB, ${timeout} s and its $(wc -l <"$env_file") environment variables"
 
 # --bin from the workspace root, as scripts/build.sh and `sam build` do: the same artefacts.
-log "deploy: cargo lambda build --release --arm64 --bin $fn"
-cargo lambda build --release --arm64 --bin "$fn"
+log "deploy: cargo lambda build --release $arch_flag --bin $fn"
+cargo lambda build --release "$arch_flag" --bin "$fn"
 
 log "deploy: cargo lambda deploy ${dry[*]} $name"
 cargo lambda deploy "${aws_args[@]}" "${dry[@]}" \

@@ -2,7 +2,10 @@
 # The deploy test (part of make test): template.yaml deployed with the real SAM CLI (.venv) to a
 # local AWS emulator (ministack, in its own venv target/deploy/venv from
 # tests/deploy/requirements.txt) on a free port, created, read back, updated, one function
-# redeployed with scripts/deploy-function.sh, and deleted: tests/deploy/deploy_test.py.
+# redeployed with scripts/deploy-function.sh, and deleted; and in between a second stack behind
+# the HTTP API front with the real x86_64 bootstraps, which the emulator runs as processes, and a
+# whole demo through its API (the WeChat and WeChat Pay simulators started here):
+# tests/deploy/deploy_test.py.
 # Usage: bash scripts/deploy-test.sh [--build-status FILE]
 #   --build-status: redeploy issue-key only once FILE holds the release build's exit code, and
 #                   only if it is 0 (make test builds alongside; without it, the step builds)
@@ -18,14 +21,33 @@ side_venv "$emulator" tests/deploy/requirements.txt || die "could not install th
 rm -rf "$WORK/run"
 mkdir -p "$WORK/run"
 
+# The simulators and wxface-dev of the HttpApi round: built by make test's e2e already (a cargo
+# build here would wait for the release build's lock on target/), else built now.
+bins=(wechat-sim wechatpay-sim wxface-dev)
+for b in "${bins[@]}"; do
+    [[ -x "target/debug/$b" ]] || {
+        cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness || die "cannot build the simulators"
+        break
+    }
+done
+sim_port=$(free_port)
+start_bg wechat-sim "$WORK/run/wechat-sim.log" target/debug/wechat-sim --listen "127.0.0.1:$sim_port"
+wait_port wechat-sim "$sim_port" "$BG_PID" 60 "$WORK/run/wechat-sim.log" || die "the WeChat simulator did not start"
+pay_port=$(free_port)
+start_bg wechatpay-sim "$WORK/run/wechatpay-sim.log" target/debug/wechatpay-sim --listen "127.0.0.1:$pay_port"
+wait_port wechatpay-sim "$pay_port" "$BG_PID" 60 "$WORK/run/wechatpay-sim.log" || die "the WeChat Pay simulator did not start"
+
 port=$(free_port)
-# Bound to loopback; its own temporary folder, so nothing of an earlier run is read.
+# Bound to loopback; its own temporary folder, so nothing of an earlier run is read. The functions
+# it runs as processes inherit its environment: AWS_ENDPOINT_URL sends their AWS calls back to it.
 mkdir -p "$WORK/run/tmp"
 start_bg ministack "$WORK/run/ministack.log" env GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 \
-    TMPDIR="$WORK/run/tmp" S3_DATA_DIR="$WORK/run/tmp/s3" LOG_LEVEL=WARNING "$emulator/bin/ministack"
+    TMPDIR="$WORK/run/tmp" S3_DATA_DIR="$WORK/run/tmp/s3" LOG_LEVEL=WARNING \
+    AWS_ENDPOINT_URL="http://127.0.0.1:$port" "$emulator/bin/ministack"
 wait_port ministack "$port" "$BG_PID" 60 "$WORK/run/ministack.log" || die "the emulator did not start"
 
 # The AWS CLI of deploy-function.sh comes from the emulator's venv: after .venv, before any `aws`
 # of the machine's (which might not know AWS_ENDPOINT_URL and reach real AWS).
 PATH="$WXFACE_ROOT/.venv/bin:$emulator/bin:$PATH" "$PYTHON" tests/deploy/deploy_test.py \
-    --endpoint "http://127.0.0.1:$port" --work "$WORK/run" "$@"
+    --endpoint "http://127.0.0.1:$port" --work "$WORK/run" \
+    --wechat-sim "http://127.0.0.1:$sim_port" --pay-sim "http://127.0.0.1:$pay_port" "$@"

@@ -172,13 +172,15 @@ ENV
 # the local stack of `make dev` and `make test`: builds, starts both simulators, creates the table
 # and secrets with `wxface-dev setup` (names from STACK_TABLE, STACK_APP_SECRET,
 # STACK_TOKEN_SECRET, STACK_MERCHANT_SECRET), writes LOGDIR/functions.env and starts every function
-# under `cargo lambda watch` (its log: LOGDIR/lambda-watch.log). Sets SIM_PID, PAY_SIM_PID and
-# WATCH_PID; returns non-zero if any step fails.
+# under `cargo lambda watch` (its log: LOGDIR/lambda-watch.log), and the HTTP API front in front
+# of them on STACK_API_PORT (`wxface-dev api-front`). Sets SIM_PID, PAY_SIM_PID, WATCH_PID and
+# API_PID; returns non-zero if any step fails.
 start_stack() {
     local dir="$1" moto="$2" sim_port="$3" pay_port="$4" fn_port="$5" rust_log="$6"
     shift 6
     local spec
-    for spec in "wechat-sim:$sim_port" "wechatpay-sim:$pay_port" "cargo lambda watch:$fn_port"; do
+    for spec in "wechat-sim:$sim_port" "wechatpay-sim:$pay_port" "cargo lambda watch:$fn_port" \
+        "api-front:$STACK_API_PORT"; do
         if port_busy "${spec##*:}"; then
             log "ERROR: port ${spec##*:} (for ${spec%:*}) is already in use on 127.0.0.1"
             return 1
@@ -206,6 +208,12 @@ start_stack() {
         cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$fn_port" \
         --env-file "$dir/functions.env" "$@"
     WATCH_PID=$BG_PID
-    wait_port "cargo lambda watch" "$fn_port" "$WATCH_PID" 60 "$dir/lambda-watch.log"
+    wait_port "cargo lambda watch" "$fn_port" "$WATCH_PID" 60 "$dir/lambda-watch.log" || return 1
+    # The HTTP API front (README "Fronts") on STACK_API_PORT: the same functions at the routes a
+    # China deployment serves, handed over with the API's paths.
+    start_bg "api-front" "$dir/api-front.log" target/debug/wxface-dev api-front \
+        --functions "http://127.0.0.1:$fn_port/lambda-url" --listen "127.0.0.1:$STACK_API_PORT"
+    API_PID=$BG_PID
+    wait_port "api-front" "$STACK_API_PORT" "$API_PID" 30 "$dir/api-front.log"
 }
 

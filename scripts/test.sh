@@ -6,10 +6,11 @@
 #             hospital helper; docs/openapi.yaml valid, with its examples; the mini-program
 #             module against a stubbed wx
 #   2. cargo test --workspace against one shared moto_server (WXFACE_TEST_MOTO_ENDPOINT)
-#   3. e2e:   a fresh simulator + `cargo lambda watch` on free ports, `wxface-dev setup`,
-#             `wxface-dev demo` (full v2 and v1 verifications through the real functions), the
+#   3. e2e:   a fresh simulator + `cargo lambda watch` + the HTTP API front on free ports,
+#             `wxface-dev setup`, `wxface-dev demo` through the API front (full v2 and v1
+#             verifications through the real functions, at a China deployment's routes), the
 #             receipts checked by PyJWT and jose, schemathesis from docs/openapi.yaml, and the
-#             mini-program module (examples/miniprogram) end to end
+#             mini-program module (examples/miniprogram) end to end, through the function URLs
 #   4. soak:  `wxface-dev soak`: every kind of flow against several processes per function,
 #             with random WeChat and AWS faults, then healing; its invariants must hold
 #   5. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
@@ -81,9 +82,15 @@ cfn-lint template.yaml || problem "cfn-lint template.yaml"
 
 # SAM's own transform and lint. It needs a region but no credentials and no network; telemetry
 # off, and a time limit in case something still tries to reach out.
-section "sam validate --lint --region us-east-1"
+section "sam validate --lint --region us-east-1 (Front=FunctionUrls, and a copy with Front=HttpApi)"
 counted "sam validate --lint" env SAM_CLI_TELEMETRY=0 \
     timeout 300 sam validate --lint --region us-east-1 --template-file template.yaml
+# The other front as the default, so that SAM's transform and lint see that shape too.
+mkdir -p "$WXFACE_ROOT/target/lint"
+sed 's/^    Default: FunctionUrls$/    Default: HttpApi/' template.yaml >"$WXFACE_ROOT/target/lint/template-httpapi.yaml"
+counted "sam validate --lint (Front=HttpApi)" bash -c \
+    'grep -q "^    Default: HttpApi$" "$1" && env SAM_CLI_TELEMETRY=0 timeout 300 \
+        sam validate --lint --region us-east-1 --template-file "$1"' _ "$WXFACE_ROOT/target/lint/template-httpapi.yaml"
 
 # The hospital's decrypt helper over many ciphertexts: a wrong key must always be refused clearly.
 section "hospital helper: right key opens, wrong key refused (tests/interop/hospital_decrypt.py)"
@@ -170,6 +177,8 @@ e2e() {
     while [[ "$pay_port" == "$sim_port" ]]; do pay_port=$(free_port); done
     fn_port=$(free_port)
     while [[ "$fn_port" == "$sim_port" || "$fn_port" == "$pay_port" ]]; do fn_port=$(free_port); done
+    api_port=$(free_port)
+    while [[ " $sim_port $pay_port $fn_port " == *" $api_port "* ]]; do api_port=$(free_port); done
     mkdir -p "$WXFACE_ROOT/target/sim-logs"
     # DEBUG for our crates, so the PII scan also covers what they log at debug level; the
     # functions' log goes where the scan reads, the simulators' beside it.
@@ -177,7 +186,7 @@ e2e() {
     for f in "${FUNCTIONS[@]}"; do debug+=",${f//-/_}=debug"; done
     STACK_TABLE="wxface-e2e-sessions-$$" STACK_APP_SECRET="wxface/e2e-$$/wechat-app" \
         STACK_TOKEN_SECRET="wxface/e2e-$$/access-token" STACK_MERCHANT_SECRET="wxface/e2e-$$/merchant" \
-        start_stack "$LOGS" "$MOTO_URL" "$sim_port" "$pay_port" "$fn_port" "$debug" \
+        STACK_API_PORT="$api_port" start_stack "$LOGS" "$MOTO_URL" "$sim_port" "$pay_port" "$fn_port" "$debug" \
         --ignore-changes --env-var NO_COLOR=1 || {
         # The checks that need the stack did not run: they count as failed, not as nothing.
         failed=$((failed + 2))
@@ -186,7 +195,10 @@ e2e() {
     }
     mv "$LOGS/sim.log" "$LOGS/pay-sim.log" "$WXFACE_ROOT/target/sim-logs/" 2>/dev/null || true
 
+    # The demo through the HTTP API front (the routes and paths of a China deployment); the
+    # OpenAPI and mini-program checks below through the function URLs.
     cargo run -q -p wxface-harness --bin wxface-dev -- demo \
+        --api "http://127.0.0.1:$api_port" \
         --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
         --pay-sim "http://127.0.0.1:$pay_port" --receipts "$WORK/receipts.json" \
         --aws "$MOTO_URL" --table "wxface-e2e-sessions-$$" --events "$WORK/events.json" \
@@ -199,6 +211,7 @@ e2e() {
     fi
     api_checks "http://127.0.0.1:$fn_port/lambda-url" "http://127.0.0.1:$sim_port"
     # Stop the functions before the scan, so their logs are complete.
+    stop_pid "$API_PID"
     stop_pid "$WATCH_PID"
     stop_pid "$SIM_PID"
     stop_pid "$PAY_SIM_PID"

@@ -15,6 +15,19 @@ Run by scripts/deploy-test.sh (which starts the emulator). Steps, each checked:
      its configuration is what it was;
   5. delete: DELETE_COMPLETE, the resources with DeletionPolicy Retain still there, the others
      gone.
+Between steps 3 and 4 (the release build still running), the HTTP API front (Front=HttpApi) as a
+second stack, with the real x86_64 bootstraps of the functions (target/debug: the code the e2e
+runs; the release profile would be a second full build):
+  A1. `sam deploy`: CREATE_COMPLETE; step 2's checks, and the API as the template says: its routes
+      (each to its function, lookup's AWS_IAM), payload 2.0, the throttled $default stage with its
+      access log, no function URL anywhere;
+  A2. the simulators' credentials put into the stack's secrets (`wxface-dev setup --stack-secrets`);
+  A3. `wxface-dev demo --api`: v2, v1, v1 by push, a kiosk's authinfo and real name, direct and
+      for a hospital, each receipt verified against the JWKS served through the API: every
+      request through the emulator's HTTP API to the functions it runs as processes;
+  A4. through the API: 404 for what is no route, 403 for an unsigned GET /lookup, and a SigV4
+      GET /lookup answers the demo's session with a receipt;
+  A5. delete.
 What the emulator does not implement is printed as "not shown by the emulator: ..." and not
 counted as checked (README "Deploy test").
 """
@@ -28,6 +41,7 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -37,7 +51,12 @@ from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+# The stack the steps work on: the function URL one, or for a while the HTTP API one.
 STACK = "wxface-deploy-test"
+URL_STACK = STACK
+API_STACK = "wxface-deploy-test-api"
+# The emulator's account (its pseudo parameter AWS::AccountId).
+ACCOUNT = "000000000000"
 
 GET = "secretsmanager:GetSecretValue"
 PUT = "secretsmanager:PutSecretValue"
@@ -130,6 +149,10 @@ class Stack:
         ((k, a),) = c.items()
         if k == "Fn::Not":
             return not self.condition(a[0])
+        if k == "Fn::And":
+            return all(map(self.condition, a))
+        if k == "Fn::Or":
+            return any(map(self.condition, a))
         if k == "Fn::Equals":
             return self.resolve(a[0]) == self.resolve(a[1])
         if k == "Condition":
@@ -137,7 +160,14 @@ class Stack:
         raise ValueError(f"condition {k} not handled")
 
     def ref(self, name):
-        pseudo = {"AWS::StackName": STACK, "AWS::Region": REGION, "AWS::NoValue": None}
+        pseudo = {
+            "AWS::StackName": STACK,
+            "AWS::Region": REGION,
+            "AWS::NoValue": None,
+            # The emulator's: it knows no other partition.
+            "AWS::Partition": "aws",
+            "AWS::AccountId": ACCOUNT,
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.params:
@@ -151,6 +181,14 @@ class Stack:
                 return self.ref(a)
             if k == "Fn::Sub" and isinstance(a, str):
                 return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self.ref(m.group(1))), a)
+            if k == "Fn::Sub":
+                text, names = a
+                names = {n: self.resolve(x) for n, x in names.items()}
+                return re.sub(
+                    r"\$\{([^}.]+)\}",
+                    lambda m: str(names[m.group(1)] if m.group(1) in names else self.ref(m.group(1))),
+                    text,
+                )
             if k == "Fn::If":
                 return self.resolve(a[1] if self.condition(a[0]) else a[2])
             if k == "Fn::GetAtt":
@@ -194,6 +232,7 @@ class Aws:
         self.sqs = client("sqs")
         self.sns = client("sns")
         self.events = client("events")
+        self.apigw = client("apigatewayv2")
 
     def attribute(self, stack, lid, attr):
         """Fn::GetAtt, read from the resource itself (not from CloudFormation)."""
@@ -214,6 +253,10 @@ class Aws:
             return next(g["arn"] for g in groups if g["logGroupName"] == pid)
         if (ty, attr) == ("AWS::Lambda::Url", "FunctionUrl"):
             return self.lam.get_function_url_config(FunctionName=pid)["FunctionUrl"]
+        if (ty, attr) == ("AWS::ApiGatewayV2::Api", "ApiEndpoint"):
+            return self.apigw.get_api(ApiId=pid)["ApiEndpoint"]
+        if ty == "AWS::Lambda::Function" and attr == "Arn":
+            return self.lam.get_function_configuration(FunctionName=pid)["FunctionArn"]
         raise ValueError(f"GetAtt {lid}.{attr} not handled")
 
     def stack_status(self):
@@ -250,22 +293,26 @@ def sam_deploy(template, params, work):
     return rc
 
 
-def built_template(work):
+def built_template(work, real=None, name="template.yaml"):
     """template.yaml as `sam build` leaves it: each CodeUri a folder holding the function's
-    bootstrap (here a stand-in; the line of its Binary comes before its CodeUri)."""
+    bootstrap (a stand-in, or `real`'s folder for it; the line of its Binary comes before its
+    CodeUri)."""
     out, binary = [], None
     for line in (ROOT / "template.yaml").read_text().splitlines(keepends=True):
         m = re.match(r"\s+Binary:\s*(\S+)", line)
         if m:
             binary = m.group(1)
         if re.match(r"\s+CodeUri:\s*\.\s*$", line):
-            code = work / "build" / binary
-            code.mkdir(parents=True, exist_ok=True)
-            (code / "bootstrap").write_text(f"#!/bin/sh\n# stand-in for {binary}\nexit 1\n")
-            (code / "bootstrap").chmod(0o755)
-            line = line.replace("CodeUri: .", f"CodeUri: build/{binary}")
+            if real:
+                line = line.replace("CodeUri: .", f"CodeUri: {real[binary]}")
+            else:
+                code = work / "build" / binary
+                code.mkdir(parents=True, exist_ok=True)
+                (code / "bootstrap").write_text(f"#!/bin/sh\n# stand-in for {binary}\nexit 1\n")
+                (code / "bootstrap").chmod(0o755)
+                line = line.replace("CodeUri: .", f"CodeUri: build/{binary}")
         out.append(line)
-    path = work / "template.yaml"
+    path = work / name
     path.write_text("".join(out))
     return path
 
@@ -308,6 +355,11 @@ def policy_targets(stack, aws):
 
 def check_functions(stack, aws):
     target = policy_targets(stack, aws)
+    # The function URLs of the stack's front, by function (logical id).
+    urls = {
+        r["Properties"]["TargetFunctionArn"]["Ref"]: r["Properties"]["AuthType"]
+        for _, r in stack.of_type("AWS::Lambda::Url")
+    }
     for lid, binary, props in stack.functions():
         name = stack.resolve(props["FunctionName"])
         c = aws.lam.get_function_configuration(FunctionName=name)
@@ -325,8 +377,13 @@ def check_functions(stack, aws):
             auth = aws.lam.get_function_url_config(FunctionName=name)["AuthType"]
         except aws.lam.exceptions.ResourceNotFoundException:
             auth = None
-        want_auth = props.get("FunctionUrlConfig", {}).get("AuthType")
-        equal(auth, want_auth, f"{binary}: function URL auth (None: no URL)")
+        want_auth = urls.get(lid)
+        equal(auth, want_auth, f"{binary}: function URL auth (None: no URL, as behind the HTTP API)")
+        equal(
+            c.get("TracingConfig", {}).get("Mode", "PassThrough"),
+            stack.resolve(props["Tracing"]),
+            f"{binary}: tracing",
+        )
 
         # The role: exactly the calls the code makes, on exactly its resources.
         role = stack.physical[props["Role"]["Fn::GetAtt"][0]]
@@ -356,6 +413,7 @@ def check_stack(stack, aws):
         equal(outputs.get(key), str(stack.resolve(o["Value"])), f"output {key}")
 
     check_functions(stack, aws)
+    check_http_api(stack, aws)
 
     # Log groups: the retention of the parameter.
     for lid, r in stack.of_type("AWS::Logs::LogGroup"):
@@ -462,6 +520,172 @@ def check_stack(stack, aws):
                 want["DestinationConfig"]["OnFailure"]["Destination"],
                 f"{binary} {ename}: on-failure destination",
             )
+
+
+def check_http_api(stack, aws):
+    """The HTTP API as the template says, or none at all behind function URLs."""
+    apis = list(stack.of_type("AWS::ApiGatewayV2::Api"))
+    deployed = [a for a in aws.apigw.get_apis()["Items"] if a["Name"] == STACK]
+    equal(len(deployed), len(apis), "HTTP APIs of the stack")
+    if not apis:
+        return
+    api_id = stack.physical[apis[0][0]]
+    equal(aws.apigw.get_api(ApiId=api_id)["ProtocolType"], "HTTP", "the API's protocol")
+    integrations = {i["IntegrationId"]: i for i in aws.apigw.get_integrations(ApiId=api_id)["Items"]}
+    names = {stack.physical[lid]: b for lid, b, _ in stack.functions()}
+    got = set()
+    for r in aws.apigw.get_routes(ApiId=api_id)["Items"]:
+        target = integrations.get(r.get("Target", "").removeprefix("integrations/"), {})
+        uri = target.get("IntegrationUri", "")
+        function = next((b for n, b in names.items() if uri.endswith(f":function:{n}")), uri)
+        equal(
+            (target.get("IntegrationType"), target.get("PayloadFormatVersion")),
+            ("AWS_PROXY", "2.0"),
+            f"route {r['RouteKey']}: integration",
+        )
+        got.add((r["RouteKey"], function, r.get("AuthorizationType", "NONE")))
+    want = set()
+    for _, r in stack.of_type("AWS::ApiGatewayV2::Route"):
+        p = r["Properties"]
+        integration = re.search(r"\$\{(\w+)\}", p["Target"]["Fn::Sub"]).group(1)
+        fid = stack.t["Resources"][integration]["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]
+        binary = stack.t["Resources"][fid]["Metadata"]["BuildProperties"]["Binary"]
+        want.add((p["RouteKey"], binary, p["AuthorizationType"]))
+    equal(got, want, "the API's routes (key, function, authorization)")
+    stages = aws.apigw.get_stages(ApiId=api_id)["Items"]
+    equal([s["StageName"] for s in stages], ["$default"], "the API's stages")
+    for s in stages:
+        p = stack.resolve(next(r for _, r in stack.of_type("AWS::ApiGatewayV2::Stage"))["Properties"])
+        equal(s.get("AutoDeploy"), True, "$default: auto-deploy")
+        settings = s.get("DefaultRouteSettings", {})
+        for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            if key not in settings:
+                # It stores the template's names, which the API's JSON does not carry back.
+                not_shown.append(f"$default stage: {key} (the emulator gives no route settings back)")
+                continue
+            equal(float(settings[key]), float(p["DefaultRouteSettings"][key]), f"$default: {key}")
+        equal(
+            s.get("AccessLogSettings", {}).get("DestinationArn"),
+            p["AccessLogSettings"]["DestinationArn"],
+            "$default: access log group",
+        )
+        equal(s.get("AccessLogSettings", {}).get("Format"), p["AccessLogSettings"]["Format"], "$default: access log format")
+
+
+def real_bootstraps(work):
+    """The functions' x86_64 bootstraps from target/debug (built by the e2e, or here), stripped of
+    their debug info: {binary: folder holding its bootstrap}."""
+    names = [b for b in sorted(os.listdir(ROOT / "functions")) if (ROOT / "functions" / b / "Cargo.toml").is_file()]
+    missing = [b for b in names if not (ROOT / "target" / "debug" / b).is_file()]
+    if missing:
+        subprocess.run(["cargo", "build", "-q", *[a for b in missing for a in ("-p", b)]], cwd=ROOT, check=True)
+    out = {}
+    for b in names:
+        folder = work / "real" / b
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["objcopy", "--strip-debug", str(ROOT / "target" / "debug" / b), str(folder / "bootstrap")],
+            check=True,
+        )
+        out[b] = folder
+    return out
+
+
+def wxface_dev(*args, log):
+    exe = ROOT / "target" / "debug" / "wxface-dev"
+    with open(log, "a") as out:
+        return subprocess.run([str(exe), *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
+
+
+def signed_get(url, body=b""):
+    """A GET signed with SigV4 for execute-api, as a business backend's SDK signs it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="GET", url=url, data=body)
+    SigV4Auth(Credentials(ACCOUNT, "test"), "execute-api", REGION).add_auth(req)
+    return http(url, headers=dict(req.headers))
+
+
+def http(url, method="GET", headers=None, body=None):
+    """(status, body) of one request; an HTTP error status is an answer too."""
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def http_api_round(aws, endpoint, work, template, sims):
+    """Steps A1-A5 on a second stack (Front=HttpApi)."""
+    global STACK
+    STACK = API_STACK
+    stack = None
+    try:
+        step("A1. sam deploy: Front=HttpApi, the real x86_64 bootstraps")
+        params = {
+            "Front": "HttpApi",
+            "Architecture": "x86_64",
+            "WeChatApiBase": sims["wechat"],
+            "WeChatPayFaceApiBase": sims["pay"],
+            "WeChatPayApiBase": sims["pay"],
+        }
+        built = built_template(work, real_bootstraps(work), name="template-api.yaml")
+        equal(sam_deploy(built, params, work), 0, "sam deploy (create, HttpApi) exit code")
+        equal(aws.stack_status(), "CREATE_COMPLETE", "stack status after create (HttpApi)")
+        stack = Stack(template, aws, params)
+        check_stack(stack, aws)
+
+        step("A2. the simulators' credentials into the stack's secrets")
+        log = work / "api-demo.log"
+        secret = {lid: stack.physical[lid] for lid, _ in stack.of_type("AWS::SecretsManager::Secret")}
+        rc = wxface_dev(
+            "setup", "--aws", endpoint, "--stack-secrets", "yes",
+            "--app-secret-id", secret["WeChatAppSecret"],
+            "--token-secret-id", secret["AccessTokenSecret"],
+            "--merchant-secret-id", secret["MerchantSecret"],
+            log=log,
+        )
+        equal(rc, 0, f"wxface-dev setup --stack-secrets (log: {log})")
+
+        step("A3. wxface-dev demo through the emulator's HTTP API")
+        api_id = stack.physical["HttpApi"]
+        # The emulator's path form of https://{api}.execute-api.{region}.amazonaws.com.
+        base = f"{endpoint}/_aws/execute-api/{api_id}"
+        receipts = work / "api-receipts.json"
+        rc = wxface_dev(
+            "demo", "--api", base, "--sim", sims["wechat"], "--pay-sim", sims["pay"],
+            "--receipts", str(receipts), "--timeout", "60",
+            log=log,
+        )
+        equal(rc, 0, f"wxface-dev demo --api {base} exit code (log: {log})")
+        if rc != 0:
+            print(log.read_text()[-3000:], file=sys.stderr)
+        else:
+            print(f"  {log.read_text().strip().splitlines()[-1]}")
+
+        step("A4. through the API: no route, an unsigned and a signed GET /lookup")
+        status, body = http(f"{base}/", method="POST", body=b"{}")
+        equal(status, 404, "POST / (no such route): status")
+        status, _ = http(f"{base}/issue-key", method="GET")
+        check(status in (404, 405), f"GET /issue-key (no such route): {status}, want 404 or 405")
+        status, _ = http(f"{base}/lookup?out_seq_no=x")
+        equal(status, 403, "unsigned GET /lookup: status")
+        if receipts.exists():
+            seq = json.loads(receipts.read_text())["receipts"][0]["out_seq_no"]
+            status, body = signed_get(f"{base}/lookup?out_seq_no={seq}")
+            answer = json.loads(body or b"{}")
+            equal(status, 200, f"signed GET /lookup: status ({body[:200]!r})")
+            equal((answer.get("status"), "receipt" in answer), ("verified", True), "signed GET /lookup: the verified session with a receipt")
+    except Exception:
+        traceback.print_exc()
+        check(False, "a step of the HttpApi round raised (traceback above)")
+    finally:
+        step("A5. delete (HttpApi)")
+        delete_and_check(aws, stack)
+        STACK = URL_STACK
 
 
 def bootstrap_sha256(binary):
@@ -577,10 +801,16 @@ def wait_for_build(status_file, timeout_s=1800):
     return int(status_file.read_text().strip() or "1")
 
 
+def sims(args):
+    return {"wechat": args.wechat_sim, "pay": args.pay_sim}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--wechat-sim", required=True, help="the WeChat simulator's URL")
+    ap.add_argument("--pay-sim", required=True, help="the WeChat Pay simulator's URL")
     ap.add_argument(
         "--build-status",
         type=Path,
@@ -627,6 +857,8 @@ def main():
         equal(
             (alarm["Threshold"], alarm["AlarmActions"]), (35.0, [topic]), "updated upstream alarm"
         )
+
+        http_api_round(aws, args.endpoint, work, template, sims(args))
 
         step("4. scripts/deploy-function.sh issue-key")
         build = wait_for_build(args.build_status)

@@ -120,4 +120,79 @@ mod tests {
         assert!(webpki_roots::TLS_SERVER_ROOTS.len() > 100);
         assert!(client(Duration::from_secs(1)).is_ok());
     }
+
+    /// The roots the compiled-in store must hold for where the functions connect
+    /// (docs/deploy-china.md): WeChat's and WeChat Pay's servers chain to DigiCert Global Root G2
+    /// since their 2024 certificate change (the root before it, DigiCert Global Root CA, has left
+    /// Mozilla's store, which webpki-roots is: a server still on it would be refused); AWS's
+    /// endpoints to Amazon Trust Services (Amazon Root CA 1; Starfield Services Root G2 for older
+    /// clients). Which root the China regions' endpoints chain to could not be looked at from
+    /// here (no network): that is checked by the first deploy there (docs/deploy-china.md).
+    #[test]
+    fn the_compiled_in_roots_hold_wechats_and_aws_roots() {
+        let has = |name: &str| {
+            webpki_roots::TLS_SERVER_ROOTS.iter().any(|anchor| {
+                let subject: &[u8] = anchor.subject.as_ref();
+                subject.windows(name.len()).any(|w| w == name.as_bytes())
+            })
+        };
+        for root in [
+            "DigiCert Global Root G2",
+            "Amazon Root CA 1",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(has(root), "{root} is not among the compiled-in roots");
+        }
+        assert!(!has("no such root CA"), "the check can fail");
+        assert!(
+            !has("DigiCert Global Root CA"),
+            "G1 is back: update the comment above"
+        );
+    }
+
+    /// The SDK clients, given a China region and no endpoint override (as on Lambda there),
+    /// resolve the partition `aws-cn`'s endpoints.
+    #[tokio::test]
+    async fn the_sdk_resolves_the_china_regions_endpoints() {
+        for region in ["cn-north-1", "cn-northwest-1"] {
+            let ddb = aws_sdk_dynamodb::config::endpoint::Params::builder()
+                .region(region)
+                .build()
+                .unwrap();
+            let ddb = aws_sdk_dynamodb::config::endpoint::ResolveEndpoint::resolve_endpoint(
+                &aws_sdk_dynamodb::config::endpoint::DefaultResolver::new(),
+                &ddb,
+            )
+            .await
+            .unwrap();
+            let sm = aws_sdk_secretsmanager::config::endpoint::Params::builder()
+                .region(region)
+                .build()
+                .unwrap();
+            let sm = aws_sdk_secretsmanager::config::endpoint::ResolveEndpoint::resolve_endpoint(
+                &aws_sdk_secretsmanager::config::endpoint::DefaultResolver::new(),
+                &sm,
+            )
+            .await
+            .unwrap();
+            let events = aws_sdk_eventbridge::config::endpoint::Params::builder()
+                .region(region)
+                .build()
+                .unwrap();
+            let events = aws_sdk_eventbridge::config::endpoint::ResolveEndpoint::resolve_endpoint(
+                &aws_sdk_eventbridge::config::endpoint::DefaultResolver::new(),
+                &events,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                [ddb.url(), sm.url(), events.url()],
+                [
+                    format!("https://dynamodb.{region}.amazonaws.com.cn").as_str(),
+                    format!("https://secretsmanager.{region}.amazonaws.com.cn").as_str(),
+                    format!("https://events.{region}.amazonaws.com.cn").as_str(),
+                ]
+            );
+        }
+    }
 }

@@ -1,24 +1,24 @@
-//! `POST /` and `POST /real-name` of the authinfo function (the face kiosk).
+//! `POST /` and `POST /real-name` of the authinfo function (the face kiosk);
+//! behind the HTTP API, `POST /authinfo` and `POST /authinfo/real-name`.
 //!
 //! Order of checks: route and method; a `Bearer` token present (else 401);
 //! the body's JSON shape and every field's value (400, before anything else
 //! is read); the device's token against the merchant secret (401); then
 //! WeChat Pay.
 
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, Reply, json_body, respond, route_to};
+use super::routes::{AuthinfoRoute, Routes};
+use super::{ApiError, Reply, json_body, respond};
 use crate::domain::kiosk::{
     Attach, AuthinfoRequest, DeviceToken, FaceSid, InfoType, KioskCaller, KioskFieldError, RawData,
     RealName, StoreId, StoreName,
 };
 use crate::service::ServiceError;
 use crate::service::authinfo::{KioskServices, RealNameInput, authinfo, real_name};
-
-const ROUTES: [&str; 2] = ["/", "/real-name"];
 
 /// The fields every kiosk request starts with.
 #[derive(Deserialize)]
@@ -174,9 +174,9 @@ pub async fn handle(svc: &KioskServices, req: Request) -> Response<Body> {
 }
 
 async fn run(svc: &KioskServices, req: &Request) -> Result<Reply, ApiError> {
-    let path = route_to(req, &ROUTES, &[Method::POST])?;
+    let route = AuthinfoRoute::parse(req)?;
     let token = bearer(req).ok_or_else(|| ApiError::from(ServiceError::Unauthorized))?;
-    if path == "/real-name" {
+    if route == AuthinfoRoute::RealName {
         let answer = real_name(svc, &token, parse_real_name(req)?).await?;
         return Ok(Reply::ok(&real_name_body(&answer)));
     }
@@ -189,7 +189,7 @@ async fn run(svc: &KioskServices, req: &Request) -> Result<Reply, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use lambda_http::http::Request as HttpRequest;
+    use lambda_http::http::{Method, Request as HttpRequest};
 
     use super::*;
     use crate::testing;

@@ -1,9 +1,10 @@
-//! `GET /` and `POST /` of the event-callback function (WeChat's push).
+//! `GET` and `POST` of the event-callback function (WeChat's push), on `/`
+//! (function URL) or `/event-callback` (HTTP API).
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
-use super::{ApiError, Reply, body_bytes, respond, route};
+use super::routes::{EventCallbackRoute, Routes};
+use super::{ApiError, Reply, body_bytes, respond};
 use crate::service::Services;
 use crate::service::event_callback::{PushOutcome, PushQuery, receive, verify_url};
 
@@ -31,9 +32,9 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
 }
 
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
-    route(&req, &[Method::GET, Method::POST])?;
+    let route = EventCallbackRoute::parse(&req)?;
     let q = query(&req);
-    if req.method() == Method::GET {
+    if route == EventCallbackRoute::UrlCheck {
         return Ok(Reply::text(verify_url(svc, &q).await?));
     }
     let body = std::str::from_utf8(body_bytes(&req)?)

@@ -1,11 +1,11 @@
-//! `POST /` of the issue-key function.
+//! `POST /` (function URL) or `POST /issue-key` (HTTP API) of the issue-key function.
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::{ApiError, Reply, json_body, respond, route};
+use super::routes::{IssueKeyRoute, Routes};
+use super::{ApiError, Reply, json_body, respond};
 use crate::domain::{BizRef, Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
 use crate::service::{IssueKeyInput, Issued, Services, issue_key};
 
@@ -80,7 +80,7 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
 }
 
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
-    route(&req, &[Method::POST])?;
+    let IssueKeyRoute::IssueKey = IssueKeyRoute::parse(&req)?;
     let input = IssueKeyInput::try_from(json_body::<IssueKeyRequest>(&req)?)?;
     let issued = issue_key(svc, input).await?;
     Ok(Reply::ok(&IssuedBody::from(&issued)).cache("no-store"))

@@ -1,12 +1,12 @@
 //! `GET /?out_seq_no=…` of the lookup function (function URL with
 //! `AuthType: AWS_IAM`: only the business's backend can call it).
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
+use super::routes::{LookupRoute, Routes};
 use super::verify_result::AnswerBody;
-use super::{ApiError, Reply, respond, route};
+use super::{ApiError, Reply, respond};
 use crate::domain::OutSeqNo;
 use crate::service::Services;
 use crate::service::lookup::{LookedUp, lookup};
@@ -43,7 +43,7 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
 }
 
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
-    route(&req, &[Method::GET])?;
+    let LookupRoute::Lookup = LookupRoute::parse(&req)?;
     let params = req.query_string_parameters();
     let raw = params
         .first("out_seq_no")
@@ -56,7 +56,7 @@ async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-    use lambda_http::http::Request as HttpRequest;
+    use lambda_http::http::{Method, Request as HttpRequest};
     use serde_json::Value;
 
     use super::*;

@@ -1,4 +1,5 @@
-//! The HTTP edge: routing, the body limit, JSON in and out, and the one
+//! The HTTP edge: routing (`routes`: the one place that reads a request's
+//! method and path, behind either front), the body limit, JSON in and out, and the one
 //! mapping from errors to status codes (docs/api.md §3). Every handler is
 //! `respond(run(..).await)`: `run` returns `Result<Reply, ApiError>` and
 //! uses `?`; `respond` logs a refusal once and builds the response.
@@ -7,9 +8,10 @@ pub mod authinfo;
 pub mod event_callback;
 pub mod issue_key;
 pub mod lookup;
+pub mod routes;
 pub mod verify_result;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -342,42 +344,6 @@ fn unavailable(message: &str) -> ApiError {
     .retry_after(RETRY_AFTER_SECS)
 }
 
-/// Function URLs deliver the path as `/`; anything else is not ours.
-pub fn route(req: &Request, allowed: &[Method]) -> Result<(), ApiError> {
-    route_to(req, &["/"], allowed).map(|_| ())
-}
-
-/// For a function with several paths (authinfo: `/` and `/real-name`): the
-/// matched one of `paths`, or `404`; then the method, or `405`.
-pub fn route_to(
-    req: &Request,
-    paths: &[&'static str],
-    allowed: &[Method],
-) -> Result<&'static str, ApiError> {
-    let path = match req.uri().path() {
-        "" => "/",
-        p => p,
-    };
-    let Some(matched) = paths.iter().copied().find(|p| *p == path) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such route",
-        ));
-    };
-    if !allowed.contains(req.method()) {
-        let mut e = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed on this route",
-        );
-        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-        e.allow = Some(names.join(", ").into());
-        return Err(e);
-    }
-    Ok(matched)
-}
-
 /// The body's bytes, refused over [`MAX_BODY_BYTES`].
 pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = req.body().as_ref();
@@ -408,7 +374,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use lambda_http::http::Request as HttpRequest;
+    use lambda_http::http::{Method, Request as HttpRequest};
     use serde_json::Value;
 
     use super::*;

@@ -1,11 +1,12 @@
-//! `POST /` of the verify-result function.
+//! The verify-result function: `POST /` (function URL) or `POST /verify-result`
+//! (HTTP API), and `GET /.well-known/jwks.json` behind either.
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::{ApiError, Reply, json_body, respond, route, route_to};
+use super::routes::{Routes, VerifyResultRoute};
+use super::{ApiError, Reply, json_body, respond};
 use crate::domain::{FinalStatus, LoginCode, OutSeqNo, ValidationError, VerifyResultToken};
 use crate::service::{Answer, ServiceError, Services, Verification, VerifyInput, verify_result};
 
@@ -84,12 +85,10 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
     respond(run(svc, req).await)
 }
 
-/// Where the receipts' public keys are published (docs/api.md §6).
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub use super::routes::JWKS_PATH;
 
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
-    if req.uri().path() == JWKS_PATH {
-        route_to(&req, &[JWKS_PATH], &[Method::GET])?;
+    if VerifyResultRoute::parse(&req)? == VerifyResultRoute::Jwks {
         let keys = svc
             .secrets
             .app_secrets()
@@ -99,7 +98,6 @@ async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
         // Everybody's and rarely changed: cached; an answer is one user's.
         return Ok(Reply::ok(&keys.jwks()).cache("public, max-age=300"));
     }
-    route(&req, &[Method::POST])?;
     let input = VerifyInput::try_from(json_body::<VerifyRequest>(&req)?)?;
     let out_seq_no = input.out_seq_no.clone();
     let v = verify_result(svc, input).await?;
@@ -110,7 +108,7 @@ async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
 mod tests {
     use jsonwebtoken::jwk::JwkSet;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-    use lambda_http::http::Request as HttpRequest;
+    use lambda_http::http::{Method, Request as HttpRequest};
     use serde_json::{Value, json};
 
     use super::*;

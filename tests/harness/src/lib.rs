@@ -9,6 +9,7 @@
 //! - [`events`]: the sample function URL events under `events/`.
 //! - [`event_path`]: the table's stream to publish-events to EventBridge to an SQS queue, on moto.
 //! - [`provision`]: one run's table, secrets and the functions' environment.
+//! - [`front`]: function URLs or an HTTP API in front of the functions, and a local HTTP API front.
 //! - [`lambda_host`]: functions as processes under a local Runtime API, with function URLs.
 //! - [`soak`] and [`cold_start`]: the randomized soak and the cold-start benchmark.
 //!
@@ -19,6 +20,7 @@ pub mod cold_start;
 pub mod event_path;
 pub mod events;
 pub mod fixtures;
+pub mod front;
 pub mod kiosk;
 pub mod lambda_host;
 pub mod logs;

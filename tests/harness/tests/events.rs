@@ -1,8 +1,12 @@
 //! The sample events in `events/` are Lambda function URL (payload 2.0) requests that
-//! lambda_http reads, and their personal data comes from the fixtures.
+//! lambda_http reads, and their personal data comes from the fixtures; each has its twin in
+//! `events/http-api/` as the HTTP API front hands it over, which routes the same.
 
 use lambda_http::Body;
 use serde_json::Value;
+use wxface::http::routes::{
+    AuthinfoRoute, EventCallbackRoute, IssueKeyRoute, LookupRoute, Routes, VerifyResultRoute,
+};
 use wxface_harness::events;
 use wxface_harness::fixtures::PEOPLE;
 
@@ -44,4 +48,62 @@ fn verify_result_events() {
     assert!(v2.get("verify_result").is_none());
     let (_, v1) = load("verify-result-v1.json");
     assert!(v1["verify_result"].is_string());
+}
+
+/// The route `function` parses `req` into, as text.
+fn route(function: &str, req: &lambda_http::Request) -> String {
+    fn of<R: Routes + std::fmt::Debug>(req: &lambda_http::Request) -> String {
+        match R::parse(req) {
+            Ok(r) => format!("{r:?}"),
+            Err(e) => format!("refused {}", e.status),
+        }
+    }
+    match function {
+        "issue-key" => of::<IssueKeyRoute>(req),
+        "verify-result" => of::<VerifyResultRoute>(req),
+        "event-callback" => of::<EventCallbackRoute>(req),
+        "authinfo" => of::<AuthinfoRoute>(req),
+        "lookup" => of::<LookupRoute>(req),
+        other => panic!("a sample event of no function: {other}"),
+    }
+}
+
+#[test]
+fn every_sample_has_an_http_api_twin_that_routes_the_same() {
+    let dir = wxface_harness::workspace_root().join("events");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    let functions = [
+        "issue-key",
+        "verify-result",
+        "event-callback",
+        "authinfo",
+        "lookup",
+    ];
+    for name in &names {
+        let function = functions
+            .iter()
+            .find(|f| name.starts_with(*f))
+            .unwrap_or_else(|| panic!("{name}: name it after its function"));
+        let url = events::load(name, &[]);
+        let api = events::load(&format!("http-api/{name}"), &[]);
+        assert_eq!(url.method(), api.method(), "{name}");
+        assert_eq!(url.uri().query(), api.uri().query(), "{name}");
+        assert_eq!(url.body().as_ref(), api.body().as_ref(), "{name}");
+        assert_ne!(
+            url.uri().path(),
+            api.uri().path(),
+            "{name}: the API's own path"
+        );
+        let (u, a) = (route(function, &url), route(function, &api));
+        assert!(!u.starts_with("refused"), "{name}: {u}");
+        assert_eq!(u, a, "{name}: both fronts reach the same route");
+    }
+    let twins = std::fs::read_dir(dir.join("http-api")).unwrap().count();
+    assert_eq!(twins, names.len(), "one twin per sample, no more");
 }

@@ -9,7 +9,11 @@
 //!   secret, authinfo only reads the merchant secret; and no function's environment names a
 //!   secret it should not have;
 //! - DynamoDB: only item actions (Get/Put/Update/DeleteItem), only on the sessions table;
-//! - event-callback answers WeChat's push within its 5 s: its timeout is below 5 s.
+//! - event-callback answers WeChat's push within its 5 s: its timeout is below 5 s;
+//! - the fronts (README "Fronts"): with `Front=FunctionUrls` a URL per caller-facing function
+//!   (lookup's `AWS_IAM`), with `Front=HttpApi` exactly the HTTP API routes of the code's route
+//!   table (`wxface::http::routes`), each to its function, lookup's `AWS_IAM`, no catch-all, and
+//!   nothing of the other front; the China rule; every ARN through `${AWS::Partition}`.
 //!
 //! The template is read with the harness's parser (`template::load_template`), in which
 //! CloudFormation's short-form tags keep their values: `!Ref X` reads as "X", `!GetAtt X.Arn` as
@@ -56,6 +60,8 @@ fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'sta
         ]),
     }
 }
+
+const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
 
 const DYNAMODB_ITEM_ACTIONS: [&str; 4] = [
     "dynamodb:GetItem",
@@ -338,9 +344,14 @@ fn check_wildcards(statements: &[Statement], problems: &mut Vec<String>) {
                 ));
             }
         }
+        // X-Ray's write actions have no resource-level permissions: "*" is their only resource.
+        let xray_only = {
+            let actions = string_list(&s.body["Action"]);
+            !actions.is_empty() && actions.iter().all(|a| XRAY_ACTIONS.contains(&a.as_str()))
+        };
         for field in ["Action", "Resource"] {
             for v in string_list(&s.body[field]) {
-                if v.contains('*') {
+                if v.contains('*') && !(xray_only && field == "Resource" && v == "*") {
                     problems.push(format!("{}: wildcard in {field}: {v}", s.origin));
                 }
             }
@@ -596,12 +607,10 @@ fn check(doc: &Yaml) -> Vec<String> {
             }
         }
 
-        // 5. Only the business backend may call lookup: its URL is IAM-authenticated.
-        let auth = &t.function_prop(id, "FunctionUrlConfig")["AuthType"];
-        if binary == "lookup" && auth.as_str() != Some("AWS_IAM") {
+        // 5. Function URLs only as resources of their front (see check_fronts).
+        if !t.function_prop(id, "FunctionUrlConfig").is_badvalue() {
             problems.push(format!(
-                "lookup: its function URL is not AWS_IAM ({})",
-                leaves(auth).join(" ")
+                "{binary}: FunctionUrlConfig makes a function URL in every front; declare an AWS::Lambda::Url with Condition {URL_FRONT}"
             ));
         }
 
@@ -678,7 +687,298 @@ fn check(doc: &Yaml) -> Vec<String> {
             "{f}: an upstream alarm on {e}, which it does not call"
         ));
     }
+    check_fronts(doc, &t, &functions, &mut problems);
     problems
+}
+
+const URL_FRONT: &str = "UseFunctionUrls";
+const API_FRONT: &str = "UseHttpApi";
+const API_DOMAIN: &str = "HasApiDomain";
+
+/// The binary of the function `y` refers to.
+fn function_of(t: &Template, functions: &[(String, String)], y: &Yaml) -> Option<String> {
+    let ids: BTreeSet<String> = functions.iter().map(|(id, _)| id.clone()).collect();
+    let refs = Template::refs(y, &ids);
+    let id = refs.iter().next()?;
+    let _ = t;
+    functions
+        .iter()
+        .find(|(fid, _)| fid == id)
+        .map(|(_, b)| b.clone())
+}
+
+/// 8. The two fronts, each only under its condition; the HTTP API's routes are the code's.
+fn check_fronts(
+    doc: &Yaml,
+    t: &Template,
+    functions: &[(String, String)],
+    problems: &mut Vec<String>,
+) {
+    use wxface::http::routes::{Auth, api_routes, url_routes};
+    let front = &doc["Parameters"]["Front"];
+    if front["Default"].as_str() != Some("FunctionUrls")
+        || string_list(&front["AllowedValues"]) != ["FunctionUrls", "HttpApi"]
+    {
+        problems
+            .push("parameter Front: not [FunctionUrls, HttpApi] with default FunctionUrls".into());
+    }
+    let condition = |id: &str| {
+        t.resource(id)["Condition"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+
+    // Function URLs: one per function the code mounts at a URL, only with Front=FunctionUrls.
+    let mut urls: BTreeMap<String, String> = BTreeMap::new();
+    for id in t.ids_of_type("AWS::Lambda::Url") {
+        let p = &t.resource(&id)["Properties"];
+        if condition(&id) != URL_FRONT {
+            problems.push(format!("{id}: a function URL without Condition {URL_FRONT} (it would exist behind the HTTP API too)"));
+        }
+        match function_of(t, functions, &p["TargetFunctionArn"]) {
+            Some(b) => {
+                if urls
+                    .insert(b.clone(), p["AuthType"].as_str().unwrap_or("").to_owned())
+                    .is_some()
+                {
+                    problems.push(format!("{b}: more than one function URL"));
+                }
+            }
+            None => problems.push(format!(
+                "{id}: its TargetFunctionArn is no function of this template"
+            )),
+        }
+    }
+    let url_functions: BTreeSet<&str> = url_routes().iter().map(|(f, _, _)| *f).collect();
+    for f in &url_functions {
+        let want = if *f == "lookup" { "AWS_IAM" } else { "NONE" };
+        match urls.get(*f) {
+            Some(auth) if auth == want => {}
+            Some(auth) => problems.push(format!("{f}: its function URL is {auth}, not {want}")),
+            None => problems.push(format!("{f}: no function URL (Front=FunctionUrls)")),
+        }
+    }
+    for f in urls.keys() {
+        if !url_functions.contains(f.as_str()) {
+            problems.push(format!(
+                "{f}: a function URL, but the code mounts no route of it"
+            ));
+        }
+    }
+
+    // Permissions: each under its front's condition.
+    for id in t.ids_of_type("AWS::Lambda::Permission") {
+        let p = &t.resource(&id)["Properties"];
+        let via_url =
+            !p["FunctionUrlAuthType"].is_badvalue() || !p["InvokedViaFunctionUrl"].is_badvalue();
+        let want = if p["Principal"].as_str() == Some("apigateway.amazonaws.com") {
+            API_FRONT
+        } else if via_url {
+            URL_FRONT
+        } else {
+            continue;
+        };
+        if condition(&id) != want {
+            problems.push(format!(
+                "{id}: a permission of one front without Condition {want}"
+            ));
+        }
+    }
+
+    // The HTTP API: everything of it only with Front=HttpApi.
+    for ty in [
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Stage",
+        "AWS::ApiGatewayV2::Integration",
+        "AWS::ApiGatewayV2::Route",
+        "AWS::ApiGatewayV2::DomainName",
+        "AWS::ApiGatewayV2::ApiMapping",
+        "AWS::Serverless::HttpApi",
+    ] {
+        for id in t.ids_of_type(ty) {
+            if ![API_FRONT, API_DOMAIN].contains(&condition(&id).as_str()) {
+                problems.push(format!(
+                    "{id}: part of the HTTP API without Condition {API_FRONT}"
+                ));
+            }
+        }
+    }
+    for (id, _) in functions {
+        if !t.resource(id)["Properties"]["Events"]
+            .as_hash()
+            .is_none_or(|h| {
+                h.values()
+                    .all(|e| !matches!(e["Type"].as_str(), Some("HttpApi" | "Api")))
+            })
+        {
+            problems.push(format!(
+                "{id}: an HttpApi/Api event (SAM cannot make it conditional; declare the routes)"
+            ));
+        }
+    }
+    let apis = t.ids_of_type("AWS::ApiGatewayV2::Api");
+    if apis.len() != 1 {
+        problems.push(format!("{} HTTP APIs; want exactly one", apis.len()));
+        return;
+    }
+    let api = apis.iter().next().cloned().unwrap_or_default();
+    if t.resource(&api)["Properties"]["ProtocolType"].as_str() != Some("HTTP") {
+        problems.push(format!("{api}: not an HTTP API"));
+    }
+    let integrations = t.ids_of_type("AWS::ApiGatewayV2::Integration");
+    let mut declared: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for id in t.ids_of_type("AWS::ApiGatewayV2::Route") {
+        let p = &t.resource(&id)["Properties"];
+        let key = p["RouteKey"].as_str().unwrap_or("").to_owned();
+        let auth = p["AuthorizationType"].as_str().unwrap_or("NONE").to_owned();
+        let Some(integration) = Template::refs(&p["Target"], &integrations)
+            .into_iter()
+            .next()
+        else {
+            problems.push(format!(
+                "{id} ({key}): its Target is no integration of this template"
+            ));
+            continue;
+        };
+        let ip = &t.resource(&integration)["Properties"];
+        if ip["IntegrationType"].as_str() != Some("AWS_PROXY")
+            || ip["PayloadFormatVersion"].as_str() != Some("2.0")
+        {
+            problems.push(format!(
+                "{integration}: not an AWS_PROXY integration with payload format 2.0"
+            ));
+        }
+        let function =
+            function_of(t, functions, &ip["IntegrationUri"]).unwrap_or_else(|| "?".into());
+        declared.insert((key, function, auth));
+    }
+    let wanted: BTreeSet<(String, String, String)> = api_routes()
+        .iter()
+        .map(|r| {
+            let auth = if r.auth == Auth::AwsIam {
+                "AWS_IAM"
+            } else {
+                "NONE"
+            };
+            (r.key(), r.function.to_owned(), auth.to_owned())
+        })
+        .collect();
+    for (k, f, a) in wanted.difference(&declared) {
+        problems.push(format!("HTTP API: no route {k} to {f} ({a})"));
+    }
+    for (k, f, a) in declared.difference(&wanted) {
+        problems.push(format!(
+            "HTTP API: route {k} to {f} ({a}) is not one of the code's routes"
+        ));
+    }
+    // Each function the API invokes may be invoked by it.
+    for f in api_routes()
+        .iter()
+        .map(|r| r.function)
+        .collect::<BTreeSet<_>>()
+    {
+        let allowed = t
+            .ids_of_type("AWS::Lambda::Permission")
+            .into_iter()
+            .any(|id| {
+                let p = &t.resource(&id)["Properties"];
+                p["Principal"].as_str() == Some("apigateway.amazonaws.com")
+                    && function_of(t, functions, &p["FunctionName"]).as_deref() == Some(f)
+                    && Template::refs(&p["SourceArn"], &apis).contains(&api)
+            });
+        if !allowed {
+            problems.push(format!("{f}: no permission for the HTTP API to invoke it"));
+        }
+    }
+    // The $default stage, throttled, with access logs that hold nothing personal.
+    let stages = t.ids_of_type("AWS::ApiGatewayV2::Stage");
+    let stage_ok = stages.iter().any(|id| {
+        let p = &t.resource(id)["Properties"];
+        let s = &p["DefaultRouteSettings"];
+        p["StageName"].as_str() == Some("$default")
+            && !s["ThrottlingRateLimit"].is_badvalue()
+            && !s["ThrottlingBurstLimit"].is_badvalue()
+    });
+    if !stage_ok {
+        problems.push("HTTP API: no throttled $default stage".into());
+    }
+    let logs = t.ids_of_type("AWS::Logs::LogGroup");
+    for id in &stages {
+        let a = &t.resource(id)["Properties"]["AccessLogSettings"];
+        let format = a["Format"].as_str().unwrap_or("");
+        let to_group = Template::refs(&a["DestinationArn"], &logs)
+            .into_iter()
+            .next();
+        let kept = to_group
+            .as_ref()
+            .is_some_and(|g| !t.resource(g)["Properties"]["RetentionInDays"].is_badvalue());
+        if !kept || format.is_empty() {
+            problems.push(format!(
+                "{id}: no access log to a log group of this template with a retention"
+            ));
+        }
+        for token in [
+            "$context.path",
+            "$context.identity.sourceIp",
+            "$context.identity.userAgent",
+            "$input",
+            "querystring",
+            "$request",
+        ] {
+            if format
+                .to_ascii_lowercase()
+                .contains(&token.to_ascii_lowercase())
+            {
+                problems.push(format!(
+                    "{id}: its access log records {token}, which may identify a person"
+                ));
+            }
+        }
+    }
+    let alarmed = t
+        .ids_of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .any(|id| {
+            let p = &t.resource(&id)["Properties"];
+            p["Namespace"].as_str() == Some("AWS/ApiGateway")
+                && p["MetricName"].as_str() == Some("5xx")
+                && Template::refs(&p["Dimensions"], &apis).contains(&api)
+        });
+    if !alarmed {
+        problems.push("HTTP API: no alarm on its 5xx".into());
+    }
+
+    // The China regions: function URLs and X-Ray's Lambda tracing do not exist there.
+    let china = doc["Rules"].as_hash().is_some_and(|rules| {
+        rules.values().any(|r| {
+            let when = leaves(&r["RuleCondition"]);
+            let asserts = leaves(&r["Assertions"]);
+            when.iter().any(|l| l == "AWS::Partition")
+                && when.iter().any(|l| l == "aws-cn")
+                && asserts.iter().any(|l| l == "Front")
+                && asserts.iter().any(|l| l == "HttpApi")
+                && asserts.iter().any(|l| l == "Tracing")
+        })
+    });
+    if !china {
+        problems
+            .push("Rules: none refuses Front=FunctionUrls and Tracing in partition aws-cn".into());
+    }
+    // Partition-clean: no ARN written for one partition.
+    for l in leaves(&doc["Resources"])
+        .iter()
+        .chain(leaves(&doc["Outputs"]).iter())
+    {
+        if l.contains("arn:aws:") {
+            problems.push(format!(
+                "an ARN of partition aws only ({l}); use ${{AWS::Partition}}"
+            ));
+        }
+    }
+    if leaves(&doc["Globals"]["Function"]["Architectures"]) != ["Architecture"] {
+        problems.push("Globals.Function.Architectures is not the Architecture parameter".into());
+    }
 }
 
 fn metrics_namespace() -> &'static str {
@@ -1036,13 +1336,135 @@ fn a_missing_or_metric_math_upstream_alarm_is_caught() {
     );
 }
 
+/// The logical id of the resource of type `ty` whose property `prop` reads `value`.
+fn resource_where(doc: &Yaml, ty: &str, prop: &str, value: &str) -> String {
+    let t = Template::new(doc).unwrap();
+    t.ids_of_type(ty)
+        .into_iter()
+        .find(|id| {
+            leaves(&t.resource(id)["Properties"][prop])
+                .iter()
+                .any(|l| l == value)
+        })
+        .unwrap_or_else(|| panic!("no {ty} with {prop} {value}"))
+}
+
+fn route_id(doc: &Yaml, key: &str) -> String {
+    resource_where(doc, "AWS::ApiGatewayV2::Route", "RouteKey", key)
+}
+
 #[test]
 fn a_lookup_anyone_can_call_is_caught() {
     expect_caught(
         |doc| {
-            let url = hash(&[("AuthType", s("NONE"))]);
-            function_props(doc, "lookup").insert(key("FunctionUrlConfig"), url);
+            let url = resource_where(doc, "AWS::Lambda::Url", "AuthType", "AWS_IAM");
+            *at(doc, &["Resources", &url, "Properties", "AuthType"]) = s("NONE");
         },
-        &["lookup", "not AWS_IAM"],
+        &["lookup", "function URL is NONE, not AWS_IAM"],
+    );
+    expect_caught(
+        |doc| {
+            let route = route_id(doc, "GET /lookup");
+            *at(
+                doc,
+                &["Resources", &route, "Properties", "AuthorizationType"],
+            ) = s("NONE");
+        },
+        &["no route GET /lookup to lookup (AWS_IAM)"],
+    );
+}
+
+#[test]
+fn a_route_to_the_wrong_function_a_missing_one_and_a_catch_all_are_caught() {
+    expect_caught(
+        |doc| {
+            let route = route_id(doc, "POST /authinfo/real-name");
+            let target = s("integrations/${IssueKeyIntegration}");
+            *at(doc, &["Resources", &route, "Properties", "Target"]) = target;
+        },
+        &["no route POST /authinfo/real-name to authinfo"],
+    );
+    expect_caught(
+        |doc| {
+            let route = route_id(doc, "GET /.well-known/jwks.json");
+            hash_mut(doc, &["Resources"]).remove(&key(&route));
+        },
+        &["no route GET /.well-known/jwks.json to verify-result"],
+    );
+    expect_caught(
+        |doc| {
+            let route = route_id(doc, "POST /issue-key");
+            *at(doc, &["Resources", &route, "Properties", "RouteKey"]) = s("$default");
+        },
+        &["route $default to issue-key (NONE) is not one of the code's routes"],
+    );
+}
+
+#[test]
+fn a_function_url_behind_the_http_api_is_caught() {
+    expect_caught(
+        |doc| {
+            let url = resource_where(doc, "AWS::Lambda::Url", "AuthType", "AWS_IAM");
+            hash_mut(doc, &["Resources", &url]).remove(&key("Condition"));
+        },
+        &["without Condition UseFunctionUrls"],
+    );
+    expect_caught(
+        |doc| {
+            let url = hash(&[("AuthType", s("NONE"))]);
+            function_props(doc, "issue-key").insert(key("FunctionUrlConfig"), url);
+        },
+        &["issue-key: FunctionUrlConfig"],
+    );
+    expect_caught(
+        |doc| {
+            let route = route_id(doc, "POST /issue-key");
+            hash_mut(doc, &["Resources", &route]).remove(&key("Condition"));
+        },
+        &["part of the HTTP API without Condition UseHttpApi"],
+    );
+}
+
+#[test]
+fn no_china_rule_a_partition_bound_arn_and_personal_access_logs_are_caught() {
+    expect_caught(
+        |doc| {
+            hash_mut(doc, &[]).remove(&key("Rules"));
+        },
+        &["Rules: none refuses Front=FunctionUrls"],
+    );
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "publish-events");
+            let bus = s("arn:aws:events:us-east-1:123456789012:event-bus/EventBusName");
+            statements_mut(doc, &role)[3]["Resource"] = bus;
+        },
+        &["an ARN of partition aws only"],
+    );
+    expect_caught(
+        |doc| {
+            let t = Template::new(doc).unwrap();
+            let stage = t
+                .ids_of_type("AWS::ApiGatewayV2::Stage")
+                .into_iter()
+                .next()
+                .unwrap();
+            let format = at(
+                doc,
+                &[
+                    "Resources",
+                    &stage,
+                    "Properties",
+                    "AccessLogSettings",
+                    "Format",
+                ],
+            );
+            let with_ip = format
+                .as_str()
+                .unwrap()
+                .replace('}', r#","ip":"$context.identity.sourceIp"}"#);
+            *format = s(&with_ip);
+        },
+        &["records $context.identity.sourceIp"],
     );
 }

@@ -15,19 +15,27 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wxface::http::routes::JWKS_PATH;
 use wxface_harness::fixtures::{self, mask_id, mask_name};
+use wxface_harness::front::Front;
 use wxface_harness::{kiosk, pii, sdk_config_for, secrets, template};
 
 const USAGE: &str = "\
 usage:
   wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
+                      [--merchant-secret-id ID] [--stack-secrets yes]
       Creates the sessions table (from template.yaml), the WeChat app secret (the simulator's
       first app, a fresh data_key and receipt key) and the access-token secret (no value).
-      Idempotent.
-  wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS] [--receipts FILE]
-                      [--aws URL --table NAME [--events FILE]]
+      Idempotent. --stack-secrets yes: the table and secrets are a deployed stack's; only the
+      secrets' values are put.
+  wxface-dev api-front [--functions URL] [--listen ADDR]
+      An HTTP API-shaped front (the routes of docs/api.md §1, 404 for anything else, 403 for an
+      unsigned GET /lookup) at ADDR (default 127.0.0.1:9001), forwarding to the function URLs.
+  wxface-dev demo     [--functions URL] [--api URL] [--sim URL] [--timeout SECS]
+                      [--receipts FILE] [--aws URL --table NAME [--events FILE]]
       Walks v2, v1, v1 by push and the kiosk against a running stack, the business backend
-      checking each receipt; exits 1 if a step fails. --receipts: where to write the receipts
+      checking each receipt; exits 1 if a step fails. --api: through an HTTP API at URL (its
+      routes, docs/api.md §1) instead of the function URLs. --receipts: where to write the receipts
       it checked (for the interop tests). With --aws and --table: then the events of those
       sessions, from the table's stream through publish-events to an SQS queue (--events:
       where to write them, for the PII scan).
@@ -114,9 +122,11 @@ async fn main() -> ExitCode {
             "app-secret-id",
             "token-secret-id",
             "merchant-secret-id",
+            "stack-secrets",
         ],
         "demo" => &[
             "functions",
+            "api",
             "sim",
             "pay-sim",
             "timeout",
@@ -135,6 +145,7 @@ async fn main() -> ExitCode {
             "concurrency",
         ],
         "cold-start" => &["aws", "bin-dir", "python", "logs", "rounds", "warm"],
+        "api-front" => &["functions", "listen"],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -150,6 +161,7 @@ async fn main() -> ExitCode {
         Ok(f) if cmd == "demo" => demo(&f).await,
         Ok(f) if cmd == "scan-pii" => scan_pii(&f).await,
         Ok(f) if cmd == "cold-start" => cold_start(&f).await,
+        Ok(f) if cmd == "api-front" => api_front(&f).await,
         Ok(f) => soak(&f).await,
     };
     match result {
@@ -187,25 +199,38 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let token_secret_id = flag(flags, "token-secret-id", "wxface/dev/access-token");
     let merchant_secret_id = flag(flags, "merchant-secret-id", "wxface/dev/merchant");
 
+    // A deployed stack's own table and secrets (created empty): only the values are put.
+    let stack = flags.get("stack-secrets").is_some_and(|v| v == "yes");
     let config = sdk_config_for(&aws).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     let sm = aws_sdk_secretsmanager::Client::new(&config);
 
-    let spec = template::sessions_table_spec(&wxface_harness::template_path())?;
-    template::create_table_from_spec(&ddb, &table, &spec).await?;
-    println!(
-        "setup: table {table} (key {}, {}, TTL on {}) ready at {aws}",
-        spec.partition_key,
-        spec.billing_mode,
-        spec.ttl_attribute.as_deref().unwrap_or("-")
-    );
+    if !stack {
+        let spec = template::sessions_table_spec(&wxface_harness::template_path())?;
+        template::create_table_from_spec(&ddb, &table, &spec).await?;
+        println!(
+            "setup: table {table} (key {}, {}, TTL on {}) ready at {aws}",
+            spec.partition_key,
+            spec.billing_mode,
+            spec.ttl_attribute.as_deref().unwrap_or("-")
+        );
+    }
+    let ensure_secret = async |id: &str, value: Option<&str>, created: &str| match (stack, value) {
+        (true, Some(v)) => {
+            secrets::put_secret(&sm, id, v).await?;
+            println!("setup: secret {id} of the stack given its value {created}");
+            Ok(())
+        }
+        (true, None) => Ok(()),
+        (false, _) => ensure_secret(&sm, id, value, created).await,
+    };
 
     let app = &wechat_sim::SimConfig::default().apps[0];
     let value = secrets::app_secret_json(app).to_string();
     let created = format!("(appid {}, fresh data_key and receipt key)", app.appid);
-    ensure_secret(&sm, &app_secret_id, Some(&value), &created).await?;
+    ensure_secret(&app_secret_id, Some(&value), &created).await?;
     let created = "with no value (the functions fill it)";
-    ensure_secret(&sm, &token_secret_id, None, created).await?;
+    ensure_secret(&token_secret_id, None, created).await?;
 
     // The WeChat Pay simulator's test merchant, with one direct kiosk and
     // one acting for a hospital (partner mode, docs/kiosk.md).
@@ -225,8 +250,24 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
         kiosk::DEV_DEVICE_ID,
         kiosk::PARTNER_DEVICE_ID
     );
-    ensure_secret(&sm, &merchant_secret_id, Some(&merchant), &created).await?;
+    ensure_secret(&merchant_secret_id, Some(&merchant), &created).await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------- api-front
+
+/// The local HTTP API front (`make dev`, the e2e of `make test`): the routes of docs/api.md §1
+/// at `--listen`, handed to the function URLs at `--functions`.
+async fn api_front(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    let functions = flag(flags, "functions", "http://127.0.0.1:9000/lambda-url");
+    let listen = flag(flags, "listen", "127.0.0.1:9001");
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("api-front: cannot listen on {listen}: {e}"))?;
+    println!("api-front: the HTTP API's routes at http://{listen} -> {functions}/<function>");
+    wxface_harness::front::serve_api(listener, functions)
+        .await
+        .map_err(|e| format!("api-front: {e}").into())
 }
 
 /// Creates secret `id` (holding `value`) unless it exists, which it then leaves as it is.
@@ -413,6 +454,9 @@ const DEV_EVENT_BUS: &str = "wxface-dev-events";
 
 struct Demo {
     http: reqwest::Client,
+    /// Where the demo calls the functions: their URLs, or an HTTP API (`--api`).
+    front: Front,
+    /// `cargo lambda watch`'s function URLs (its invoke API serves the events step).
     functions: String,
     sim: wechat_sim::SimClient,
     appid: String,
@@ -478,6 +522,10 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
         .map_err(|e| format!("http client: {e}"))?;
     let mut demo = Demo {
         http,
+        front: match flags.get("api") {
+            Some(api) => Front::HttpApi(api.trim_end_matches('/').to_owned()),
+            None => Front::FunctionUrls(functions.clone()),
+        },
         functions: functions.clone(),
         sim: wechat_sim::SimClient::new(sim_url.clone()),
         appid: wechat_sim::SimConfig::default().apps[0].appid.clone(),
@@ -485,7 +533,10 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
         receipts: Vec::new(),
     };
     println!("wxface demo");
-    println!("  functions: {functions}/<function>/");
+    match &demo.front {
+        Front::FunctionUrls(base) => println!("  functions: {base}/<function>/ (function URLs)"),
+        Front::HttpApi(base) => println!("  functions: {base}/<route> (HTTP API)"),
+    }
     println!("  simulator: {sim_url} (plays WeChat's servers and the user's device)");
     println!("  appid:     {}", demo.appid);
 
@@ -503,7 +554,7 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
         // What independent JOSE libraries check again (tests/interop): no
         // personal data, only receipts and the hashes the backend expects.
         let record = json!({
-            "jwks_url": format!("{functions}/verify-result/.well-known/jwks.json"),
+            "jwks_url": demo.front.url("verify-result", JWKS_PATH),
             "audience": demo.appid,
             "issuer": "wxface",
             "receipts": demo.receipts,
@@ -606,7 +657,7 @@ impl Demo {
         masks: &Masks<'_>,
         bearer: Option<&str>,
     ) -> Result<Value, String> {
-        let url = format!("{}/{function}/{route}", self.functions);
+        let url = self.front.url(function, &format!("/{route}"));
         self.step(&format!("POST {url}"));
         println!("    request:  {}", masks.show(body));
         let t = Instant::now();
@@ -724,7 +775,7 @@ impl Demo {
         use jsonwebtoken::jwk::JwkSet;
         use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
         let receipt = str_field(answer, "receipt", "verify-result")?;
-        let url = format!("{}/verify-result/.well-known/jwks.json", self.functions);
+        let url = self.front.url("verify-result", JWKS_PATH);
         self.step(&format!(
             "business backend: GET {url}, then verify the receipt (ES256) and its identity_hash"
         ));
@@ -894,7 +945,7 @@ impl Demo {
     async fn v1_by_push(&mut self, person: fixtures::Person) -> Result<(), String> {
         let openid = format!("o-demo-push-{}", random_hex(6));
         println!("\n=== v1 flow finished by WeChat's message push (safe mode, JSON) ===");
-        let push_url = format!("{}/event-callback/", self.functions);
+        let push_url = self.front.url("event-callback", "/");
         self.step(&format!(
             "admin console: message-push URL = {push_url}; WeChat checks it with a signed GET"
         ));

@@ -33,6 +33,16 @@ async fn url_check_vector() {
     let (status, ct, body) = w.push(&w.svc, Method::GET, uri, "").await;
     assert_eq!((status, body.as_str()), (200, "4375120948345356249"));
     assert!(ct.starts_with("text/plain"));
+    // Behind the HTTP API the same check arrives on /event-callback, and answers the same.
+    let api = uri.replacen('/', "/event-callback", 1);
+    let (status, _, body) = w.push(&w.svc, Method::GET, &api, "").await;
+    assert_eq!((status, body.as_str()), (200, "4375120948345356249"));
+    assert_eq!(
+        w.push(&w.svc, Method::GET, &uri.replacen('/', "/issue-key", 1), "")
+            .await
+            .0,
+        404
+    );
     let forged = uri.replace("f464b24f", "f464b24e");
     assert_eq!(w.push(&w.svc, Method::GET, &forged, "").await.0, 401);
     let missing = "/?timestamp=1714036504&nonce=1514711492&echostr=1";

@@ -5,6 +5,7 @@ mod aws_faults;
 mod events;
 mod failures;
 mod flows;
+mod fronts;
 mod inputs;
 mod store;
 mod tokens;
