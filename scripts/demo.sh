@@ -14,7 +14,9 @@ port_busy "$SIM_PORT" || die "nothing listens on 127.0.0.1:$SIM_PORT: start the 
 # FRONT=api (make demo FRONT=api): through the HTTP API front of `make dev` instead.
 api=()
 if [[ "${FRONT:-}" == api ]]; then
-    api=(--api "http://127.0.0.1:${WXFACE_DEV_API_PORT:-9001}")
+    API_PORT="${WXFACE_DEV_API_PORT:-9001}"
+    port_busy "$API_PORT" || die "nothing listens on 127.0.0.1:$API_PORT: start the stack with \`make dev\` first"
+    api=(--api "http://127.0.0.1:$API_PORT")
 fi
 
 exec cargo run -q -p wxface-harness --bin wxface-dev -- demo "${api[@]}" \

@@ -180,7 +180,7 @@ start_stack() {
     shift 6
     local spec
     for spec in "wechat-sim:$sim_port" "wechatpay-sim:$pay_port" "cargo lambda watch:$fn_port" \
-        "api-front:$STACK_API_PORT"; do
+        "api-front:${STACK_API_PORT:?start_stack needs STACK_API_PORT}"; do
         if port_busy "${spec##*:}"; then
             log "ERROR: port ${spec##*:} (for ${spec%:*}) is already in use on 127.0.0.1"
             return 1

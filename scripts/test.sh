@@ -171,7 +171,7 @@ api_checks() {
 
 e2e() {
     [[ -n "$MOTO_URL" ]] || { log "no moto_server"; return 1; }
-    local sim_port pay_port fn_port
+    local sim_port pay_port fn_port api_port
     sim_port=$(free_port)
     pay_port=$(free_port)
     while [[ "$pay_port" == "$sim_port" ]]; do pay_port=$(free_port); done

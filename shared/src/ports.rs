@@ -52,13 +52,26 @@ pub trait SessionStore: Send + Sync {
     /// The session that consumed this verify_result digest, if any.
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError>;
     /// Counts one issue-key call for `openid` in the window starting at
-    /// `window_start`; false when `limit` calls were already counted.
+    /// `window_start`: the slot taken, or none when `limit` calls were
+    /// already counted.
     async fn take_issue_slot(
         &self,
         openid: &OpenId,
         window_start: i64,
         limit: u32,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<IssueSlot>, StoreError>;
+    /// Uncounts a slot WeChat's refusal or failure left unused; a slot given
+    /// back already (a retried request) is not given back twice.
+    async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError>;
+}
+
+/// One counted issue-key call: its user's window, and the call's own token
+/// in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueSlot {
+    pub openid: OpenId,
+    pub window_start: i64,
+    pub token: String,
 }
 
 /// The WeChat server API, typed. Token handling and retries live behind it.

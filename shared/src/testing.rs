@@ -23,8 +23,8 @@ use crate::domain::{
 };
 use crate::error::{ConfigError, EventBusError, StoreError, WeChatError, WeChatPayError};
 use crate::ports::{
-    AppSecretsSource, EventBus, Finalized, KioskStore, MerchantSecretsSource, SessionStore,
-    StoredToken, TokenLease, TokenSource, TokenVault, WeChat, WeChatPay,
+    AppSecretsSource, EventBus, Finalized, IssueSlot, KioskStore, MerchantSecretsSource,
+    SessionStore, StoredToken, TokenLease, TokenSource, TokenVault, WeChat, WeChatPay,
 };
 use crate::service::{KioskServices, Services};
 
@@ -60,7 +60,8 @@ impl Faults {
 pub struct MemStore {
     sessions: Mutex<HashMap<String, Session>>,
     claims: Mutex<HashMap<String, OutSeqNo>>,
-    rate: Mutex<HashMap<(String, i64), u32>>,
+    /// The tokens of the slots taken, by (openid, window).
+    rate: Mutex<HashMap<(String, i64), HashSet<String>>>,
     lease: Mutex<Option<(String, i64)>>,
     authinfo: Mutex<HashMap<String, CachedAuthinfo>>,
     audits: Mutex<Vec<AuditRecord>>,
@@ -168,17 +169,35 @@ impl SessionStore for MemStore {
         openid: &OpenId,
         window_start: i64,
         limit: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<IssueSlot>, StoreError> {
         self.check("take_issue_slot")?;
         let mut rate = lock(&self.rate);
-        let calls = rate
+        let tokens = rate
             .entry((openid.as_str().to_owned(), window_start))
             .or_default();
-        if *calls >= limit {
-            return Ok(false);
+        if tokens.len() >= limit as usize {
+            return Ok(None);
         }
-        *calls += 1;
-        Ok(true)
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let token = format!(
+            "slot-{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        tokens.insert(token.clone());
+        Ok(Some(IssueSlot {
+            openid: openid.clone(),
+            window_start,
+            token,
+        }))
+    }
+
+    async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError> {
+        self.check("give_back_issue_slot")?;
+        let mut rate = lock(&self.rate);
+        if let Some(tokens) = rate.get_mut(&(slot.openid.as_str().to_owned(), slot.window_start)) {
+            tokens.remove(&slot.token);
+        }
+        Ok(())
     }
 }
 

@@ -3,13 +3,15 @@
 use tracing::info;
 
 use super::{ServiceError, Services, login_error};
+use crate::config::AppSecrets;
 use crate::domain::pii::{Purpose, cert_hash, md5_hex};
 use crate::domain::receipt::identity_hash;
 use crate::domain::session::SESSION_TTL_SECS;
 use crate::domain::{
-    BizRef, Flow, FlowBinding, IdCardNumber, LoginCode, OutSeqNo, PersonName, Sealing, Session,
-    SessionState, UserIdKey, VerifyId,
+    BizRef, Flow, FlowBinding, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealing,
+    Session, SessionState, UserIdKey, VerifyId,
 };
+use crate::ports::IssueSlot;
 use crate::telemetry::metrics;
 
 pub struct IssueKeyInput {
@@ -41,56 +43,18 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     let app = svc.secrets.app_secrets().await?;
     let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
 
-    let limit = svc.settings.issue_key_limit_per_hour;
-    if limit > 0 {
-        let now = svc.clock.now();
-        let window = now - now.rem_euclid(WINDOW_SECS);
-        if !svc.store.take_issue_slot(&openid, window, limit).await? {
-            info!(event = "rate_limited", "issue-key limit reached");
-            return Err(ServiceError::RateLimited {
-                retry_after: window + WINDOW_SECS - now,
-            });
-        }
-    }
-
+    let slot = take_slot(svc, &openid).await?;
     let flow = input.flow.unwrap_or(svc.settings.default_face_flow);
     let out_seq_no = OutSeqNo::generate();
-    let (binding, expires_in) = match flow {
-        Flow::V2 => {
-            let (verify_id, expires_in) = svc
-                .wechat
-                .get_verify_id(&out_seq_no, &input.name, &input.id_card_number, &openid)
-                .await?;
-            // Computed over exactly the values sent to getverifyid.
-            let hash = cert_hash(
-                CERT_TYPE,
-                input.name.expose(),
-                input.id_card_number.expose(),
-            );
-            let cert_hash = app.data_key.seal_for(Sealing::CertHash, &out_seq_no, &hash);
-            (
-                FlowBinding::V2 {
-                    verify_id,
-                    cert_hash,
-                },
-                expires_in,
-            )
+    let started = start_at_wechat(svc, &app, flow, &input, &openid, &out_seq_no).await;
+    if let (Err(_), Some(slot)) = (&started, &slot) {
+        // WeChat did not accept it: no verification started, so none counted. If
+        // this fails too, the user has one call fewer this hour; nothing else.
+        if let Err(e) = svc.store.give_back_issue_slot(slot).await {
+            tracing::warn!(event = "issue_slot_kept", detail = %e, "issue-key slot not given back");
         }
-        Flow::V1 => {
-            let (user_id_key, expires_in) = svc
-                .wechat
-                .get_user_id_key(&input.name, &input.id_card_number, &out_seq_no)
-                .await?;
-            let key = &app.data_key;
-            let binding = FlowBinding::V1 {
-                user_id_key,
-                name_md5_digest: key.digest(Purpose::NameMd5, &md5_hex(input.name.expose())),
-                id_md5_digest: key
-                    .digest(Purpose::IdCardMd5, &md5_hex(input.id_card_number.expose())),
-            };
-            (binding, expires_in)
-        }
-    };
+    }
+    let (binding, expires_in) = started?;
     // WeChat documents 3600 s; never trust a longer or missing value blindly.
     let expires_in = if (1..=SESSION_TTL_SECS).contains(&expires_in) {
         expires_in
@@ -129,6 +93,74 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
             user_id_key,
             expires_in,
         },
+    })
+}
+
+/// One of the user's issue-key calls this hour, or `429` when they are used
+/// up; none to take when the limit is off.
+async fn take_slot(svc: &Services, openid: &OpenId) -> Result<Option<IssueSlot>, ServiceError> {
+    let limit = svc.settings.issue_key_limit_per_hour;
+    if limit == 0 {
+        return Ok(None);
+    }
+    let now = svc.clock.now();
+    let window = now - now.rem_euclid(WINDOW_SECS);
+    match svc.store.take_issue_slot(openid, window, limit).await? {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            info!(event = "rate_limited", "issue-key limit reached");
+            Err(ServiceError::RateLimited {
+                retry_after: window + WINDOW_SECS - now,
+            })
+        }
+    }
+}
+
+/// The verification started at WeChat: what the session keeps of it, and
+/// WeChat's lifetime for it.
+async fn start_at_wechat(
+    svc: &Services,
+    app: &AppSecrets,
+    flow: Flow,
+    input: &IssueKeyInput,
+    openid: &OpenId,
+    out_seq_no: &OutSeqNo,
+) -> Result<(FlowBinding, i64), ServiceError> {
+    Ok(match flow {
+        Flow::V2 => {
+            let (verify_id, expires_in) = svc
+                .wechat
+                .get_verify_id(out_seq_no, &input.name, &input.id_card_number, openid)
+                .await?;
+            // Computed over exactly the values sent to getverifyid.
+            let hash = cert_hash(
+                CERT_TYPE,
+                input.name.expose(),
+                input.id_card_number.expose(),
+            );
+            let cert_hash = app.data_key.seal_for(Sealing::CertHash, out_seq_no, &hash);
+            (
+                FlowBinding::V2 {
+                    verify_id,
+                    cert_hash,
+                },
+                expires_in,
+            )
+        }
+        Flow::V1 => {
+            let (user_id_key, expires_in) = svc
+                .wechat
+                .get_user_id_key(&input.name, &input.id_card_number, out_seq_no)
+                .await?;
+            let key = &app.data_key;
+            let binding = FlowBinding::V1 {
+                user_id_key,
+                name_md5_digest: key.digest(Purpose::NameMd5, &md5_hex(input.name.expose())),
+                id_md5_digest: key
+                    .digest(Purpose::IdCardMd5, &md5_hex(input.id_card_number.expose())),
+            };
+            (binding, expires_in)
+        }
     })
 }
 
@@ -208,5 +240,32 @@ mod tests {
             issue_key(&f.svc, bad).await,
             Err(ServiceError::InvalidCode)
         ));
+    }
+
+    /// A call WeChat did not accept started nothing, so it costs the user no slot; a flaky
+    /// upstream cannot lock a user out for the hour.
+    #[tokio::test]
+    async fn a_call_wechat_did_not_accept_gives_its_slot_back() {
+        let f = testing::services_with(|s| s.issue_key_limit_per_hour = 2);
+        f.wechat.fail("get_verify_id", 5);
+        for _ in 0..5 {
+            let failed = issue_key(&f.svc, input(&f, "o-flaky", Flow::V2)).await;
+            assert!(matches!(failed, Err(ServiceError::WeChat(_))), "{failed:?}");
+        }
+        for _ in 0..2 {
+            issue_key(&f.svc, input(&f, "o-flaky", Flow::V2))
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            issue_key(&f.svc, input(&f, "o-flaky", Flow::V2)).await,
+            Err(ServiceError::RateLimited { .. })
+        ));
+        // Giving back fails as well: the call still fails as WeChat's, and costs one slot.
+        let f = testing::services_with(|s| s.issue_key_limit_per_hour = 1);
+        f.wechat.fail("get_user_id_key", 1);
+        f.store.fail("give_back_issue_slot", 1);
+        let failed = issue_key(&f.svc, input(&f, "o-unlucky", Flow::V1)).await;
+        assert!(matches!(failed, Err(ServiceError::WeChat(_))), "{failed:?}");
     }
 }

@@ -242,14 +242,27 @@ struct Statement<'a> {
     body: &'a Yaml,
 }
 
+/// A policy's statements; a statement under `!If [condition, statement, other]` counts with each
+/// branch that is one (both can be in force, under some parameters).
 fn statements_of<'a>(document: &'a Yaml, origin: &str) -> Vec<Statement<'a>> {
     match &document["Statement"] {
         Yaml::Array(a) => a
             .iter()
             .enumerate()
-            .map(|(i, body)| Statement {
-                origin: format!("{origin} statement {}", i + 1),
-                body,
+            .flat_map(|(i, body)| match body {
+                Yaml::Array(branches) => branches
+                    .iter()
+                    .skip(1)
+                    .filter(|b| b.as_hash().is_some())
+                    .map(|body| Statement {
+                        origin: format!("{origin} statement {} (under a condition)", i + 1),
+                        body,
+                    })
+                    .collect::<Vec<_>>(),
+                _ => vec![Statement {
+                    origin: format!("{origin} statement {}", i + 1),
+                    body,
+                }],
             })
             .collect(),
         Yaml::Hash(_) => vec![Statement {
@@ -1437,7 +1450,12 @@ fn no_china_rule_a_partition_bound_arn_and_personal_access_logs_are_caught() {
         |doc| {
             let (_, role) = ids(doc, "publish-events");
             let bus = s("arn:aws:events:us-east-1:123456789012:event-bus/EventBusName");
-            statements_mut(doc, &role)[3]["Resource"] = bus;
+            let statements = statements_mut(doc, &role);
+            let put = statements
+                .iter_mut()
+                .find(|st| st["Sid"].as_str() == Some("PutVerificationEvents"))
+                .unwrap();
+            put["Resource"] = bus;
         },
         &["an ARN of partition aws only"],
     );
@@ -1466,5 +1484,27 @@ fn no_china_rule_a_partition_bound_arn_and_personal_access_logs_are_caught() {
             *format = s(&with_ip);
         },
         &["records $context.identity.sourceIp"],
+    );
+}
+
+#[test]
+fn only_xrays_two_actions_may_have_a_wildcard_resource() {
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "lookup");
+            let statements = statements_mut(doc, &role);
+            let traced = statements
+                .iter_mut()
+                .find(|st| matches!(st, Yaml::Array(_)))
+                .expect("the role's X-Ray statement under TracingActive");
+            let Yaml::Array(branches) = traced else {
+                unreachable!()
+            };
+            let Yaml::Array(actions) = &mut branches[1]["Action"] else {
+                panic!("X-Ray's actions")
+            };
+            actions.push(s("dynamodb:GetItem"));
+        },
+        &["wildcard in Resource: *"],
     );
 }

@@ -13,7 +13,7 @@ use crate::domain::{
     UserIdKey, VerifyId,
 };
 use crate::error::StoreError;
-use crate::ports::{Finalized, SessionStore};
+use crate::ports::{Finalized, IssueSlot, SessionStore};
 
 fn session_pk(out_seq_no: &OutSeqNo) -> String {
     format!("session#{out_seq_no}")
@@ -317,7 +317,7 @@ impl SessionStore for DynamoStore {
         openid: &OpenId,
         window_start: i64,
         limit: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<IssueSlot>, StoreError> {
         // Each call's token joins the window's set, so a retried request
         // that was counted already is not counted twice.
         let token = write_token();
@@ -325,7 +325,7 @@ impl SessionStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("rate#issue-key#{openid}#{window_start}")))
+            .key("pk", s(rate_pk(openid, window_start)))
             .update_expression("ADD calls :one, tokens :tokens SET expires_at = :expires_at")
             .condition_expression(
                 "(attribute_not_exists(calls) OR calls < :limit) AND NOT contains(tokens, :token)",
@@ -338,13 +338,40 @@ impl SessionStore for DynamoStore {
             .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
-        Ok(match conditional(outcome)? {
+        let taken = match conditional(outcome)? {
             Written::Done => true,
             Written::Refused(item) => item
                 .and_then(|i| i.get("tokens").cloned())
                 .is_some_and(|t| t.as_ss().is_ok_and(|set| set.contains(&token))),
-        })
+        };
+        Ok(taken.then(|| IssueSlot {
+            openid: openid.clone(),
+            window_start,
+            token,
+        }))
     }
+
+    async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError> {
+        // Only while the token is in the set: a retried give-back (its answer
+        // lost) finds it gone and changes nothing.
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(rate_pk(&slot.openid, slot.window_start)))
+            .update_expression("ADD calls :minus_one DELETE tokens :tokens")
+            .condition_expression("contains(tokens, :token)")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":tokens", AttributeValue::Ss(vec![slot.token.clone()]))
+            .expression_attribute_values(":token", s(&slot.token))
+            .send()
+            .await;
+        conditional(outcome).map(|_| ())
+    }
+}
+
+fn rate_pk(openid: &OpenId, window_start: i64) -> String {
+    format!("rate#issue-key#{openid}#{window_start}")
 }
 
 #[cfg(test)]

@@ -131,3 +131,21 @@ async fn a_broken_app_secret_is_a_500_that_names_nothing() {
     );
     assert_eq!(w.total_wechat_calls().await, 0);
 }
+
+/// A flaky getverifyid does not use up the user's hour: only calls WeChat accepted count.
+#[tokio::test]
+async fn calls_wechat_failed_cost_the_user_no_issue_slot() {
+    let w = World::with(|s| s.issue_key_limit_per_hour = 2).await;
+    w.wx.inject(&fault("getverifyid", |f| f.status = Some(502)))
+        .await;
+    for _ in 0..4 {
+        w.issue("o-flaky", person(2), "v2").await.assert_unavailable();
+    }
+    w.wx.clear_faults().await;
+    for _ in 0..2 {
+        assert_eq!(w.issue("o-flaky", person(2), "v2").await.status, 200);
+    }
+    w.issue("o-flaky", person(2), "v2")
+        .await
+        .assert_error(429, "rate_limited");
+}
