@@ -107,7 +107,10 @@ UPDATE = {
     "PushMode": "compatible",
     "SecretsTtlSeconds": "60",
     "UpstreamErrorRatePercent": "35",
+    # X-Ray's two actions join every role, and each function traces.
+    "Tracing": "Active",
 }
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 checked = 0
 failures = []
@@ -392,6 +395,8 @@ def check_functions(stack, aws):
         want = {(a.lower(), log_group) for a in LOGS}
         for actions, on in NEEDS[binary]:
             want |= {(a.lower(), target[on]) for a in actions}
+        if stack.params["Tracing"] == "Active":
+            want |= {(a.lower(), "*") for a in XRAY}
         got, attached = policy_pairs(aws, role)
         check(
             got == want,
