@@ -39,8 +39,6 @@ impl SignType {
 pub struct MerchantSecrets {
     pub mch_id: String,
     pub appid: String,
-    pub sub_mch_id: Option<String>,
-    pub sub_appid: Option<String>,
     /// APIv2 key (32 characters).
     pub api_key: String,
     pub sign_type: SignType,
@@ -159,8 +157,16 @@ impl MerchantSecrets {
             return Err(field("mch_id", "must be 1-32 digits"));
         }
         let appid = present(raw.appid).ok_or_else(|| field("appid", "is missing"))?;
-        let sub_mch_id = id_value(raw.sub_mch_id);
-        let sub_appid = present(raw.sub_appid);
+        // The older single sub-merchant had no serial to seal its users' real names to, so
+        // they would pass through the provider in the clear (实名信息不得经过服务商服务器).
+        if id_value(raw.sub_mch_id).is_some() || present(raw.sub_appid).is_some() {
+            return Err(field(
+                "sub_mch_id",
+                "at the top level is no longer accepted: register the sub-merchant under \
+                 sub_merchants (\"<sub_mch_id>\": {\"sub_serial_no\": \"…\", \"sub_appid\": …}) and name \
+                 its sub_mch_id in each of its kiosks' devices entry (docs/kiosk.md)",
+            ));
+        }
         let api_key = present(raw.api_key).ok_or_else(|| field("api_key", "is missing"))?;
         if api_key.len() != 32 || !api_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(field("api_key", "must be 32 characters of [A-Za-z0-9]"));
@@ -304,8 +310,6 @@ impl MerchantSecrets {
         Ok(Self {
             mch_id,
             appid,
-            sub_mch_id,
-            sub_appid,
             api_key,
             sign_type,
             merchant_serial_no: normalize_serial(&merchant_serial_no),
@@ -438,6 +442,32 @@ pub(crate) mod tests {
         v["sub_merchants"]["1900000109"]["certificate"] = json!(MERCHANT_CERT);
         assert!(parse(&v).unwrap_err().to_string().contains("sub_serial_no"));
         assert!(!format!("{m:?}").contains("token"));
+    }
+
+    /// The older single sub-merchant (a top-level sub_mch_id, no serial) would have WeChat Pay
+    /// encrypt its users' real names to the provider: refused at load, saying what to write.
+    #[test]
+    fn a_top_level_sub_merchant_is_refused_with_what_to_write_instead() {
+        for (key, value) in [
+            ("sub_mch_id", json!("1900000109")),
+            ("sub_mch_id", json!(1900000109)),
+            ("sub_appid", json!("wxsub0000000000a1")),
+        ] {
+            let mut v = partner_secret_json();
+            v[key] = value;
+            let e = parse(&v).unwrap_err().to_string();
+            assert!(
+                e.contains("sub_mch_id")
+                    && e.contains("sub_merchants")
+                    && e.contains("sub_serial_no"),
+                "{e}"
+            );
+        }
+        // null, as the original template wrote it, is still read.
+        let mut v = partner_secret_json();
+        v["sub_mch_id"] = Value::Null;
+        v["sub_appid"] = Value::Null;
+        assert!(parse(&v).is_ok());
     }
 
     fn parse(v: &Value) -> Result<MerchantSecrets, ConfigError> {

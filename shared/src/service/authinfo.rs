@@ -86,7 +86,7 @@ pub async fn authenticate(
 /// same parameters), never the single-use rawdata. A JSON array keeps the
 /// fields apart; the digest keeps the pk short and opaque.
 pub fn cache_key(m: &MerchantSecrets, sub: Option<&SubMerchant>, req: &AuthinfoRequest) -> String {
-    let (sub_appid, sub_mch_id) = crate::adapters::wechatpay::client::sub_ids(m, sub);
+    let (sub_appid, sub_mch_id) = crate::adapters::wechatpay::client::sub_ids(sub);
     let parts = serde_json::json!([
         m.appid,
         m.mch_id,

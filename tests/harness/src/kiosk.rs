@@ -27,8 +27,6 @@ pub fn merchant_secret(sign_type: &str, key_mode: KeyMode, devices: &[(&str, &st
     let mut v = json!({
         "mch_id": test_keys::MCH_ID,
         "appid": test_keys::APPID,
-        "sub_mch_id": null,
-        "sub_appid": null,
         "api_key": test_keys::API_KEY,
         "sign_type": sign_type,
         "merchant_serial_no": test_keys::MERCHANT_SERIAL,

@@ -138,15 +138,12 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
-/// The sub-merchant ids a call carries: the partner-mode sub-merchant's, or
-/// the single ones of an older secret.
-pub(crate) fn sub_ids<'a>(
-    m: &'a MerchantSecrets,
-    sub: Option<&'a SubMerchant>,
-) -> (Option<&'a str>, Option<&'a str>) {
+/// The sub-merchant ids a call carries: only a registered sub-merchant's
+/// (partner mode), never ids without the serial its answers are sealed to.
+pub(crate) fn sub_ids(sub: Option<&SubMerchant>) -> (Option<&str>, Option<&str>) {
     match sub {
         Some(s) => (s.sub_appid.as_deref(), Some(s.sub_mch_id.as_str())),
-        None => (m.sub_appid.as_deref(), m.sub_mch_id.as_deref()),
+        None => (None, None),
     }
 }
 
@@ -163,7 +160,7 @@ fn authinfo_params(
     };
     put("appid", &m.appid);
     put("mch_id", &m.mch_id);
-    let (sub_appid, sub_mch_id) = sub_ids(m, sub);
+    let (sub_appid, sub_mch_id) = sub_ids(sub);
     if let Some(v) = sub_appid {
         put("sub_appid", v);
     }
@@ -220,7 +217,7 @@ fn authinfo_answer(
         });
     }
     // Signed echoes of who we are: anything else is not an answer to us.
-    let (sub_appid, sub_mch_id) = sub_ids(m, sub);
+    let (sub_appid, sub_mch_id) = sub_ids(sub);
     for (k, ours) in [
         ("appid", Some(m.appid.as_str())),
         ("mch_id", Some(m.mch_id.as_str())),
@@ -457,7 +454,7 @@ impl WeChatPay for WeChatPayClient {
             ("info_type", info_type.as_str()),
             ("appid", m.appid.as_str()),
         ];
-        let (sub_appid, sub_mch_id) = sub_ids(&m, sub);
+        let (sub_appid, sub_mch_id) = sub_ids(sub);
         if let Some(v) = sub_mch_id {
             query.push(("sub_mchid", v));
         }

@@ -139,7 +139,9 @@ async fn calls_wechat_failed_cost_the_user_no_issue_slot() {
     w.wx.inject(&fault("getverifyid", |f| f.status = Some(502)))
         .await;
     for _ in 0..4 {
-        w.issue("o-flaky", person(2), "v2").await.assert_unavailable();
+        w.issue("o-flaky", person(2), "v2")
+            .await
+            .assert_unavailable();
     }
     w.wx.clear_faults().await;
     for _ in 0..2 {

@@ -117,11 +117,29 @@ async fn rate_slots_and_the_token_lease() {
     for _ in 0..2 {
         store.take_issue_slot(&who, 7200, 3).await.unwrap().unwrap();
     }
-    assert!(store.take_issue_slot(&who, 7200, 3).await.unwrap().is_none());
+    assert!(
+        store
+            .take_issue_slot(&who, 7200, 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.give_back_issue_slot(&slot).await.unwrap();
     store.give_back_issue_slot(&slot).await.unwrap();
-    assert!(store.take_issue_slot(&who, 7200, 3).await.unwrap().is_some());
-    assert!(store.take_issue_slot(&who, 7200, 3).await.unwrap().is_none());
+    assert!(
+        store
+            .take_issue_slot(&who, 7200, 3)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .take_issue_slot(&who, 7200, 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     assert!(store.try_acquire("me", 100, 110).await.unwrap());
     assert!(!store.try_acquire("you", 105, 115).await.unwrap());
