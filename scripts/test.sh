@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: the one test command (CI runs it through .ci/run). Works on a fresh clone with no
 # stdin: creates .venv, then
-#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cfn-lint template.yaml,
+#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cargo deny (deny.toml), cfn-lint template.yaml,
 #             sam validate --lint (offline: a region, no credentials, no telemetry); the
 #             hospital helper; docs/openapi.yaml valid, with its examples; the mini-program
 #             module against a stubbed wx
@@ -76,6 +76,12 @@ if ! wait "$VENV_PID"; then
     cat "$WXFACE_ROOT/target/venv.log" >&2
     die "could not set up .venv"
 fi
+
+# One TLS and HTTP stack, permissive licences, crates.io only (deny.toml). Offline: the crates of
+# every target are fetched from crates.io first; no advisory database is read.
+section "cargo deny: bans, licences, sources (deny.toml)"
+counted "cargo deny check bans licenses sources (deny.toml)" bash -c \
+    'cargo fetch --locked -q && cargo-deny --offline check bans licenses sources'
 
 section "cfn-lint template.yaml"
 cfn-lint template.yaml || problem "cfn-lint template.yaml"
