@@ -24,6 +24,7 @@ TABLE=wxface-dev-sessions
 APP_SECRET_ID=wxface/dev/wechat-app
 TOKEN_SECRET_ID=wxface/dev/access-token
 MERCHANT_SECRET_ID=wxface/dev/merchant
+IDENTITY_SECRET_ID=wxface/dev/identity-key
 DEV="$WXFACE_ROOT/.dev"
 
 bash scripts/venv.sh
@@ -57,6 +58,7 @@ wait_port moto_server "$MOTO_PORT" "$MOTO_PID" 30 "$DEV/moto.log"
 log "dev: building and starting the simulators and the functions (the first build takes a few minutes; logs in .dev/)"
 STACK_TABLE=$TABLE STACK_APP_SECRET=$APP_SECRET_ID STACK_TOKEN_SECRET=$TOKEN_SECRET_ID \
     STACK_MERCHANT_SECRET=$MERCHANT_SECRET_ID STACK_API_PORT=$API_PORT \
+    STACK_IDENTITY_SECRET=$IDENTITY_SECRET_ID \
     start_stack "$DEV" "http://127.0.0.1:$MOTO_PORT" "$SIM_PORT" "$PAY_SIM_PORT" "$FN_PORT" \
     "${RUST_LOG:-info}"
 echo "$SIM_PID" >"$DEV/sim.pid"

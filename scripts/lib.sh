@@ -165,13 +165,14 @@ MERCHANT_SECRET_ID="$8"
 WECHATPAY_FACE_API_BASE="$9"
 WECHATPAY_API_BASE="$9"
 EVENT_BUS_NAME="wxface-dev-events"
+IDENTITY_KEY_SECRET_ID="${10}"
 ENV
 }
 
 # start_stack LOGDIR MOTO_URL SIM_PORT PAY_SIM_PORT FN_PORT RUST_LOG [cargo lambda watch flags...]:
 # the local stack of `make dev` and `make test`: builds, starts both simulators, creates the table
 # and secrets with `wxface-dev setup` (names from STACK_TABLE, STACK_APP_SECRET,
-# STACK_TOKEN_SECRET, STACK_MERCHANT_SECRET), writes LOGDIR/functions.env and starts every function
+# STACK_TOKEN_SECRET, STACK_MERCHANT_SECRET, STACK_IDENTITY_SECRET), writes LOGDIR/functions.env and starts every function
 # under `cargo lambda watch` (its log: LOGDIR/lambda-watch.log), and the HTTP API front in front
 # of them on STACK_API_PORT (`wxface-dev api-front`). Sets SIM_PID, PAY_SIM_PID, WATCH_PID and
 # API_PID; returns non-zero if any step fails.
@@ -198,11 +199,12 @@ start_stack() {
     wait_port wechatpay-sim "$pay_port" "$PAY_SIM_PID" 120 "$dir/pay-sim.log" || return 1
     cargo run -q -p wxface-harness --bin wxface-dev -- setup --aws "$moto" \
         --table "$STACK_TABLE" --app-secret-id "$STACK_APP_SECRET" \
-        --token-secret-id "$STACK_TOKEN_SECRET" --merchant-secret-id "$STACK_MERCHANT_SECRET" ||
+        --token-secret-id "$STACK_TOKEN_SECRET" --merchant-secret-id "$STACK_MERCHANT_SECRET" \
+        --identity-secret-id "${STACK_IDENTITY_SECRET:?start_stack needs STACK_IDENTITY_SECRET}" ||
         return 1
     write_functions_env "$dir/functions.env" "$STACK_TABLE" "$STACK_APP_SECRET" \
         "$STACK_TOKEN_SECRET" "http://127.0.0.1:$sim_port" "$moto" "$rust_log" \
-        "$STACK_MERCHANT_SECRET" "http://127.0.0.1:$pay_port"
+        "$STACK_MERCHANT_SECRET" "http://127.0.0.1:$pay_port" "$STACK_IDENTITY_SECRET"
     # `cargo lambda watch` exits 0 without a word when its port is taken: checked above.
     start_bg "cargo lambda watch" "$dir/lambda-watch.log" \
         cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$fn_port" \

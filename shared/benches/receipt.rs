@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use wxface::crypto::receipt::{ReceiptKeys, generate_pem};
-use wxface::domain::receipt::{ReceiptClaims, ReceiptSubject, identity_hash};
+use wxface::domain::receipt::{IdentityKey, ReceiptClaims, ReceiptSubject, identity_hash};
 use wxface::domain::{
     DataKey, FinalResult, FinalStatus, Flow, IdCardNumber, OpenId, OutSeqNo, PersonName, Sealing,
 };
@@ -47,7 +47,9 @@ fn main() {
     let openid = OpenId::from_wechat("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o").expect("openid");
     let name = PersonName::parse("张三").expect("name");
     let id = IdCardNumber::parse("11010519491231002X").expect("id");
-    let hash = identity_hash(&seq, &name, &id);
+    let identity_key =
+        IdentityKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("key");
+    let hash = identity_hash(&identity_key, &seq, &name, &id);
     let result = FinalResult {
         status: FinalStatus::Verified,
         identify_ret: None,
@@ -84,7 +86,7 @@ fn main() {
         "issue-key: identity_hash computed and sealed",
         budget,
         || {
-            let h = identity_hash(&seq, &name, &id);
+            let h = identity_hash(&identity_key, &seq, &name, &id);
             black_box(data_key.seal_for(Sealing::IdentityHash, &seq, &h));
         },
     );

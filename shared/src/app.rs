@@ -8,12 +8,13 @@ use aws_types::SdkConfig;
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::wechatpay::WeChatPayClient;
 use crate::adapters::{
-    AccessTokens, CachedSecret, DynamoStore, EventBridgeBus, SecretsTokenVault, StableTokenSource,
-    WeChatClient,
+    AccessTokens, CachedSecret, DynamoStore, EventBridgeBus, NoIdentityKey, SecretsTokenVault,
+    StableTokenSource, WeChatClient,
 };
-use crate::config::{AwsSettings, EventSettings, KioskSettings, Settings};
+use crate::config::{AwsSettings, EventSettings, IdentitySecret, KioskSettings, Settings};
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
+use crate::ports::IdentityKeySource;
 use crate::service::events::EventServices;
 use crate::service::{KioskServices, Services};
 
@@ -114,11 +115,20 @@ pub fn build_services(
         clock.clone(),
     ));
     let wechat = Arc::new(WeChatClient::new(http, secrets.clone(), tokens));
+    let identity: Arc<dyn IdentityKeySource> = match &settings.identity_key_secret_id {
+        Some(id) => Arc::new(CachedSecret::<IdentitySecret>::new(
+            aws_sdk_secretsmanager::Client::new(aws),
+            id,
+            settings.secrets_ttl,
+        )),
+        None => Arc::new(NoIdentityKey),
+    };
     Ok(Services {
         settings,
         store,
         wechat,
         secrets,
+        identity,
         clock,
     })
 }

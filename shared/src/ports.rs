@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AppSecrets, MerchantSecrets, SubMerchant};
+use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, SubMerchant};
 use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealName,
@@ -110,6 +110,12 @@ pub trait WeChat: Send + Sync {
 #[async_trait]
 pub trait AppSecretsSource: Send + Sync {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError>;
+}
+
+/// The `identity_key` secret (issue-key computes `identity_hash` with it).
+#[async_trait]
+pub trait IdentityKeySource: Send + Sync {
+    async fn identity_secret(&self) -> Result<Arc<IdentitySecret>, ConfigError>;
 }
 
 // --- Verification events (docs/api.md §7) ----------------------------------

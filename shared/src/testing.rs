@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::config::KioskSettings;
-use crate::config::{AppSecrets, MerchantSecrets, PushMode, Settings, SubMerchant};
+use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, PushMode, Settings, SubMerchant};
 use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, FaceSid, InfoType,
@@ -23,8 +23,9 @@ use crate::domain::{
 };
 use crate::error::{ConfigError, EventBusError, StoreError, WeChatError, WeChatPayError};
 use crate::ports::{
-    AppSecretsSource, EventBus, Finalized, IssueSlot, KioskStore, MerchantSecretsSource,
-    SessionStore, StoredToken, TokenLease, TokenSource, TokenVault, WeChat, WeChatPay,
+    AppSecretsSource, EventBus, Finalized, IdentityKeySource, IssueSlot, KioskStore,
+    MerchantSecretsSource, SessionStore, StoredToken, TokenLease, TokenSource, TokenVault, WeChat,
+    WeChatPay,
 };
 use crate::service::{KioskServices, Services};
 
@@ -441,6 +442,13 @@ impl AppSecretsSource for StaticSecret<AppSecrets> {
 }
 
 #[async_trait]
+impl IdentityKeySource for StaticSecret<IdentitySecret> {
+    async fn identity_secret(&self) -> Result<Arc<IdentitySecret>, ConfigError> {
+        self.get("identity")
+    }
+}
+
+#[async_trait]
 impl MerchantSecretsSource for StaticSecret<MerchantSecrets> {
     async fn merchant_secrets(&self) -> Result<Arc<MerchantSecrets>, ConfigError> {
         self.get("merchant")
@@ -580,6 +588,18 @@ pub fn app_secrets() -> AppSecrets {
     AppSecrets::from_json("app", &app_secrets_json().to_string()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The tests' `identity_key` (base64).
+pub const IDENTITY_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The identity secret the fakes hand issue-key.
+pub fn identity_secret() -> IdentitySecret {
+    IdentitySecret::from_json(
+        "identity",
+        &serde_json::json!({"identity_key": IDENTITY_KEY}).to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The test app secret's JSON.
 pub fn app_secrets_json() -> serde_json::Value {
     serde_json::json!({
@@ -625,6 +645,7 @@ pub fn services_with(tweak: impl FnOnce(&mut Settings)) -> Fakes {
         store: store.clone(),
         wechat: wechat.clone(),
         secrets: Arc::new(StaticSecret::new(app_secrets())),
+        identity: Arc::new(StaticSecret::new(identity_secret())),
         clock: clock.clone(),
     };
     Fakes {
@@ -671,6 +692,7 @@ impl Fakes {
                 crate::domain::Sealing::IdentityHash,
                 &session.out_seq_no,
                 &crate::domain::receipt::identity_hash(
+                    &crate::testing::identity_secret().identity_key,
                     &session.out_seq_no,
                     &PersonName::parse(NAME).unwrap_or_else(|_| panic!("name")),
                     &IdCardNumber::parse(ID_CARD).unwrap_or_else(|_| panic!("id")),

@@ -76,6 +76,7 @@ NEEDS = {
     "issue-key": [
         ({ITEM["PutItem"], ITEM["UpdateItem"], ITEM["DeleteItem"]}, "table"),
         ({GET}, "WeChatAppSecret"),
+        ({GET}, "IdentityKeySecret"),
         ({GET, PUT}, "AccessTokenSecret"),
     ],
     "verify-result": [
@@ -651,6 +652,7 @@ def http_api_round(aws, endpoint, work, template, sims):
             "--app-secret-id", secret["WeChatAppSecret"],
             "--token-secret-id", secret["AccessTokenSecret"],
             "--merchant-secret-id", secret["MerchantSecret"],
+            "--identity-secret-id", secret["IdentityKeySecret"],
             log=log,
         )
         equal(rc, 0, f"wxface-dev setup --stack-secrets (log: {log})")
@@ -663,6 +665,7 @@ def http_api_round(aws, endpoint, work, template, sims):
         rc = wxface_dev(
             "demo", "--api", base, "--sim", sims["wechat"], "--pay-sim", sims["pay"],
             "--receipts", str(receipts), "--timeout", "60",
+            "--aws", endpoint, "--identity-secret-id", secret["IdentityKeySecret"],
             log=log,
         )
         equal(rc, 0, f"wxface-dev demo --api {base} exit code (log: {log})")

@@ -1,7 +1,9 @@
 """Interop: receipts served by the running functions, verified with PyJWT (an independent JOSE
 implementation) through the business-backend example, against the JWKS the function publishes.
 Every genuine receipt must verify and name its person; a tampered payload, an unknown kid, an
-expired receipt and an `alg: none` header must all be refused.
+expired receipt and an `alg: none` header must all be refused; a genuine receipt of a failed
+verification is refused as a pass unless asked for; identity_hash is computed as the documented
+vector says.
 
     python tests/interop/receipts.py RECEIPTS_JSON   (written by `wxface-dev demo --receipts`)
 """
@@ -15,7 +17,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "backend"))
 
 import jwt  # noqa: E402
-from verify_receipt import verify_receipt  # noqa: E402
+from verify_receipt import NotVerified, identity_hash, verify_receipt  # noqa: E402
+
+# docs/api.md §6's vector: the identity_key 00..1f, and the hash of 李四's session seq_00001.
+VECTOR_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+VECTOR_HASH = "c279218d14bff972f3fa4478e4e14799828673f039a5a05c60a61be232a0e47c"
 
 
 def b64url(raw):
@@ -47,17 +53,28 @@ def main(path):
         passed, failed = passed + ok, failed + (not ok)
 
     def refused(token, **kwargs):
+        kwargs.setdefault("require_verified", False)
         try:
             verify_receipt(token, record["jwks_url"], aud, iss, jwks=jwks, **kwargs)
             return False
         except (jwt.PyJWTError, jwt.PyJWKClientError):
             return True
 
-    if not record["receipts"]:
-        check("the demo produced receipts", False)
+    check(
+        "identity_hash: the documented vector",
+        identity_hash(VECTOR_KEY, "seq_00001", " 李四 ", "11010519491231002x") == VECTOR_HASH,
+    )
+    statuses = {r["status"] for r in record["receipts"]}
+    check("the demo produced receipts of a pass and of a failure", {"verified", "failed"} <= statuses)
     for r in record["receipts"]:
         token, what = r["receipt"], f"{r['status']} {r['out_seq_no'][:8]}"
-        claims = verify_receipt(token, record["jwks_url"], aud, iss, jwks=jwks)
+        claims = verify_receipt(token, record["jwks_url"], aud, iss, jwks=jwks, require_verified=False)
+        try:
+            strict = verify_receipt(token, record["jwks_url"], aud, iss, jwks=jwks)
+            taken = strict["status"] == "verified" and strict["verified"] is True
+        except NotVerified:
+            taken = False
+        check(f"{what}: taken as a pass only if it is one", taken == (r["status"] == "verified"))
         check(f"{what}: verifies", claims["out_seq_no"] == r["out_seq_no"])
         check(f"{what}: names its person", claims["identity_hash"] == r["identity_hash"])
         header = json.loads(unb64url(token.split(".")[0]))

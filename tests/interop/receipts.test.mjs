@@ -1,7 +1,9 @@
 // Interop: receipts served by the running functions, verified with `jose` (an independent JOSE
 // implementation) through the business-backend example, against the JWKS the function publishes.
 // Every genuine receipt must verify and name its person; a tampered payload, an unknown kid, an
-// expired receipt and an `alg: none` header must all be refused.
+// expired receipt and an `alg: none` header must all be refused; a genuine receipt of a failed
+// verification is refused as a pass unless asked for; identity_hash is computed as the
+// documented vector says.
 //
 //     WXFACE_RECEIPTS=receipts.json node --test tests/interop/receipts.test.mjs
 
@@ -9,11 +11,31 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { remoteKeys, verifyReceipt } from "../../examples/backend/verify_receipt.mjs";
+import {
+  NotVerified,
+  identityHash,
+  remoteKeys,
+  verifyReceipt,
+} from "../../examples/backend/verify_receipt.mjs";
 
 const record = JSON.parse(readFileSync(process.env.WXFACE_RECEIPTS, "utf8"));
 const jwks = remoteKeys(record.jwks_url);
-const options = { jwks, audience: record.audience, issuer: record.issuer };
+// Every receipt's signature and claims, whatever its status.
+const options = { jwks, audience: record.audience, issuer: record.issuer, requireVerified: false };
+
+test("identity_hash: the documented vector (docs/api.md §6)", () => {
+  const key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+  assert.equal(
+    identityHash(key, "seq_00001", " 李四 ", "11010519491231002x"),
+    "c279218d14bff972f3fa4478e4e14799828673f039a5a05c60a61be232a0e47c",
+  );
+  assert.throws(() => identityHash("AAEC", "seq_00001", "李四", "11010519491231002X"));
+});
+
+test("the demo produced receipts of a pass and of a failure", () => {
+  const statuses = new Set(record.receipts.map((r) => r.status));
+  assert.ok(statuses.has("verified") && statuses.has("failed"), [...statuses].join());
+});
 
 const b64url = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
 const part = (token, i) => JSON.parse(Buffer.from(token.split(".")[i], "base64url"));
@@ -22,7 +44,6 @@ const withParts = (token, { header, payload, signature }) => {
   return [header ? b64url(header) : h, payload ? b64url(payload) : p, signature ?? s].join(".");
 };
 
-test("the demo produced receipts", () => assert.ok(record.receipts.length > 0));
 
 for (const r of record.receipts) {
   const what = `${r.status} ${r.out_seq_no.slice(0, 8)}`;
@@ -32,6 +53,15 @@ for (const r of record.receipts) {
     const claims = await verifyReceipt(token, options);
     assert.equal(claims.out_seq_no, r.out_seq_no);
     assert.equal(claims.identity_hash, r.identity_hash);
+  });
+
+  test(`${what}: taken as a pass only if it is one`, async () => {
+    const strict = { ...options, requireVerified: true };
+    if (r.status === "verified") {
+      assert.equal((await verifyReceipt(token, strict)).verified, true);
+    } else {
+      await assert.rejects(verifyReceipt(token, strict), NotVerified);
+    }
   });
 
   test(`${what}: a tampered payload is refused`, async () => {

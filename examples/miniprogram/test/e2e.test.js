@@ -3,7 +3,7 @@
 // business backend that verifies the forwarded receipt with examples/backend/verify_receipt.mjs.
 //
 //   WXFACE_E2E_FUNCTIONS=http://127.0.0.1:9000/lambda-url WXFACE_E2E_SIM=http://127.0.0.1:9100 \
-//     node --test test/
+//     WXFACE_E2E_IDENTITY_KEY=<the identity secret's identity_key> node --test test/
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const http = require("node:http");
@@ -11,10 +11,14 @@ const { createWxface } = require("../wxface");
 
 const FUNCTIONS = process.env.WXFACE_E2E_FUNCTIONS;
 const SIM = process.env.WXFACE_E2E_SIM;
+// The deployment's identity_key, as the business backend holds it.
+const IDENTITY_KEY = process.env.WXFACE_E2E_IDENTITY_KEY;
 const APPID = "wx0123456789abcdef"; // the simulator's test mini-program
 const NAME = "张三";
 const ID_CARD = "11010519491231002X";
-const skip = !(FUNCTIONS && SIM) && "set WXFACE_E2E_FUNCTIONS and WXFACE_E2E_SIM (make test does)";
+const skip =
+  !(FUNCTIONS && SIM && IDENTITY_KEY) &&
+  "set WXFACE_E2E_FUNCTIONS, WXFACE_E2E_SIM and WXFACE_E2E_IDENTITY_KEY (make test does)";
 
 async function postJson(url, body) {
   const res = await fetch(url, {
@@ -79,7 +83,7 @@ async function backend() {
         const { out_seq_no, receipt } = JSON.parse(body);
         const claims = await verifyReceipt(receipt, { jwks, audience: APPID });
         assert.equal(claims.out_seq_no, out_seq_no);
-        assert.equal(claims.identity_hash, identityHash(out_seq_no, NAME, ID_CARD));
+        assert.equal(claims.identity_hash, identityHash(IDENTITY_KEY, out_seq_no, NAME, ID_CARD));
         accepted.push(claims);
         res
           .writeHead(200, { "content-type": "application/json" })

@@ -10,9 +10,11 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{AppSecrets, MerchantSecrets};
+use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets};
 use crate::error::{ConfigError, WeChatError};
-use crate::ports::{AppSecretsSource, MerchantSecretsSource, StoredToken, TokenVault};
+use crate::ports::{
+    AppSecretsSource, IdentityKeySource, MerchantSecretsSource, StoredToken, TokenVault,
+};
 
 /// A secret whose `SecretString` parses into `Self`.
 pub trait FromSecret: Sized + Send + Sync + 'static {
@@ -20,6 +22,12 @@ pub trait FromSecret: Sized + Send + Sync + 'static {
 }
 
 impl FromSecret for AppSecrets {
+    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+        Self::from_json(secret_id, json)
+    }
+}
+
+impl FromSecret for IdentitySecret {
     fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
         Self::from_json(secret_id, json)
     }
@@ -89,6 +97,24 @@ impl<T: FromSecret> CachedSecret<T> {
 impl AppSecretsSource for CachedSecret<AppSecrets> {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError> {
         self.get().await
+    }
+}
+
+#[async_trait]
+impl IdentityKeySource for CachedSecret<IdentitySecret> {
+    async fn identity_secret(&self) -> Result<Arc<IdentitySecret>, ConfigError> {
+        self.get().await
+    }
+}
+
+/// A function given no `IDENTITY_KEY_SECRET_ID` (only issue-key computes
+/// `identity_hash`): asking for the key is a configuration error.
+pub struct NoIdentityKey;
+
+#[async_trait]
+impl IdentityKeySource for NoIdentityKey {
+    async fn identity_secret(&self) -> Result<Arc<IdentitySecret>, ConfigError> {
+        Err(ConfigError::MissingEnv("IDENTITY_KEY_SECRET_ID"))
     }
 }
 

@@ -2,12 +2,14 @@
 //! and checked once so that the rest of the code holds only valid values.
 
 mod app;
+mod identity;
 mod merchant;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use app::AppSecrets;
+pub use identity::IdentitySecret;
 #[cfg(test)]
 pub(crate) use merchant::tests::{partner_secret_json, secret_json as merchant_test_secret};
 pub use merchant::{Device, MerchantSecrets, SignType, SubMerchant};
@@ -104,6 +106,8 @@ pub struct Settings {
     pub sessions_table: String,
     pub wechat_app_secret_id: String,
     pub access_token_secret_id: String,
+    /// issue-key only: the `identity_key` for receipts' `identity_hash`.
+    pub identity_key_secret_id: Option<String>,
     pub wechat_api_base: String,
     pub default_face_flow: Flow,
     /// 0 disables the limit.
@@ -134,6 +138,7 @@ impl Settings {
             sessions_table: env.required("SESSIONS_TABLE")?,
             wechat_app_secret_id: env.required("WECHAT_APP_SECRET_ID")?,
             access_token_secret_id: env.required("ACCESS_TOKEN_SECRET_ID")?,
+            identity_key_secret_id: env.get("IDENTITY_KEY_SECRET_ID"),
             wechat_api_base: env.base_url("WECHAT_API_BASE", DEFAULT_WECHAT_API_BASE)?,
             default_face_flow,
             issue_key_limit_per_hour: u32::try_from(limit)

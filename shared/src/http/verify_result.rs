@@ -200,6 +200,7 @@ mod tests {
             ]
         );
         let expected_hash = identity_hash(
+            &crate::testing::identity_secret().identity_key,
             &s.out_seq_no,
             &PersonName::parse(NAME).unwrap(),
             &IdCardNumber::parse(ID_CARD).unwrap(),

@@ -170,6 +170,7 @@ mod tests {
         assert_eq!(taken.len(), expected.len());
         let hash_of = |s: &Session| {
             identity_hash(
+                &crate::testing::identity_secret().identity_key,
                 &s.out_seq_no,
                 &PersonName::parse(NAME).unwrap(),
                 &IdCardNumber::parse(ID_CARD).unwrap(),

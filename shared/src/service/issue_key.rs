@@ -41,6 +41,7 @@ const WINDOW_SECS: i64 = 3600;
 
 pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
+    let identity_key = svc.identity.identity_secret().await?;
     let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
 
     let slot = take_slot(svc, &openid).await?;
@@ -62,7 +63,12 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
         SESSION_TTL_SECS
     };
     // Sealed: a digest of personal data is kept only so (docs/api.md §5).
-    let identity = identity_hash(&out_seq_no, &input.name, &input.id_card_number);
+    let identity = identity_hash(
+        &identity_key.identity_key,
+        &out_seq_no,
+        &input.name,
+        &input.id_card_number,
+    );
     let identity_hash = app
         .data_key
         .seal_for(Sealing::IdentityHash, &out_seq_no, &identity);

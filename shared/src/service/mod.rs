@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::config::Settings;
 use crate::domain::{Clock, ValidationError};
 use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
-use crate::ports::{AppSecretsSource, SessionStore, WeChat};
+use crate::ports::{AppSecretsSource, IdentityKeySource, SessionStore, WeChat};
 
 pub use authinfo::KioskServices;
 pub use finalize::finalize_v1;
@@ -31,6 +31,7 @@ pub struct Services {
     pub store: Arc<dyn SessionStore>,
     pub wechat: Arc<dyn WeChat>,
     pub secrets: Arc<dyn AppSecretsSource>,
+    pub identity: Arc<dyn IdentityKeySource>,
     pub clock: Arc<dyn Clock>,
 }
 

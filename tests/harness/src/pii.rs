@@ -92,6 +92,9 @@ pub async fn secret_needles(
         if let Some(key) = v["data_key"].as_str() {
             out.push((format!("the data_key of {name}"), key.to_owned()));
         }
+        if let Some(key) = v["identity_key"].as_str() {
+            out.push((format!("the identity_key of {name}"), key.to_owned()));
+        }
         for k in v["receipt_keys"].as_array().into_iter().flatten() {
             for line in k["private_key"].as_str().unwrap_or_default().lines() {
                 if !line.starts_with("-----") && line.len() >= 40 {

@@ -1,5 +1,5 @@
 //! One run's AWS side on the emulator (the sessions table as the template
-//! declares it, the app, access-token and merchant secrets) and the
+//! declares it, the app, access-token, merchant and identity secrets) and the
 //! functions' environment pointing at it: shared by the soak and the
 //! cold-start benchmark.
 
@@ -12,6 +12,7 @@ pub struct Provisioned {
     pub app_secret_id: String,
     pub token_secret_id: String,
     pub merchant_secret_id: String,
+    pub identity_secret_id: String,
     /// The simulator's app the secrets are for.
     pub app: wechat_sim::SimApp,
 }
@@ -29,8 +30,11 @@ pub async fn provision(aws: &str, run: &str) -> Result<Provisioned, String> {
         app_secret_id: format!("wxface/{run}/app"),
         token_secret_id: format!("wxface/{run}/token"),
         merchant_secret_id: format!("wxface/{run}/merchant"),
+        identity_secret_id: format!("wxface/{run}/identity"),
         app,
     };
+    let identity = secrets::identity_secret_json().to_string();
+    secrets::create_secret(&sm, &p.identity_secret_id, Some(&identity)).await?;
     let app_secret = secrets::app_secret_json(&p.app);
     secrets::create_secret(&sm, &p.app_secret_id, Some(&app_secret.to_string())).await?;
     secrets::create_secret(&sm, &p.token_secret_id, None).await?;
@@ -52,6 +56,7 @@ impl Provisioned {
             ("WECHAT_APP_SECRET_ID", &self.app_secret_id),
             ("ACCESS_TOKEN_SECRET_ID", &self.token_secret_id),
             ("MERCHANT_SECRET_ID", &self.merchant_secret_id),
+            ("IDENTITY_KEY_SECRET_ID", &self.identity_secret_id),
             ("WECHAT_API_BASE", wechat),
             ("WECHATPAY_FACE_API_BASE", wechatpay),
             ("WECHATPAY_API_BASE", wechatpay),

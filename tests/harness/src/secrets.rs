@@ -80,3 +80,8 @@ pub fn app_secret_json(app: &wechat_sim::SimApp) -> serde_json::Value {
         "receipt_keys": [{"kid": "local-1", "private_key": wxface::crypto::receipt::generate_pem()}],
     })
 }
+
+/// A fresh identity secret (docs/api.md §6): `{"identity_key": <base64 of 32 random bytes>}`.
+pub fn identity_secret_json() -> serde_json::Value {
+    serde_json::json!({ "identity_key": random_data_key() })
+}

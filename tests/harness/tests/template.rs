@@ -43,7 +43,8 @@ fn function_binaries() -> Vec<String> {
 const APP_SECRET: &str = "WECHAT_APP_SECRET_ID";
 const TOKEN_SECRET: &str = "ACCESS_TOKEN_SECRET_ID";
 const MERCHANT_SECRET: &str = "MERCHANT_SECRET_ID";
-const SECRET_VARS: [&str; 3] = [APP_SECRET, TOKEN_SECRET, MERCHANT_SECRET];
+const IDENTITY_SECRET: &str = "IDENTITY_KEY_SECRET_ID";
+const SECRET_VARS: [&str; 4] = [APP_SECRET, TOKEN_SECRET, MERCHANT_SECRET, IDENTITY_SECRET];
 
 const GET: &str = "secretsmanager:GetSecretValue";
 const PUT: &str = "secretsmanager:PutSecretValue";
@@ -54,6 +55,12 @@ fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'sta
         "authinfo" => BTreeMap::from([(MERCHANT_SECRET, BTreeSet::from([GET]))]),
         // No WeChat call: the app secret's keys only (data key, receipt keys).
         "publish-events" | "lookup" => BTreeMap::from([(APP_SECRET, BTreeSet::from([GET]))]),
+        // identity_hash is computed once, at issue-key (then kept sealed in the session).
+        "issue-key" => BTreeMap::from([
+            (APP_SECRET, BTreeSet::from([GET])),
+            (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
+            (IDENTITY_SECRET, BTreeSet::from([GET])),
+        ]),
         _ => BTreeMap::from([
             (APP_SECRET, BTreeSet::from([GET])),
             (TOKEN_SECRET, BTreeSet::from([GET, PUT])),

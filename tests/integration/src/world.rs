@@ -78,9 +78,12 @@ impl World {
         let app_secret_id = base.secret("wxface/test/app", Some(&app_json)).await;
         // A fresh deploy: the token secret exists with no value.
         let token_secret_id = base.secret("wxface/test/token", None).await;
+        let identity = secrets::identity_secret_json();
+        let identity_secret_id = base.secret("wxface/test/identity", Some(&identity)).await;
         let env = base.env(&[
             ("WECHAT_APP_SECRET_ID", app_secret_id.clone()),
             ("ACCESS_TOKEN_SECRET_ID", token_secret_id),
+            ("IDENTITY_KEY_SECRET_ID", identity_secret_id),
             ("WECHAT_API_BASE", sim.base_url()),
             ("ISSUE_KEY_LIMIT_PER_HOUR", "1000".into()),
         ]);

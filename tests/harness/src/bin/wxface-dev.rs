@@ -23,19 +23,21 @@ use wxface_harness::{kiosk, pii, sdk_config_for, secrets, template};
 const USAGE: &str = "\
 usage:
   wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
-                      [--merchant-secret-id ID] [--stack-secrets yes]
+                      [--merchant-secret-id ID] [--identity-secret-id ID] [--stack-secrets yes]
       Creates the sessions table (from template.yaml), the WeChat app secret (the simulator's
-      first app, a fresh data_key and receipt key) and the access-token secret (no value).
-      Idempotent. --stack-secrets yes: the table and secrets are a deployed stack's; only the
+      first app, a fresh data_key and receipt key), the access-token secret (no value) and the
+      identity secret (a fresh identity_key). Idempotent. --stack-secrets yes: the table and secrets are a deployed stack's; only the
       secrets' values are put.
   wxface-dev api-front [--functions URL] [--listen ADDR]
       An HTTP API-shaped front (the routes of docs/api.md §1, 404 for anything else, 403 for an
       unsigned GET /lookup) at ADDR (default 127.0.0.1:9001), forwarding to the function URLs.
   wxface-dev demo     [--functions URL] [--api URL] [--sim URL] [--timeout SECS]
-                      [--receipts FILE] [--aws URL --table NAME [--events FILE]]
+                      [--receipts FILE] [--aws URL] [--identity-secret-id ID]
+                      [--table NAME [--events FILE]]
       Walks v2, v1, v1 by push and the kiosk against a running stack, the business backend
       checking each receipt; exits 1 if a step fails. --api: through an HTTP API at URL (its
-      routes, docs/api.md §1) instead of the function URLs. --receipts: where to write the receipts
+      routes, docs/api.md §1) instead of the function URLs. The backend's identity_key comes
+      from the identity secret at --aws. --receipts: where to write the receipts
       it checked (for the interop tests). With --aws and --table: then the events of those
       sessions, from the table's stream through publish-events to an SQS queue (--events:
       where to write them, for the PII scan).
@@ -122,6 +124,7 @@ async fn main() -> ExitCode {
             "app-secret-id",
             "token-secret-id",
             "merchant-secret-id",
+            "identity-secret-id",
             "stack-secrets",
         ],
         "demo" => &[
@@ -132,6 +135,7 @@ async fn main() -> ExitCode {
             "timeout",
             "receipts",
             "aws",
+            "identity-secret-id",
             "table",
             "events",
         ],
@@ -198,6 +202,7 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let app_secret_id = flag(flags, "app-secret-id", "wxface/dev/wechat-app");
     let token_secret_id = flag(flags, "token-secret-id", "wxface/dev/access-token");
     let merchant_secret_id = flag(flags, "merchant-secret-id", "wxface/dev/merchant");
+    let identity_secret_id = flag(flags, "identity-secret-id", "wxface/dev/identity-key");
 
     // A deployed stack's own table and secrets (created empty): only the values are put.
     let stack = flags.get("stack-secrets").is_some_and(|v| v == "yes");
@@ -231,6 +236,13 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     ensure_secret(&app_secret_id, Some(&value), &created).await?;
     let created = "with no value (the functions fill it)";
     ensure_secret(&token_secret_id, None, created).await?;
+    let identity = secrets::identity_secret_json().to_string();
+    ensure_secret(
+        &identity_secret_id,
+        Some(&identity),
+        "(a fresh identity_key)",
+    )
+    .await?;
 
     // The WeChat Pay simulator's test merchant, with one direct kiosk and
     // one acting for a hospital (partner mode, docs/kiosk.md).
@@ -453,6 +465,8 @@ async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
 const DEV_EVENT_BUS: &str = "wxface-dev-events";
 
 struct Demo {
+    /// The business backend's copy of the deployment's identity_key.
+    identity_key: wxface::domain::receipt::IdentityKey,
     http: reqwest::Client,
     /// Where the demo calls the functions: their URLs, or an HTTP API (`--api`).
     front: Front,
@@ -520,7 +534,23 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
         .timeout(Duration::from_secs(timeout))
         .build()
         .map_err(|e| format!("http client: {e}"))?;
+    // The business backend holds the identity_key (docs/api.md §6): read from its secret.
+    let identity_secret_id = flag(flags, "identity-secret-id", "wxface/dev/identity-key");
+    let aws = flag(flags, "aws", "http://127.0.0.1:5005");
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config_for(&aws).await);
+    let identity_key_b64 = secrets::get_secret(&sm, &identity_secret_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["identity_key"].as_str().map(str::to_owned))
+        .ok_or_else(|| {
+            format!("no identity_key in secret {identity_secret_id} at {aws} (run setup first)")
+        })?;
+    let identity_key = wxface::domain::receipt::IdentityKey::from_base64(&identity_key_b64)
+        .map_err(|e| format!("{identity_secret_id}: {e}"))?;
     let mut demo = Demo {
+        identity_key,
         http,
         front: match flags.get("api") {
             Some(api) => Front::HttpApi(api.trim_end_matches('/').to_owned()),
@@ -543,6 +573,7 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let started = Instant::now();
     demo.mini_program("v2", fixtures::person(0)).await?;
     demo.mini_program("v1", fixtures::person(4)).await?;
+    demo.failed_v2(fixtures::person(3)).await?;
     demo.v1_by_push(fixtures::person(5)).await?;
     demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
     demo.partner_kiosk(&pay_sim_url, fixtures::person(7))
@@ -557,13 +588,16 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
             "jwks_url": demo.front.url("verify-result", JWKS_PATH),
             "audience": demo.appid,
             "issuer": "wxface",
+            // The deployment's identity_key, as the backend holds it: the e2e's own backend
+            // (examples/miniprogram/test/e2e.test.js) recomputes identity_hash with it.
+            "identity_key": identity_key_b64,
             "receipts": demo.receipts,
         });
         std::fs::write(path, record.to_string()).map_err(|e| format!("{path}: {e}"))?;
     }
     println!();
     println!(
-        "demo: OK: v2, v1, v1 by WeChat's push and a kiosk real-name lookup, direct and for a hospital (partner mode), end to end in {:.1} s",
+        "demo: OK: v2, v1, a failed v2, v1 by WeChat's push and a kiosk real-name lookup, direct and for a hospital (partner mode), end to end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -741,6 +775,21 @@ impl Demo {
         verify_result: Option<&str>,
         flow: &str,
     ) -> Result<(), String> {
+        self.verify_as(openid, person, out_seq_no, verify_result, flow, "verified")
+            .await
+    }
+
+    /// verify-result, expecting the final status `expect` (`verified`, or a failure the
+    /// backend must not take for a pass although its receipt verifies).
+    async fn verify_as(
+        &mut self,
+        openid: &str,
+        person: fixtures::Person,
+        out_seq_no: &str,
+        verify_result: Option<&str>,
+        flow: &str,
+        expect: &str,
+    ) -> Result<(), String> {
         let what = "verify-result";
         let code = self.login(openid).await?;
         let mut body = json!({"code": code, "out_seq_no": out_seq_no});
@@ -755,12 +804,34 @@ impl Demo {
             return Err(format!("{what}: expected flow {flow}"));
         }
         let status = str_field(&answer, "status", what)?;
-        if status != "verified" || answer.get("verified") != Some(&Value::Bool(true)) {
+        let passed = expect == "verified";
+        if status != expect || answer.get("verified") != Some(&Value::Bool(passed)) {
             return Err(format!(
-                "{what}: expected status \"verified\" and verified true, got status {status:?}"
+                "{what}: expected status {expect:?} and verified {passed}, got status {status:?}"
             ));
         }
         self.business_backend(&answer, person, out_seq_no).await
+    }
+
+    /// v2 where the user fails the face check: a final `failed` with a receipt that verifies,
+    /// which a backend must still not take for a pass (the examples refuse it by default).
+    async fn failed_v2(&mut self, person: fixtures::Person) -> Result<(), String> {
+        let openid = format!("o-demo-failed-{}", random_hex(6));
+        banner("v2 flow, the face check failed: a failed receipt", person);
+        let (out_seq_no, key) = self.issue(&openid, person, "v2", "verify_id").await?;
+        self.step("wx.requestFacialVerify({verifyId}) on the device: the user fails the face check (simulator hook POST /__sim/face/v2/run, verify_ret 90100)");
+        let sim = self.sim.clone();
+        let oid = openid.clone();
+        sim_call(
+            "face/v2/run",
+            async move { sim.run_v2(&key, &oid, 90100).await },
+        )
+        .await?
+        .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))?;
+        self.verify_as(&openid, person, &out_seq_no, None, "v2", "failed")
+            .await?;
+        println!("    ✔ v2: failed, and the backend knows it (a signed receipt is not a pass)");
+        Ok(())
     }
 
     /// The business's own backend, handed the answer by the mini-program:
@@ -803,6 +874,7 @@ impl Demo {
             .map_err(|e| format!("the receipt does not verify: {e}"))?
             .claims;
         let expected = wxface::domain::receipt::identity_hash(
+            &self.identity_key,
             &wxface::domain::OutSeqNo::parse(out_seq_no).map_err(|e| e.to_string())?,
             &wxface::domain::PersonName::parse(person.name).map_err(|e| e.to_string())?,
             &wxface::domain::IdCardNumber::parse(person.id_card_number)
