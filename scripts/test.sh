@@ -11,7 +11,8 @@
 #             verifications through the real functions, at a China deployment's routes), the
 #             receipts checked by PyJWT and jose, schemathesis from docs/openapi.yaml, and the
 #             mini-program module (examples/miniprogram) end to end, through the function URLs
-#   4. soak:  `wxface-dev soak`: every kind of flow against several processes per function,
+#   4. soak:  `wxface-dev soak`: every kind of flow against several processes per function
+#             (some SIGKILLed mid-invocation and replaced, as Lambda does),
 #             with random WeChat and AWS faults, then healing; its invariants must hold
 #   5. PII:   `wxface-dev scan-pii` over every table of that moto and every file in
 #             target/test-logs (what the tests and the functions logged)
@@ -241,7 +242,7 @@ fi
 # Concurrent flows of every kind against three processes per function, random WeChat and AWS
 # faults, then healing (wxface-dev soak; WXFACE_SOAK_SECONDS for a longer run). Its containers'
 # logs are under $LOGS, so the PII scan reads them too.
-section "soak: random WeChat and AWS faults, three containers per function"
+section "soak: random WeChat and AWS faults, containers killed mid-invocation, three containers per function"
 soak() {
     [[ -n "$MOTO_URL" ]] &&
         cargo run -q -p wxface-harness --bin wxface-dev -- soak --aws "$MOTO_URL" \

@@ -100,6 +100,7 @@ pub fn build_services(
         sm.clone(),
         &settings.wechat_app_secret_id,
         settings.secrets_ttl,
+        settings.secrets_max_stale,
     ));
     let http =
         WeChatHttp::new(&settings.wechat_api_base, settings.wechat_timeout).map_err(|e| {
@@ -120,6 +121,7 @@ pub fn build_services(
             aws_sdk_secretsmanager::Client::new(aws),
             id,
             settings.secrets_ttl,
+            settings.secrets_max_stale,
         )),
         None => Arc::new(NoIdentityKey),
     };
@@ -146,6 +148,7 @@ pub fn build_kiosk_services(
         aws_sdk_secretsmanager::Client::new(aws),
         &settings.merchant_secret_id,
         settings.secrets_ttl,
+        settings.secrets_max_stale,
     ));
     let wechatpay = Arc::new(
         WeChatPayClient::new(
@@ -179,6 +182,7 @@ pub fn build_event_services(
             aws_sdk_secretsmanager::Client::new(aws),
             &settings.wechat_app_secret_id,
             settings.secrets_ttl,
+            settings.secrets_max_stale,
         )),
         bus: Arc::new(EventBridgeBus::new(
             aws_sdk_eventbridge::Client::new(aws),

@@ -39,24 +39,52 @@ impl FromSecret for MerchantSecrets {
     }
 }
 
+/// How a [`CachedSecret`] reads its secret's text (`None`: it has no value).
+#[async_trait]
+pub trait SecretRead: Send + Sync {
+    async fn read(&self, secret_id: &str) -> Result<Option<String>, ConfigError>;
+}
+
+#[async_trait]
+impl SecretRead for Client {
+    async fn read(&self, secret_id: &str) -> Result<Option<String>, ConfigError> {
+        read_string(self, secret_id).await
+    }
+}
+
 /// Reads a secret on first use and again once it is older than `ttl`, so a
 /// rotated key or a revoked kiosk token reaches warm containers within the
-/// TTL. A failed re-read keeps the last good value; with none, it is an
-/// error and the next request tries again.
+/// TTL.
+///
+/// A re-read that fails (Secrets Manager unreachable), finds no value, or
+/// does not parse keeps the last good value, but only until that value is
+/// `max_stale` past its TTL: then the function fails closed (the re-read's
+/// error: `503` or `500 configuration_error`) until a re-read succeeds, so a
+/// revocation by changing the secret always applies in the end. Each stale
+/// answer is logged and counted (metric `SecretReloadFailures`, alarmed).
+/// With no last good value, a failed read is an error and the next request
+/// tries again.
 pub struct CachedSecret<T> {
-    client: Client,
+    reader: Box<dyn SecretRead>,
     secret_id: String,
     ttl: Duration,
+    max_stale: Duration,
     /// Held across a read: one read at a time per container.
     state: Mutex<Option<(Arc<T>, Instant)>>,
 }
 
 impl<T: FromSecret> CachedSecret<T> {
-    pub fn new(client: Client, secret_id: impl Into<String>, ttl: Duration) -> Self {
+    pub fn new(
+        reader: impl SecretRead + 'static,
+        secret_id: impl Into<String>,
+        ttl: Duration,
+        max_stale: Duration,
+    ) -> Self {
         Self {
-            client,
+            reader: Box::new(reader),
             secret_id: secret_id.into(),
             ttl,
+            max_stale,
             state: Mutex::new(None),
         }
     }
@@ -68,24 +96,33 @@ impl<T: FromSecret> CachedSecret<T> {
         {
             return Ok(value.clone());
         }
-        match self.load().await {
+        // Judged by the age when this request began, not after a slow failing read.
+        let age = state.as_ref().map(|(_, read_at)| read_at.elapsed());
+        let e = match self.load().await {
             Ok(value) => {
                 *state = Some((value.clone(), Instant::now()));
-                Ok(value)
+                return Ok(value);
             }
-            Err(e) => match state.as_ref() {
-                Some((last_good, _)) => {
-                    tracing::warn!(event = "secret_reload_failed", detail = %e, "keeping the last good value");
-                    Ok(last_good.clone())
-                }
-                None => Err(e),
-            },
+            Err(e) => e,
+        };
+        let (Some((last_good, _)), Some(age)) = (state.as_ref(), age) else {
+            return Err(e);
+        };
+        crate::telemetry::metrics::secret_reload_failed();
+        if age < self.ttl + self.max_stale {
+            tracing::warn!(event = "secret_reload_failed", detail = %e, "keeping the last good value for now");
+            return Ok(last_good.clone());
         }
+        tracing::error!(event = "secret_stale_refused", detail = %e, "the last good value is too old: refusing");
+        Err(e)
     }
 
     async fn load(&self) -> Result<Arc<T>, ConfigError> {
-        let json = read_string(&self.client, &self.secret_id)
+        let json = self
+            .reader
+            .read(&self.secret_id)
             .await?
+            .filter(|text| !text.trim().is_empty())
             .ok_or_else(|| ConfigError::SecretEmpty {
                 secret: self.secret_id.clone(),
             })?;
@@ -184,5 +221,102 @@ impl TokenVault for SecretsTokenVault {
                     DisplayErrorContext(&e)
                 ))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+
+    /// A secret whose value is `{"v": "<text>"}`.
+    #[derive(Debug)]
+    struct Value(String);
+
+    impl FromSecret for Value {
+        fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+            let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            v["v"]
+                .as_str()
+                .map(|s| Self(s.to_owned()))
+                .ok_or_else(|| ConfigError::SecretField {
+                    secret: secret_id.to_owned(),
+                    field: "v",
+                    problem: "is missing",
+                })
+        }
+    }
+
+    /// Secrets Manager's next answer: a text, no value (`Ok(None)`), or a failure (`Err`).
+    type Answer = Result<Option<String>, ()>;
+
+    /// What Secrets Manager answers next; nothing set: a failure.
+    #[derive(Clone)]
+    struct Scripted(Arc<StdMutex<Option<Answer>>>);
+
+    impl Scripted {
+        fn set(&self, answer: Result<Option<&str>, ()>) {
+            *self.0.lock().unwrap() = Some(answer.map(|t| t.map(str::to_owned)));
+        }
+    }
+
+    #[async_trait]
+    impl SecretRead for Scripted {
+        async fn read(&self, secret_id: &str) -> Result<Option<String>, ConfigError> {
+            match self.0.lock().unwrap().clone() {
+                Some(Ok(v)) => Ok(v),
+                _ => Err(ConfigError::SecretUnavailable {
+                    secret: secret_id.to_owned(),
+                    detail: "down".into(),
+                }),
+            }
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(300);
+    const MAX_STALE: Duration = Duration::from_secs(900);
+
+    async fn value(c: &CachedSecret<Value>) -> Result<String, String> {
+        c.get()
+            .await
+            .map(|v| v.0.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A re-read that fails, finds no value or does not parse serves the last good value
+    /// until it is MAX_STALE past its TTL, then fails closed until a re-read succeeds.
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_reread_serves_the_last_good_value_for_a_bounded_time_only() {
+        let sm = Scripted(Arc::new(StdMutex::new(None)));
+        let c = CachedSecret::<Value>::new(sm.clone(), "s", TTL, MAX_STALE);
+        assert!(
+            value(&c).await.is_err(),
+            "nothing read yet, nothing to serve"
+        );
+        sm.set(Ok(Some(r#"{"v":"first"}"#)));
+        assert_eq!(value(&c).await.unwrap(), "first");
+        for broken in [Err(()), Ok(None), Ok(Some("")), Ok(Some(r#"{"w":1}"#))] {
+            sm.set(broken);
+            tokio::time::advance(TTL + Duration::from_secs(1)).await;
+            // Within the grace: the last good value, counted and logged.
+            assert_eq!(value(&c).await.unwrap(), "first");
+            tokio::time::advance(MAX_STALE).await;
+            // Past it: refused with the re-read's own error (503 or configuration_error).
+            let refused = value(&c).await.unwrap_err();
+            assert!(
+                refused.contains("down")
+                    || refused.contains("no value")
+                    || refused.contains("missing"),
+                "{refused}"
+            );
+            assert!(value(&c).await.is_err(), "still refused");
+            // A good re-read heals it at once.
+            sm.set(Ok(Some(r#"{"v":"first"}"#)));
+            assert_eq!(value(&c).await.unwrap(), "first");
+        }
+        // Within the TTL nothing is read at all.
+        sm.set(Err(()));
+        assert_eq!(value(&c).await.unwrap(), "first");
     }
 }

@@ -60,6 +60,15 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         ))
     }
 
+    /// How long past its TTL a secret's last good value is still served while
+    /// re-reads fail (`SECRETS_MAX_STALE_SECONDS`, default 900); then the
+    /// function fails closed.
+    fn secrets_max_stale(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.number("SECRETS_MAX_STALE_SECONDS", 900)?,
+        ))
+    }
+
     /// An http(s) base URL without its trailing slash.
     fn base_url(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
         let v = self.get(name).unwrap_or_else(|| default.to_owned());
@@ -116,6 +125,8 @@ pub struct Settings {
     pub wechat_timeout: Duration,
     /// How long a secret read is reused (`SECRETS_TTL_SECONDS`, default 300).
     pub secrets_ttl: Duration,
+    /// How long past that a failing re-read may still serve it (`SECRETS_MAX_STALE_SECONDS`).
+    pub secrets_max_stale: Duration,
     /// event-callback only.
     pub push_mode: PushMode,
     /// The receipts' `iss` (`RECEIPT_ISSUER`).
@@ -145,6 +156,7 @@ impl Settings {
                 .map_err(|_| invalid("ISSUE_KEY_LIMIT_PER_HOUR", "is too large"))?,
             wechat_timeout: env.millis("WECHAT_HTTP_TIMEOUT_MS", 3000)?,
             secrets_ttl: env.secrets_ttl()?,
+            secrets_max_stale: env.secrets_max_stale()?,
             push_mode: match env.get("PUSH_MODE") {
                 None => PushMode::Safe,
                 Some(v) => PushMode::parse(&v)
@@ -172,6 +184,8 @@ pub struct KioskSettings {
     pub wechatpay_timeout: Duration,
     /// How long a secret read is reused (`SECRETS_TTL_SECONDS`, default 300).
     pub secrets_ttl: Duration,
+    /// How long past that a failing re-read may still serve it (`SECRETS_MAX_STALE_SECONDS`).
+    pub secrets_max_stale: Duration,
 }
 
 impl KioskSettings {
@@ -185,6 +199,7 @@ impl KioskSettings {
             wechatpay_api_base: env.base_url("WECHATPAY_API_BASE", DEFAULT_WECHATPAY_API_BASE)?,
             wechatpay_timeout: env.millis("WECHATPAY_HTTP_TIMEOUT_MS", 3000)?,
             secrets_ttl: env.secrets_ttl()?,
+            secrets_max_stale: env.secrets_max_stale()?,
         })
     }
 }
@@ -234,6 +249,7 @@ pub struct EventSettings {
     /// `EVENT_BUS_NAME`: the bus events are put on (default `default`).
     pub event_bus_name: String,
     pub secrets_ttl: Duration,
+    pub secrets_max_stale: Duration,
 }
 
 impl EventSettings {
@@ -244,6 +260,7 @@ impl EventSettings {
         Ok(Self {
             event_bus_name: event_bus_name.unwrap_or_else(|| "default".into()),
             secrets_ttl: env.secrets_ttl()?,
+            secrets_max_stale: env.secrets_max_stale()?,
             wechat_app_secret_id,
         })
     }

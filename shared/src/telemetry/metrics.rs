@@ -11,6 +11,7 @@
 //! | `UpstreamErrorRate` | Percent (100 failed, 0 not: its average is the failure rate) | Function, Upstream |
 //! | `UpstreamLatency` | Milliseconds | Function, Upstream |
 //! | `TokenRefreshes` | Count | Function |
+//! | `SecretReloadFailures` | Count | none (one alarm for all functions; the log line names the function) |
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -113,6 +114,12 @@ pub fn upstream_call(upstream: &str, ok: bool, elapsed: Duration) {
         ],
         &[("Function", &function), ("Upstream", upstream)],
     );
+}
+
+/// A secret's re-read failed, came back empty or did not parse: a stale copy
+/// was served, or refused for being too old (`adapters::secrets`).
+pub fn secret_reload_failed() {
+    emit(&[("SecretReloadFailures", "Count", 1.0)], &[]);
 }
 
 pub fn token_refresh() {

@@ -7,7 +7,10 @@
 //! As on Lambda, a container serves one invocation at a time, and a
 //! function's invocations go to whichever of its containers asks for the
 //! next one first. Each container's start is timed to its first
-//! `/runtime/invocation/next` (its init).
+//! `/runtime/invocation/next` (its init). [`LambdaHost::kill_busy`] kills a
+//! container in the middle of an invocation (SIGKILL, as Lambda does at a
+//! timeout or when memory runs out): the caller gets Lambda's own `502`, and a
+//! new process takes the container's place.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
+
+/// A function URL's answer when the invocation failed (the function crashed, was killed or timed
+/// out): Lambda's, not the function's.
+pub const LAMBDA_502: &str = r#"{"Message":"Internal Server Error"}"#;
 
 /// How long a function URL waits for a container to answer.
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +77,40 @@ pub struct LambdaHost {
     url: String,
     queues: Queues,
     containers: Vec<(Arc<Container>, u32)>,
-    _children: Vec<Child>,
+    /// Each container's process, and how to start it again.
+    processes: tokio::sync::Mutex<Vec<Process>>,
+    log_dir: PathBuf,
+}
+
+/// One container's process and what started it.
+struct Process {
+    child: Child,
+    spec: FunctionSpec,
+    n: usize,
+    api: String,
+    container: Arc<Container>,
+}
+
+/// Starts container `n` of `spec`'s function against its Runtime API `api`;
+/// its output is appended to `<log_dir>/<function>-<n>.log`.
+fn spawn(spec: &FunctionSpec, n: usize, api: &str, log_dir: &Path) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_dir.join(format!("{}-{n}.log", spec.name)))?;
+    Command::new(&spec.binary)
+        .args(&spec.args)
+        .envs(spec.env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("container-{n}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
 }
 
 impl LambdaHost {
@@ -80,7 +120,7 @@ impl LambdaHost {
         std::fs::create_dir_all(log_dir)?;
         let mut queues = HashMap::new();
         let mut containers = Vec::new();
-        let mut children = Vec::new();
+        let mut processes = Vec::new();
         for spec in specs {
             let (tx, rx) = mpsc::channel(1024);
             let queue = Arc::new(Queue {
@@ -97,23 +137,18 @@ impl LambdaHost {
                     name: spec.name.clone(),
                 });
                 let api = serve(runtime_api(container.clone())).await?;
-                let log = std::fs::File::create(log_dir.join(format!("{}-{n}.log", spec.name)))?;
+                // A fresh log per run; a restarted container appends to it.
+                std::fs::File::create(log_dir.join(format!("{}-{n}.log", spec.name)))?;
                 *lock(&container.started) = Instant::now();
-                let child = Command::new(&spec.binary)
-                    .args(&spec.args)
-                    .envs(spec.env.iter().cloned())
-                    .env("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://"))
-                    .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
-                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-                    .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("container-{n}"))
-                    .stdin(std::process::Stdio::null())
-                    .stdout(log.try_clone()?)
-                    .stderr(log)
-                    .kill_on_drop(true)
-                    .spawn()?;
-                containers.push((container, child.id().unwrap_or_default()));
-                children.push(child);
+                let child = spawn(spec, n, &api, log_dir)?;
+                containers.push((container.clone(), child.id().unwrap_or_default()));
+                processes.push(Process {
+                    child,
+                    spec: spec.clone(),
+                    n,
+                    api,
+                    container,
+                });
             }
         }
         let queues = Arc::new(queues);
@@ -138,8 +173,34 @@ impl LambdaHost {
             url: format!("{url}/lambda-url"),
             queues,
             containers,
-            _children: children,
+            processes: tokio::sync::Mutex::new(processes),
+            log_dir: log_dir.to_owned(),
         })
+    }
+
+    /// Kills one container that is in the middle of an invocation (SIGKILL) and starts a new
+    /// process in its place, as Lambda does after a timeout or running out of memory; the
+    /// invocations it held answer Lambda's `502`. The function killed and how many invocations
+    /// it held, or none if no container was busy.
+    pub async fn kill_busy(&self) -> Result<Option<(String, usize)>, String> {
+        let mut processes = self.processes.lock().await;
+        let busy: Vec<usize> = (0..processes.len())
+            .filter(|i| !lock(&processes[*i].container.in_flight).is_empty())
+            .collect();
+        let Some(&i) = busy.get(pick(busy.len())) else {
+            return Ok(None);
+        };
+        let p = &mut processes[i];
+        p.child.kill().await.map_err(|e| format!("kill: {e}"))?;
+        // What it was doing is lost: its callers get Lambda's answer for a dead invocation.
+        let held: Vec<_> = lock(&p.container.in_flight).drain().collect();
+        let n = held.len();
+        for (_, reply) in held {
+            let _ = reply.send(Err(KILLED.into()));
+        }
+        p.child =
+            spawn(&p.spec, p.n, &p.api, &self.log_dir).map_err(|e| format!("respawn: {e}"))?;
+        Ok(Some((p.spec.name.clone(), n)))
     }
 
     /// `http://127.0.0.1:PORT/lambda-url`: a function is at `<url>/<name>/`.
@@ -174,6 +235,16 @@ impl LambdaHost {
             .map(|(c, pid)| (c.name.clone(), *pid, *lock(&c.init)))
             .collect()
     }
+}
+
+/// What a killed container's invocations end with.
+const KILLED: &str = "the container was killed";
+
+/// A random index below `n` (0 when `n` is 0).
+fn pick(n: usize) -> usize {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).expect("system random generator");
+    (u64::from_le_bytes(b) % (n.max(1) as u64)) as usize
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -305,7 +376,12 @@ async fn invoke(q: Queues, function: String, route: String, req: Request) -> Res
     match dispatch(&queue, id, event).await {
         Ok(v) => http_response(&v),
         // A function error, a crash or a timeout: what a function URL gives.
-        Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
+        Err(_) => (
+            StatusCode::BAD_GATEWAY,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            LAMBDA_502,
+        )
+            .into_response(),
     }
 }
 

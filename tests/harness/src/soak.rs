@@ -7,7 +7,10 @@
 //!   true answer is known), and a final answer never changes;
 //! - nothing lost: once healthy, every session reaches its true state;
 //! - no 500, and every 5xx is a 502/503 with a JSON error code;
-//! - no panic in any container's log.
+//! - no panic in any container's log;
+//! - containers killed in the middle of an invocation (SIGKILL, as Lambda does at a timeout or
+//!   on running out of memory) cost only Lambda's own `502` for what they held, which the
+//!   client tries again, as the mini-program module does; at least one is killed.
 //!
 //! WeChat's faults: busy (-1), 5xx, slow (past the timeout), its rate limit,
 //! a revoked token (40001), a reset connection and an answer lost after
@@ -59,6 +62,13 @@ pub struct SoakReport {
     pub bad_5xx: Vec<String>,
     pub changed: Vec<String>,
     pub panics: Vec<String>,
+    /// Containers killed mid-invocation, by function.
+    pub killed: BTreeMap<String, u64>,
+    /// The invocations those containers held, and the `502`s Lambda answered for them.
+    pub killed_invocations: u64,
+    pub lambda_502: u64,
+    /// Invariants of the kills that did not hold.
+    pub kill_problems: Vec<String>,
 }
 
 impl SoakReport {
@@ -69,6 +79,7 @@ impl SoakReport {
             + self.bad_5xx.len()
             + self.changed.len()
             + self.panics.len()
+            + self.kill_problems.len()
     }
 }
 
@@ -149,7 +160,10 @@ impl Soak {
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let mut r = self.report.lock().await;
         *r.statuses.entry(status).or_default() += 1;
-        if status == 500 {
+        if status == 502 && text == crate::lambda_host::LAMBDA_502 {
+            // Lambda's own answer for an invocation whose container was killed.
+            r.lambda_502 += 1;
+        } else if status == 500 {
             r.five_hundreds.push(format!("{what}: {text}"));
         } else if status >= 500
             && (!matches!(status, 502 | 503) || !json["error"]["code"].is_string())
@@ -308,7 +322,7 @@ const WECHAT_FAULTS: [WeChatFault; 5] = [
 ];
 
 /// Random faults on both sides until `until`.
-async fn chaos(soak: &Soak, aws: &AwsFaults, wx: &AwsFaults, until: Instant) {
+async fn chaos(soak: &Soak, host: &LambdaHost, aws: &AwsFaults, wx: &AwsFaults, until: Instant) {
     let aws_kinds = [
         AwsFault::Throttle,
         AwsFault::ServerError,
@@ -354,6 +368,18 @@ async fn chaos(soak: &Soak, aws: &AwsFaults, wx: &AwsFaults, until: Instant) {
                 .wechat_faults
                 .entry(format!("{name} ({endpoint})"))
                 .or_default() += 1;
+        }
+        // Now and then a container dies mid-invocation.
+        if random(3) == 0 {
+            match host.kill_busy().await {
+                Ok(Some((function, held))) => {
+                    let mut r = soak.report.lock().await;
+                    *r.killed.entry(function).or_default() += 1;
+                    r.killed_invocations += held as u64;
+                }
+                Ok(None) => {}
+                Err(e) => soak.report.lock().await.kill_problems.push(e),
+            }
         }
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
@@ -466,7 +492,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
             }
         }));
     }
-    chaos(&soak, &aws, &wx, until).await;
+    chaos(&soak, &host, &aws, &wx, until).await;
     for w in workers {
         let _ = w.await;
     }
@@ -513,6 +539,17 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
     drop(host);
     let mut report = std::mem::take(&mut *soak.report.lock().await);
     report.requests = soak.requests.load(Ordering::Relaxed);
+    if cfg.containers > 0 && report.killed.is_empty() {
+        report
+            .kill_problems
+            .push("no container was killed mid-invocation: the kills were not tested".into());
+    }
+    if report.lambda_502 > report.killed_invocations {
+        report.kill_problems.push(format!(
+            "{} of Lambda's 502s for {} killed invocations: something else failed invocations",
+            report.lambda_502, report.killed_invocations
+        ));
+    }
     report.aws_faults = aws.injected();
     for (k, v) in wx.injected() {
         *report

@@ -77,6 +77,39 @@ const DYNAMODB_ITEM_ACTIONS: [&str; 4] = [
     "dynamodb:DeleteItem",
 ];
 
+/// The item kinds (key prefixes, as `dynamodb:LeadingKeys` patterns) each function's code reads
+/// or writes, by action (shared/src/adapters/dynamodb/). Anything else is forbidden.
+fn item_kinds(binary: &str) -> BTreeSet<(&'static str, &'static str)> {
+    const LEASE: [(&str, &str); 2] = [
+        ("dynamodb:PutItem", "lease#access-token"),
+        ("dynamodb:DeleteItem", "lease#access-token"),
+    ];
+    let kinds: Vec<(&str, &str)> = match binary {
+        "issue-key" => vec![
+            ("dynamodb:PutItem", "session#*"),
+            ("dynamodb:UpdateItem", "rate#issue-key#*"),
+        ],
+        "verify-result" | "event-callback" => vec![
+            ("dynamodb:GetItem", "session#*"),
+            ("dynamodb:UpdateItem", "session#*"),
+            ("dynamodb:GetItem", "verify_result#*"),
+            ("dynamodb:PutItem", "verify_result#*"),
+        ],
+        "authinfo" => vec![
+            ("dynamodb:GetItem", "authinfo#*"),
+            ("dynamodb:PutItem", "authinfo#*"),
+            ("dynamodb:PutItem", "audit#*"),
+        ],
+        "lookup" => vec![("dynamodb:GetItem", "session#*")],
+        _ => vec![],
+    };
+    let lease = matches!(binary, "issue-key" | "verify-result" | "event-callback");
+    kinds
+        .into_iter()
+        .chain(LEASE.into_iter().filter(|_| lease))
+        .collect()
+}
+
 const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -577,9 +610,42 @@ fn check(doc: &Yaml) -> Vec<String> {
             }
         }
 
-        // 3. DynamoDB: item actions on the sessions table only; publish-events reads its
-        // stream and nothing else.
+        // 3. DynamoDB: item actions on the sessions table only, each bound to the function's
+        // own item kinds (dynamodb:LeadingKeys); publish-events reads its stream and nothing else.
         let reads_stream = binary == "publish-events";
+        let mut kinds: BTreeSet<(String, String)> = BTreeSet::new();
+        for (s, actions) in allowed_actions(&own, "dynamodb:") {
+            if reads_stream {
+                continue;
+            }
+            let keys = &s.body["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            let prefixes = string_list(keys);
+            if prefixes.is_empty() {
+                problems.push(format!(
+                    "{binary}: {}: DynamoDB item actions without a dynamodb:LeadingKeys condition (every item kind)",
+                    s.origin
+                ));
+            }
+            for a in &actions {
+                for p in &prefixes {
+                    kinds.insert((a.clone(), p.clone()));
+                }
+            }
+        }
+        if !reads_stream {
+            let want: BTreeSet<(String, String)> = item_kinds(binary)
+                .into_iter()
+                .map(|(a, p)| (a.to_owned(), p.to_owned()))
+                .collect();
+            for (a, p) in kinds.difference(&want) {
+                problems.push(format!(
+                    "{binary}: can {a} on items {p}, which its code does not touch"
+                ));
+            }
+            for (a, p) in want.difference(&kinds) {
+                problems.push(format!("{binary}: lacks {a} on items {p}, which it needs"));
+            }
+        }
         for (s, actions) in allowed_actions(&own, "dynamodb:") {
             for a in &actions {
                 if reads_stream {
@@ -1513,5 +1579,41 @@ fn only_xrays_two_actions_may_have_a_wildcard_resource() {
             actions.push(s("dynamodb:GetItem"));
         },
         &["wildcard in Resource: *"],
+    );
+}
+
+#[test]
+fn a_function_writing_another_functions_items_is_caught() {
+    // The internet-facing authinfo may not write a session (say, as verified).
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "authinfo");
+            let st = statements_mut(doc, &role)
+                .iter_mut()
+                .find(|st| st["Sid"].as_str() == Some("KioskItems"))
+                .unwrap();
+            let Yaml::Array(keys) =
+                &mut st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            else {
+                panic!("KioskItems' leading keys")
+            };
+            keys.push(s("session#*"));
+        },
+        &["authinfo: can dynamodb:PutItem on items session#*"],
+    );
+    // Without the condition, a role reaches every item kind.
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "lookup");
+            let st = statements_mut(doc, &role)
+                .iter_mut()
+                .find(|st| st["Sid"].as_str() == Some("SessionItems"))
+                .unwrap();
+            let Yaml::Hash(h) = st else {
+                panic!("a statement")
+            };
+            h.remove(&key("Condition"));
+        },
+        &["lookup", "without a dynamodb:LeadingKeys condition"],
     );
 }

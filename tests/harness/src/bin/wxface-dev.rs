@@ -429,6 +429,10 @@ async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
     println!("  WeChat faults:     {:?}", r.wechat_faults);
     println!("  answers by status: {:?}", r.statuses);
     println!(
+        "  containers killed mid-invocation: {:?} ({} invocations held, {} answered Lambda's 502)",
+        r.killed, r.killed_invocations, r.lambda_502
+    );
+    println!(
         "  wrong {}, lost {}, 500 {}, 5xx without a 502/503 JSON code {}, changed {}, panics {}",
         r.wrong.len(),
         r.lost.len(),
@@ -445,6 +449,7 @@ async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
         .chain(&r.bad_5xx)
         .chain(&r.changed)
         .chain(&r.panics)
+        .chain(&r.kill_problems)
         .take(20)
     {
         println!("  PROBLEM: {problem}");

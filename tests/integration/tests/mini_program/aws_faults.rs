@@ -148,8 +148,12 @@ async fn url_check(w: &World, svc: &wxface::service::Services, token: &str) -> u
 }
 
 #[tokio::test]
-async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept() {
-    let w = World::with(|s| s.secrets_ttl = std::time::Duration::from_millis(300)).await;
+async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept_for_a_while() {
+    let w = World::with(|s| {
+        s.secrets_ttl = std::time::Duration::from_millis(300);
+        s.secrets_max_stale = std::time::Duration::from_millis(1500);
+    })
+    .await;
     let faults = AwsFaults::start(w.moto_url()).await;
     let svc = w.instance_via(faults.url()).await;
     let old = w.app.push_token.clone();
@@ -173,7 +177,7 @@ async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept(
     // ...after it, the new one, without a redeploy.
     assert_eq!(url_check(&w, &svc, "rotatedPushToken42").await, 200);
     assert_eq!(url_check(&w, &svc, &old).await, 401);
-    // Secrets Manager failing: the last good value is kept.
+    // Secrets Manager failing: the last good value is kept, for a while...
     faults.inject_randomly("secretsmanager", AwsFault::ServerError, 1.0);
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert_eq!(url_check(&w, &svc, "rotatedPushToken42").await, 200);
@@ -184,4 +188,9 @@ async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept(
             .is_some_and(|n| *n > 0),
         "a read was tried"
     );
+    // ...but not past SECRETS_MAX_STALE_SECONDS: then it fails closed (503, try again).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(url_check(&w, &svc, "rotatedPushToken42").await, 503);
+    faults.heal();
+    assert_eq!(url_check(&w, &svc, "rotatedPushToken42").await, 200);
 }

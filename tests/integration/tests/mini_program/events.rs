@@ -30,6 +30,7 @@ fn publisher(w: &World, aws: &aws_config::SdkConfig, bus: &str) -> EventServices
         wechat_app_secret_id: w.app_secret_id.clone(),
         event_bus_name: bus.to_owned(),
         secrets_ttl: Duration::from_secs(300),
+        secrets_max_stale: Duration::from_secs(900),
     };
     wxface::app::build_event_services(settings, aws, w.clock.clone()).expect("services")
 }
