@@ -6,6 +6,10 @@ appid) and the issuer, then recompute `identity_hash` from the name and ID numbe
 the deployment's `identity_key`, so the result is about the person you meant. Never act on a
 result the mini-program relays without this check.
 
+The same goes for a `Verification Finalized` event (EventBridge, or the webhook): verify its
+`detail.receipt` with this function and act on the receipt's claims, not on the event's other
+fields, which anyone allowed to put events on the bus could have written.
+
 A receipt is signed for every final state: `failed` and `rejected` receipts verify too. A valid
 signature proves what wxface decided, not that the person passed: `verify_receipt` refuses any
 receipt whose `status` is not `verified` (and `verified` true) unless `require_verified=False`.

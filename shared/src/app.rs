@@ -175,9 +175,12 @@ pub fn build_kiosk_services(
 pub fn build_event_services(
     settings: EventSettings,
     aws: &SdkConfig,
-    _clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 ) -> Result<EventServices, ConfigError> {
     Ok(EventServices {
+        receipt_issuer: settings.receipt_issuer.clone(),
+        receipt_ttl_secs: settings.receipt_ttl_secs,
+        clock,
         secrets: Arc::new(CachedSecret::new(
             aws_sdk_secretsmanager::Client::new(aws),
             &settings.wechat_app_secret_id,

@@ -337,13 +337,19 @@ def policy_pairs(aws, role):
     return pairs, attached
 
 
+def bus_name(stack):
+    """The bus publish-events puts its events on (the stack's own, or EventBusName)."""
+    props = next(p for _, b, p in stack.functions() if b == "publish-events")
+    return stack.resolve(props["Environment"]["Variables"]["EVENT_BUS_NAME"])
+
+
 def policy_targets(stack, aws):
     """The resources NEEDS names, by target, as the policies must name them (read once)."""
     table = next(lid for lid, _ in stack.of_type("AWS::DynamoDB::Table"))
     target = {
         "table": stack.resolve({"Fn::GetAtt": [table, "Arn"]}),
         "stream": stack.resolve({"Fn::GetAtt": [table, "StreamArn"]}),
-        "bus": aws.events.describe_event_bus(Name=stack.params["EventBusName"])["Arn"],
+        "bus": aws.events.describe_event_bus(Name=bus_name(stack))["Arn"],
     }
     for lid, r in stack.t["Resources"].items():
         if lid not in stack.physical:
@@ -420,6 +426,18 @@ def check_stack(stack, aws):
 
     check_functions(stack, aws)
     check_http_api(stack, aws)
+
+    # The stack's own bus, and its policy: wxface events from publish-events only.
+    for lid, r in stack.of_type("AWS::Events::EventBus"):
+        bus = aws.events.describe_event_bus(Name=stack.physical[lid])
+        equal(bus["Name"], bus_name(stack), f"{lid}: the bus publish-events puts on")
+        want = stack.resolve(r["Properties"]["Policy"])
+        got = bus.get("Policy")
+        if got is None:
+            not_shown.append(f"{lid}: its Policy (the emulator gives none back)")
+        else:
+            got = json.loads(got) if isinstance(got, str) else got
+            equal(got.get("Statement"), want["Statement"], f"{lid}: policy")
 
     # Log groups: the retention of the parameter.
     for lid, r in stack.of_type("AWS::Logs::LogGroup"):

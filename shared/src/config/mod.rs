@@ -250,6 +250,11 @@ pub struct EventSettings {
     pub event_bus_name: String,
     pub secrets_ttl: Duration,
     pub secrets_max_stale: Duration,
+    /// The receipts' `iss` (`RECEIPT_ISSUER`, as verify-result's).
+    pub receipt_issuer: String,
+    /// An event's receipt's lifetime (`EVENT_RECEIPT_TTL_SECONDS`, default two days: the stream's
+    /// retries and the webhook's may each take a day).
+    pub receipt_ttl_secs: i64,
 }
 
 impl EventSettings {
@@ -262,6 +267,11 @@ impl EventSettings {
             secrets_ttl: env.secrets_ttl()?,
             secrets_max_stale: env.secrets_max_stale()?,
             wechat_app_secret_id,
+            receipt_issuer: env.get("RECEIPT_ISSUER").unwrap_or_else(|| "wxface".into()),
+            receipt_ttl_secs: match env.number("EVENT_RECEIPT_TTL_SECONDS", 172_800)? {
+                ttl @ 60..=604_800 => ttl as i64,
+                _ => return Err(invalid("EVENT_RECEIPT_TTL_SECONDS", "must be 60-604800")),
+            },
         })
     }
 }

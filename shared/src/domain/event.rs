@@ -21,14 +21,19 @@ pub struct FinalizedEvent {
     pub openid: String,
     #[serde(flatten)]
     pub facts: SessionFacts,
+    /// The session's receipt (docs/api.md §6), with the same claims as
+    /// lookup's: what makes the event proof. Anyone allowed to put events on
+    /// the bus could write the rest; only wxface can sign this.
+    pub receipt: String,
 }
 
 impl FinalizedEvent {
-    pub fn new(subject: &ReceiptSubject<'_>, result: &FinalResult) -> Self {
+    pub fn new(subject: &ReceiptSubject<'_>, result: &FinalResult, receipt: String) -> Self {
         Self {
             event_id: format!("final-{}", subject.out_seq_no),
             openid: subject.openid.as_str().to_owned(),
             facts: SessionFacts::new(subject, result),
+            receipt,
         }
     }
 }

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use tracing::{error, info};
 
 use super::ServiceError;
-use super::receipt::{open_identity_hash, subject};
+use super::receipt::{open_identity_hash, sign, subject};
 use crate::adapters::dynamodb::stream::StreamRecord;
+use crate::domain::Clock;
 use crate::domain::event::FinalizedEvent;
 use crate::ports::{AppSecretsSource, EventBus};
 use crate::telemetry::metrics;
@@ -24,6 +25,12 @@ use crate::telemetry::metrics;
 pub struct EventServices {
     pub secrets: Arc<dyn AppSecretsSource>,
     pub bus: Arc<dyn EventBus>,
+    /// The receipts' `iss` (`RECEIPT_ISSUER`).
+    pub receipt_issuer: String,
+    /// An event's receipt lives as long as its deliveries may take
+    /// (`EVENT_RECEIPT_TTL_SECONDS`).
+    pub receipt_ttl_secs: i64,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Publishes the finalizations among `records`. `None`: all done;
@@ -81,9 +88,12 @@ async fn event_of(
     };
     let app = svc.secrets.app_secrets().await?;
     let identity_hash = open_identity_hash(&app, &session)?;
+    let lifetime = (svc.clock.now(), svc.receipt_ttl_secs);
+    let receipt = sign(&app, &svc.receipt_issuer, lifetime, &session, result)?;
     Ok(Some(FinalizedEvent::new(
         &subject(&session, identity_hash.as_deref()),
         result,
+        receipt,
     )))
 }
 
@@ -105,6 +115,9 @@ mod tests {
         let svc = EventServices {
             secrets: Arc::new(StaticSecret::new(testing::app_secrets())),
             bus: bus.clone(),
+            receipt_issuer: "wxface".into(),
+            receipt_ttl_secs: 172_800,
+            clock: Arc::new(crate::domain::ManualClock::new()),
         };
         (svc, bus)
     }
@@ -192,7 +205,38 @@ mod tests {
             assert_eq!(e.facts.identity_hash.as_deref(), Some(hash_of(s).as_str()));
             let text = serde_json::to_string(e).unwrap();
             assert!(!text.contains(NAME) && !text.contains(ID_CARD), "{text}");
+            // The receipt makes it proof: signed by the published key, the event's facts.
+            let claims = receipt_claims(&e.receipt);
+            let facts = serde_json::to_value(&e.facts).unwrap();
+            for (k, v) in facts.as_object().unwrap() {
+                assert_eq!(&claims[k], v, "{k}");
+            }
+            assert_eq!(
+                (claims["sub"].as_str(), claims["iss"].as_str()),
+                (Some("o-user"), Some("wxface"))
+            );
+            let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+            assert_eq!(lifetime, 172_800, "it outlives the deliveries' retries");
         }
+    }
+
+    /// A receipt's claims, verified against the test app's published keys (its expiry
+    /// aside: the test clock is not now).
+    fn receipt_claims(receipt: &str) -> serde_json::Value {
+        use jsonwebtoken::{
+            Algorithm, DecodingKey, Validation, decode, decode_header, jwk::JwkSet,
+        };
+        let keys = testing::app_secrets().receipt_keys().unwrap();
+        let set: JwkSet = serde_json::from_value(keys.jwks()).unwrap();
+        let kid = decode_header(receipt).unwrap().kid.unwrap();
+        let key = DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_audience(&[testing::app_secrets().appid]);
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        decode::<serde_json::Value>(receipt, &key, &v)
+            .unwrap()
+            .claims
     }
 
     #[tokio::test]

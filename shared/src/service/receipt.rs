@@ -16,18 +16,24 @@ pub async fn receipt(
     result: &FinalResult,
 ) -> Result<String, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
+    let issuer = &svc.settings.receipt_issuer;
+    let lifetime = (svc.clock.now(), svc.settings.receipt_ttl_secs);
+    sign(&app, issuer, lifetime, session, result)
+}
+
+/// A receipt for `result`, the final state of `session`, signed with the
+/// first receipt key: issued at `now`, valid `ttl` seconds.
+pub(crate) fn sign(
+    app: &AppSecrets,
+    issuer: &str,
+    (now, ttl): (i64, i64),
+    session: &Session,
+    result: &FinalResult,
+) -> Result<String, ServiceError> {
     let keys = app.receipt_keys()?;
-    let identity_hash = open_identity_hash(&app, session)?;
+    let identity_hash = open_identity_hash(app, session)?;
     let subject = subject(session, identity_hash.as_deref());
-    let claims = ReceiptClaims::new(
-        &svc.settings.receipt_issuer,
-        &app.appid,
-        &subject,
-        result,
-        svc.clock.now(),
-        svc.settings.receipt_ttl_secs,
-        jti(),
-    );
+    let claims = ReceiptClaims::new(issuer, &app.appid, &subject, result, now, ttl, jti());
     keys.sign(&claims)
         .map_err(|_| ServiceError::Internal("the receipt could not be signed".into()))
 }

@@ -774,7 +774,50 @@ fn check(doc: &Yaml) -> Vec<String> {
         ));
     }
     check_fronts(doc, &t, &functions, &mut problems);
+    check_events(&t, &functions, &mut problems);
     problems
+}
+
+/// Forged events (rule 9): the stack's own bus refuses a wxface event from anyone but
+/// publish-events, and every rule takes only this account's events.
+fn check_events(t: &Template, functions: &[(String, String)], problems: &mut Vec<String>) {
+    let roles = t.ids_of_type("AWS::IAM::Role");
+    let publisher_role = functions
+        .iter()
+        .find(|(_, b)| b == "publish-events")
+        .and_then(|(id, _)| {
+            Template::refs(t.function_prop(id, "Role"), &roles)
+                .into_iter()
+                .next()
+        });
+    let buses = t.ids_of_type("AWS::Events::EventBus");
+    if buses.is_empty() {
+        problems.push("no event bus of the stack's own (EventBusName empty)".into());
+    }
+    for bus in &buses {
+        let policy = &t.resource(bus)["Properties"]["Policy"];
+        let guarded = statements_of(policy, bus).iter().any(|s| {
+            let c = &s.body["Condition"];
+            s.body["Effect"].as_str() == Some("Deny")
+                && string_list(&s.body["Action"]) == ["events:PutEvents"]
+                && c["StringEquals"]["events:source"].as_str()
+                    == Some(wxface::domain::event::SOURCE)
+                && publisher_role.as_ref().is_some_and(|role| {
+                    Template::refs(&c["ArnNotEquals"]["aws:PrincipalArn"], &roles).contains(role)
+                })
+        });
+        if !guarded {
+            problems.push(format!(
+                "{bus}: its policy does not refuse wxface events from all but publish-events' role"
+            ));
+        }
+    }
+    for rule in t.ids_of_type("AWS::Events::Rule") {
+        let account = &t.resource(&rule)["Properties"]["EventPattern"]["account"];
+        if !leaves(account).iter().any(|l| l == "AWS::AccountId") {
+            problems.push(format!("{rule}: its pattern takes events of any account"));
+        }
+    }
 }
 
 const URL_FRONT: &str = "UseFunctionUrls";
@@ -1615,5 +1658,34 @@ fn a_function_writing_another_functions_items_is_caught() {
             h.remove(&key("Condition"));
         },
         &["lookup", "without a dynamodb:LeadingKeys condition"],
+    );
+}
+
+#[test]
+fn a_bus_anyone_may_put_wxface_events_on_and_a_rule_of_any_account_are_caught() {
+    expect_caught(
+        |doc| {
+            let t = Template::new(doc).unwrap();
+            let bus = t
+                .ids_of_type("AWS::Events::EventBus")
+                .into_iter()
+                .next()
+                .unwrap();
+            hash_mut(doc, &["Resources", &bus, "Properties"]).remove(&key("Policy"));
+        },
+        &["its policy does not refuse wxface events"],
+    );
+    expect_caught(
+        |doc| {
+            let t = Template::new(doc).unwrap();
+            let rule = t
+                .ids_of_type("AWS::Events::Rule")
+                .into_iter()
+                .next()
+                .unwrap();
+            hash_mut(doc, &["Resources", &rule, "Properties", "EventPattern"])
+                .remove(&key("account"));
+        },
+        &["its pattern takes events of any account"],
     );
 }

@@ -848,13 +848,39 @@ impl Demo {
         person: fixtures::Person,
         out_seq_no: &str,
     ) -> Result<(), String> {
-        use jsonwebtoken::jwk::JwkSet;
-        use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
         let receipt = str_field(answer, "receipt", "verify-result")?;
         let url = self.front.url("verify-result", JWKS_PATH);
         self.step(&format!(
             "business backend: GET {url}, then verify the receipt (ES256) and its identity_hash"
         ));
+        let claims = self.receipt_claims(receipt).await?;
+        let expected = wxface::domain::receipt::identity_hash(
+            &self.identity_key,
+            &wxface::domain::OutSeqNo::parse(out_seq_no).map_err(|e| e.to_string())?,
+            &wxface::domain::PersonName::parse(person.name).map_err(|e| e.to_string())?,
+            &wxface::domain::IdCardNumber::parse(person.id_card_number)
+                .map_err(|e| e.to_string())?,
+        );
+        if claims["identity_hash"] != expected || claims["out_seq_no"] != out_seq_no {
+            return Err("the receipt is for another person or session".into());
+        }
+        println!("    claims: {}", shorten_secrets(&claims));
+        println!("    ✔ signature, audience, issuer, expiry and identity_hash hold");
+        self.receipts.push(json!({
+            "receipt": receipt,
+            "identity_hash": expected,
+            "out_seq_no": out_seq_no,
+            "status": claims["status"],
+        }));
+        Ok(())
+    }
+
+    /// A receipt's claims, verified against the JWKS the deployment publishes: signature,
+    /// audience, issuer and expiry.
+    async fn receipt_claims(&self, receipt: &str) -> Result<Value, String> {
+        use jsonwebtoken::jwk::JwkSet;
+        use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+        let url = self.front.url("verify-result", JWKS_PATH);
         let jwks: JwkSet = self
             .http
             .get(&url)
@@ -875,35 +901,17 @@ impl Demo {
         let mut rules = Validation::new(Algorithm::ES256);
         rules.set_audience(&[&self.appid]);
         rules.set_issuer(&["wxface"]);
-        let claims = decode::<Value>(receipt, &key, &rules)
-            .map_err(|e| format!("the receipt does not verify: {e}"))?
-            .claims;
-        let expected = wxface::domain::receipt::identity_hash(
-            &self.identity_key,
-            &wxface::domain::OutSeqNo::parse(out_seq_no).map_err(|e| e.to_string())?,
-            &wxface::domain::PersonName::parse(person.name).map_err(|e| e.to_string())?,
-            &wxface::domain::IdCardNumber::parse(person.id_card_number)
-                .map_err(|e| e.to_string())?,
-        );
-        if claims["identity_hash"] != expected || claims["out_seq_no"] != out_seq_no {
-            return Err("the receipt is for another person or session".into());
-        }
-        println!("    claims (kid {kid}): {}", shorten_secrets(&claims));
-        println!("    ✔ signature, audience, issuer, expiry and identity_hash hold");
-        self.receipts.push(json!({
-            "receipt": receipt,
-            "identity_hash": expected,
-            "out_seq_no": out_seq_no,
-            "status": claims["status"],
-        }));
-        Ok(())
+        decode::<Value>(receipt, &key, &rules)
+            .map(|d| d.claims)
+            .map_err(|e| format!("the receipt does not verify: {e}"))
     }
 
     /// The business backend's other way in (docs/api.md §7): the table's
     /// stream handed to publish-events (under `cargo lambda watch`) as
     /// Lambda's event source mapping does, its events on EventBridge, a rule
     /// delivering them to an SQS queue, the consumer. Every session the demo
-    /// finished must arrive, with its receipt's status and identity_hash.
+    /// finished must arrive, with its receipt's status and identity_hash, and a receipt of its
+    /// own that verifies.
     async fn events(&mut self, aws: &str, table: &str, out: Option<&String>) -> Result<(), String> {
         use wxface_harness::event_path::EventPath;
         self.step("business backend: Verification Finalized events, stream -> publish-events -> EventBridge -> SQS");
@@ -943,6 +951,14 @@ impl Demo {
             let d = seen.get(seq).ok_or(format!("no event for session {seq}"))?;
             if d["status"] != r["status"] || d["identity_hash"] != r["identity_hash"] {
                 return Err(format!("the event of {seq} disagrees with its receipt"));
+            }
+            // The event's own receipt is the proof (docs/api.md §7.1), not its other fields.
+            let receipt = d["receipt"]
+                .as_str()
+                .ok_or(format!("the event of {seq} has no receipt"))?;
+            let claims = self.receipt_claims(receipt).await?;
+            if claims["status"] != d["status"] || claims["out_seq_no"] != seq {
+                return Err(format!("the event of {seq} says other than its receipt"));
             }
             println!("    SQS ← {}", shorten_secrets(d));
         }

@@ -31,6 +31,8 @@ fn publisher(w: &World, aws: &aws_config::SdkConfig, bus: &str) -> EventServices
         event_bus_name: bus.to_owned(),
         secrets_ttl: Duration::from_secs(300),
         secrets_max_stale: Duration::from_secs(900),
+        receipt_issuer: "wxface".into(),
+        receipt_ttl_secs: 172_800,
     };
     wxface::app::build_event_services(settings, aws, w.clock.clone()).expect("services")
 }
@@ -81,6 +83,11 @@ fn assert_matches_answer(event: &Value, answer: &Value) {
     );
     let claims = receipt_claims(answer["receipt"].as_str().expect("a receipt"));
     assert_eq!(d["identity_hash"], claims["identity_hash"]);
+    // The event's own receipt says the same: it is what makes the event proof.
+    let own = receipt_claims(d["receipt"].as_str().expect("the event's receipt"));
+    for k in ["out_seq_no", "status", "verified", "identity_hash", "sub", "aud", "iss"] {
+        assert_eq!(own[k], claims[k], "{k}");
+    }
     assert_eq!(d["openid"], claims["sub"]);
     assert_eq!(d["verified_at"], claims["verified_at"]);
     let text = event.to_string();
