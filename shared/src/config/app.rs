@@ -38,17 +38,8 @@ struct RawAppSecrets {
 
 impl AppSecrets {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        let field = |field: &'static str, problem: &'static str| ConfigError::SecretField {
-            secret: secret_id.to_owned(),
-            field,
-            problem,
-        };
-        let raw: RawAppSecrets = serde_json::from_str(json).map_err(|_| {
-            field(
-                "(whole secret)",
-                "is not a JSON object of the documented shape",
-            )
-        })?;
+        let field = super::field_error(secret_id);
+        let raw: RawAppSecrets = super::secret_json(secret_id, json)?;
         let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let appid = present(raw.appid).ok_or_else(|| field("appid", "is missing"))?;
         let appsecret = present(raw.appsecret).ok_or_else(|| field("appsecret", "is missing"))?;

@@ -22,17 +22,8 @@ struct Raw {
 
 impl IdentitySecret {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        let field = |field: &'static str, problem: &'static str| ConfigError::SecretField {
-            secret: secret_id.to_owned(),
-            field,
-            problem,
-        };
-        let raw: Raw = serde_json::from_str(json).map_err(|_| {
-            field(
-                "(whole secret)",
-                "is not a JSON object of the documented shape",
-            )
-        })?;
+        let field = super::field_error(secret_id);
+        let raw: Raw = super::secret_json(secret_id, json)?;
         let key = raw
             .identity_key
             .filter(|k| !k.trim().is_empty())

@@ -139,17 +139,8 @@ fn is_hex(s: &str) -> bool {
 
 impl MerchantSecrets {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        let field = |field: &'static str, problem: &'static str| ConfigError::SecretField {
-            secret: secret_id.to_owned(),
-            field,
-            problem,
-        };
-        let raw: Raw = serde_json::from_str(json).map_err(|_| {
-            field(
-                "(whole secret)",
-                "is not a JSON object of the documented shape",
-            )
-        })?;
+        let field = super::field_error(secret_id);
+        let raw: Raw = super::secret_json(secret_id, json)?;
         let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
 
         let mch_id = id_value(raw.mch_id).ok_or_else(|| field("mch_id", "is missing"))?;

@@ -21,6 +21,28 @@ pub const DEFAULT_WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
 pub const DEFAULT_WECHATPAY_FACE_API_BASE: &str = "https://payapp.weixin.qq.com";
 pub const DEFAULT_WECHATPAY_API_BASE: &str = "https://api.mch.weixin.qq.com";
 
+/// The error of one field of secret `secret_id`: `field(name, problem)`.
+fn field_error(secret_id: &str) -> impl Fn(&'static str, &'static str) -> ConfigError + '_ {
+    move |field, problem| ConfigError::SecretField {
+        secret: secret_id.to_owned(),
+        field,
+        problem,
+    }
+}
+
+/// A secret's JSON read as `R` (fields present and typed right; values are checked after).
+fn secret_json<R: serde::de::DeserializeOwned>(
+    secret_id: &str,
+    json: &str,
+) -> Result<R, ConfigError> {
+    serde_json::from_str(json).map_err(|_| {
+        field_error(secret_id)(
+            "(whole secret)",
+            "is not a JSON object of the documented shape",
+        )
+    })
+}
+
 fn invalid(name: &'static str, problem: &str) -> ConfigError {
     ConfigError::InvalidEnv {
         name,

@@ -770,23 +770,10 @@ impl Demo {
         Ok((out_seq_no, str_field(&issued, key, what)?.to_string()))
     }
 
-    /// wx.login, then verify-result (with the device's verify_result, if any): the session
-    /// must be verified in `flow`.
+    /// wx.login, then verify-result (with the device's verify_result, if any): the session must
+    /// end in `flow` with the final status `expect` (`verified`, or a failure the backend must
+    /// not take for a pass although its receipt verifies).
     async fn verify(
-        &mut self,
-        openid: &str,
-        person: fixtures::Person,
-        out_seq_no: &str,
-        verify_result: Option<&str>,
-        flow: &str,
-    ) -> Result<(), String> {
-        self.verify_as(openid, person, out_seq_no, verify_result, flow, "verified")
-            .await
-    }
-
-    /// verify-result, expecting the final status `expect` (`verified`, or a failure the
-    /// backend must not take for a pass although its receipt verifies).
-    async fn verify_as(
         &mut self,
         openid: &str,
         person: fixtures::Person,
@@ -818,6 +805,16 @@ impl Demo {
         self.business_backend(&answer, person, out_seq_no).await
     }
 
+    /// The user's face check of a v2 session on the device, ending with `verify_ret`.
+    async fn face_v2(&self, verify_id: &str, openid: &str, verify_ret: i64) -> Result<(), String> {
+        let (sim, key, oid) = (self.sim.clone(), verify_id.to_owned(), openid.to_owned());
+        sim_call("face/v2/run", async move {
+            sim.run_v2(&key, &oid, verify_ret).await
+        })
+        .await?
+        .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))
+    }
+
     /// v2 where the user fails the face check: a final `failed` with a receipt that verifies,
     /// which a backend must still not take for a pass (the examples refuse it by default).
     async fn failed_v2(&mut self, person: fixtures::Person) -> Result<(), String> {
@@ -825,15 +822,8 @@ impl Demo {
         banner("v2 flow, the face check failed: a failed receipt", person);
         let (out_seq_no, key) = self.issue(&openid, person, "v2", "verify_id").await?;
         self.step("wx.requestFacialVerify({verifyId}) on the device: the user fails the face check (simulator hook POST /__sim/face/v2/run, verify_ret 90100)");
-        let sim = self.sim.clone();
-        let oid = openid.clone();
-        sim_call(
-            "face/v2/run",
-            async move { sim.run_v2(&key, &oid, 90100).await },
-        )
-        .await?
-        .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))?;
-        self.verify_as(&openid, person, &out_seq_no, None, "v2", "failed")
+        self.face_v2(&key, &openid, 90100).await?;
+        self.verify(&openid, person, &out_seq_no, None, "v2", "failed")
             .await?;
         println!("    ✔ v2: failed, and the backend knows it (a signed receipt is not a pass)");
         Ok(())
@@ -1011,14 +1001,7 @@ impl Demo {
         let (out_seq_no, key) = self.issue(&openid, person, flow, key).await?;
         self.step(device);
         let verify_result = if flow == "v2" {
-            let sim = self.sim.clone();
-            let oid = openid.clone();
-            sim_call(
-                "face/v2/run",
-                async move { sim.run_v2(&key, &oid, 10000).await },
-            )
-            .await?
-            .map_err(|e| format!("simulator /__sim/face/v2/run refused: {e}"))?;
+            self.face_v2(&key, &openid, 10000).await?;
             println!("    done: the mini-program now asks our backend for the result");
             None
         } else {
@@ -1028,7 +1011,8 @@ impl Demo {
             Some(vr)
         };
         let vr = verify_result.as_deref();
-        self.verify(&openid, person, &out_seq_no, vr, flow).await?;
+        self.verify(&openid, person, &out_seq_no, vr, flow, "verified")
+            .await?;
         println!("    ✔ {flow}: verified");
         Ok(())
     }
@@ -1088,7 +1072,7 @@ impl Demo {
         if !attempt.delivered {
             return Err("event-callback did not acknowledge the push".into());
         }
-        self.verify(&openid, person, &out_seq_no, None, "v1")
+        self.verify(&openid, person, &out_seq_no, None, "v1", "verified")
             .await?;
         println!("    ✔ v1 by push: verified (the mini-program sent no verify_result)");
         Ok(())

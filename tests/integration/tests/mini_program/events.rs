@@ -85,7 +85,15 @@ fn assert_matches_answer(event: &Value, answer: &Value) {
     assert_eq!(d["identity_hash"], claims["identity_hash"]);
     // The event's own receipt says the same: it is what makes the event proof.
     let own = receipt_claims(d["receipt"].as_str().expect("the event's receipt"));
-    for k in ["out_seq_no", "status", "verified", "identity_hash", "sub", "aud", "iss"] {
+    for k in [
+        "out_seq_no",
+        "status",
+        "verified",
+        "identity_hash",
+        "sub",
+        "aud",
+        "iss",
+    ] {
         assert_eq!(own[k], claims[k], "{k}");
     }
     assert_eq!(d["openid"], claims["sub"]);
