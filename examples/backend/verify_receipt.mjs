@@ -53,7 +53,7 @@ export function remoteKeys(jwksUrl) {
 /** What the receipt's identity_hash must be for this person and session: HMAC-SHA256 under the
  * deployment's identity_key (base64 of 32 bytes, from its identity secret). */
 export function identityHash(identityKey, outSeqNo, name, idCardNumber) {
-  const key = Buffer.from(identityKey, "base64");
+  const key = Buffer.from(identityKey.trim(), "base64");
   if (key.length !== 32) throw new Error("identity_key must be base64 of 32 bytes");
   const id = idCardNumber.trim().replace(/x$/, "X");
   const b64 = (s) => Buffer.from(s, "utf8").toString("base64");

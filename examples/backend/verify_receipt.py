@@ -67,7 +67,7 @@ def identity_hash(identity_key, out_seq_no, name, id_card_number):
         f"out_seq_no={out_seq_no}&cert_type={b64('IDENTITY_CARD')}"
         f"&cert_name={b64(name)}&cert_no={b64(id_card_number)}"
     )
-    key = base64.b64decode(identity_key, validate=True)
+    key = base64.b64decode(identity_key.strip(), validate=True)
     if len(key) != 32:
         raise ValueError("identity_key must be base64 of 32 bytes")
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()

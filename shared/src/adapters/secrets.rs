@@ -69,9 +69,21 @@ pub struct CachedSecret<T> {
     secret_id: String,
     ttl: Duration,
     max_stale: Duration,
-    /// Held across a read: one read at a time per container.
-    state: Mutex<Option<(Arc<T>, Instant)>>,
+    /// Held across a read: one read at a time per container. The last good
+    /// value, when it was read, and while serving it stale, when to try again.
+    state: Mutex<Option<Cached<T>>>,
 }
+
+struct Cached<T> {
+    value: Arc<T>,
+    read_at: Instant,
+    /// After a failed re-read: no other until then (a Secrets Manager outage
+    /// must not cost every request a full failing read).
+    retry_at: Option<Instant>,
+}
+
+/// How long a failed re-read holds off the next (at most the TTL).
+const RETRY_EVERY: Duration = Duration::from_secs(30);
 
 impl<T: FromSecret> CachedSecret<T> {
     pub fn new(
@@ -91,27 +103,34 @@ impl<T: FromSecret> CachedSecret<T> {
 
     pub async fn get(&self) -> Result<Arc<T>, ConfigError> {
         let mut state = self.state.lock().await;
-        if let Some((value, read_at)) = state.as_ref()
-            && read_at.elapsed() < self.ttl
-        {
-            return Ok(value.clone());
+        let now = Instant::now();
+        if let Some(c) = state.as_ref() {
+            // Judged by the age when this request began, not after a slow failing read.
+            let age = now - c.read_at;
+            let holding_off = c.retry_at.is_some_and(|at| now < at);
+            if age < self.ttl || (holding_off && age < self.ttl + self.max_stale) {
+                return Ok(c.value.clone());
+            }
         }
-        // Judged by the age when this request began, not after a slow failing read.
-        let age = state.as_ref().map(|(_, read_at)| read_at.elapsed());
         let e = match self.load().await {
             Ok(value) => {
-                *state = Some((value.clone(), Instant::now()));
+                *state = Some(Cached {
+                    value: value.clone(),
+                    read_at: Instant::now(),
+                    retry_at: None,
+                });
                 return Ok(value);
             }
             Err(e) => e,
         };
-        let (Some((last_good, _)), Some(age)) = (state.as_ref(), age) else {
+        let Some(c) = state.as_mut() else {
             return Err(e);
         };
         crate::telemetry::metrics::secret_reload_failed();
-        if age < self.ttl + self.max_stale {
+        if now - c.read_at < self.ttl + self.max_stale {
             tracing::warn!(event = "secret_reload_failed", detail = %e, "keeping the last good value for now");
-            return Ok(last_good.clone());
+            c.retry_at = Some(Instant::now() + RETRY_EVERY.min(self.ttl));
+            return Ok(c.value.clone());
         }
         tracing::error!(event = "secret_stale_refused", detail = %e, "the last good value is too old: refusing");
         Err(e)
@@ -251,9 +270,12 @@ mod tests {
     /// Secrets Manager's next answer: a text, no value (`Ok(None)`), or a failure (`Err`).
     type Answer = Result<Option<String>, ()>;
 
-    /// What Secrets Manager answers next; nothing set: a failure.
+    /// What Secrets Manager answers next; nothing set: a failure. Counts the reads.
     #[derive(Clone)]
-    struct Scripted(Arc<StdMutex<Option<Answer>>>);
+    struct Scripted(
+        Arc<StdMutex<Option<Answer>>>,
+        Arc<std::sync::atomic::AtomicU32>,
+    );
 
     impl Scripted {
         fn set(&self, answer: Result<Option<&str>, ()>) {
@@ -264,6 +286,7 @@ mod tests {
     #[async_trait]
     impl SecretRead for Scripted {
         async fn read(&self, secret_id: &str) -> Result<Option<String>, ConfigError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match self.0.lock().unwrap().clone() {
                 Some(Ok(v)) => Ok(v),
                 _ => Err(ConfigError::SecretUnavailable {
@@ -288,7 +311,8 @@ mod tests {
     /// until it is MAX_STALE past its TTL, then fails closed until a re-read succeeds.
     #[tokio::test(start_paused = true)]
     async fn a_failing_reread_serves_the_last_good_value_for_a_bounded_time_only() {
-        let sm = Scripted(Arc::new(StdMutex::new(None)));
+        let sm = Scripted(Arc::new(StdMutex::new(None)), Default::default());
+        let reads = || sm.1.load(std::sync::atomic::Ordering::Relaxed);
         let c = CachedSecret::<Value>::new(sm.clone(), "s", TTL, MAX_STALE);
         assert!(
             value(&c).await.is_err(),
@@ -299,8 +323,16 @@ mod tests {
         for broken in [Err(()), Ok(None), Ok(Some("")), Ok(Some(r#"{"w":1}"#))] {
             sm.set(broken);
             tokio::time::advance(TTL + Duration::from_secs(1)).await;
-            // Within the grace: the last good value, counted and logged.
+            // Within the grace: the last good value, counted and logged; the next re-read
+            // only after a while, so an outage does not cost every request a failing read.
             assert_eq!(value(&c).await.unwrap(), "first");
+            let tried = reads();
+            tokio::time::advance(Duration::from_secs(10)).await;
+            assert_eq!(value(&c).await.unwrap(), "first");
+            assert_eq!(reads(), tried, "held off");
+            tokio::time::advance(RETRY_EVERY).await;
+            assert_eq!(value(&c).await.unwrap(), "first");
+            assert_eq!(reads(), tried + 1, "tried again");
             tokio::time::advance(MAX_STALE).await;
             // Past it: refused with the re-read's own error (503 or configuration_error).
             let refused = value(&c).await.unwrap_err();

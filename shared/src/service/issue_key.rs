@@ -11,6 +11,7 @@ use crate::domain::{
     BizRef, Flow, FlowBinding, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealing,
     Session, SessionState, UserIdKey, VerifyId,
 };
+use crate::error::WeChatError;
 use crate::ports::IssueSlot;
 use crate::telemetry::metrics;
 
@@ -48,9 +49,12 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     let flow = input.flow.unwrap_or(svc.settings.default_face_flow);
     let out_seq_no = OutSeqNo::generate();
     let started = start_at_wechat(svc, &app, flow, &input, &openid, &out_seq_no).await;
-    if let (Err(_), Some(slot)) = (&started, &slot) {
-        // WeChat did not accept it: no verification started, so none counted. If
-        // this fails too, the user has one call fewer this hour; nothing else.
+    if let (Err(ServiceError::WeChat(WeChatError::Unavailable(_))), Some(slot)) = (&started, &slot)
+    {
+        // WeChat could not be reached or failed (5xx, busy, timed out): nothing the user did,
+        // so it costs them nothing. A refusal (an errcode, WeChat's own rate limit) keeps its
+        // slot, or one user could make WeChat refuse without end. If giving back fails too,
+        // the user has one call fewer this hour; nothing else.
         if let Err(e) = svc.store.give_back_issue_slot(slot).await {
             tracing::warn!(event = "issue_slot_kept", detail = %e, "issue-key slot not given back");
         }

@@ -240,6 +240,15 @@ impl LambdaHost {
 /// What a killed container's invocations end with.
 const KILLED: &str = "the container was killed";
 
+/// Invocations of this process's hosts that failed for another reason than a kill (a crash, a
+/// timeout, a function error): Lambda answers them with the same `502`, so the host counts them.
+static OTHER_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// See [`OTHER_FAILURES`].
+pub fn failures_other_than_kills() -> u64 {
+    OTHER_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A random index below `n` (0 when `n` is 0).
 fn pick(n: usize) -> usize {
     let mut b = [0u8; 8];
@@ -376,12 +385,18 @@ async fn invoke(q: Queues, function: String, route: String, req: Request) -> Res
     match dispatch(&queue, id, event).await {
         Ok(v) => http_response(&v),
         // A function error, a crash or a timeout: what a function URL gives.
-        Err(_) => (
-            StatusCode::BAD_GATEWAY,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            LAMBDA_502,
-        )
-            .into_response(),
+        Err(e) => {
+            if !e.contains(KILLED) {
+                eprintln!("lambda host: {function}: {e}");
+                OTHER_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            (
+                StatusCode::BAD_GATEWAY,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                LAMBDA_502,
+            )
+                .into_response()
+        }
     }
 }
 

@@ -544,6 +544,12 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
             .kill_problems
             .push("no container was killed mid-invocation: the kills were not tested".into());
     }
+    let crashed = crate::lambda_host::failures_other_than_kills();
+    if crashed > 0 {
+        report.bad_5xx.push(format!(
+            "{crashed} invocations failed (crash, timeout or function error) without a kill"
+        ));
+    }
     if report.lambda_502 > report.killed_invocations {
         report.kill_problems.push(format!(
             "{} of Lambda's 502s for {} killed invocations: something else failed invocations",

@@ -799,8 +799,12 @@ fn check_events(t: &Template, functions: &[(String, String)], problems: &mut Vec
         let guarded = statements_of(policy, bus).iter().any(|s| {
             let c = &s.body["Condition"];
             s.body["Effect"].as_str() == Some("Deny")
+                && s.body["Principal"].as_str() == Some("*")
                 && string_list(&s.body["Action"]) == ["events:PutEvents"]
-                && c["StringEquals"]["events:source"].as_str()
+                && leaves(&s.body["Resource"])
+                    .iter()
+                    .any(|l| l.contains(":event-bus/"))
+                && c["ForAnyValue:StringEquals"]["events:source"].as_str()
                     == Some(wxface::domain::event::SOURCE)
                 && publisher_role.as_ref().is_some_and(|role| {
                     Template::refs(&c["ArnNotEquals"]["aws:PrincipalArn"], &roles).contains(role)

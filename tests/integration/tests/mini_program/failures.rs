@@ -132,7 +132,8 @@ async fn a_broken_app_secret_is_a_500_that_names_nothing() {
     assert_eq!(w.total_wechat_calls().await, 0);
 }
 
-/// A flaky getverifyid does not use up the user's hour: only calls WeChat accepted count.
+/// A flaky getverifyid does not use up the user's hour: a call WeChat could not take costs
+/// nothing, one it refused counts.
 #[tokio::test]
 async fn calls_wechat_failed_cost_the_user_no_issue_slot() {
     let w = World::with(|s| s.issue_key_limit_per_hour = 2).await;
@@ -148,6 +149,16 @@ async fn calls_wechat_failed_cost_the_user_no_issue_slot() {
         assert_eq!(w.issue("o-flaky", person(2), "v2").await.status, 200);
     }
     w.issue("o-flaky", person(2), "v2")
+        .await
+        .assert_error(429, "rate_limited");
+    // A refusal is the user's to pay for: WeChat's own rate limit keeps the slot it took.
+    w.wx.inject(&fault("getverifyid", |f| f.errcode = Some(45011)))
+        .await;
+    let r = w.issue("o-refused", person(3), "v2").await;
+    r.assert_unavailable();
+    w.wx.clear_faults().await;
+    assert_eq!(w.issue("o-refused", person(3), "v2").await.status, 200);
+    w.issue("o-refused", person(3), "v2")
         .await
         .assert_error(429, "rate_limited");
 }
