@@ -109,6 +109,15 @@ pub fn build_services(
                 problem: e.to_string(),
             }
         })?;
+    let identity: Arc<dyn IdentityKeySource> = match &settings.identity_key_secret_id {
+        Some(id) => Arc::new(CachedSecret::<IdentitySecret>::new(
+            sm.clone(),
+            id,
+            settings.secrets_ttl,
+            settings.secrets_max_stale,
+        )),
+        None => Arc::new(NoIdentityKey),
+    };
     let tokens = Arc::new(AccessTokens::new(
         Arc::new(SecretsTokenVault::new(sm, &settings.access_token_secret_id)),
         store.clone(),
@@ -116,15 +125,6 @@ pub fn build_services(
         clock.clone(),
     ));
     let wechat = Arc::new(WeChatClient::new(http, secrets.clone(), tokens));
-    let identity: Arc<dyn IdentityKeySource> = match &settings.identity_key_secret_id {
-        Some(id) => Arc::new(CachedSecret::<IdentitySecret>::new(
-            aws_sdk_secretsmanager::Client::new(aws),
-            id,
-            settings.secrets_ttl,
-            settings.secrets_max_stale,
-        )),
-        None => Arc::new(NoIdentityKey),
-    };
     Ok(Services {
         settings,
         store,

@@ -15,7 +15,7 @@
 //! | `adapters`  | the ports on DynamoDB (and its stream), Secrets Manager, EventBridge, WeChat and WeChat Pay; the one HTTP/TLS setup, which the AWS SDK sends through too |
 //! | `testing`   | the ports in memory, for unit tests (feature `testing`)              |
 //! | `service`   | the use cases: issue-key, verify-result (+ `finalize`), event-callback, authinfo, lookup, events |
-//! | `http`      | routes, JSON in and out, the one error-to-status mapping             |
+//! | `http`      | routes (each function's route enum, behind either front), JSON in and out, the one error-to-status mapping |
 //! | `stream`    | the table's change stream in, batch item failures out (publish-events) |
 //! | `app`       | wiring, done once per container: settings, the AWS configuration from Lambda's environment, the clients |
 //!

@@ -154,43 +154,26 @@ mod tests {
     /// resolve the partition `aws-cn`'s endpoints.
     #[tokio::test]
     async fn the_sdk_resolves_the_china_regions_endpoints() {
+        // Each SDK's own resolver and parameters: the same three lines per crate.
+        macro_rules! resolved {
+            ($sdk:ident, $region:expr) => {{
+                use $sdk::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+                let params = Params::builder().region($region).build().unwrap();
+                let endpoint = DefaultResolver::new().resolve_endpoint(&params).await;
+                endpoint.unwrap().url().to_owned()
+            }};
+        }
         for region in ["cn-north-1", "cn-northwest-1"] {
-            let ddb = aws_sdk_dynamodb::config::endpoint::Params::builder()
-                .region(region)
-                .build()
-                .unwrap();
-            let ddb = aws_sdk_dynamodb::config::endpoint::ResolveEndpoint::resolve_endpoint(
-                &aws_sdk_dynamodb::config::endpoint::DefaultResolver::new(),
-                &ddb,
-            )
-            .await
-            .unwrap();
-            let sm = aws_sdk_secretsmanager::config::endpoint::Params::builder()
-                .region(region)
-                .build()
-                .unwrap();
-            let sm = aws_sdk_secretsmanager::config::endpoint::ResolveEndpoint::resolve_endpoint(
-                &aws_sdk_secretsmanager::config::endpoint::DefaultResolver::new(),
-                &sm,
-            )
-            .await
-            .unwrap();
-            let events = aws_sdk_eventbridge::config::endpoint::Params::builder()
-                .region(region)
-                .build()
-                .unwrap();
-            let events = aws_sdk_eventbridge::config::endpoint::ResolveEndpoint::resolve_endpoint(
-                &aws_sdk_eventbridge::config::endpoint::DefaultResolver::new(),
-                &events,
-            )
-            .await
-            .unwrap();
             assert_eq!(
-                [ddb.url(), sm.url(), events.url()],
                 [
-                    format!("https://dynamodb.{region}.amazonaws.com.cn").as_str(),
-                    format!("https://secretsmanager.{region}.amazonaws.com.cn").as_str(),
-                    format!("https://events.{region}.amazonaws.com.cn").as_str(),
+                    resolved!(aws_sdk_dynamodb, region),
+                    resolved!(aws_sdk_secretsmanager, region),
+                    resolved!(aws_sdk_eventbridge, region),
+                ],
+                [
+                    format!("https://dynamodb.{region}.amazonaws.com.cn"),
+                    format!("https://secretsmanager.{region}.amazonaws.com.cn"),
+                    format!("https://events.{region}.amazonaws.com.cn"),
                 ]
             );
         }

@@ -13,7 +13,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use wxface::http::routes::{Auth, api_routes, url_routes};
+use wxface::http::routes::{Auth, api_routes};
 
 /// Where callers reach the functions.
 #[derive(Debug, Clone)]
@@ -46,13 +46,10 @@ impl Front {
 
 /// The HTTP API path of `function`'s route mounted at `url_path` behind a function URL.
 fn api_path(function: &str, url_path: &str) -> Option<&'static str> {
-    // Both tables list the same mounts in the same order.
-    let urls = url_routes();
-    let apis = api_routes();
-    urls.iter()
-        .zip(apis.iter())
-        .find(|((f, _, p), _)| *f == function && *p == url_path)
-        .map(|(_, api)| api.path)
+    api_routes()
+        .into_iter()
+        .find(|r| r.function == function && r.url_path == url_path)
+        .map(|r| r.path)
 }
 
 /// API Gateway's own answers for what reaches no route, or no signature.

@@ -1,14 +1,16 @@
 //! template.yaml's permissions and deadlines:
 //!
 //! - no IAM policy statement anywhere in the template has a wildcard (`*`) in an Action or a
-//!   Resource, or uses NotAction / NotResource; no role attaches a managed policy, and no function
+//!   Resource (but X-Ray's two write actions, which take no other resource), or uses NotAction /
+//!   NotResource; no role attaches a managed policy, and no function
 //!   uses SAM's generated role (its AWSLambdaBasicExecutionRole allows `logs:*` on `"*"`) or a SAM
 //!   policy template, since neither shows its statements here;
 //! - each function can use exactly the secrets of docs/api.md §2 that it needs, in the way it needs
 //!   them: the three mini-program functions read the app secret and read and write the token
 //!   secret, authinfo only reads the merchant secret; and no function's environment names a
 //!   secret it should not have;
-//! - DynamoDB: only item actions (Get/Put/Update/DeleteItem), only on the sessions table;
+//! - DynamoDB: only item actions (Get/Put/Update/DeleteItem), only on the sessions table, each
+//!   bound to the item kinds (key prefixes) that function's code touches;
 //! - event-callback answers WeChat's push within its 5 s: its timeout is below 5 s;
 //! - the fronts (README "Fronts"): with `Front=FunctionUrls` a URL per caller-facing function
 //!   (lookup's `AWS_IAM`), with `Front=HttpApi` exactly the HTTP API routes of the code's route
@@ -847,7 +849,7 @@ fn check_fronts(
     functions: &[(String, String)],
     problems: &mut Vec<String>,
 ) {
-    use wxface::http::routes::{Auth, api_routes, url_routes};
+    use wxface::http::routes::{Auth, api_routes};
     let front = &doc["Parameters"]["Front"];
     if front["Default"].as_str() != Some("FunctionUrls")
         || string_list(&front["AllowedValues"]) != ["FunctionUrls", "HttpApi"]
@@ -883,7 +885,8 @@ fn check_fronts(
             )),
         }
     }
-    let url_functions: BTreeSet<&str> = url_routes().iter().map(|(f, _, _)| *f).collect();
+    // Every function the code mounts has a URL too (the same routes, at their URL paths).
+    let url_functions: BTreeSet<&str> = api_routes().iter().map(|r| r.function).collect();
     for f in &url_functions {
         let want = if *f == "lookup" { "AWS_IAM" } else { "NONE" };
         match urls.get(*f) {
