@@ -5,7 +5,8 @@
 # redeployed with scripts/deploy-function.sh, and deleted; and in between a second stack behind
 # the HTTP API front with the real x86_64 bootstraps, which the emulator runs as processes, and a
 # whole demo through its API (the WeChat and WeChat Pay simulators started here):
-# tests/deploy/deploy_test.py.
+# tests/deploy/deploy_test.py. Then the webhook token's rotation (scripts/rotate-webhook-token.sh)
+# against the emulator's EventBridge and Secrets Manager: tests/deploy/webhook_rotation_test.py.
 # Usage: bash scripts/deploy-test.sh [--build-status FILE]
 #   --build-status: redeploy issue-key only once FILE holds the release build's exit code, and
 #                   only if it is 0 (make test builds alongside; without it, the step builds)
@@ -51,3 +52,7 @@ wait_port ministack "$port" "$BG_PID" 60 "$WORK/run/ministack.log" || die "the e
 PATH="$WXFACE_ROOT/.venv/bin:$emulator/bin:$PATH" "$PYTHON" tests/deploy/deploy_test.py \
     --endpoint "http://127.0.0.1:$port" --work "$WORK/run" \
     --wechat-sim "http://127.0.0.1:$sim_port" --pay-sim "http://127.0.0.1:$pay_port" "$@"
+
+# The webhook token's rotation, with the same emulator and the same AWS CLI.
+PATH="$emulator/bin:$PATH" "$emulator/bin/python" tests/deploy/webhook_rotation_test.py \
+    --endpoint "http://127.0.0.1:$port"

@@ -8,8 +8,8 @@ use aws_types::SdkConfig;
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::wechatpay::WeChatPayClient;
 use crate::adapters::{
-    AccessTokens, CachedSecret, DynamoStore, EventBridgeBus, NoIdentityKey, SecretsTokenVault,
-    StableTokenSource, WeChatClient,
+    AccessTokens, AppSecretStore, CachedSecret, DynamoStore, EventBridgeBus, NoIdentityKey,
+    SecretsTokenVault, StableTokenSource, WeChatClient,
 };
 use crate::config::{AwsSettings, EventSettings, IdentitySecret, KioskSettings, Settings};
 use crate::domain::{Clock, SystemClock};
@@ -96,12 +96,12 @@ pub fn build_services(
         aws_sdk_dynamodb::Client::new(aws),
         &settings.sessions_table,
     ));
-    let secrets = Arc::new(CachedSecret::new(
-        sm.clone(),
-        &settings.wechat_app_secret_id,
-        settings.secrets_ttl,
-        settings.secrets_max_stale,
-    ));
+    let (ttl, stale) = (settings.secrets_ttl, settings.secrets_max_stale);
+    let secrets = Arc::new(AppSecretStore {
+        app: CachedSecret::new(sm.clone(), &settings.wechat_app_secret_id, ttl, stale),
+        wechat: (settings.wechat_credentials_secret_id.as_deref())
+            .map(|id| CachedSecret::new(sm.clone(), id, ttl, stale)),
+    });
     let http =
         WeChatHttp::new(&settings.wechat_api_base, settings.wechat_timeout).map_err(|e| {
             ConfigError::InvalidEnv {
@@ -181,12 +181,15 @@ pub fn build_event_services(
         receipt_issuer: settings.receipt_issuer.clone(),
         receipt_ttl_secs: settings.receipt_ttl_secs,
         clock,
-        secrets: Arc::new(CachedSecret::new(
-            aws_sdk_secretsmanager::Client::new(aws),
-            &settings.wechat_app_secret_id,
-            settings.secrets_ttl,
-            settings.secrets_max_stale,
-        )),
+        secrets: Arc::new(AppSecretStore {
+            app: CachedSecret::new(
+                aws_sdk_secretsmanager::Client::new(aws),
+                &settings.wechat_app_secret_id,
+                settings.secrets_ttl,
+                settings.secrets_max_stale,
+            ),
+            wechat: None,
+        }),
         bus: Arc::new(EventBridgeBus::new(
             aws_sdk_eventbridge::Client::new(aws),
             &settings.event_bus_name,

@@ -15,6 +15,9 @@ pub enum ConfigError {
         field: &'static str,
         problem: &'static str,
     },
+    /// A stored value names a data key that the keyring no longer holds.
+    #[error("{0}")]
+    DataKeyMissing(String),
     #[error("secret {secret} has no value")]
     SecretEmpty { secret: String },
     /// Secrets Manager could not be reached: not a configuration mistake.

@@ -4,11 +4,11 @@
 //!
 //! | module      | what it holds                                                        |
 //! |-------------|----------------------------------------------------------------------|
-//! | `domain`    | parsed inputs (names, ID numbers, ids), the session state machine, the acceptance rules, PII protection (keyed digests, sealing). No AWS, no HTTP. |
+//! | `domain`    | parsed inputs (names, ID numbers, ids), the session state machine, the acceptance rules, PII protection (keyed digests, sealing, the data keyring). No AWS, no HTTP. |
 //! | `crypto`    | WeChat Pay's RSA keys: request signing, answer verification, decryption |
 //! | `xml`       | the one flat-XML reader and writer (WeChat Pay APIv2, XML pushes)    |
 //! | `push`      | WeChat's message push: signatures, the AES envelope, message bodies  |
-//! | `config`    | the environment and the secrets, parsed and checked                  |
+//! | `config`    | the environment and the secrets (app, WeChat credentials, identity, merchant), parsed and checked |
 //! | `error`     | the adapters' errors                                                 |
 //! | `telemetry` | logs and CloudWatch embedded-metric-format metrics                   |
 //! | `ports`     | every trait the services are written against                         |

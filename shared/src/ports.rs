@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, SubMerchant};
+use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, SubMerchant, WeChatCredentials};
 use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealName,
@@ -106,10 +106,12 @@ pub trait WeChat: Send + Sync {
     ) -> Result<GetInfoEvidence, WeChatError>;
 }
 
-/// The mini-program credentials (`WECHAT_APP_SECRET_ID`).
+/// The app secret (`WECHAT_APP_SECRET_ID`) and, for the functions that call
+/// WeChat, its credentials (`WECHAT_CREDENTIALS_SECRET_ID`).
 #[async_trait]
 pub trait AppSecretsSource: Send + Sync {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError>;
+    async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError>;
 }
 
 /// The `identity_key` secret (issue-key computes `identity_hash` with it).

@@ -175,7 +175,8 @@ proptest! {
             Value::Object(fields).to_string()
         };
         let ts = crate::domain::Clock::now(f.clock.as_ref()).to_string();
-        let token = app.push_token.clone().unwrap_or_default();
+        let creds = testing::wechat_credentials();
+        let token = creds.push_token.clone().unwrap_or_default();
         let mut q = PushQuery {
             timestamp: Some(ts.clone()),
             nonce: Some("7".into()),
@@ -183,7 +184,7 @@ proptest! {
             ..PushQuery::default()
         };
         let body = if encrypted {
-            let key = AesKey::from_encoding_aes_key(app.encoding_aes_key.as_deref().unwrap_or_default()).expect("key");
+            let key = AesKey::from_encoding_aes_key(creds.encoding_aes_key.as_deref().unwrap_or_default()).expect("key");
             let enc = key.encrypt(&message, &app.appid);
             q.encrypt_type = Some("aes".into());
             q.msg_signature = Some(signature(&[&token, &ts, "7", &enc]));

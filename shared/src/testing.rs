@@ -11,7 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::config::KioskSettings;
-use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, PushMode, Settings, SubMerchant};
+use crate::config::{
+    AppSecrets, IdentitySecret, MerchantSecrets, PushMode, Settings, SubMerchant, WeChatCredentials,
+};
 use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, FaceSid, InfoType,
@@ -439,6 +441,14 @@ impl AppSecretsSource for StaticSecret<AppSecrets> {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError> {
         self.get("app")
     }
+    /// An app secret of the older layout's own; otherwise the tests' credentials.
+    async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError> {
+        let app = self.get("app")?;
+        Ok(app
+            .legacy_wechat
+            .clone()
+            .unwrap_or_else(|| Arc::new(wechat_credentials())))
+    }
 }
 
 #[async_trait]
@@ -605,11 +615,18 @@ pub fn app_secrets_json() -> serde_json::Value {
     serde_json::json!({
         "receipt_keys": [{"kid": "test-1", "private_key": receipt_key_pem()}],
         "appid": "wx-test-app",
+        "data_key": STANDARD.encode([7u8; 32]),
+    })
+}
+
+/// The tests' WeChat credentials.
+pub fn wechat_credentials() -> WeChatCredentials {
+    let json = serde_json::json!({
         "appsecret": "secret",
         "push_token": "push-token",
         "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-        "data_key": STANDARD.encode([7u8; 32]),
-    })
+    });
+    WeChatCredentials::from_json("wechat", &json.to_string()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The mini-program services on fakes, and handles to steer them.
@@ -669,7 +686,7 @@ impl Fakes {
     /// A pending 1.0 session for `openid`, as issue-key would have stored it.
     pub fn v1_session(&self, openid: &str) -> Session {
         use crate::domain::pii::{Purpose, md5_hex};
-        let key = app_secrets().data_key;
+        let key = app_secrets().data_keys;
         let now = crate::domain::Clock::now(self.clock.as_ref());
         let session = Session {
             out_seq_no: OutSeqNo::generate(),

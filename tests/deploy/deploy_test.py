@@ -76,17 +76,20 @@ NEEDS = {
     "issue-key": [
         ({ITEM["PutItem"], ITEM["UpdateItem"], ITEM["DeleteItem"]}, "table"),
         ({GET}, "WeChatAppSecret"),
+        ({GET}, "WeChatCredentialsSecret"),
         ({GET}, "IdentityKeySecret"),
         ({GET, PUT}, "AccessTokenSecret"),
     ],
     "verify-result": [
         (set(ITEM.values()), "table"),
         ({GET}, "WeChatAppSecret"),
+        ({GET}, "WeChatCredentialsSecret"),
         ({GET, PUT}, "AccessTokenSecret"),
     ],
     "event-callback": [
         (set(ITEM.values()), "table"),
         ({GET}, "WeChatAppSecret"),
+        ({GET}, "WeChatCredentialsSecret"),
         ({GET, PUT}, "AccessTokenSecret"),
     ],
     "authinfo": [({ITEM["GetItem"], ITEM["PutItem"]}, "table"), ({GET}, "MerchantSecret")],
@@ -668,6 +671,7 @@ def http_api_round(aws, endpoint, work, template, sims):
         rc = wxface_dev(
             "setup", "--aws", endpoint, "--stack-secrets", "yes",
             "--app-secret-id", secret["WeChatAppSecret"],
+            "--wechat-secret-id", secret["WeChatCredentialsSecret"],
             "--token-secret-id", secret["AccessTokenSecret"],
             "--merchant-secret-id", secret["MerchantSecret"],
             "--identity-secret-id", secret["IdentityKeySecret"],

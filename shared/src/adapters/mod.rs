@@ -11,6 +11,6 @@ pub mod wechatpay;
 
 pub use dynamodb::DynamoStore;
 pub use eventbridge::EventBridgeBus;
-pub use secrets::{CachedSecret, NoIdentityKey, SecretsTokenVault};
+pub use secrets::{AppSecretStore, CachedSecret, NoIdentityKey, SecretsTokenVault};
 pub use token::AccessTokens;
 pub use wechat::{StableTokenSource, WeChatClient};

@@ -10,7 +10,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets};
+use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, WeChatCredentials};
 use crate::error::{ConfigError, WeChatError};
 use crate::ports::{
     AppSecretsSource, IdentityKeySource, MerchantSecretsSource, StoredToken, TokenVault,
@@ -22,6 +22,12 @@ pub trait FromSecret: Sized + Send + Sync + 'static {
 }
 
 impl FromSecret for AppSecrets {
+    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+        Self::from_json(secret_id, json)
+    }
+}
+
+impl FromSecret for WeChatCredentials {
     fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
         Self::from_json(secret_id, json)
     }
@@ -149,10 +155,30 @@ impl<T: FromSecret> CachedSecret<T> {
     }
 }
 
+/// The app secret, and the WeChat credentials secret where the function may
+/// read it (issue-key, verify-result, event-callback).
+pub struct AppSecretStore {
+    pub app: CachedSecret<AppSecrets>,
+    pub wechat: Option<CachedSecret<WeChatCredentials>>,
+}
+
 #[async_trait]
-impl AppSecretsSource for CachedSecret<AppSecrets> {
+impl AppSecretsSource for AppSecretStore {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError> {
-        self.get().await
+        self.app.get().await
+    }
+
+    /// While an app secret of the older layout still holds them, the WeChat
+    /// fields come from there (no second read, and an upgrade works before
+    /// the new secret is filled); then from their own secret.
+    async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError> {
+        if let Some(legacy) = self.app.get().await?.legacy_wechat.clone() {
+            return Ok(legacy);
+        }
+        match &self.wechat {
+            Some(secret) => secret.get().await,
+            None => Err(ConfigError::MissingEnv("WECHAT_CREDENTIALS_SECRET_ID")),
+        }
     }
 }
 

@@ -183,10 +183,11 @@ struct TokenAnswer {
 impl TokenSource for StableTokenSource {
     async fn fetch(&self) -> Result<(String, i64), WeChatError> {
         let app = self.secrets.app_secrets().await?;
+        let creds = self.secrets.wechat_credentials().await?;
         let body = json!({
             "grant_type": "client_credential",
             "appid": app.appid,
-            "secret": app.appsecret,
+            "secret": creds.appsecret,
             "force_refresh": false,
         });
         let v = self
@@ -302,9 +303,10 @@ struct GetInfoAnswer {
 impl WeChat for WeChatClient {
     async fn login(&self, code: &LoginCode) -> Result<OpenId, WeChatError> {
         let app = self.secrets.app_secrets().await?;
+        let creds = self.secrets.wechat_credentials().await?;
         let query = [
             ("appid", app.appid.as_str()),
-            ("secret", app.appsecret.as_str()),
+            ("secret", creds.appsecret.as_str()),
             ("js_code", code.expose()),
             ("grant_type", "authorization_code"),
         ];

@@ -1,13 +1,18 @@
 //! The `WECHAT_APP_SECRET_ID` secret (docs/api.md §2.2): the mini-program's
-//! credentials and the key that protects personal data at rest.
+//! appid, the data keyring that protects personal data at rest, and the
+//! receipt keys. No WeChat credential: those are in their own secret
+//! (`config::wechat`), which the functions that never call WeChat cannot read.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::wechat::{RawWeChatCredentials, WeChatCredentials, present};
 use crate::crypto::receipt::ReceiptKeys;
-use crate::domain::DataKey;
+use crate::domain::keyring::UNNAMED_KEY_ID;
+use crate::domain::{DataKey, DataKeyring, KeyId};
 use crate::error::ConfigError;
 
 /// The `WECHAT_APP_SECRET_ID` secret, parsed and checked.
@@ -15,62 +20,83 @@ use crate::error::ConfigError;
 pub struct AppSecrets {
     secret_id: String,
     pub appid: String,
-    pub appsecret: String,
-    pub push_token: Option<String>,
-    pub encoding_aes_key: Option<String>,
-    pub previous_encoding_aes_key: Option<String>,
-    pub data_key: DataKey,
+    pub data_keys: DataKeyring,
     /// Parsed at load; only the functions that sign receipts require them,
     /// so a missing or bad list is an error when used, not when loaded.
     receipt_keys: Result<Arc<ReceiptKeys>, &'static str>,
+    /// The WeChat credentials of a secret written before they had their own
+    /// secret: used while they are still here (docs/api.md §2.2, upgrading).
+    pub(crate) legacy_wechat: Option<Arc<WeChatCredentials>>,
 }
 
 #[derive(Deserialize)]
 struct RawAppSecrets {
     receipt_keys: Option<serde_json::Value>,
     appid: Option<String>,
-    appsecret: Option<String>,
-    push_token: Option<String>,
-    encoding_aes_key: Option<String>,
-    previous_encoding_aes_key: Option<String>,
     data_key: Option<String>,
+    data_key_id: Option<String>,
+    previous_data_keys: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    legacy: RawWeChatCredentials,
 }
 
 impl AppSecrets {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
         let field = super::field_error(secret_id);
         let raw: RawAppSecrets = super::secret_json(secret_id, json)?;
-        let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let appid = present(raw.appid).ok_or_else(|| field("appid", "is missing"))?;
-        let appsecret = present(raw.appsecret).ok_or_else(|| field("appsecret", "is missing"))?;
         let data_key = present(raw.data_key).ok_or_else(|| field("data_key", "is missing"))?;
-        let data_key = DataKey::from_base64(&data_key)
-            .map_err(|_| field("data_key", "is not base64 of 32 bytes"))?;
-        let aes_key =
-            |name: &'static str, v: Option<String>| -> Result<Option<String>, ConfigError> {
-                match present(v) {
-                    Some(k) if k.len() != 43 || !k.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-                        Err(field(name, "must be 43 characters of [A-Za-z0-9]"))
-                    }
-                    other => Ok(other),
-                }
-            };
+        let key = |name: &'static str, b64: &str| {
+            DataKey::from_base64(b64).map_err(|_| field(name, "is not base64 of 32 bytes"))
+        };
+        let id = |name: &'static str, raw: &str| {
+            KeyId::parse(raw).map_err(|_| field(name, "must be 1-32 characters of [A-Za-z0-9_-]"))
+        };
+        let current_id = present(raw.data_key_id).unwrap_or_else(|| UNNAMED_KEY_ID.into());
+        let current = (id("data_key_id", &current_id)?, key("data_key", &data_key)?);
+        let older = raw
+            .previous_data_keys
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| Ok((id("previous_data_keys", k)?, key("previous_data_keys", v)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let data_keys = DataKeyring::new(current, older).map_err(|_| {
+            field(
+                "previous_data_keys",
+                "must hold at most 8 keys, none under data_key_id's id",
+            )
+        })?;
         let receipt_keys = match raw.receipt_keys {
             None | Some(serde_json::Value::Null) => Err("is missing (needed to sign receipts)"),
             Some(v) => ReceiptKeys::from_json(&v).map(Arc::new).map_err(|e| e.0),
+        };
+        let l = &raw.legacy;
+        let has_wechat_fields = [
+            &l.appsecret,
+            &l.push_token,
+            &l.encoding_aes_key,
+            &l.previous_encoding_aes_key,
+        ]
+        .iter()
+        .any(|f| f.is_some());
+        let legacy_wechat = match has_wechat_fields {
+            false => None,
+            true => {
+                tracing::warn!(
+                    event = "wechat_credentials_in_app_secret",
+                    "the app secret still holds WeChat credentials, which are used from there: move them to the WeChat credentials secret"
+                );
+                Some(Arc::new(WeChatCredentials::from_raw(
+                    secret_id, raw.legacy,
+                )?))
+            }
         };
         Ok(Self {
             secret_id: secret_id.to_owned(),
             receipt_keys,
             appid,
-            appsecret,
-            push_token: present(raw.push_token),
-            encoding_aes_key: aes_key("encoding_aes_key", raw.encoding_aes_key)?,
-            previous_encoding_aes_key: aes_key(
-                "previous_encoding_aes_key",
-                raw.previous_encoding_aes_key,
-            )?,
-            data_key,
+            data_keys,
+            legacy_wechat,
         })
     }
 }
@@ -93,6 +119,7 @@ impl fmt::Debug for AppSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppSecrets")
             .field("appid", &self.appid)
+            .field("data_keys", &self.data_keys)
             .finish_non_exhaustive()
     }
 }
@@ -101,27 +128,29 @@ impl fmt::Debug for AppSecrets {
 mod tests {
     use super::*;
 
+    const OK: &str = r#"{"appid":"wx1","data_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#;
+
     #[test]
     fn app_secret_fields_are_checked_and_named() {
-        let ok = r#"{"appid":"wx1","appsecret":"s","data_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}"#;
-        let s = AppSecrets::from_json("sec", ok).unwrap();
+        let s = AppSecrets::from_json("sec", OK).unwrap();
         assert_eq!(s.appid, "wx1");
-        assert!(!format!("{s:?}").contains("appsecret: "));
-        let err = AppSecrets::from_json("sec", r#"{"appid":"wx1","appsecret":"s"}"#).unwrap_err();
+        assert_eq!(s.data_keys.current_id().as_str(), "k0");
+        assert!(s.legacy_wechat.is_none());
+        let err = AppSecrets::from_json("sec", r#"{"appid":"wx1"}"#).unwrap_err();
         assert!(err.to_string().contains("data_key"), "{err}");
         let err = AppSecrets::from_json("sec", "[1]").unwrap_err();
         assert!(err.to_string().contains("JSON"), "{err}");
         // receipt_keys: an error only when asked for, naming the field.
         let e = s.receipt_keys().unwrap_err().to_string();
         assert!(e.contains("receipt_keys") && e.contains("missing"), "{e}");
-        let bad = ok.replace("{", r#"{"receipt_keys":[{"kid":"k1","private_key":"x"}],"#);
+        let bad = OK.replace("{", r#"{"receipt_keys":[{"kid":"k1","private_key":"x"}],"#);
         let e = AppSecrets::from_json("sec", &bad)
             .unwrap()
             .receipt_keys()
             .unwrap_err();
         assert!(e.to_string().contains("PKCS#8"), "{e}");
         let pem = crate::crypto::receipt::generate_pem();
-        let good = ok.replace(
+        let good = OK.replace(
             "{",
             &format!(
                 r#"{{"receipt_keys":[{{"kid":"k1","private_key":{}}}],"#,
@@ -131,7 +160,44 @@ mod tests {
         let s = AppSecrets::from_json("sec", &good).unwrap();
         assert_eq!(s.receipt_keys().unwrap().kids().collect::<Vec<_>>(), ["k1"]);
         assert!(!format!("{s:?}").contains(pem.lines().nth(1).unwrap()));
-        let short = ok.replace("ABCDEFG", "ABCDEF");
+    }
+
+    #[test]
+    fn the_keyring_is_read_with_its_ids() {
+        let ring = OK.replace(
+            "{",
+            r#"{"data_key_id":"2027-01","previous_data_keys":{"k0":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="},"#,
+        );
+        let s = AppSecrets::from_json("sec", &ring).unwrap();
+        assert_eq!(s.data_keys.current_id().as_str(), "2027-01");
+        assert!(format!("{s:?}").contains("2027-01"));
+        for (bad, field) in [
+            (r#""data_key_id":"a.b","#, "data_key_id"),
+            (
+                r#""previous_data_keys":{"k1":"short"},"#,
+                "previous_data_keys",
+            ),
+            (
+                r#""previous_data_keys":{"k0":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},"#,
+                "previous_data_keys",
+            ),
+        ] {
+            let err =
+                AppSecrets::from_json("sec", &OK.replace("{", &format!("{{{bad}"))).unwrap_err();
+            assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn wechat_fields_of_the_older_layout_are_still_read_and_checked() {
+        let legacy = OK.replace(
+            "{",
+            r#"{"appsecret":"s","encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","#,
+        );
+        let s = AppSecrets::from_json("sec", &legacy).unwrap();
+        assert_eq!(s.legacy_wechat.as_ref().unwrap().appsecret, "s");
+        assert!(!format!("{s:?}").contains("appsecret: "));
+        let short = legacy.replace("ABCDEFG", "ABCDEF");
         let err = AppSecrets::from_json("sec", &short).unwrap_err();
         assert!(err.to_string().contains("encoding_aes_key"), "{err}");
     }

@@ -4,6 +4,7 @@
 mod app;
 mod identity;
 mod merchant;
+mod wechat;
 
 use std::fmt;
 use std::time::Duration;
@@ -13,6 +14,7 @@ pub use identity::IdentitySecret;
 #[cfg(test)]
 pub(crate) use merchant::tests::{partner_secret_json, secret_json as merchant_test_secret};
 pub use merchant::{Device, MerchantSecrets, SignType, SubMerchant};
+pub use wechat::WeChatCredentials;
 
 use crate::domain::Flow;
 use crate::error::ConfigError;
@@ -136,6 +138,8 @@ impl PushMode {
 pub struct Settings {
     pub sessions_table: String,
     pub wechat_app_secret_id: String,
+    /// The functions that call WeChat: the secret with its credentials.
+    pub wechat_credentials_secret_id: Option<String>,
     pub access_token_secret_id: String,
     /// issue-key only: the `identity_key` for receipts' `identity_hash`.
     pub identity_key_secret_id: Option<String>,
@@ -170,6 +174,7 @@ impl Settings {
         Ok(Self {
             sessions_table: env.required("SESSIONS_TABLE")?,
             wechat_app_secret_id: env.required("WECHAT_APP_SECRET_ID")?,
+            wechat_credentials_secret_id: env.get("WECHAT_CREDENTIALS_SECRET_ID"),
             access_token_secret_id: env.required("ACCESS_TOKEN_SECRET_ID")?,
             identity_key_secret_id: env.get("IDENTITY_KEY_SECRET_ID"),
             wechat_api_base: env.base_url("WECHAT_API_BASE", DEFAULT_WECHAT_API_BASE)?,

@@ -2,7 +2,8 @@
 //! and docs/wechat.md §3.3 (2.0), in one place for verify-result and event-callback.
 
 use super::ids::{OpenId, UserIdKey};
-use super::pii::{DataKey, Purpose};
+use super::keyring::{DataKeyring, KeyringError};
+use super::pii::Purpose;
 use super::session::{FinalResult, FinalStatus, RejectReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,26 +69,34 @@ impl std::fmt::Debug for GetInfoEvidence {
 /// 1.0: accept only when every check of docs/wechat.md §2.7 holds. Binding checks come first,
 /// so a result that belongs to someone else is never reported as theirs.
 /// Single use of the verify_result (docs/wechat.md §2.7 rule 7) is enforced by the store.
-pub fn judge_v1(expect: &V1Expectation<'_>, got: &GetInfoEvidence, key: &DataKey) -> Verdict {
+///
+/// The digests are compared under the key that made them: a key the keyring
+/// no longer holds is an error, never a mismatch (a rotation must not turn
+/// the user's own face check into `rejected`).
+pub fn judge_v1(
+    expect: &V1Expectation<'_>,
+    got: &GetInfoEvidence,
+    keys: &DataKeyring,
+) -> Result<Verdict, KeyringError> {
     if got.openid != expect.openid.as_str() {
-        return Verdict::Rejected(RejectReason::OpenidMismatch);
+        return Ok(Verdict::Rejected(RejectReason::OpenidMismatch));
     }
     if got.user_id_key != expect.user_id_key.as_str() {
-        return Verdict::Rejected(RejectReason::UserIdKeyMismatch);
+        return Ok(Verdict::Rejected(RejectReason::UserIdKeyMismatch));
     }
     if got.identify_ret != 0 {
-        return Verdict::Failed;
+        return Ok(Verdict::Failed);
     }
     // WeChat's hex is lowercase; compare case-insensitively to be safe.
     let name_md5 = got.name_utf8_md5.to_ascii_lowercase();
-    if !key.matches(Purpose::NameMd5, &name_md5, expect.name_md5_digest) {
-        return Verdict::Rejected(RejectReason::NameMismatch);
+    if !keys.matches(Purpose::NameMd5, &name_md5, expect.name_md5_digest)? {
+        return Ok(Verdict::Rejected(RejectReason::NameMismatch));
     }
     let id_md5 = got.id_card_number_md5.to_ascii_lowercase();
-    if !key.matches(Purpose::IdCardMd5, &id_md5, expect.id_md5_digest) {
-        return Verdict::Rejected(RejectReason::IdCardMismatch);
+    if !keys.matches(Purpose::IdCardMd5, &id_md5, expect.id_md5_digest)? {
+        return Ok(Verdict::Rejected(RejectReason::IdCardMismatch));
     }
-    Verdict::Verified
+    Ok(Verdict::Verified)
 }
 
 /// 2.0: pass iff errcode 0 (checked by the caller) and verify_ret 10000.
@@ -105,10 +114,10 @@ mod tests {
     use base64::Engine;
 
     use super::*;
-    use crate::domain::pii::md5_hex;
+    use crate::domain::pii::{DataKey, md5_hex};
 
     struct Fixture {
-        key: DataKey,
+        key: DataKeyring,
         openid: OpenId,
         uik: UserIdKey,
         name_d: String,
@@ -116,9 +125,7 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let key =
-            DataKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([3u8; 32]))
-                .unwrap();
+        let key = DataKeyring::single(data_key(3));
         Fixture {
             name_d: key.digest(Purpose::NameMd5, &md5_hex("曾浩")),
             id_d: key.digest(Purpose::IdCardMd5, &md5_hex("11010519491231002X")),
@@ -126,6 +133,10 @@ mod tests {
             openid: OpenId::from_wechat("o-owner").unwrap(),
             uik: UserIdKey::from_wechat("e96a6009c20156a7147737d041be00a3").unwrap(),
         }
+    }
+
+    fn data_key(b: u8) -> DataKey {
+        DataKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([b; 32])).unwrap()
     }
 
     fn good() -> GetInfoEvidence {
@@ -145,7 +156,42 @@ mod tests {
             name_md5_digest: &f.name_d,
             id_md5_digest: &f.id_d,
         };
-        judge_v1(&expect, got, &f.key)
+        judge_v1(&expect, got, &f.key).unwrap()
+    }
+
+    /// After a rotation the session's digests are judged under their own key;
+    /// with that key gone the answer is an error, not a `rejected`.
+    #[test]
+    fn v1_digests_are_judged_under_the_key_that_made_them() {
+        use crate::domain::keyring::KeyId;
+        let mut f = fixture();
+        let id = |s: &str| KeyId::parse(s).unwrap();
+        f.key = DataKeyring::new((id("next"), data_key(4)), vec![(id("k0"), data_key(3))]).unwrap();
+        assert_eq!(judge(&f, &good()), Verdict::Verified);
+        let mut other = good();
+        other.name_utf8_md5 = md5_hex("张三");
+        assert_eq!(
+            judge(&f, &other),
+            Verdict::Rejected(RejectReason::NameMismatch)
+        );
+        f.key = DataKeyring::new((id("next"), data_key(4)), vec![]).unwrap();
+        let expect = V1Expectation {
+            openid: &f.openid,
+            user_id_key: &f.uik,
+            name_md5_digest: &f.name_d,
+            id_md5_digest: &f.id_d,
+        };
+        assert_eq!(
+            judge_v1(&expect, &good(), &f.key),
+            Err(KeyringError::UnknownKey("k0".into()))
+        );
+        // The binding checks still come first: someone else's result is theirs.
+        let mut foreign = good();
+        foreign.openid = "o-other".into();
+        assert_eq!(
+            judge_v1(&expect, &foreign, &f.key),
+            Ok(Verdict::Rejected(RejectReason::OpenidMismatch))
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::finalize::{judge_token, write_final};
 use super::{ServiceError, Services};
-use crate::config::AppSecrets;
+use crate::config::{AppSecrets, WeChatCredentials};
 use crate::domain::{FinalResult, FlowBinding, OpenId, OutSeqNo, Sealing, VerifyResultToken};
 use crate::error::{ConfigError, WeChatError};
 use crate::ports::Finalized;
@@ -44,10 +44,10 @@ pub enum PushOutcome {
     Finalized(FinalResult),
 }
 
-fn push_token(app: &AppSecrets) -> Result<&str, ServiceError> {
-    app.push_token.as_deref().ok_or_else(|| {
+fn push_token(creds: &WeChatCredentials) -> Result<&str, ServiceError> {
+    creds.push_token.as_deref().ok_or_else(|| {
         ConfigError::SecretField {
-            secret: "WECHAT_APP_SECRET_ID".into(),
+            secret: "WECHAT_CREDENTIALS_SECRET_ID".into(),
             field: "push_token",
             problem: "is missing (needed for the message push)",
         }
@@ -62,8 +62,8 @@ fn refused(why: &'static str) -> ServiceError {
 /// `GET /`: the URL check of the admin console. Echoes `echostr` when the
 /// signature holds and the timestamp is recent.
 pub async fn verify_url(svc: &Services, q: &PushQuery) -> Result<String, ServiceError> {
-    let app = svc.secrets.app_secrets().await?;
-    let token = push_token(&app)?;
+    let creds = svc.secrets.wechat_credentials().await?;
+    let token = push_token(&creds)?;
     let (Some(sig), Some(ts), Some(nonce), Some(echostr)) =
         (&q.signature, &q.timestamp, &q.nonce, &q.echostr)
     else {
@@ -93,7 +93,8 @@ pub async fn receive(
     body: &str,
 ) -> Result<PushOutcome, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
-    let message = authenticate(svc, &app, q, body)?;
+    let creds = svc.secrets.wechat_credentials().await?;
+    let message = authenticate(svc, (&app, &creds), q, body)?;
     match PushEvent::from_fields(&message) {
         PushEvent::FaceIdentify {
             openid,
@@ -117,11 +118,11 @@ pub async fn receive(
 /// no body, and every safe-mode URL carries a valid one.
 fn authenticate(
     svc: &Services,
-    app: &AppSecrets,
+    (app, creds): (&AppSecrets, &WeChatCredentials),
     q: &PushQuery,
     body: &str,
 ) -> Result<Fields, ServiceError> {
-    let token = push_token(app)?;
+    let token = push_token(creds)?;
     let (Some(ts), Some(nonce)) = (&q.timestamp, &q.nonce) else {
         return Err(refused("timestamp and nonce are required"));
     };
@@ -154,7 +155,7 @@ fn authenticate(
                 return Err(refused("msg_signature does not match"));
             }
             check_window(svc, ts)?;
-            let decrypted = decrypt(app, encrypt)?;
+            let decrypted = decrypt(creds, encrypt)?;
             if decrypted.appid != app.appid {
                 return Err(refused("the message is for another appid"));
             }
@@ -176,14 +177,14 @@ fn check_window(svc: &Services, ts: &str) -> Result<(), ServiceError> {
 }
 
 /// The current EncodingAESKey, then the previous one while keys rotate.
-fn decrypt(app: &AppSecrets, encrypt: &str) -> Result<Decrypted, ServiceError> {
+fn decrypt(creds: &WeChatCredentials, encrypt: &str) -> Result<Decrypted, ServiceError> {
     let keys = [
-        app.encoding_aes_key.as_deref(),
-        app.previous_encoding_aes_key.as_deref(),
+        creds.encoding_aes_key.as_deref(),
+        creds.previous_encoding_aes_key.as_deref(),
     ];
     if keys[0].is_none() {
         return Err(ConfigError::SecretField {
-            secret: "WECHAT_APP_SECRET_ID".into(),
+            secret: "WECHAT_CREDENTIALS_SECRET_ID".into(),
             field: "encoding_aes_key",
             problem: "is missing (needed for safe mode)",
         }
@@ -227,12 +228,8 @@ async fn face_identify(
     let already_recorded = match &session.pushed_verify_result {
         None => false,
         Some(sealed) => {
-            let recorded = app
-                .data_key
-                .open_for(Sealing::PushedVerifyResult, out_seq_no, sealed)
-                .map_err(|_| {
-                    ServiceError::Internal("pushed verify_result cannot be opened".into())
-                })?;
+            let recorded =
+                (app.data_keys).open_for(Sealing::PushedVerifyResult, out_seq_no, sealed)?;
             if recorded != verify_result.expose() {
                 return ignore("another verify_result was pushed first");
             }
@@ -255,7 +252,7 @@ async fn face_identify(
         if !already_recorded {
             // Durable before the final write: if that fails, WeChat's retry
             // or verify-result finishes the session with this verify_result.
-            let sealed = app.data_key.seal_for(
+            let sealed = app.data_keys.seal_for(
                 Sealing::PushedVerifyResult,
                 out_seq_no,
                 verify_result.expose(),
@@ -306,7 +303,8 @@ mod tests {
         encrypted: bool,
     ) -> (PushQuery, String) {
         let app = testing::app_secrets();
-        let token = app.push_token.clone().unwrap();
+        let creds = testing::wechat_credentials();
+        let token = creds.push_token.clone().unwrap();
         let message = json!({
             "ToUserName": "gh_test", "FromUserName": openid, "CreateTime": 1,
             "MsgType": "event", "Event": "face_identify", "openid": openid,
@@ -324,7 +322,8 @@ mod tests {
         if !encrypted {
             return (q, message);
         }
-        let key = AesKey::from_encoding_aes_key(app.encoding_aes_key.as_deref().unwrap()).unwrap();
+        let key =
+            AesKey::from_encoding_aes_key(creds.encoding_aes_key.as_deref().unwrap()).unwrap();
         let encrypt = key.encrypt(&message, &app.appid);
         q.encrypt_type = Some("aes".into());
         q.msg_signature = Some(signature(&[&token, &ts, &nonce, &encrypt]));
@@ -456,7 +455,7 @@ mod tests {
     #[tokio::test]
     async fn the_url_check_is_windowed_and_echoes_only_what_wechat_sends() {
         let f = testing::services();
-        let token = testing::app_secrets().push_token.unwrap();
+        let token = testing::wechat_credentials().push_token.unwrap();
         let check = |ts: i64, echostr: &str| {
             let ts = ts.to_string();
             PushQuery {

@@ -7,16 +7,21 @@
 //! that could not be published is reported as the batch's failure, so Lambda
 //! retries from there (everything before it is done) and, after its retries,
 //! hands the rest to the dead-letter queue.
+//!
+//! A record that can never be published (its image is not a whole session,
+//! or a sealed value names a data key the keyring no longer holds) is not
+//! retried: it is logged once, counted (`EventsUnreadable`, alarmed), and the
+//! batch goes on, so one bad record never holds up every event behind it.
 
 use std::sync::Arc;
 
 use tracing::{error, info};
 
 use super::ServiceError;
-use super::receipt::{open_identity_hash, sign, subject};
+use super::receipt::{sign, subject};
 use crate::adapters::dynamodb::stream::StreamRecord;
-use crate::domain::Clock;
 use crate::domain::event::FinalizedEvent;
+use crate::domain::{Clock, Sealing};
 use crate::ports::{AppSecretsSource, EventBus};
 use crate::telemetry::metrics;
 
@@ -38,12 +43,17 @@ pub struct EventServices {
 pub async fn publish_finalized(svc: &EventServices, records: &[StreamRecord]) -> Option<String> {
     let mut events = Vec::new();
     let mut first_bad = None;
+    let mut unreadable = 0;
     for (i, record) in records.iter().enumerate() {
         match event_of(svc, record).await {
             Ok(Some(event)) => events.push((i, event)),
             Ok(None) => {}
-            Err(e) => {
-                error!(event = "event_unreadable", sequence_number = record.sequence_number(), detail = %e, "stream record not published");
+            Err(Unpublishable::Never(e)) => {
+                error!(event = "stream_record_unreadable", sequence_number = record.sequence_number(), detail = %e, "stream record skipped: it can never be published");
+                unreadable += 1;
+            }
+            Err(Unpublishable::NotNow(e)) => {
+                error!(event = "event_unpublished", sequence_number = record.sequence_number(), detail = %e, "stream record not published yet");
                 first_bad = Some(i);
                 break;
             }
@@ -71,25 +81,46 @@ pub async fn publish_finalized(svc: &EventServices, records: &[StreamRecord]) ->
             info!(event = "event_published", out_seq_no = %e.facts.out_seq_no, status = %e.facts.status, "verification event published");
         }
     }
-    metrics::events(published, failed_at.map_or(0, |i| records.len() - i));
+    metrics::events(
+        published,
+        failed_at.map_or(0, |i| records.len() - i),
+        unreadable,
+    );
     failed_at.map(|i| records[i].sequence_number().to_owned())
+}
+
+/// Why a record's event was not made.
+enum Unpublishable {
+    /// Retrying cannot help: skip it (and say so).
+    Never(String),
+    /// Secrets Manager, or a receipt key, may work on the next try.
+    NotNow(ServiceError),
 }
 
 /// The event of one change, if it made a session final.
 async fn event_of(
     svc: &EventServices,
     record: &StreamRecord,
-) -> Result<Option<FinalizedEvent>, ServiceError> {
-    let Some(session) = record.finalized_session()? else {
+) -> Result<Option<FinalizedEvent>, Unpublishable> {
+    let never = |e: &dyn std::fmt::Display| Unpublishable::Never(e.to_string());
+    let Some(session) = record.finalized_session().map_err(|e| never(&e))? else {
         return Ok(None);
     };
     let Some(result) = session.final_result() else {
         return Ok(None);
     };
-    let app = svc.secrets.app_secrets().await?;
-    let identity_hash = open_identity_hash(&app, &session)?;
+    let app = (svc.secrets.app_secrets().await).map_err(|e| Unpublishable::NotNow(e.into()))?;
+    let identity_hash = match &session.identity_hash {
+        None => None,
+        Some(sealed) => Some(
+            (app.data_keys)
+                .open_for(Sealing::IdentityHash, &session.out_seq_no, sealed)
+                .map_err(|e| never(&format_args!("session {}: {e}", session.out_seq_no)))?,
+        ),
+    };
     let lifetime = (svc.clock.now(), svc.receipt_ttl_secs);
-    let receipt = sign(&app, &svc.receipt_issuer, lifetime, &session, result)?;
+    let receipt = sign(&app, &svc.receipt_issuer, lifetime, &session, result)
+        .map_err(Unpublishable::NotNow)?;
     Ok(Some(FinalizedEvent::new(
         &subject(&session, identity_hash.as_deref()),
         result,
@@ -275,8 +306,42 @@ mod tests {
         );
     }
 
+    /// A record that can never be published (a sealed value under a key the
+    /// keyring lost, or damaged) is skipped and counted; the batch goes on.
     #[tokio::test]
-    async fn an_unreadable_secret_or_record_stops_the_batch_there() {
+    async fn an_unreadable_record_is_skipped_and_the_batch_goes_on() {
+        use crate::domain::Sealed;
+        let (svc, bus) = events();
+        let mut lost_key = pending(true);
+        lost_key.identity_hash = Some(Sealed(
+            "2026-01.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        ));
+        let mut damaged = pending(true);
+        damaged.identity_hash = Some(Sealed("k0.AAAA".into()));
+        let good = pending(true);
+        let records: Vec<_> = [&lost_key, &damaged, &good]
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                change(
+                    &i.to_string(),
+                    Some(s),
+                    &finished(s, FinalStatus::Verified, Some(10000), None),
+                )
+            })
+            .collect();
+        assert_eq!(
+            publish_finalized(&svc, &records).await,
+            None,
+            "nothing to retry"
+        );
+        let taken = bus.taken();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].facts.out_seq_no, good.out_seq_no.as_str());
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_secret_stops_the_batch_there() {
         let (mut svc, bus) = events();
         let s = pending(true);
         let records = vec![change(

@@ -61,16 +61,23 @@ pub(crate) async fn judge_token(
         return Err(ServiceError::Internal("not a v1 session".into()));
     };
     let app = svc.secrets.app_secrets().await?;
-    let digest = app.data_key.digest(Purpose::VerifyResult, token.expose());
-    if let Some(owner) = svc.store.verify_result_owner(&digest).await?
-        && owner != session.out_seq_no
-    {
-        return Ok(V1Judgement {
-            verdict: Verdict::Rejected(RejectReason::VerifyResultReused),
-            identify_ret: None,
-            digest,
-        });
+    // Claimed under the current key; a claim made before a rotation is
+    // found under the key of its time.
+    let digests = app
+        .data_keys
+        .lookup_digests(Purpose::VerifyResult, token.expose());
+    for earlier in &digests {
+        if let Some(owner) = svc.store.verify_result_owner(earlier).await?
+            && owner != session.out_seq_no
+        {
+            return Ok(V1Judgement {
+                verdict: Verdict::Rejected(RejectReason::VerifyResultReused),
+                identify_ret: None,
+                digest: digests[0].clone(),
+            });
+        }
     }
+    let digest = digests[0].clone();
     let evidence = svc.wechat.get_info(token).await.map_err(|e| match e {
         WeChatError::Api {
             errcode: errcode @ (84001..=84003),
@@ -85,7 +92,7 @@ pub(crate) async fn judge_token(
         id_md5_digest,
     };
     Ok(V1Judgement {
-        verdict: judge_v1(&expect, &evidence, &app.data_key),
+        verdict: judge_v1(&expect, &evidence, &app.data_keys)?,
         identify_ret: Some(evidence.identify_ret),
         digest,
     })

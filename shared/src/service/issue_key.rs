@@ -74,7 +74,7 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
         &input.id_card_number,
     );
     let identity_hash = app
-        .data_key
+        .data_keys
         .seal_for(Sealing::IdentityHash, &out_seq_no, &identity);
     let now = svc.clock.now();
     let session = Session {
@@ -148,7 +148,7 @@ async fn start_at_wechat(
                 input.name.expose(),
                 input.id_card_number.expose(),
             );
-            let cert_hash = app.data_key.seal_for(Sealing::CertHash, out_seq_no, &hash);
+            let cert_hash = app.data_keys.seal_for(Sealing::CertHash, out_seq_no, &hash);
             (
                 FlowBinding::V2 {
                     verify_id,
@@ -162,7 +162,7 @@ async fn start_at_wechat(
                 .wechat
                 .get_user_id_key(&input.name, &input.id_card_number, out_seq_no)
                 .await?;
-            let key = &app.data_key;
+            let key = &app.data_keys;
             let binding = FlowBinding::V1 {
                 user_id_key,
                 name_md5_digest: key.digest(Purpose::NameMd5, &md5_hex(input.name.expose())),
@@ -204,7 +204,7 @@ mod tests {
         else {
             panic!("v2")
         };
-        let key = testing::app_secrets().data_key;
+        let key = testing::app_secrets().data_keys;
         let opened = key
             .open_for(Sealing::CertHash, &out_seq_no, sealed)
             .unwrap();

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::config::Settings;
-use crate::domain::{Clock, ValidationError};
+use crate::domain::{Clock, KeyringError, ValidationError};
 use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
 use crate::ports::{AppSecretsSource, IdentityKeySource, SessionStore, WeChat};
 
@@ -87,6 +87,17 @@ impl From<WeChatError> for ServiceError {
         match e {
             WeChatError::Config(c) => Self::Config(c),
             other => Self::WeChat(other),
+        }
+    }
+}
+
+/// A key the keyring lost is the operator's to fix (`500 configuration_error`,
+/// the key id in the log); a value that does not open is damage.
+impl From<KeyringError> for ServiceError {
+    fn from(e: KeyringError) -> Self {
+        match e {
+            KeyringError::UnknownKey(_) => Self::Config(ConfigError::DataKeyMissing(e.to_string())),
+            other => Self::Internal(other.to_string()),
         }
     }
 }

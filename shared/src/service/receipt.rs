@@ -47,9 +47,9 @@ pub(crate) fn open_identity_hash(
         .identity_hash
         .as_ref()
         .map(|sealed| {
-            app.data_key
+            (app.data_keys)
                 .open_for(Sealing::IdentityHash, &session.out_seq_no, sealed)
-                .map_err(|_| ServiceError::Internal("identity_hash cannot be opened".into()))
+                .map_err(ServiceError::from)
         })
         .transpose()
 }

@@ -102,10 +102,7 @@ async fn pushed_verify_result(
         return Ok(None);
     };
     let app = svc.secrets.app_secrets().await?;
-    let raw = app
-        .data_key
-        .open_for(Sealing::PushedVerifyResult, &session.out_seq_no, sealed)
-        .map_err(|_| ServiceError::Internal("pushed verify_result cannot be opened".into()))?;
+    let raw = (app.data_keys).open_for(Sealing::PushedVerifyResult, &session.out_seq_no, sealed)?;
     VerifyResultToken::parse(&raw)
         .map(Some)
         .map_err(|_| ServiceError::Internal("pushed verify_result is malformed".into()))
@@ -120,12 +117,7 @@ async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceE
         return Err(ServiceError::Internal("not a v2 session".into()));
     };
     let app = svc.secrets.app_secrets().await?;
-    let cert_hash = app
-        .data_key
-        .open_for(Sealing::CertHash, &session.out_seq_no, cert_hash)
-        .map_err(|_| {
-            ServiceError::Internal("cert_hash cannot be opened: was data_key changed?".into())
-        })?;
+    let cert_hash = (app.data_keys).open_for(Sealing::CertHash, &session.out_seq_no, cert_hash)?;
     let verify_ret = svc
         .wechat
         .query_verify_info(verify_id, &session.out_seq_no, &cert_hash, &session.openid)
@@ -326,8 +318,9 @@ mod tests {
         let taken = f.verify_result(Fakes::evidence(&other, 0));
         let judged = Verdict::Verified.into_final(Some(0), None, 1).unwrap();
         let digest = testing::app_secrets()
-            .data_key
-            .digest(crate::domain::pii::Purpose::VerifyResult, taken.expose());
+            .data_keys
+            .lookup_digests(crate::domain::pii::Purpose::VerifyResult, taken.expose())
+            .remove(0);
         super::super::finalize::record(&f.svc, &s, judged.clone(), Some(&digest))
             .await
             .unwrap();

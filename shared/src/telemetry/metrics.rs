@@ -11,6 +11,7 @@
 //! | `UpstreamErrorRate` | Percent (100 failed, 0 not: its average is the failure rate) | Function, Upstream |
 //! | `UpstreamLatency` | Milliseconds | Function, Upstream |
 //! | `TokenRefreshes` | Count | Function |
+//! | `EventsPublished`, `EventsUnpublished`, `EventsUnreadable` | Count | Function (publish-events: published, left to retry, skipped as never publishable) |
 //! | `SecretReloadFailures` | Count | none (one alarm for all functions; the log line names the function) |
 
 use std::io::Write;
@@ -86,12 +87,15 @@ pub fn verification(flow: &str, status: &str) {
 
 /// One stream batch of publish-events: events the bus took, and records
 /// left for Lambda to retry (an alarm watches those).
-pub fn events(published: usize, unpublished: usize) {
+/// One stream batch: events published, records left to retry, and records
+/// skipped because they can never be published.
+pub fn events(published: usize, unpublished: usize, unreadable: usize) {
     let function = function_name();
     emit(
         &[
             ("EventsPublished", "Count", published as f64),
             ("EventsUnpublished", "Count", unpublished as f64),
+            ("EventsUnreadable", "Count", unreadable as f64),
         ],
         &[("Function", &function)],
     );

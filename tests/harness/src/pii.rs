@@ -69,7 +69,8 @@ pub fn add_needles(more: impl IntoIterator<Item = (String, String)>) {
 }
 
 /// What must never be stored or logged besides personal data: the receipt and data keys of
-/// every secret at `sm` (each long base64 line of a private key's PEM, the data_key).
+/// every secret at `sm` (each long base64 line of a private key's PEM, the data keys, the
+/// appsecret and the push keys).
 pub async fn secret_needles(
     sm: &aws_sdk_secretsmanager::Client,
 ) -> Result<Vec<(String, String)>, String> {
@@ -89,8 +90,20 @@ pub async fn secret_needles(
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
             continue;
         };
-        if let Some(key) = v["data_key"].as_str() {
-            out.push((format!("the data_key of {name}"), key.to_owned()));
+        for field in ["data_key", "appsecret", "push_token", "encoding_aes_key"] {
+            if let Some(key) = v[field].as_str().filter(|k| k.len() >= 16) {
+                out.push((format!("the {field} of {name}"), key.to_owned()));
+            }
+        }
+        for key in v["previous_data_keys"]
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.values())
+        {
+            out.push((
+                format!("a previous data key of {name}"),
+                key.as_str().unwrap_or_default().to_owned(),
+            ));
         }
         if let Some(key) = v["identity_key"].as_str() {
             out.push((format!("the identity_key of {name}"), key.to_owned()));

@@ -10,6 +10,7 @@ use crate::{kiosk, sdk_config_for, secrets, template};
 pub struct Provisioned {
     pub table: String,
     pub app_secret_id: String,
+    pub wechat_secret_id: String,
     pub token_secret_id: String,
     pub merchant_secret_id: String,
     pub identity_secret_id: String,
@@ -28,6 +29,7 @@ pub async fn provision(aws: &str, run: &str) -> Result<Provisioned, String> {
     let p = Provisioned {
         table,
         app_secret_id: format!("wxface/{run}/app"),
+        wechat_secret_id: format!("wxface/{run}/wechat"),
         token_secret_id: format!("wxface/{run}/token"),
         merchant_secret_id: format!("wxface/{run}/merchant"),
         identity_secret_id: format!("wxface/{run}/identity"),
@@ -37,6 +39,8 @@ pub async fn provision(aws: &str, run: &str) -> Result<Provisioned, String> {
     secrets::create_secret(&sm, &p.identity_secret_id, Some(&identity)).await?;
     let app_secret = secrets::app_secret_json(&p.app);
     secrets::create_secret(&sm, &p.app_secret_id, Some(&app_secret.to_string())).await?;
+    let wechat = secrets::wechat_credentials_json(&p.app).to_string();
+    secrets::create_secret(&sm, &p.wechat_secret_id, Some(&wechat)).await?;
     secrets::create_secret(&sm, &p.token_secret_id, None).await?;
     let merchant = kiosk::merchant_secret(
         "HMAC-SHA256",
@@ -54,6 +58,7 @@ impl Provisioned {
         [
             ("SESSIONS_TABLE", self.table.as_str()),
             ("WECHAT_APP_SECRET_ID", &self.app_secret_id),
+            ("WECHAT_CREDENTIALS_SECRET_ID", &self.wechat_secret_id),
             ("ACCESS_TOKEN_SECRET_ID", &self.token_secret_id),
             ("MERCHANT_SECRET_ID", &self.merchant_secret_id),
             ("IDENTITY_KEY_SECRET_ID", &self.identity_secret_id),

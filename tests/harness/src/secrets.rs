@@ -69,16 +69,49 @@ pub fn random_data_key() -> String {
 }
 
 /// The app secret (docs/api.md §2.2) for one of the simulator's apps: its
-/// credentials, a fresh `data_key` and a fresh receipt key (kid `local-1`).
+/// appid, a fresh `data_key` and a fresh receipt key (kid `local-1`).
 pub fn app_secret_json(app: &wechat_sim::SimApp) -> serde_json::Value {
     serde_json::json!({
         "appid": app.appid,
-        "appsecret": app.secret,
-        "push_token": app.push_token,
-        "encoding_aes_key": app.encoding_aes_key,
         "data_key": random_data_key(),
         "receipt_keys": [{"kid": "local-1", "private_key": wxface::crypto::receipt::generate_pem()}],
     })
+}
+
+/// The fields of the WeChat credentials secret (docs/api.md §2.2).
+pub const WECHAT_FIELDS: [&str; 4] = [
+    "appsecret",
+    "push_token",
+    "encoding_aes_key",
+    "previous_encoding_aes_key",
+];
+
+/// The WeChat credentials secret (docs/api.md §2.2) of one of the simulator's apps.
+pub fn wechat_credentials_json(app: &wechat_sim::SimApp) -> serde_json::Value {
+    serde_json::json!({
+        "appsecret": app.secret,
+        "push_token": app.push_token,
+        "encoding_aes_key": app.encoding_aes_key,
+    })
+}
+
+/// The app secret of the layout before the WeChat credentials had their own
+/// secret: both in one (an upgraded deployment that has not moved them yet).
+pub fn legacy_app_secret_json(app: &wechat_sim::SimApp) -> serde_json::Value {
+    let mut all = app_secret_json(app);
+    for (k, v) in wechat_credentials_json(app)
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        all[k] = v.clone();
+    }
+    all
+}
+
+/// The default name of the WeChat credentials secret beside app secret `app_secret_id`.
+pub fn wechat_secret_id_for(app_secret_id: &str) -> String {
+    format!("{app_secret_id}-credentials")
 }
 
 /// A fresh identity secret (docs/api.md §6): `{"identity_key": <base64 of 32 random bytes>}`.

@@ -6,9 +6,10 @@
 //!   uses SAM's generated role (its AWSLambdaBasicExecutionRole allows `logs:*` on `"*"`) or a SAM
 //!   policy template, since neither shows its statements here;
 //! - each function can use exactly the secrets of docs/api.md §2 that it needs, in the way it needs
-//!   them: the three mini-program functions read the app secret and read and write the token
-//!   secret, authinfo only reads the merchant secret; and no function's environment names a
-//!   secret it should not have;
+//!   them: the three mini-program functions read the app secret and the WeChat credentials and
+//!   read and write the token secret, issue-key alone reads the identity secret, lookup and
+//!   publish-events read the app secret only (never a WeChat credential), authinfo only reads the
+//!   merchant secret; and no function's environment names a secret it should not have;
 //! - DynamoDB: only item actions (Get/Put/Update/DeleteItem), only on the sessions table, each
 //!   bound to the item kinds (key prefixes) that function's code touches;
 //! - event-callback answers WeChat's push within its 5 s: its timeout is below 5 s;
@@ -43,10 +44,17 @@ fn function_binaries() -> Vec<String> {
 
 /// The variables naming the secrets (docs/api.md §2).
 const APP_SECRET: &str = "WECHAT_APP_SECRET_ID";
+const WECHAT_SECRET: &str = "WECHAT_CREDENTIALS_SECRET_ID";
 const TOKEN_SECRET: &str = "ACCESS_TOKEN_SECRET_ID";
 const MERCHANT_SECRET: &str = "MERCHANT_SECRET_ID";
 const IDENTITY_SECRET: &str = "IDENTITY_KEY_SECRET_ID";
-const SECRET_VARS: [&str; 4] = [APP_SECRET, TOKEN_SECRET, MERCHANT_SECRET, IDENTITY_SECRET];
+const SECRET_VARS: [&str; 5] = [
+    APP_SECRET,
+    WECHAT_SECRET,
+    TOKEN_SECRET,
+    MERCHANT_SECRET,
+    IDENTITY_SECRET,
+];
 
 const GET: &str = "secretsmanager:GetSecretValue";
 const PUT: &str = "secretsmanager:PutSecretValue";
@@ -55,16 +63,19 @@ const PUT: &str = "secretsmanager:PutSecretValue";
 fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     match binary {
         "authinfo" => BTreeMap::from([(MERCHANT_SECRET, BTreeSet::from([GET]))]),
-        // No WeChat call: the app secret's keys only (data key, receipt keys).
+        // No WeChat call: the app secret's keys only (data keys, receipt keys), never the
+        // WeChat credentials or the access token.
         "publish-events" | "lookup" => BTreeMap::from([(APP_SECRET, BTreeSet::from([GET]))]),
         // identity_hash is computed once, at issue-key (then kept sealed in the session).
         "issue-key" => BTreeMap::from([
             (APP_SECRET, BTreeSet::from([GET])),
+            (WECHAT_SECRET, BTreeSet::from([GET])),
             (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
             (IDENTITY_SECRET, BTreeSet::from([GET])),
         ]),
         _ => BTreeMap::from([
             (APP_SECRET, BTreeSet::from([GET])),
+            (WECHAT_SECRET, BTreeSet::from([GET])),
             (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
         ]),
     }
@@ -824,6 +835,31 @@ fn check_events(t: &Template, functions: &[(String, String)], problems: &mut Vec
             problems.push(format!("{rule}: its pattern takes events of any account"));
         }
     }
+    // A record publish-events skips (never publishable) is alarmed: its event is missing.
+    let publisher = functions.iter().find(|(_, b)| b == "publish-events");
+    let skipped_alarmed = t.ids_of_type("AWS::CloudWatch::Alarm").iter().any(|id| {
+        let p = &t.resource(id)["Properties"];
+        p["Namespace"].as_str() == Some(metrics_namespace())
+            && p["MetricName"].as_str() == Some("EventsUnreadable")
+            && publisher.is_some_and(|(fid, _)| leaves(&p["Dimensions"]).contains(fid))
+    });
+    if !skipped_alarmed {
+        problems.push("publish-events: no alarm on EventsUnreadable (skipped records)".into());
+    }
+    // The webhook token's rotation script updates this connection's header.
+    for conn in t.ids_of_type("AWS::Events::Connection") {
+        let key = &t.resource(&conn)["Properties"]["AuthParameters"]["ApiKeyAuthParameters"];
+        let script = std::fs::read_to_string(
+            wxface_harness::workspace_root().join("scripts/rotate-webhook-token.sh"),
+        )
+        .unwrap_or_default();
+        let header = key["ApiKeyName"].as_str().unwrap_or("(none)");
+        if !script.contains(&format!("\"ApiKeyName\": \"{header}\"")) {
+            problems.push(format!(
+                "{conn}: scripts/rotate-webhook-token.sh does not rotate its header {header}"
+            ));
+        }
+    }
 }
 
 const URL_FRONT: &str = "UseFunctionUrls";
@@ -1335,6 +1371,41 @@ fn a_mini_program_function_reading_the_merchant_secret_is_caught() {
     for binary in ["issue-key", "verify-result", "event-callback"] {
         expect_secret_grant_caught(binary, GET, "authinfo", MERCHANT_SECRET);
     }
+}
+
+/// The functions that never call WeChat cannot read its credentials or its token.
+#[test]
+fn lookup_or_publish_events_reading_wechat_credentials_is_caught() {
+    for binary in ["lookup", "publish-events"] {
+        expect_secret_grant_caught(binary, GET, "verify-result", WECHAT_SECRET);
+        expect_secret_grant_caught(binary, GET, "issue-key", TOKEN_SECRET);
+    }
+}
+
+#[test]
+fn an_unalarmed_skipped_record_and_a_webhook_header_the_rotation_misses_are_caught() {
+    expect_caught(
+        |doc| {
+            hash_mut(doc, &["Resources"]).remove(&s("EventsUnreadableAlarm"));
+        },
+        &["EventsUnreadable"],
+    );
+    expect_caught(
+        |doc| {
+            *at(
+                doc,
+                &[
+                    "Resources",
+                    "WebhookConnection",
+                    "Properties",
+                    "AuthParameters",
+                    "ApiKeyAuthParameters",
+                    "ApiKeyName",
+                ],
+            ) = s("X-Other-Token");
+        },
+        &["rotate-webhook-token.sh", "X-Other-Token"],
+    );
 }
 
 #[test]

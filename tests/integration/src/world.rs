@@ -52,6 +52,7 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     pub svc: Services,
     pub app_secret_id: String,
+    pub wechat_secret_id: String,
 }
 
 impl World {
@@ -63,7 +64,7 @@ impl World {
         Self::build(tweak, |_| {}).await
     }
 
-    /// A world whose app secret JSON is changed by `secret` before it is stored.
+    /// A world whose secrets' JSON is changed by `secret` before it is stored.
     pub async fn build(
         tweak: impl FnOnce(&mut Settings),
         secret: impl FnOnce(&mut serde_json::Value),
@@ -73,15 +74,24 @@ impl World {
             .await
             .expect("simulator starts");
         let app = SimApp::test_app();
-        let mut app_json = secrets::app_secret_json(&app);
+        // `secret` sees both secrets' fields in one object; they are stored apart, as deployed.
+        let mut app_json = secrets::legacy_app_secret_json(&app);
         secret(&mut app_json);
+        let mut wechat_json = json!({});
+        for field in secrets::WECHAT_FIELDS {
+            if let Some(v) = app_json.as_object_mut().and_then(|o| o.remove(field)) {
+                wechat_json[field] = v;
+            }
+        }
         let app_secret_id = base.secret("wxface/test/app", Some(&app_json)).await;
+        let wechat_secret_id = base.secret("wxface/test/wechat", Some(&wechat_json)).await;
         // A fresh deploy: the token secret exists with no value.
         let token_secret_id = base.secret("wxface/test/token", None).await;
         let identity = secrets::identity_secret_json();
         let identity_secret_id = base.secret("wxface/test/identity", Some(&identity)).await;
         let env = base.env(&[
             ("WECHAT_APP_SECRET_ID", app_secret_id.clone()),
+            ("WECHAT_CREDENTIALS_SECRET_ID", wechat_secret_id.clone()),
             ("ACCESS_TOKEN_SECRET_ID", token_secret_id),
             ("IDENTITY_KEY_SECRET_ID", identity_secret_id),
             ("WECHAT_API_BASE", sim.base_url()),
@@ -103,6 +113,7 @@ impl World {
             clock,
             svc,
             app_secret_id,
+            wechat_secret_id,
         }
     }
 

@@ -23,10 +23,12 @@ use wxface_harness::{kiosk, pii, sdk_config_for, secrets, template};
 const USAGE: &str = "\
 usage:
   wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
-                      [--merchant-secret-id ID] [--identity-secret-id ID] [--stack-secrets yes]
-      Creates the sessions table (from template.yaml), the WeChat app secret (the simulator's
-      first app, a fresh data_key and receipt key), the access-token secret (no value) and the
-      identity secret (a fresh identity_key). Idempotent. --stack-secrets yes: the table and secrets are a deployed stack's; only the
+                      [--wechat-secret-id ID] [--merchant-secret-id ID] [--identity-secret-id ID]
+                      [--stack-secrets yes]
+      Creates the sessions table (from template.yaml), the app secret (the simulator's first
+      app, a fresh data_key and receipt key), its WeChat credentials secret (default: the app
+      secret's id + -credentials), the access-token secret (no value) and the identity
+      secret (a fresh identity_key). Idempotent. --stack-secrets yes: the table and secrets are a deployed stack's; only the
       secrets' values are put.
   wxface-dev api-front [--functions URL] [--listen ADDR]
       An HTTP API-shaped front (the routes of docs/api.md §1, 404 for anything else, 403 for an
@@ -122,6 +124,7 @@ async fn main() -> ExitCode {
             "aws",
             "table",
             "app-secret-id",
+            "wechat-secret-id",
             "token-secret-id",
             "merchant-secret-id",
             "identity-secret-id",
@@ -200,6 +203,10 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let aws = flag(flags, "aws", "http://127.0.0.1:5005");
     let table = flag(flags, "table", "wxface-dev-sessions");
     let app_secret_id = flag(flags, "app-secret-id", "wxface/dev/wechat-app");
+    let wechat_secret_id = flags
+        .get("wechat-secret-id")
+        .cloned()
+        .unwrap_or_else(|| secrets::wechat_secret_id_for(&app_secret_id));
     let token_secret_id = flag(flags, "token-secret-id", "wxface/dev/access-token");
     let merchant_secret_id = flag(flags, "merchant-secret-id", "wxface/dev/merchant");
     let identity_secret_id = flag(flags, "identity-secret-id", "wxface/dev/identity-key");
@@ -234,6 +241,13 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let value = secrets::app_secret_json(app).to_string();
     let created = format!("(appid {}, fresh data_key and receipt key)", app.appid);
     ensure_secret(&app_secret_id, Some(&value), &created).await?;
+    let value = secrets::wechat_credentials_json(app).to_string();
+    ensure_secret(
+        &wechat_secret_id,
+        Some(&value),
+        "(the app's WeChat credentials)",
+    )
+    .await?;
     let created = "with no value (the functions fill it)";
     ensure_secret(&token_secret_id, None, created).await?;
     let identity = secrets::identity_secret_json().to_string();

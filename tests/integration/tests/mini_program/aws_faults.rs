@@ -151,7 +151,9 @@ async fn url_check(w: &World, svc: &wxface::service::Services, token: &str) -> u
 async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept_for_a_while() {
     let w = World::with(|s| {
         s.secrets_ttl = std::time::Duration::from_millis(300);
-        s.secrets_max_stale = std::time::Duration::from_millis(1500);
+        // Long enough for two failing reads (the app secret's, then the WeChat credentials',
+        // each with the SDK's retries) inside it.
+        s.secrets_max_stale = std::time::Duration::from_millis(6000);
     })
     .await;
     let faults = AwsFaults::start(w.moto_url()).await;
@@ -161,14 +163,14 @@ async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept_
     // The operator rotates the push token in the secret.
     let sm = aws_sdk_secretsmanager::Client::new(&w.aws);
     let mut secret: Value = serde_json::from_str(
-        &wxface_harness::secrets::get_secret(&sm, &w.app_secret_id)
+        &wxface_harness::secrets::get_secret(&sm, &w.wechat_secret_id)
             .await
             .unwrap()
             .unwrap(),
     )
     .unwrap();
     secret["push_token"] = json!("rotatedPushToken42");
-    wxface_harness::secrets::put_secret(&sm, &w.app_secret_id, &secret.to_string())
+    wxface_harness::secrets::put_secret(&sm, &w.wechat_secret_id, &secret.to_string())
         .await
         .unwrap();
     // Within the TTL the container still holds the old value...
@@ -189,7 +191,7 @@ async fn secrets_are_read_again_after_their_ttl_and_the_last_good_value_is_kept_
         "a read was tried"
     );
     // ...but not past SECRETS_MAX_STALE_SECONDS: then it fails closed (503, try again).
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(6000)).await;
     assert_eq!(url_check(&w, &svc, "rotatedPushToken42").await, 503);
     faults.heal();
     assert_eq!(url_check(&w, &svc, "rotatedPushToken42").await, 200);

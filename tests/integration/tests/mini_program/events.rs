@@ -17,7 +17,7 @@ use wxface_tests::function_url;
 
 use crate::world::{Function, World};
 
-async fn event_path(w: &World) -> EventPath {
+pub(crate) async fn event_path(w: &World) -> EventPath {
     let name = unique_name("wxface-events");
     EventPath::start(w.moto_url(), &w.ddb(), w.table(), &name)
         .await
@@ -25,7 +25,7 @@ async fn event_path(w: &World) -> EventPath {
 }
 
 /// publish-events as a container would build it, its AWS calls through `aws`.
-fn publisher(w: &World, aws: &aws_config::SdkConfig, bus: &str) -> EventServices {
+pub(crate) fn publisher(w: &World, aws: &aws_config::SdkConfig, bus: &str) -> EventServices {
     let settings = EventSettings {
         wechat_app_secret_id: w.app_secret_id.clone(),
         event_bus_name: bus.to_owned(),
@@ -38,7 +38,7 @@ fn publisher(w: &World, aws: &aws_config::SdkConfig, bus: &str) -> EventServices
 }
 
 /// Lambda's event source mapping until the stream is drained: (records handed, failures).
-async fn drain(path: &mut EventPath, svc: &EventServices) -> (usize, usize) {
+pub(crate) async fn drain(path: &mut EventPath, svc: &EventServices) -> (usize, usize) {
     let invoke = |event: Value| async move {
         wxface::stream::handle(svc, event)
             .await
@@ -48,7 +48,7 @@ async fn drain(path: &mut EventPath, svc: &EventServices) -> (usize, usize) {
 }
 
 /// The consumer's events, by out_seq_no (every delivery).
-async fn consumed(path: &EventPath) -> BTreeMap<String, Vec<Value>> {
+pub(crate) async fn consumed(path: &EventPath) -> BTreeMap<String, Vec<Value>> {
     let mut by_session: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for e in path.consume().await.expect("queue on moto") {
         assert_eq!(e["source"], "wxface");
@@ -63,7 +63,7 @@ async fn consumed(path: &EventPath) -> BTreeMap<String, Vec<Value>> {
 }
 
 /// The event says what the final answer (and its receipt) says, nothing personal.
-fn assert_matches_answer(event: &Value, answer: &Value) {
+pub(crate) fn assert_matches_answer(event: &Value, answer: &Value) {
     let d = &event["detail"];
     for k in [
         "out_seq_no",
@@ -107,7 +107,7 @@ fn assert_matches_answer(event: &Value, answer: &Value) {
     }
 }
 
-fn receipt_claims(jws: &str) -> Value {
+pub(crate) fn receipt_claims(jws: &str) -> Value {
     use base64::Engine;
     let payload = jws.split('.').nth(1).expect("JWS");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -304,7 +304,7 @@ async fn a_crash_between_finalizing_and_publishing_loses_nothing() {
 
 /// lookup as its function URL hands it a SigV4-signed GET (events/lookup.json); the same GET
 /// behind the HTTP API (events/http-api/lookup.json) answers the same.
-async fn lookup(w: &World, out_seq_no: &str) -> (u16, Value) {
+pub(crate) async fn lookup(w: &World, out_seq_no: &str) -> (u16, Value) {
     let mut answers = Vec::new();
     for event in ["lookup.json", "http-api/lookup.json"] {
         let req = wxface_harness::events::load(event, &[("REPLACE_WITH_OUT_SEQ_NO", out_seq_no)]);
