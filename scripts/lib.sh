@@ -167,6 +167,9 @@ WECHATPAY_FACE_API_BASE="$9"
 WECHATPAY_API_BASE="$9"
 EVENT_BUS_NAME="wxface-dev-events"
 IDENTITY_KEY_SECRET_ID="${10}"
+RECONCILE_SCHEDULE_GROUP="wxface-dev-reconcile"
+RECONCILE_FUNCTION_ARN="arn:aws:lambda:us-east-1:123456789012:function:reconcile"
+RECONCILE_SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/wxface-dev-scheduler"
 ENV
 }
 

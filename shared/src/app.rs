@@ -8,14 +8,17 @@ use aws_types::SdkConfig;
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::wechatpay::WeChatPayClient;
 use crate::adapters::{
-    AccessTokens, AppSecretStore, CachedSecret, DynamoStore, EventBridgeBus, NoIdentityKey,
-    SecretsTokenVault, StableTokenSource, WeChatClient,
+    AccessTokens, AppSecretStore, CachedSecret, DynamoStore, EventBridgeBus, EventBridgeScheduler,
+    NoIdentityKey, SecretsTokenVault, StableTokenSource, WeChatClient,
 };
-use crate::config::{AwsSettings, EventSettings, IdentitySecret, KioskSettings, Settings};
+use crate::config::{
+    AwsSettings, EventSettings, IdentitySecret, KioskSettings, ReconcileSettings, Settings,
+};
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::ports::IdentityKeySource;
 use crate::service::events::EventServices;
+use crate::service::reconcile::ReconcileServices;
 use crate::service::{KioskServices, Services};
 
 type Build<S, T> = fn(S, &SdkConfig, Arc<dyn Clock>) -> Result<T, ConfigError>;
@@ -63,21 +66,20 @@ pub fn aws_config(s: &AwsSettings) -> Result<SdkConfig, ConfigError> {
     Ok(aws.build())
 }
 
-// Each function's wiring from the environment: the mini-program functions';
-// lookup's, which is given no access token secret (it never calls WeChat, and
-// may not read one); authinfo's (its own settings and the merchant secret);
-// publish-events' (the app secret, for identity_hash, and the bus).
+// Each function's wiring from the environment: the mini-program functions'
+// and lookup's (which asks WeChat about a pending 2.0 session too);
+// reconcile's (the same, and the scheduler); authinfo's (its own settings and
+// the merchant secret); publish-events' (the app secret, for identity_hash,
+// and the bus).
 pub async fn services_from_env() -> Result<Services, ConfigError> {
     from_env(|get| Settings::from_lookup(get), build_services).await
 }
-pub async fn lookup_services_from_env() -> Result<Services, ConfigError> {
-    let read: Read<Settings> = |get| {
-        Settings::from_lookup(|k| match k {
-            "ACCESS_TOKEN_SECRET_ID" => Some("none: lookup never calls WeChat".into()),
-            _ => get(k),
-        })
-    };
-    from_env(read, build_services).await
+pub async fn reconcile_services_from_env() -> Result<ReconcileServices, ConfigError> {
+    from_env(
+        |get| ReconcileSettings::from_lookup(get),
+        build_reconcile_services,
+    )
+    .await
 }
 pub async fn kiosk_services_from_env() -> Result<KioskServices, ConfigError> {
     from_env(|get| KioskSettings::from_lookup(get), build_kiosk_services).await
@@ -132,6 +134,18 @@ pub fn build_services(
         secrets,
         identity,
         clock,
+    })
+}
+
+pub fn build_reconcile_services(
+    settings: ReconcileSettings,
+    aws: &SdkConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<ReconcileServices, ConfigError> {
+    let scheduler = EventBridgeScheduler::new(aws_sdk_scheduler::Client::new(aws), settings.target);
+    Ok(ReconcileServices {
+        svc: build_services(settings.base, aws, clock)?,
+        scheduler: Arc::new(scheduler),
     })
 }
 

@@ -35,6 +35,11 @@ pub enum StoreError {
     Duplicate,
 }
 
+/// EventBridge Scheduler could not book a check.
+#[derive(Debug, Error)]
+#[error("scheduler unavailable: {0}")]
+pub struct SchedulerError(pub String);
+
 /// EventBridge could not be reached or refused the whole call.
 #[derive(Debug, Error)]
 #[error("event bus unavailable: {0}")]

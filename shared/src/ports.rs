@@ -13,11 +13,14 @@ use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealName,
 };
+use crate::domain::reconcile::Check;
 use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealed,
     Session, UserIdKey, VerifyId, VerifyResultToken,
 };
-use crate::error::{ConfigError, EventBusError, StoreError, WeChatError, WeChatPayError};
+use crate::error::{
+    ConfigError, EventBusError, SchedulerError, StoreError, WeChatError, WeChatPayError,
+};
 
 // --- Mini-program sessions -------------------------------------------------
 
@@ -49,6 +52,15 @@ pub trait SessionStore: Send + Sync {
     /// yet; false if it is no longer pending or another one was kept first.
     async fn record_push(&self, out_seq_no: &OutSeqNo, sealed: &Sealed)
     -> Result<bool, StoreError>;
+    /// Takes the right to ask WeChat about a pending session at `now`
+    /// (lookup's limit): false when it is no longer pending, or was last
+    /// asked after `cutoff`.
+    async fn claim_check(
+        &self,
+        out_seq_no: &OutSeqNo,
+        now: i64,
+        cutoff: i64,
+    ) -> Result<bool, StoreError>;
     /// The session that consumed this verify_result digest, if any.
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError>;
     /// Counts one issue-key call for `openid` in the window starting at
@@ -118,6 +130,14 @@ pub trait AppSecretsSource: Send + Sync {
 #[async_trait]
 pub trait IdentityKeySource: Send + Sync {
     async fn identity_secret(&self) -> Result<Arc<IdentitySecret>, ConfigError>;
+}
+
+/// Where the server's own checks of pending 2.0 sessions are booked
+/// (EventBridge Scheduler; docs/api.md §7.4).
+#[async_trait]
+pub trait CheckScheduler: Send + Sync {
+    /// Books `check` for its time; booking the same check again books it once.
+    async fn book(&self, check: &Check) -> Result<(), SchedulerError>;
 }
 
 // --- Verification events (docs/api.md §7) ----------------------------------

@@ -19,15 +19,18 @@ use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, AuthinfoToken, CachedAuthinfo, FaceSid, InfoType,
     KioskCaller, RawData, RealName, RealNameInfo, StoreId, StoreName,
 };
+use crate::domain::reconcile::Check;
 use crate::domain::{
     FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, ManualClock, OpenId, OutSeqNo,
     PersonName, Sealed, Session, SessionState, UserIdKey, VerifyId, VerifyResultToken,
 };
-use crate::error::{ConfigError, EventBusError, StoreError, WeChatError, WeChatPayError};
+use crate::error::{
+    ConfigError, EventBusError, SchedulerError, StoreError, WeChatError, WeChatPayError,
+};
 use crate::ports::{
-    AppSecretsSource, EventBus, Finalized, IdentityKeySource, IssueSlot, KioskStore,
-    MerchantSecretsSource, SessionStore, StoredToken, TokenLease, TokenSource, TokenVault, WeChat,
-    WeChatPay,
+    AppSecretsSource, CheckScheduler, EventBus, Finalized, IdentityKeySource, IssueSlot,
+    KioskStore, MerchantSecretsSource, SessionStore, StoredToken, TokenLease, TokenSource,
+    TokenVault, WeChat, WeChatPay,
 };
 use crate::service::{KioskServices, Services};
 
@@ -68,6 +71,8 @@ pub struct MemStore {
     lease: Mutex<Option<(String, i64)>>,
     authinfo: Mutex<HashMap<String, CachedAuthinfo>>,
     audits: Mutex<Vec<AuditRecord>>,
+    /// When each session was last claimed for a check (lookup's limit).
+    checked_at: Mutex<HashMap<String, i64>>,
     faults: Faults,
 }
 
@@ -160,6 +165,26 @@ impl SessionStore for MemStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn claim_check(
+        &self,
+        out_seq_no: &OutSeqNo,
+        now: i64,
+        cutoff: i64,
+    ) -> Result<bool, StoreError> {
+        self.check("claim_check")?;
+        let pending = lock(&self.sessions)
+            .get(out_seq_no.as_str())
+            .is_some_and(|s| s.state == SessionState::Pending);
+        let mut checked = lock(&self.checked_at);
+        let free = checked
+            .get(out_seq_no.as_str())
+            .is_none_or(|&at| at <= cutoff);
+        if pending && free {
+            checked.insert(out_seq_no.as_str().to_owned(), now);
+        }
+        Ok(pending && free)
     }
 
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
@@ -385,6 +410,27 @@ impl WeChat for FakeWeChat {
 /// The event bus in memory: every event it took, in order. `refuse_nth`
 /// makes the next call refuse its nth event (and take the others, as
 /// PutEvents does); `down` fails every call.
+/// The checks booked, in order; `down` makes booking fail.
+#[derive(Default)]
+pub struct MemScheduler {
+    pub booked: Mutex<Vec<Check>>,
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl CheckScheduler for MemScheduler {
+    async fn book(&self, check: &Check) -> Result<(), SchedulerError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SchedulerError("scheduler down".into()));
+        }
+        let mut booked = lock(&self.booked);
+        if !booked.contains(check) {
+            booked.push(check.clone());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 pub struct MemBus {
     pub events: Mutex<Vec<FinalizedEvent>>,
@@ -716,6 +762,27 @@ impl Fakes {
                 ),
             )),
             ..session
+        };
+        self.store.put_session(session.clone());
+        session
+    }
+
+    /// A pending 2.0 session for `openid`: a v1 session's fields with a
+    /// verify_id and its sealed cert_hash.
+    pub fn v2_session(&self, openid: &str) -> Session {
+        let v1 = self.v1_session(openid);
+        let cert_hash = app_secrets().data_keys.seal_for(
+            crate::domain::Sealing::CertHash,
+            &v1.out_seq_no,
+            &crate::domain::pii::cert_hash("IDENTITY_CARD", NAME, ID_CARD),
+        );
+        let session = Session {
+            binding: crate::domain::FlowBinding::V2 {
+                verify_id: VerifyId::from_wechat(&self.wechat.mint("vid-"))
+                    .unwrap_or_else(|| panic!("verify_id")),
+                cert_hash,
+            },
+            ..v1
         };
         self.store.put_session(session.clone());
         session

@@ -99,7 +99,23 @@ NEEDS = {
         ({"events:PutEvents"}, "bus"),
         ({"sqs:SendMessage"}, "EventsDeadLetterQueue"),
     ],
-    "lookup": [({ITEM["GetItem"]}, "table"), ({GET}, "WeChatAppSecret")],
+    # lookup and reconcile ask WeChat about pending 2.0 sessions, with the shared token.
+    "lookup": [
+        (set(ITEM.values()), "table"),
+        ({GET}, "WeChatAppSecret"),
+        ({GET}, "WeChatCredentialsSecret"),
+        ({GET, PUT}, "AccessTokenSecret"),
+    ],
+    "reconcile": [
+        (set(ITEM.values()), "table"),
+        (STREAM, "stream"),
+        ({GET}, "WeChatAppSecret"),
+        ({GET}, "WeChatCredentialsSecret"),
+        ({GET, PUT}, "AccessTokenSecret"),
+        ({"scheduler:CreateSchedule"}, "schedules"),
+        ({"iam:PassRole"}, "ReconcileSchedulerRole"),
+        ({"sqs:SendMessage"}, "ReconcileDeadLetterQueue"),
+    ],
 }
 
 # The second deploy's parameters: every kind of change a user makes (the topic is made first).
@@ -353,11 +369,16 @@ def policy_targets(stack, aws):
         "table": stack.resolve({"Fn::GetAtt": [table, "Arn"]}),
         "stream": stack.resolve({"Fn::GetAtt": [table, "StreamArn"]}),
         "bus": aws.events.describe_event_bus(Name=bus_name(stack))["Arn"],
+        # reconcile's schedules: those of its own group.
+        "schedules": stack.resolve({"Fn::Sub": (
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
+            ":schedule/${AWS::StackName}-reconcile/*"
+        )}),
     }
     for lid, r in stack.t["Resources"].items():
         if lid not in stack.physical:
             continue
-        if r["Type"] == "AWS::SQS::Queue":
+        if r["Type"] in ("AWS::SQS::Queue", "AWS::IAM::Role"):
             target[lid] = stack.resolve({"Fn::GetAtt": [lid, "Arn"]})
         if r["Type"] == "AWS::SecretsManager::Secret":
             target[lid] = stack.physical[lid]  # what Ref gives: the ARN on AWS
@@ -688,6 +709,8 @@ def http_api_round(aws, endpoint, work, template, sims):
             "demo", "--api", base, "--sim", sims["wechat"], "--pay-sim", sims["pay"],
             "--receipts", str(receipts), "--timeout", "60",
             "--aws", endpoint, "--identity-secret-id", secret["IdentityKeySecret"],
+            # The server's own check: the deployed reconcile, invoked as the scheduler does.
+            "--reconcile", f"{endpoint}/2015-03-31/functions/{STACK}-reconcile/invocations",
             log=log,
         )
         equal(rc, 0, f"wxface-dev demo --api {base} exit code (log: {log})")

@@ -4,6 +4,7 @@ pub mod aws_http;
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod http;
+pub mod scheduler;
 pub mod secrets;
 pub mod token;
 pub mod wechat;
@@ -11,6 +12,7 @@ pub mod wechatpay;
 
 pub use dynamodb::DynamoStore;
 pub use eventbridge::EventBridgeBus;
+pub use scheduler::{EventBridgeScheduler, ScheduleTarget};
 pub use secrets::{AppSecretStore, CachedSecret, NoIdentityKey, SecretsTokenVault};
 pub use token::AccessTokens;
 pub use wechat::{StableTokenSource, WeChatClient};

@@ -268,6 +268,30 @@ impl fmt::Debug for AwsSettings {
     }
 }
 
+/// What reconcile reads from its environment: the mini-program settings,
+/// and where its checks are booked (`RECONCILE_*`).
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    pub base: Settings,
+    pub target: crate::adapters::ScheduleTarget,
+}
+
+impl ReconcileSettings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&get);
+        let target = crate::adapters::ScheduleTarget {
+            group: env.required("RECONCILE_SCHEDULE_GROUP")?,
+            function_arn: env.required("RECONCILE_FUNCTION_ARN")?,
+            role_arn: env.required("RECONCILE_SCHEDULER_ROLE_ARN")?,
+            dead_letter_arn: env.get("RECONCILE_DEAD_LETTER_ARN"),
+        };
+        Ok(Self {
+            base: Settings::from_lookup(get)?,
+            target,
+        })
+    }
+}
+
 /// What publish-events reads from its environment.
 #[derive(Debug, Clone)]
 pub struct EventSettings {

@@ -12,6 +12,7 @@ pub mod kiosk;
 pub mod pii;
 pub mod random;
 pub mod receipt;
+pub mod reconcile;
 pub mod session;
 
 pub use acceptance::{GetInfoEvidence, V1Expectation, Verdict, judge_v1, judge_v2};

@@ -87,7 +87,7 @@ impl SessionFacts {
             status: result.status.as_str(),
             verified: result.status == FinalStatus::Verified,
             verified_at: result.decided_at,
-            reason: result.status.reason().map(|r| r.as_str()),
+            reason: result.status.reason(),
             verify_ret: result.verify_ret,
             identify_ret: result.identify_ret,
             biz_ref: subject.biz_ref.map(|b| b.as_str().to_owned()),

@@ -4,6 +4,8 @@
 //! pending ──(WeChat says pass, all checks hold)──▶ verified
 //!    │    ──(WeChat says the face check failed)──▶ failed
 //!    │    ──(one of our own checks fails)────────▶ rejected(reason)
+//!    │    ──(2.0: the server's last check, still unfinished, or WeChat
+//!    │       unreachable until the verify_id expired)─▶ failed(expired | unconfirmed)
 //!    └────(past valid_until, still pending)──────▶ expired (answered 410, never stored)
 //! ```
 //! A final state is written once (a conditional write) and never changes.
@@ -87,31 +89,61 @@ pub struct FinalResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FinalStatus {
     Verified,
+    /// WeChat said the face check failed.
     Failed,
     Rejected(RejectReason),
+    /// `failed` too, decided by the server when the verify_id ran out (2.0).
+    Lapsed(LapseReason),
 }
 
 impl FinalStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Verified => "verified",
-            Self::Failed => "failed",
+            Self::Failed | Self::Lapsed(_) => "failed",
             Self::Rejected(_) => "rejected",
         }
     }
-    pub fn reason(self) -> Option<RejectReason> {
+    /// The `reason` of the answer: why it was rejected, or why the server ended it.
+    pub fn reason(self) -> Option<&'static str> {
         match self {
-            Self::Rejected(r) => Some(r),
-            _ => None,
+            Self::Rejected(r) => Some(r.as_str()),
+            Self::Lapsed(r) => Some(r.as_str()),
+            Self::Verified | Self::Failed => None,
         }
     }
     pub fn parse(status: &str, reason: Option<&str>) -> Option<Self> {
         match (status, reason) {
             ("verified", _) => Some(Self::Verified),
-            ("failed", _) => Some(Self::Failed),
+            ("failed", None) => Some(Self::Failed),
+            ("failed", Some(r)) => LapseReason::parse(r).map(Self::Lapsed),
             ("rejected", Some(r)) => RejectReason::parse(r).map(Self::Rejected),
             _ => None,
         }
+    }
+}
+
+/// Why the server ended a 2.0 session as `failed` itself (docs/api.md §7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LapseReason {
+    /// At the last check before the verify_id expired, WeChat still said
+    /// the face check was not finished (10300, 10005).
+    Expired,
+    /// WeChat could not be asked (unreachable, or an error) until the
+    /// verify_id expired.
+    Unconfirmed,
+}
+
+impl LapseReason {
+    pub const ALL: [Self; 2] = [Self::Expired, Self::Unconfirmed];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Unconfirmed => "unconfirmed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -235,6 +267,16 @@ mod tests {
                 Some(FinalStatus::Rejected(r))
             );
         }
+        for r in LapseReason::ALL {
+            let status = FinalStatus::Lapsed(r);
+            assert_eq!(status.as_str(), "failed");
+            assert_eq!(FinalStatus::parse("failed", status.reason()), Some(status));
+        }
+        assert_eq!(
+            FinalStatus::parse("failed", None),
+            Some(FinalStatus::Failed)
+        );
+        assert_eq!(FinalStatus::parse("failed", Some("name_mismatch")), None);
         assert_eq!(FinalStatus::parse("rejected", None), None);
         assert_eq!(FinalStatus::parse("pending", None), None);
     }

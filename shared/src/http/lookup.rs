@@ -154,4 +154,47 @@ mod tests {
         let (status, _) = get(&f, Method::GET, "/other").await;
         assert_eq!(status, 404);
     }
+
+    /// A pending 2.0 session: lookup asks WeChat first (the same final write
+    /// as verify-result), at most once per session every few seconds.
+    #[tokio::test]
+    async fn a_pending_v2_session_is_asked_about_at_most_every_few_seconds() {
+        let f = testing::services();
+        let s = f.v2_session("o-owner");
+        let uri = format!("/?out_seq_no={}", s.out_seq_no);
+        let crate::domain::FlowBinding::V2 { verify_id, .. } = &s.binding else {
+            panic!("v2")
+        };
+        let (status, body) = get(&f, Method::GET, &uri).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("pending")));
+        assert_eq!(body["verify_ret"], 10300);
+        // The face check passes; a poll within the interval asks nothing.
+        f.wechat.script_verify_ret(verify_id, 10000);
+        let (_, body) = get(&f, Method::GET, &uri).await;
+        assert_eq!(body["status"], "pending");
+        assert_eq!(f.wechat.calls("query_verify_info"), 1);
+        // After it: asked, final, with its receipt; then never asked again.
+        f.clock.advance(crate::service::lookup::CHECK_INTERVAL_SECS);
+        let (_, body) = get(&f, Method::GET, &uri).await;
+        assert_eq!(body["status"], "verified");
+        assert!(body["receipt"].is_string());
+        f.clock.advance(60);
+        get(&f, Method::GET, &uri).await;
+        assert_eq!(f.wechat.calls("query_verify_info"), 2);
+        assert_eq!(
+            f.store
+                .session(&s.out_seq_no)
+                .unwrap()
+                .final_result()
+                .unwrap()
+                .verify_ret,
+            Some(10000)
+        );
+        // WeChat down: the stored state, not an error.
+        let s = f.v2_session("o-owner");
+        f.wechat.fail("query_verify_info", 1);
+        let (status, body) = get(&f, Method::GET, &format!("/?out_seq_no={}", s.out_seq_no)).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("pending")));
+        assert!(body.get("verify_ret").is_none_or(Value::is_null));
+    }
 }

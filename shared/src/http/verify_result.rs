@@ -71,7 +71,7 @@ impl<'a> AnswerBody<'a> {
                 let verified = r.status == FinalStatus::Verified;
                 body.status = r.status.as_str();
                 body.verified = verified;
-                body.reason = r.status.reason().map(|r| r.as_str());
+                body.reason = r.status.reason();
                 body.identify_ret = r.identify_ret;
                 body.verify_ret = r.verify_ret;
                 body.verified_at = verified.then_some(r.decided_at);

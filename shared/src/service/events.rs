@@ -227,7 +227,7 @@ mod tests {
             assert_eq!(e.facts.flow, s.flow().as_str());
             assert_eq!(e.facts.status, status.as_str());
             assert_eq!(e.facts.verified, *status == FinalStatus::Verified);
-            assert_eq!(e.facts.reason, status.reason().map(|r| r.as_str()));
+            assert_eq!(e.facts.reason, status.reason());
             assert_eq!(
                 (e.facts.verify_ret, e.facts.identify_ret),
                 (*verify_ret, *identify_ret)

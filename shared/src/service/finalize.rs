@@ -1,14 +1,16 @@
-//! The 1.0 decision (docs/wechat.md §2.7), in one place for verify-result and
-//! the push, and the one write of a final result: the first writer wins, a
-//! loser reports the winner's answer.
+//! The decisions, each in one place: 1.0 (docs/wechat.md §2.7) for
+//! verify-result and the push; 2.0 for verify-result, lookup and the
+//! server's own checks; and the one write of a final result: the first
+//! writer wins, a loser reports the winner's answer.
 
 use tracing::info;
 
+use super::verify_result::Answer;
 use super::{ServiceError, Services};
 use crate::domain::pii::Purpose;
 use crate::domain::{
-    FinalResult, FlowBinding, RejectReason, Session, V1Expectation, Verdict, VerifyResultToken,
-    judge_v1,
+    FinalResult, FlowBinding, RejectReason, Sealing, Session, V1Expectation, Verdict,
+    VerifyResultToken, judge_v1, judge_v2,
 };
 use crate::error::WeChatError;
 use crate::ports::Finalized;
@@ -98,6 +100,30 @@ pub(crate) async fn judge_token(
     })
 }
 
+/// 2.0, for verify-result, lookup and the server's own checks alike: WeChat's
+/// verify_ret now, and the final write if it is final.
+pub(crate) async fn finalize_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceError> {
+    let FlowBinding::V2 {
+        verify_id,
+        cert_hash,
+    } = &session.binding
+    else {
+        return Err(ServiceError::Internal("not a v2 session".into()));
+    };
+    let app = svc.secrets.app_secrets().await?;
+    let cert_hash = (app.data_keys).open_for(Sealing::CertHash, &session.out_seq_no, cert_hash)?;
+    let verify_ret = svc
+        .wechat
+        .query_verify_info(verify_id, &session.out_seq_no, &cert_hash, &session.openid)
+        .await?;
+    match judge_v2(verify_ret).into_final(None, Some(verify_ret), svc.clock.now()) {
+        None => Ok(Answer::Pending {
+            verify_ret: Some(verify_ret),
+        }),
+        Some(result) => Ok(Answer::Final(record(svc, session, result, None).await?)),
+    }
+}
+
 /// verify-result's 1.0 path: the judgement becomes the session's answer. A
 /// foreign verify_result is refused without being consumed, so nobody can
 /// burn someone else's result by submitting it to their own session.
@@ -155,7 +181,7 @@ pub(crate) async fn write_final(
             event = "session_final",
             out_seq_no = %session.out_seq_no,
             status = result.status.as_str(),
-            reason = result.status.reason().map(RejectReason::as_str),
+            reason = result.status.reason(),
             "session decided"
         );
     }

@@ -1,11 +1,20 @@
-//! lookup (docs/api.md §7): a session's state for the business's own
-//! backend, which IAM has authenticated: no user, no login code, no call
-//! to WeChat. A final state comes with a freshly signed receipt.
+//! lookup (docs/api.md §7.3): a session's state for the business's own
+//! backend, which IAM has authenticated: no user, no login code. For a
+//! pending 2.0 session it asks WeChat first, through verify-result's own
+//! finalization, at most once per session every few seconds, so a backend
+//! that asks gets the final result at once and one that polls cannot make
+//! wxface hammer WeChat. A final state comes with a freshly signed receipt.
 
+use tracing::warn;
+
+use super::finalize::finalize_v2;
 use super::receipt::receipt;
 use super::verify_result::{Answer, Verification};
 use super::{ServiceError, Services};
-use crate::domain::{OutSeqNo, Session, SessionState};
+use crate::domain::{FlowBinding, OutSeqNo, Session, SessionState};
+
+/// At most one WeChat question per session in this many seconds, whoever asks.
+pub const CHECK_INTERVAL_SECS: i64 = 5;
 
 #[derive(Debug, Clone)]
 pub struct LookedUp {
@@ -23,12 +32,13 @@ pub async fn lookup(svc: &Services, out_seq_no: &OutSeqNo) -> Result<LookedUp, S
         .get(out_seq_no)
         .await?
         .ok_or(ServiceError::SessionNotFound)?;
+    let (session, asked) = ask_wechat(svc, session).await?;
     let (answer, receipt) = match &session.state {
         SessionState::Final(result) => (
             Answer::Final(result.clone()),
             Some(receipt(svc, &session, result).await?),
         ),
-        SessionState::Pending => (Answer::Pending { verify_ret: None }, None),
+        SessionState::Pending => (Answer::Pending { verify_ret: asked }, None),
     };
     Ok(LookedUp {
         expired: session.is_expired(svc.clock.now()),
@@ -40,4 +50,39 @@ pub async fn lookup(svc: &Services, out_seq_no: &OutSeqNo) -> Result<LookedUp, S
         },
         session,
     })
+}
+
+/// A pending, unexpired 2.0 session: WeChat's answer now, if no one asked
+/// in the last few seconds. The session as it is then, and the verify_ret
+/// of a still-pending answer. A WeChat failure answers the stored state.
+async fn ask_wechat(
+    svc: &Services,
+    session: Session,
+) -> Result<(Session, Option<i64>), ServiceError> {
+    let now = svc.clock.now();
+    let askable = session.state == SessionState::Pending
+        && matches!(session.binding, FlowBinding::V2 { .. })
+        && !session.is_expired(now);
+    if !askable
+        || !(svc.store)
+            .claim_check(&session.out_seq_no, now, now - CHECK_INTERVAL_SECS)
+            .await?
+    {
+        return Ok((session, None));
+    }
+    match finalize_v2(svc, &session).await {
+        Ok(Answer::Final(result)) => Ok((
+            Session {
+                state: SessionState::Final(result),
+                ..session
+            },
+            None,
+        )),
+        Ok(Answer::Pending { verify_ret }) => Ok((session, verify_ret)),
+        Err(ServiceError::WeChat(e)) => {
+            warn!(event = "lookup_wechat_failed", out_seq_no = %session.out_seq_no, detail = %e, "queryverifyinfo failed: the stored state answered");
+            Ok((session, None))
+        }
+        Err(other) => Err(other),
+    }
 }

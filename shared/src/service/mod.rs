@@ -8,6 +8,7 @@ pub mod finalize;
 pub mod issue_key;
 pub mod lookup;
 pub mod receipt;
+pub mod reconcile;
 pub mod verify_result;
 
 use std::sync::Arc;

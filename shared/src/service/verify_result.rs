@@ -3,12 +3,12 @@
 
 use tracing::info;
 
-use super::finalize::{finalize_v1, record};
+use super::finalize::{finalize_v1, finalize_v2};
 use super::receipt::receipt;
 use super::{ServiceError, Services, login_error};
 use crate::domain::{
     BizRef, FinalResult, Flow, FlowBinding, LoginCode, OutSeqNo, Sealing, Session,
-    VerifyResultToken, judge_v2,
+    VerifyResultToken,
 };
 
 pub struct VerifyInput {
@@ -77,7 +77,7 @@ async fn decide(svc: &Services, input: VerifyInput) -> Result<(Session, Answer),
         return Err(ServiceError::SessionExpired);
     }
     let answer = match &session.binding {
-        FlowBinding::V2 { .. } => decide_v2(svc, &session).await?,
+        FlowBinding::V2 { .. } => finalize_v2(svc, &session).await?,
         FlowBinding::V1 { .. } => {
             let token = match input.verify_result {
                 Some(token) => token,
@@ -106,28 +106,6 @@ async fn pushed_verify_result(
     VerifyResultToken::parse(&raw)
         .map(Some)
         .map_err(|_| ServiceError::Internal("pushed verify_result is malformed".into()))
-}
-
-async fn decide_v2(svc: &Services, session: &Session) -> Result<Answer, ServiceError> {
-    let FlowBinding::V2 {
-        verify_id,
-        cert_hash,
-    } = &session.binding
-    else {
-        return Err(ServiceError::Internal("not a v2 session".into()));
-    };
-    let app = svc.secrets.app_secrets().await?;
-    let cert_hash = (app.data_keys).open_for(Sealing::CertHash, &session.out_seq_no, cert_hash)?;
-    let verify_ret = svc
-        .wechat
-        .query_verify_info(verify_id, &session.out_seq_no, &cert_hash, &session.openid)
-        .await?;
-    match judge_v2(verify_ret).into_final(None, Some(verify_ret), svc.clock.now()) {
-        None => Ok(Answer::Pending {
-            verify_ret: Some(verify_ret),
-        }),
-        Some(result) => Ok(Answer::Final(record(svc, session, result, None).await?)),
-    }
 }
 
 #[cfg(test)]

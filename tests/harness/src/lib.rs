@@ -16,6 +16,7 @@
 //! The `wxface-dev` binary (setup / demo / scan-pii / soak / cold-start) is built on the same modules.
 
 pub mod aws_faults;
+pub mod checks;
 pub mod cold_start;
 pub mod event_path;
 pub mod events;

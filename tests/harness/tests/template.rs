@@ -7,9 +7,10 @@
 //!   policy template, since neither shows its statements here;
 //! - each function can use exactly the secrets of docs/api.md §2 that it needs, in the way it needs
 //!   them: the three mini-program functions read the app secret and the WeChat credentials and
-//!   read and write the token secret, issue-key alone reads the identity secret, lookup and
-//!   publish-events read the app secret only (never a WeChat credential), authinfo only reads the
-//!   merchant secret; and no function's environment names a secret it should not have;
+//!   read and write the token secret (as lookup and reconcile, which ask WeChat about pending 2.0
+//!   sessions), issue-key alone reads the identity secret, publish-events reads the app secret
+//!   only (never a WeChat credential), authinfo only reads the merchant secret; and no function's
+//!   environment names a secret it should not have;
 //! - DynamoDB: only item actions (Get/Put/Update/DeleteItem), only on the sessions table, each
 //!   bound to the item kinds (key prefixes) that function's code touches;
 //! - event-callback answers WeChat's push within its 5 s: its timeout is below 5 s;
@@ -65,7 +66,7 @@ fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'sta
         "authinfo" => BTreeMap::from([(MERCHANT_SECRET, BTreeSet::from([GET]))]),
         // No WeChat call: the app secret's keys only (data keys, receipt keys), never the
         // WeChat credentials or the access token.
-        "publish-events" | "lookup" => BTreeMap::from([(APP_SECRET, BTreeSet::from([GET]))]),
+        "publish-events" => BTreeMap::from([(APP_SECRET, BTreeSet::from([GET]))]),
         // identity_hash is computed once, at issue-key (then kept sealed in the session).
         "issue-key" => BTreeMap::from([
             (APP_SECRET, BTreeSet::from([GET])),
@@ -113,10 +114,18 @@ fn item_kinds(binary: &str) -> BTreeSet<(&'static str, &'static str)> {
             ("dynamodb:PutItem", "authinfo#*"),
             ("dynamodb:PutItem", "audit#*"),
         ],
-        "lookup" => vec![("dynamodb:GetItem", "session#*")],
+        // lookup and reconcile ask WeChat about pending 2.0 sessions: they mark a session
+        // asked and write its final state (UpdateItem), never a verify_result claim (1.0).
+        "lookup" | "reconcile" => vec![
+            ("dynamodb:GetItem", "session#*"),
+            ("dynamodb:UpdateItem", "session#*"),
+        ],
         _ => vec![],
     };
-    let lease = matches!(binary, "issue-key" | "verify-result" | "event-callback");
+    // Every function that calls WeChat may refresh the shared access token.
+    let lease = UPSTREAMS
+        .iter()
+        .any(|(f, eps)| *f == binary && eps.contains(&"stable_token"));
     kinds
         .into_iter()
         .chain(LEASE.into_iter().filter(|_| lease))
@@ -133,7 +142,7 @@ const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
 /// The WeChat / WeChat Pay endpoints each function calls (the `Upstream` of its metrics); each
 /// pair has its own upstream alarm. `the_upstream_table_is_the_codes_endpoints` ties the names
 /// to the adapters.
-const UPSTREAMS: [(&str, &[&str]); 4] = [
+const UPSTREAMS: [(&str, &[&str]); 6] = [
     (
         "issue-key",
         &[
@@ -153,6 +162,8 @@ const UPSTREAMS: [(&str, &[&str]); 4] = [
         ],
     ),
     ("event-callback", &["stable_token", "getinfo"]),
+    ("lookup", &["stable_token", "queryverifyinfo"]),
+    ("reconcile", &["stable_token", "queryverifyinfo"]),
     ("authinfo", &["get_wxpayface_authinfo", "facemch_users"]),
 ];
 
@@ -415,9 +426,19 @@ fn check_wildcards(statements: &[Statement], problems: &mut Vec<String>) {
             let actions = string_list(&s.body["Action"]);
             !actions.is_empty() && actions.iter().all(|a| XRAY_ACTIONS.contains(&a.as_str()))
         };
+        // EventBridge Scheduler names schedules, not groups: reconcile's schedules are those
+        // of its own group, `…:schedule/<stack>-reconcile/*`.
+        let own_schedules = string_list(&s.body["Action"]) == ["scheduler:CreateSchedule"];
         for field in ["Action", "Resource"] {
             for v in string_list(&s.body[field]) {
-                if v.contains('*') && !(xray_only && field == "Resource" && v == "*") {
+                let group_schedules = own_schedules
+                    && field == "Resource"
+                    && v.ends_with(":schedule/${AWS::StackName}-reconcile/*")
+                    && v.matches('*').count() == 1;
+                if v.contains('*')
+                    && !(xray_only && field == "Resource" && v == "*")
+                    && !group_schedules
+                {
                     problems.push(format!("{}: wildcard in {field}: {v}", s.origin));
                 }
             }
@@ -624,19 +645,55 @@ fn check(doc: &Yaml) -> Vec<String> {
         }
 
         // 3. DynamoDB: item actions on the sessions table only, each bound to the function's
-        // own item kinds (dynamodb:LeadingKeys); publish-events reads its stream and nothing else.
-        let reads_stream = binary == "publish-events";
+        // own item kinds (dynamodb:LeadingKeys); its stream read only by publish-events and
+        // reconcile, and nothing but read.
+        let reads_stream = matches!(binary.as_str(), "publish-events" | "reconcile");
         let mut kinds: BTreeSet<(String, String)> = BTreeSet::new();
         for (s, actions) in allowed_actions(&own, "dynamodb:") {
-            if reads_stream {
+            let resources = string_list(&s.body["Resource"]);
+            let on_stream = resources.iter().any(|r| r.ends_with(".StreamArn"));
+            let (suffix, allowed_here): (&str, &[&str]) = if on_stream {
+                (".StreamArn", &DYNAMODB_STREAM_ACTIONS)
+            } else {
+                (".Arn", &DYNAMODB_ITEM_ACTIONS)
+            };
+            if on_stream && !reads_stream {
+                problems.push(format!(
+                    "{binary}: {}: {} on the table's stream, which only publish-events and reconcile read",
+                    s.origin,
+                    actions.join(", ")
+                ));
+            }
+            for a in &actions {
+                if !allowed_here.contains(&a.as_str()) {
+                    let what = if on_stream {
+                        "reading the table's stream"
+                    } else {
+                        "the functions use (item reads and writes)"
+                    };
+                    problems.push(format!("{binary}: {}: {a} is more than {what}", s.origin));
+                }
+            }
+            for r in &resources {
+                let is_table = r.strip_suffix(suffix).is_some_and(|t| tables.contains(t));
+                if !is_table {
+                    problems.push(format!(
+                        "{binary}: {}: DynamoDB actions on {r}, not the sessions table's {}",
+                        s.origin,
+                        suffix.trim_start_matches('.')
+                    ));
+                }
+            }
+            if on_stream {
                 continue;
             }
             let keys = &s.body["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
             let prefixes = string_list(keys);
             if prefixes.is_empty() {
                 problems.push(format!(
-                    "{binary}: {}: DynamoDB item actions without a dynamodb:LeadingKeys condition (every item kind)",
-                    s.origin
+                    "{binary}: {}: {} without a dynamodb:LeadingKeys condition (every item kind)",
+                    s.origin,
+                    actions.join(", ")
                 ));
             }
             for a in &actions {
@@ -645,48 +702,17 @@ fn check(doc: &Yaml) -> Vec<String> {
                 }
             }
         }
-        if !reads_stream {
-            let want: BTreeSet<(String, String)> = item_kinds(binary)
-                .into_iter()
-                .map(|(a, p)| (a.to_owned(), p.to_owned()))
-                .collect();
-            for (a, p) in kinds.difference(&want) {
-                problems.push(format!(
-                    "{binary}: can {a} on items {p}, which its code does not touch"
-                ));
-            }
-            for (a, p) in want.difference(&kinds) {
-                problems.push(format!("{binary}: lacks {a} on items {p}, which it needs"));
-            }
+        let want: BTreeSet<(String, String)> = item_kinds(binary)
+            .into_iter()
+            .map(|(a, p)| (a.to_owned(), p.to_owned()))
+            .collect();
+        for (a, p) in kinds.difference(&want) {
+            problems.push(format!(
+                "{binary}: can {a} on items {p}, which its code does not touch"
+            ));
         }
-        for (s, actions) in allowed_actions(&own, "dynamodb:") {
-            for a in &actions {
-                if reads_stream {
-                    if !DYNAMODB_STREAM_ACTIONS.contains(&a.as_str()) {
-                        problems.push(format!(
-                            "{binary}: {}: {a} is more than reading the table's stream",
-                            s.origin
-                        ));
-                    }
-                    continue;
-                }
-                if !DYNAMODB_ITEM_ACTIONS.contains(&a.as_str()) {
-                    problems.push(format!(
-                        "{binary}: {}: {a} is more than the functions use (item reads and writes)",
-                        s.origin
-                    ));
-                }
-            }
-            for r in string_list(&s.body["Resource"]) {
-                let suffix = if reads_stream { ".StreamArn" } else { ".Arn" };
-                let is_table_arn = r.strip_suffix(suffix).is_some_and(|t| tables.contains(t));
-                if !is_table_arn {
-                    problems.push(format!(
-                        "{binary}: {}: DynamoDB actions on {r}, not the sessions table's Arn",
-                        s.origin
-                    ));
-                }
-            }
+        for (a, p) in want.difference(&kinds) {
+            problems.push(format!("{binary}: lacks {a} on items {p}, which it needs"));
         }
 
         // 4. Events: only publish-events puts them, on one bus.
@@ -703,6 +729,31 @@ fn check(doc: &Yaml) -> Vec<String> {
                     "{binary}: {}: events on {bus}, not the EventBusName bus",
                     s.origin
                 ));
+            }
+        }
+
+        // 4b. Booking checks: only reconcile, in its own group, passing only the scheduler role.
+        for prefix in ["scheduler:", "iam:"] {
+            for (s, actions) in allowed_actions(&own, prefix) {
+                let ok = binary == "reconcile"
+                    && match prefix {
+                        "scheduler:" => actions == ["scheduler:CreateSchedule"],
+                        _ => {
+                            actions == ["iam:PassRole"]
+                                && string_list(&s.body["Resource"])
+                                    == ["ReconcileSchedulerRole.Arn"]
+                                && s.body["Condition"]["StringEquals"]["iam:PassedToService"]
+                                    .as_str()
+                                    == Some("scheduler.amazonaws.com")
+                        }
+                    };
+                if !ok {
+                    problems.push(format!(
+                        "{binary}: {}: {} is not for it (only reconcile books checks, passing only the scheduler role to the scheduler)",
+                        s.origin,
+                        actions.join(", ")
+                    ));
+                }
             }
         }
 
@@ -1373,13 +1424,11 @@ fn a_mini_program_function_reading_the_merchant_secret_is_caught() {
     }
 }
 
-/// The functions that never call WeChat cannot read its credentials or its token.
+/// publish-events never calls WeChat: it cannot read its credentials or its token.
 #[test]
-fn lookup_or_publish_events_reading_wechat_credentials_is_caught() {
-    for binary in ["lookup", "publish-events"] {
-        expect_secret_grant_caught(binary, GET, "verify-result", WECHAT_SECRET);
-        expect_secret_grant_caught(binary, GET, "issue-key", TOKEN_SECRET);
-    }
+fn publish_events_reading_wechat_credentials_is_caught() {
+    expect_secret_grant_caught("publish-events", GET, "verify-result", WECHAT_SECRET);
+    expect_secret_grant_caught("publish-events", GET, "issue-key", TOKEN_SECRET);
 }
 
 #[test]
@@ -1406,6 +1455,28 @@ fn an_unalarmed_skipped_record_and_a_webhook_header_the_rotation_misses_are_caug
         },
         &["rotate-webhook-token.sh", "X-Other-Token"],
     );
+}
+
+#[test]
+fn booking_checks_beyond_reconciles_group_or_by_another_function_is_caught() {
+    let anywhere = |_: &Yaml| {
+        allow(
+            "scheduler:CreateSchedule",
+            s("arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/*"),
+        )
+    };
+    expect_granted_caught("reconcile", anywhere, &["reconcile", "wildcard"]);
+    let by_lookup = |_: &Yaml| {
+        allow(
+            "scheduler:CreateSchedule",
+            s(
+                "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${AWS::StackName}-reconcile/*",
+            ),
+        )
+    };
+    expect_granted_caught("lookup", by_lookup, &["lookup", "scheduler:CreateSchedule"]);
+    let pass_any = |_: &Yaml| allow("iam:PassRole", s("LookupRole.Arn"));
+    expect_granted_caught("reconcile", pass_any, &["reconcile", "iam:PassRole"]);
 }
 
 #[test]

@@ -129,6 +129,27 @@ impl World {
         build_services(self.settings.clone(), &aws, self.clock.clone()).expect("services")
     }
 
+    /// reconcile as a container would build it, its AWS calls through `aws`,
+    /// booking its checks in `checks`' group.
+    pub fn reconciler(
+        &self,
+        aws: &SdkConfig,
+        checks: &wxface_harness::checks::Checks,
+    ) -> wxface::service::reconcile::ReconcileServices {
+        let target = wxface::adapters::ScheduleTarget {
+            group: checks.group.clone(),
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:wxface-test-reconcile"
+                .into(),
+            role_arn: "arn:aws:iam::123456789012:role/wxface-test-scheduler".into(),
+            dead_letter_arn: None,
+        };
+        let settings = wxface::config::ReconcileSettings {
+            base: self.settings.clone(),
+            target,
+        };
+        wxface::app::build_reconcile_services(settings, aws, self.clock.clone()).expect("services")
+    }
+
     pub fn moto_url(&self) -> &str {
         self._moto.endpoint()
     }

@@ -128,7 +128,7 @@ fn final_update(result: &FinalResult) -> (String, Item) {
     ]);
     if let Some(reason) = result.status.reason() {
         sets.push("reason = :reason");
-        values.insert(":reason".into(), s(reason.as_str()));
+        values.insert(":reason".into(), s(reason));
     }
     if let Some(v) = result.identify_ret {
         sets.push("identify_ret = :identify_ret");
@@ -295,6 +295,34 @@ impl SessionStore for DynamoStore {
             .await;
         // A sealed value has a fresh nonce: finding it there means we wrote it.
         Ok(conditional(outcome)?.by_us("pushed_verify_result", &sealed.0))
+    }
+
+    async fn claim_check(
+        &self,
+        out_seq_no: &OutSeqNo,
+        now: i64,
+        cutoff: i64,
+    ) -> Result<bool, StoreError> {
+        let token = super::write_token();
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(out_seq_no)))
+            .update_expression("SET checked_at = :now, checked_by = :token")
+            .condition_expression(
+                "#status = :pending AND (attribute_not_exists(checked_at) OR checked_at <= :cutoff)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":token", s(token.clone()))
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .expression_attribute_values(":pending", s("pending"))
+            .return_values_on_condition_check_failure(ALL_OLD)
+            .send()
+            .await;
+        // A retried write that had gone through finds its own token.
+        Ok(conditional(outcome)?.by_us("checked_by", &token))
     }
 
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {

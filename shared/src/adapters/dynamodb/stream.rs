@@ -86,6 +86,21 @@ impl StreamRecord {
     }
 }
 
+impl StreamRecord {
+    /// The session this change created (an INSERT of a session item), for
+    /// reconcile to book its checks. Every other change is `None`.
+    pub fn inserted_session(&self) -> Result<Option<Session>, StoreError> {
+        let image = self.dynamodb.new_image.as_ref();
+        let is_session = image.and_then(|i| i.get("kind")).and_then(|v| v.get("S"))
+            == Some(&Value::from("session"));
+        if self.event_name != "INSERT" || !is_session {
+            return Ok(None);
+        }
+        let item = image.map(image_to_item).transpose()?.unwrap_or_default();
+        session_from_item(&item).map(Some)
+    }
+}
+
 fn corrupt(problem: &str) -> StoreError {
     StoreError::Corrupt {
         pk: "stream record".into(),
@@ -166,7 +181,7 @@ pub fn change(seq: &str, old: Option<&Session>, new: &Session) -> StreamRecord {
             item.insert("status".into(), super::s(r.status.as_str()));
             item.insert("decided_at".into(), super::n(r.decided_at));
             if let Some(reason) = r.status.reason() {
-                item.insert("reason".into(), super::s(reason.as_str()));
+                item.insert("reason".into(), super::s(reason));
             }
             for (k, v) in [
                 ("identify_ret", r.identify_ret),

@@ -35,14 +35,15 @@ usage:
       unsigned GET /lookup) at ADDR (default 127.0.0.1:9001), forwarding to the function URLs.
   wxface-dev demo     [--functions URL] [--api URL] [--sim URL] [--timeout SECS]
                       [--receipts FILE] [--aws URL] [--identity-secret-id ID]
-                      [--table NAME [--events FILE]]
+                      [--table NAME [--events FILE]] [--reconcile URL]
       Walks v2, v1, v1 by push and the kiosk against a running stack, the business backend
       checking each receipt; exits 1 if a step fails. --api: through an HTTP API at URL (its
       routes, docs/api.md §1) instead of the function URLs. The backend's identity_key comes
       from the identity secret at --aws. --receipts: where to write the receipts
       it checked (for the interop tests). With --aws and --table: then the events of those
       sessions, from the table's stream through publish-events to an SQS queue (--events:
-      where to write them, for the PII scan).
+      where to write them, for the PII scan). --reconcile: the Lambda invoke URL of reconcile,
+      for the server's own check (default: cargo lambda watch's, beside --functions).
   wxface-dev scan-pii [--aws URL] [--logs DIR] [--receipts FILE] [--events FILE]
       Scans every table and every file under DIR for the fixtures' personal data, the keys
       in the secrets and the receipts' identity_hash and signatures (FILE: from demo);
@@ -141,6 +142,7 @@ async fn main() -> ExitCode {
             "identity-secret-id",
             "table",
             "events",
+            "reconcile",
         ],
         "scan-pii" => &["aws", "logs", "receipts", "events"],
         "soak" => &[
@@ -250,6 +252,11 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
     .await?;
     let created = "with no value (the functions fill it)";
     ensure_secret(&token_secret_id, None, created).await?;
+    if !stack {
+        // reconcile's schedule group (the functions' environment names it).
+        wxface_harness::checks::Checks::start(&config, "wxface-dev-reconcile").await?;
+        println!("setup: schedule group wxface-dev-reconcile ready at {aws}");
+    }
     let identity = secrets::identity_secret_json().to_string();
     ensure_secret(
         &identity_secret_id,
@@ -593,6 +600,11 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     demo.mini_program("v2", fixtures::person(0)).await?;
     demo.mini_program("v1", fixtures::person(4)).await?;
     demo.failed_v2(fixtures::person(3)).await?;
+    let reconcile = flags.get("reconcile").cloned().unwrap_or_else(|| {
+        let base = functions.trim_end_matches("/lambda-url");
+        format!("{base}/2015-03-31/functions/reconcile/invocations")
+    });
+    demo.server_alone(&reconcile, fixtures::person(1)).await?;
     demo.v1_by_push(fixtures::person(5)).await?;
     demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
     demo.partner_kiosk(&pay_sim_url, fixtures::person(7))
@@ -616,7 +628,7 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     }
     println!();
     println!(
-        "demo: OK: v2, v1, a failed v2, v1 by WeChat's push and a kiosk real-name lookup, direct and for a hospital (partner mode), end to end in {:.1} s",
+        "demo: OK: v2, v1, a failed v2, v2 finished by the server alone, v1 by WeChat's push and a kiosk real-name lookup, direct and for a hospital (partner mode), end to end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -840,6 +852,50 @@ impl Demo {
         self.verify(&openid, person, &out_seq_no, None, "v2", "failed")
             .await?;
         println!("    ✔ v2: failed, and the backend knows it (a signed receipt is not a pass)");
+        Ok(())
+    }
+
+    /// v2 where the phone never comes back after a passed face check: the
+    /// server's own check (what EventBridge Scheduler invokes reconcile with,
+    /// docs/api.md §7.4) finishes it; the user reopening the mini-program
+    /// later gets the stored answer, without WeChat being asked again.
+    async fn server_alone(&mut self, url: &str, person: fixtures::Person) -> Result<(), String> {
+        let openid = format!("o-demo-closed-{}", random_hex(6));
+        banner(
+            "v2 flow, the phone never comes back: the server finishes it",
+            person,
+        );
+        let (out_seq_no, key) = self.issue(&openid, person, "v2", "verify_id").await?;
+        self.step("wx.requestFacialVerify({verifyId}) on the device: the user passes (verify_ret 10000), then closes the mini-program: no verify-result");
+        self.face_v2(&key, &openid, 10000).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let check = json!({"out_seq_no": out_seq_no, "at": now});
+        self.step(&format!(
+            "the server's own check, as EventBridge Scheduler invokes reconcile: POST {url} {check}"
+        ));
+        // An (unchecked) SigV4 header: an emulator's Lambda tells its service by it.
+        let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00";
+        let r = self
+            .http
+            .post(url)
+            .header("Authorization", auth)
+            .json(&check)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let outcome: Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
+        println!("    ← {outcome}");
+        if outcome["outcome"] != "finalized" {
+            return Err(format!(
+                "reconcile: expected outcome finalized, got {outcome}"
+            ));
+        }
+        self.step("later, the user reopens the mini-program: verify-result answers what the server decided");
+        self.verify(&openid, person, &out_seq_no, None, "v2", "verified")
+            .await?;
+        println!("    ✔ v2: verified by the server alone; the backend also gets its event");
         Ok(())
     }
 

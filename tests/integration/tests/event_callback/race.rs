@@ -86,7 +86,7 @@ async fn push_and_verify_result_race_to_one_final_state() {
                 assert_eq!(stored["status"], r.status.as_str(), "round {round}");
                 assert_eq!(
                     stored["reason"].as_str(),
-                    r.status.reason().map(|r| r.as_str()),
+                    r.status.reason(),
                     "round {round}"
                 );
                 *winners.entry("push reported final".into()).or_insert(0) += 1;

@@ -7,6 +7,7 @@ mod failures;
 mod flows;
 mod fronts;
 mod inputs;
+mod reconcile;
 mod rotation;
 mod store;
 mod tokens;

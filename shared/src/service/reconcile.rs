@@ -1,0 +1,285 @@
+//! The server finishes pending 2.0 sessions itself (docs/api.md §7.4), so a
+//! passed face check is never lost when the phone does not come back.
+//!
+//! Each new 2.0 session gets its first check booked from the table's stream;
+//! each check asks `queryverifyinfo` through the same finalization as
+//! verify-result (one final state, one event) and, while the session stays
+//! pending, books the next: a few over the verify_id's hour, the last just
+//! before it expires, after which a session WeChat still calls unfinished is
+//! `failed` (`expired`). A WeChat fault books a retry with backoff; WeChat
+//! unreachable until the verify_id expires ends it `failed` (`unconfirmed`).
+//! A session already final costs no WeChat call.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::finalize::{finalize_v2, record};
+use super::verify_result::Answer;
+use super::{ServiceError, Services};
+use crate::domain::reconcile::{Check, CheckPlan};
+use crate::domain::session::LapseReason;
+use crate::domain::{FinalResult, FinalStatus, FlowBinding, Session};
+use crate::ports::CheckScheduler;
+
+/// What reconcile needs: the mini-program services and the scheduler.
+#[derive(Clone)]
+pub struct ReconcileServices {
+    pub svc: Services,
+    pub scheduler: Arc<dyn CheckScheduler>,
+}
+
+/// What one check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// No such session (never written, or deleted by the TTL), or a 1.0
+    /// one, which only the phone or WeChat's push can finish.
+    NothingToDo,
+    /// Final already (the phone came back): nothing asked.
+    AlreadyFinal,
+    /// Final now, by this check.
+    Finalized(FinalResult),
+    /// Still pending, or WeChat failed: the next check is booked.
+    Booked(Check),
+}
+
+/// A new session's first check, if it is a pending 2.0 session.
+pub async fn book_first(rs: &ReconcileServices, session: &Session) -> Result<(), ServiceError> {
+    if session.final_result().is_some() || !matches!(session.binding, FlowBinding::V2 { .. }) {
+        return Ok(());
+    }
+    // From now, never in the past: the stream may hand it over late.
+    let now = rs.svc.clock.now();
+    let plan = CheckPlan::of(session);
+    let at = match plan.next_check(now) {
+        Some(at) => at,
+        // Past the last regular check: one more before the verify_id expires.
+        None if now < plan.expiry() => plan.retry_at(now, 0),
+        None => return Ok(()),
+    };
+    book(rs, session, at, 0).await.map(|_| ())
+}
+
+pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, ServiceError> {
+    let svc = &rs.svc;
+    let Some(session) = svc.store.get(&check.out_seq_no).await? else {
+        return Ok(Checked::NothingToDo);
+    };
+    if session.final_result().is_some() {
+        return Ok(Checked::AlreadyFinal);
+    }
+    if !matches!(session.binding, FlowBinding::V2 { .. }) {
+        return Ok(Checked::NothingToDo);
+    }
+    let plan = CheckPlan::of(&session);
+    let now = svc.clock.now();
+    match finalize_v2(svc, &session).await {
+        Ok(Answer::Final(result)) => Ok(Checked::Finalized(result)),
+        Ok(Answer::Pending { verify_ret }) => match plan.next_check(now) {
+            Some(at) => book(rs, &session, at, 0).await,
+            None => lapse(svc, &session, LapseReason::Expired, verify_ret).await,
+        },
+        // WeChat failed (unreachable, an error, its rate limit): try again
+        // later, until the verify_id has expired.
+        Err(ServiceError::WeChat(e)) => {
+            warn!(event = "reconcile_wechat_failed", out_seq_no = %session.out_seq_no, failures = check.failures + 1, detail = %e, "queryverifyinfo failed");
+            if now >= plan.expiry() {
+                return lapse(svc, &session, LapseReason::Unconfirmed, None).await;
+            }
+            let at = plan.retry_at(now, check.failures);
+            book(rs, &session, at, check.failures + 1).await
+        }
+        // AWS or configuration: the invocation fails, and is retried.
+        Err(other) => Err(other),
+    }
+}
+
+async fn book(
+    rs: &ReconcileServices,
+    session: &Session,
+    at: i64,
+    failures: u32,
+) -> Result<Checked, ServiceError> {
+    let next = Check {
+        out_seq_no: session.out_seq_no.clone(),
+        at,
+        failures,
+    };
+    rs.scheduler
+        .book(&next)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    info!(event = "check_booked", out_seq_no = %session.out_seq_no, at, failures, "next check booked");
+    Ok(Checked::Booked(next))
+}
+
+/// The server ends the session: the verify_id is running out.
+async fn lapse(
+    svc: &Services,
+    session: &Session,
+    why: LapseReason,
+    verify_ret: Option<i64>,
+) -> Result<Checked, ServiceError> {
+    let result = FinalResult {
+        status: FinalStatus::Lapsed(why),
+        identify_ret: None,
+        verify_ret,
+        decided_at: svc.clock.now(),
+    };
+    Ok(Checked::Finalized(
+        record(svc, session, result, None).await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::domain::session::SESSION_TTL_SECS;
+    use crate::testing::{self, Fakes, MemScheduler};
+
+    fn services() -> (Fakes, ReconcileServices, Arc<MemScheduler>) {
+        let f = testing::services();
+        let scheduler = Arc::new(MemScheduler::default());
+        let rs = ReconcileServices {
+            svc: f.svc.clone(),
+            scheduler: scheduler.clone(),
+        };
+        (f, rs, scheduler)
+    }
+
+    fn verify_id(s: &Session) -> crate::domain::VerifyId {
+        match &s.binding {
+            FlowBinding::V2 { verify_id, .. } => verify_id.clone(),
+            FlowBinding::V1 { .. } => panic!("v2"),
+        }
+    }
+
+    fn due(s: &Session, at: i64, failures: u32) -> Check {
+        Check {
+            out_seq_no: s.out_seq_no.clone(),
+            at,
+            failures,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_passed_face_check_is_finalized_by_the_server_and_a_final_session_costs_nothing() {
+        let (f, rs, scheduler) = services();
+        let s = f.v2_session("o-user");
+        book_first(&rs, &s).await.unwrap();
+        let first = scheduler.booked.lock().unwrap()[0].clone();
+        assert_eq!(first, due(&s, s.created_at + 300, 0));
+        // Not finished yet: the next check booked.
+        f.clock.advance(300);
+        let next = check(&rs, &first).await.unwrap();
+        assert_eq!(next, Checked::Booked(due(&s, s.created_at + 900, 0)));
+        // Passed: final, verified, by the same write as verify-result's.
+        f.wechat.script_verify_ret(&verify_id(&s), 10000);
+        f.clock.advance(600);
+        let Checked::Finalized(r) = check(&rs, &due(&s, s.created_at + 900, 0)).await.unwrap()
+        else {
+            panic!("finalized");
+        };
+        assert_eq!(
+            (r.status, r.verify_ret),
+            (FinalStatus::Verified, Some(10000))
+        );
+        assert_eq!(
+            f.store.session(&s.out_seq_no).unwrap().final_result(),
+            Some(&r)
+        );
+        // A check of a final session asks WeChat nothing.
+        let asked = f.wechat.calls("query_verify_info");
+        assert_eq!(check(&rs, &first).await.unwrap(), Checked::AlreadyFinal);
+        assert_eq!(f.wechat.calls("query_verify_info"), asked);
+        // Nothing to ask about a v1 session, or one that is gone.
+        let v1 = f.v1_session("o-user");
+        assert_eq!(
+            check(&rs, &due(&v1, 1, 0)).await.unwrap(),
+            Checked::NothingToDo
+        );
+        book_first(&rs, &v1).await.unwrap();
+        assert_eq!(scheduler.booked.lock().unwrap().len(), 2, "no check for v1");
+        // Handed over late by the stream: booked from now, never in the past.
+        let late = f.v2_session("o-user");
+        f.clock.advance(3_000);
+        book_first(&rs, &late).await.unwrap();
+        let booked = scheduler.booked.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(booked.at, CheckPlan::of(&late).deadline());
+        f.clock.advance(500);
+        book_first(&rs, &late).await.unwrap();
+        let booked = scheduler.booked.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(booked.at, late.created_at + 3_500 + 30);
+        f.clock.advance(100);
+        let before = scheduler.booked.lock().unwrap().len();
+        book_first(&rs, &late).await.unwrap();
+        assert_eq!(
+            scheduler.booked.lock().unwrap().len(),
+            before,
+            "expired: nothing to book"
+        );
+    }
+
+    #[tokio::test]
+    async fn unfinished_at_the_last_check_is_failed_expired() {
+        let (f, rs, _) = services();
+        let s = f.v2_session("o-user");
+        f.wechat.script_verify_ret(&verify_id(&s), 10005);
+        let plan = CheckPlan::of(&s);
+        f.clock.advance(plan.deadline() - s.created_at);
+        let Checked::Finalized(r) = check(&rs, &due(&s, plan.deadline(), 0)).await.unwrap() else {
+            panic!("finalized");
+        };
+        assert_eq!(r.status, FinalStatus::Lapsed(LapseReason::Expired));
+        assert_eq!(
+            (r.status.as_str(), r.status.reason()),
+            ("failed", Some("expired"))
+        );
+        assert_eq!(r.verify_ret, Some(10005));
+    }
+
+    #[tokio::test]
+    async fn a_wechat_fault_is_retried_with_backoff_until_the_verify_id_expires() {
+        let (f, rs, scheduler) = services();
+        let s = f.v2_session("o-user");
+        f.clock.advance(300);
+        f.wechat.fail("query_verify_info", 100);
+        let mut c = due(&s, s.created_at + 300, 0);
+        let mut delays = Vec::new();
+        while let Checked::Booked(next) = check(&rs, &c).await.unwrap() {
+            delays.push(next.at - c.at);
+            f.clock.advance(next.at - c.at);
+            c = next;
+        }
+        assert_eq!(delays[..5], [30, 60, 120, 240, 300]);
+        assert!(
+            c.at >= s.created_at + SESSION_TTL_SECS,
+            "retried until expiry"
+        );
+        let r = f
+            .store
+            .session(&s.out_seq_no)
+            .unwrap()
+            .final_result()
+            .cloned()
+            .unwrap();
+        assert_eq!(r.status, FinalStatus::Lapsed(LapseReason::Unconfirmed));
+        assert!(
+            f.wechat.calls("query_verify_info") < 20,
+            "a bounded number of calls"
+        );
+        // WeChat back before expiry: a retry finishes it as usual.
+        let s = f.v2_session("o-user");
+        f.wechat.fail("query_verify_info", 0);
+        f.wechat.script_verify_ret(&verify_id(&s), 10000);
+        let r = check(&rs, &due(&s, s.created_at + 300, 3)).await.unwrap();
+        assert!(matches!(r, Checked::Finalized(ref r) if r.status == FinalStatus::Verified));
+        // The scheduler down: the invocation fails, to be retried.
+        let s = f.v2_session("o-user");
+        scheduler.down.store(true, Ordering::SeqCst);
+        assert!(check(&rs, &due(&s, s.created_at + 300, 0)).await.is_err());
+        assert!(book_first(&rs, &s).await.is_err());
+    }
+}
