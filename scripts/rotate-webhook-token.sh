@@ -37,22 +37,50 @@ if [[ -z "$secret" || "$secret" == None || -z "$connection" || "$connection" == 
     exit 1
 fi
 
-current=$(aws secretsmanager get-secret-value --secret-id "$secret" --query SecretString --output text)
+# The tokens go through files only this user can read, never through a command line (which
+# other local users can see in the process list).
+umask 077
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+aws secretsmanager get-secret-value --secret-id "$secret" --query SecretString --output text \
+    >"$work/current.json"
 
 if [[ "$finish" == yes ]]; then
-    value=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(json.dumps({"token": s["token"]}))' "$current")
-    aws secretsmanager put-secret-value --secret-id "$secret" --secret-string "$value" >/dev/null
+    python3 - "$work" <<'PY'
+import json, pathlib, sys
+work = pathlib.Path(sys.argv[1])
+s = json.loads((work / "current.json").read_text())
+(work / "secret.json").write_text(json.dumps({"token": s["token"]}))
+PY
+    aws secretsmanager put-secret-value --secret-id "$secret" \
+        --secret-string "file://$work/secret.json" >/dev/null
     echo "rotate-webhook-token: finished; the previous token is no longer accepted"
     exit 0
 fi
 
-# 48 letters and digits, as the template's GenerateSecretString makes the first one.
-new=$(python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(48)))')
-value=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(json.dumps({"token": sys.argv[2], "previous_token": s["token"]}))' "$current" "$new")
-aws secretsmanager put-secret-value --secret-id "$secret" --secret-string "$value" >/dev/null
-auth=$(python3 -c 'import json, sys; print(json.dumps({"ApiKeyAuthParameters": {"ApiKeyName": "X-Wxface-Webhook-Token", "ApiKeyValue": sys.argv[1]}}))' "$new")
+# 48 letters and digits, as the template's GenerateSecretString makes the first one. A rotation
+# under way (previous_token set) is finished first: starting another would drop the token the
+# connection may still be sending.
+if ! python3 - "$work" <<'PY'
+import json, pathlib, secrets, string, sys
+work = pathlib.Path(sys.argv[1])
+s = json.loads((work / "current.json").read_text())
+if s.get("previous_token"):
+    sys.exit("a rotation is under way: run with --finish first (once EventBridge's 24 h of retries are over)")
+alphabet = string.ascii_letters + string.digits
+new = "".join(secrets.choice(alphabet) for _ in range(48))
+(work / "secret.json").write_text(json.dumps({"token": new, "previous_token": s["token"]}))
+auth = {"ApiKeyAuthParameters": {"ApiKeyName": "X-Wxface-Webhook-Token", "ApiKeyValue": new}}
+(work / "auth.json").write_text(json.dumps(auth))
+PY
+then
+    echo "rotate-webhook-token: not started" >&2
+    exit 1
+fi
+aws secretsmanager put-secret-value --secret-id "$secret" \
+    --secret-string "file://$work/secret.json" >/dev/null
 aws events update-connection --name "$connection" --authorization-type API_KEY \
-    --auth-parameters "$auth" >/dev/null
+    --auth-parameters "file://$work/auth.json" >/dev/null
 echo "rotate-webhook-token: POSTs now carry the new token; the backend accepts the previous one"
 if [[ -n "$stack" ]]; then again="--stack $stack"; else again="--secret-id $secret --connection $connection"; fi
 echo "until you run (after 24 h): $0 $again --finish"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: the one test command (CI runs it through .ci/run). Works on a fresh clone with no
 # stdin: creates .venv, then
-#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cargo deny (deny.toml), cfn-lint template.yaml,
+#   1. lint:  cargo fmt --check, cargo clippy -D warnings, cargo deny (deny.toml), the workspace's
+#             rust-version against the lock (scripts/check-rust-version.py), cfn-lint template.yaml,
 #             sam validate --lint (offline: a region, no credentials, no telemetry); the
 #             hospital helper; docs/openapi.yaml valid, with its examples; the mini-program
 #             module against a stubbed wx
@@ -83,6 +84,10 @@ fi
 section "cargo deny: bans, licences, sources (deny.toml)"
 counted "cargo deny check bans licenses sources (deny.toml)" bash -c \
     'cargo fetch --locked -q && cargo-deny --offline check bans licenses sources'
+
+# The workspace's rust-version is the least Rust its locked dependencies build with.
+section "rust-version is true (scripts/check-rust-version.py)"
+"$PYTHON" scripts/check-rust-version.py || problem "rust-version (scripts/check-rust-version.py)"
 
 section "cfn-lint template.yaml"
 cfn-lint template.yaml || problem "cfn-lint template.yaml"

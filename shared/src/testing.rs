@@ -490,10 +490,8 @@ impl AppSecretsSource for StaticSecret<AppSecrets> {
     /// An app secret of the older layout's own; otherwise the tests' credentials.
     async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError> {
         let app = self.get("app")?;
-        Ok(app
-            .legacy_wechat
-            .clone()
-            .unwrap_or_else(|| Arc::new(wechat_credentials())))
+        app.legacy_wechat()
+            .unwrap_or_else(|| Ok(Arc::new(wechat_credentials())))
     }
 }
 

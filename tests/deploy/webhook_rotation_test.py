@@ -136,6 +136,12 @@ def main():
     check(header == during["token"], "POSTs carry the new token")
     check(accepted(header, secret_now()) and accepted(first, secret_now()), "the backend accepts both during the rotation")
 
+    # A second start before --finish would drop the token the connection may still send: refused.
+    cmd = ["bash", str(ROOT / "scripts/rotate-webhook-token.sh"), "--secret-id", secret, "--connection", connection]
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    check(again.returncode != 0 and "under way" in again.stderr, "a second start before --finish is refused")
+    check(json.loads(secret_now()) == during, "and changes nothing")
+
     rotate("--finish")
     after = json.loads(secret_now())
     check(after == {"token": during["token"]}, "finished: the new token only")

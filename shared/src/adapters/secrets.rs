@@ -172,8 +172,8 @@ impl AppSecretsSource for AppSecretStore {
     /// fields come from there (no second read, and an upgrade works before
     /// the new secret is filled); then from their own secret.
     async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError> {
-        if let Some(legacy) = self.app.get().await?.legacy_wechat.clone() {
-            return Ok(legacy);
+        if let Some(legacy) = self.app.get().await?.legacy_wechat() {
+            return legacy;
         }
         match &self.wechat {
             Some(secret) => secret.get().await,

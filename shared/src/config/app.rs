@@ -1,7 +1,7 @@
 //! The `WECHAT_APP_SECRET_ID` secret (docs/api.md §2.2): the mini-program's
 //! appid, the data keyring that protects personal data at rest, and the
 //! receipt keys. No WeChat credential: those are in their own secret
-//! (`config::wechat`), which the functions that never call WeChat cannot read.
+//! (`config::wechat`), which publish-events (it never calls WeChat) cannot read.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,7 +26,9 @@ pub struct AppSecrets {
     receipt_keys: Result<Arc<ReceiptKeys>, &'static str>,
     /// The WeChat credentials of a secret written before they had their own
     /// secret: used while they are still here (docs/api.md §2.2, upgrading).
-    pub(crate) legacy_wechat: Option<Arc<WeChatCredentials>>,
+    /// A malformed set is an error only where WeChat is called (the field
+    /// and problem), so publish-events keeps working.
+    legacy_wechat: Option<Result<Arc<WeChatCredentials>, (&'static str, &'static str)>>,
 }
 
 #[derive(Deserialize)]
@@ -78,7 +80,7 @@ impl AppSecrets {
             &l.previous_encoding_aes_key,
         ]
         .iter()
-        .any(|f| f.is_some());
+        .any(|f| present((*f).clone()).is_some());
         let legacy_wechat = match has_wechat_fields {
             false => None,
             true => {
@@ -86,9 +88,14 @@ impl AppSecrets {
                     event = "wechat_credentials_in_app_secret",
                     "the app secret still holds WeChat credentials, which are used from there: move them to the WeChat credentials secret"
                 );
-                Some(Arc::new(WeChatCredentials::from_raw(
-                    secret_id, raw.legacy,
-                )?))
+                Some(
+                    WeChatCredentials::from_raw(secret_id, raw.legacy)
+                        .map(Arc::new)
+                        .map_err(|e| match e {
+                            ConfigError::SecretField { field, problem, .. } => (field, problem),
+                            _ => ("(WeChat fields)", "are malformed"),
+                        }),
+                )
             }
         };
         Ok(Self {
@@ -102,6 +109,17 @@ impl AppSecrets {
 }
 
 impl AppSecrets {
+    /// The WeChat credentials still in this secret (older layout), if any.
+    pub fn legacy_wechat(&self) -> Option<Result<Arc<WeChatCredentials>, ConfigError>> {
+        self.legacy_wechat.clone().map(|r| {
+            r.map_err(|(field, problem)| ConfigError::SecretField {
+                secret: self.secret_id.clone(),
+                field,
+                problem,
+            })
+        })
+    }
+
     /// The receipt keys: `500 configuration_error` (field named in the log)
     /// when they are missing or malformed.
     pub fn receipt_keys(&self) -> Result<Arc<ReceiptKeys>, ConfigError> {
@@ -135,7 +153,7 @@ mod tests {
         let s = AppSecrets::from_json("sec", OK).unwrap();
         assert_eq!(s.appid, "wx1");
         assert_eq!(s.data_keys.current_id().as_str(), "k0");
-        assert!(s.legacy_wechat.is_none());
+        assert!(s.legacy_wechat().is_none());
         let err = AppSecrets::from_json("sec", r#"{"appid":"wx1"}"#).unwrap_err();
         assert!(err.to_string().contains("data_key"), "{err}");
         let err = AppSecrets::from_json("sec", "[1]").unwrap_err();
@@ -195,10 +213,27 @@ mod tests {
             r#"{"appsecret":"s","encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","#,
         );
         let s = AppSecrets::from_json("sec", &legacy).unwrap();
-        assert_eq!(s.legacy_wechat.as_ref().unwrap().appsecret, "s");
+        assert_eq!(s.legacy_wechat().unwrap().unwrap().appsecret, "s");
         assert!(!format!("{s:?}").contains("appsecret: "));
+        // Malformed, or half moved: an error where WeChat is called, not for the whole secret.
         let short = legacy.replace("ABCDEFG", "ABCDEF");
-        let err = AppSecrets::from_json("sec", &short).unwrap_err();
+        let s = AppSecrets::from_json("sec", &short).unwrap();
+        let err = s.legacy_wechat().unwrap().unwrap_err();
         assert!(err.to_string().contains("encoding_aes_key"), "{err}");
+        let half = OK.replace("{", r#"{"push_token":"t","#);
+        let err = AppSecrets::from_json("sec", &half)
+            .unwrap()
+            .legacy_wechat()
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("appsecret"), "{err}");
+        // Empty fields are no fields.
+        let empty = OK.replace("{", r#"{"appsecret":"","push_token":" ","#);
+        assert!(
+            AppSecrets::from_json("sec", &empty)
+                .unwrap()
+                .legacy_wechat()
+                .is_none()
+        );
     }
 }

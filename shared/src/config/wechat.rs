@@ -1,6 +1,7 @@
 //! The `WECHAT_CREDENTIALS_SECRET_ID` secret (docs/api.md §2.2): what calls
-//! WeChat and reads its pushes. Only issue-key, verify-result and
-//! event-callback may read it; lookup and publish-events never call WeChat.
+//! WeChat and reads its pushes. Only the functions that call WeChat may read
+//! it (issue-key, verify-result, event-callback, lookup, reconcile); never
+//! publish-events.
 
 use std::fmt;
 

@@ -12,11 +12,20 @@ use super::session::Session;
 /// The regular checks, in seconds after issue: most users finish within minutes.
 pub const CHECKS_AFTER_ISSUE: [i64; 3] = [300, 900, 1800];
 /// The last check, this long before `valid_until`: still pending then, the
-/// session is final `failed` (`expired`).
-pub const LAST_CHECK_BEFORE_EXPIRY: i64 = 120;
+/// session is final `failed` (`expired`). EventBridge Scheduler runs a
+/// schedule within the minute after its time, so the last check runs in the
+/// verify_id's last minute: a face check finished after it, in the last
+/// seconds, is as late for it as for a phone asking after `valid_until`.
+pub const LAST_CHECK_BEFORE_EXPIRY: i64 = 60;
 /// After a failed check: 30 s, doubling, at most 5 minutes.
 const FIRST_RETRY: i64 = 30;
 const MAX_RETRY: i64 = 300;
+
+/// The wait after the `failures`-th failed check in a row: 30 s, doubling,
+/// at most 5 minutes.
+pub fn retry_delay(failures: u32) -> i64 {
+    (FIRST_RETRY << failures.min(8)).min(MAX_RETRY)
+}
 
 /// One session's checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +68,7 @@ impl CheckPlan {
     /// After the `failures`-th failed check in a row at `now`: when to try
     /// again (never past the verify_id's expiry).
     pub fn retry_at(&self, now: i64, failures: u32) -> i64 {
-        let delay = (FIRST_RETRY << failures.min(8)).min(MAX_RETRY);
-        (now + delay).min(self.expiry())
+        (now + retry_delay(failures)).min(self.expiry())
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::finalize::{finalize_v2, record};
 use super::verify_result::Answer;
@@ -62,8 +62,10 @@ pub async fn book_first(rs: &ReconcileServices, session: &Session) -> Result<(),
 
 pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, ServiceError> {
     let svc = &rs.svc;
-    let Some(session) = svc.store.get(&check.out_seq_no).await? else {
-        return Ok(Checked::NothingToDo);
+    let session = match svc.store.get(&check.out_seq_no).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Ok(Checked::NothingToDo),
+        Err(e) => return retry_later(rs, check, None, e.into()).await,
     };
     if session.final_result().is_some() {
         return Ok(Checked::AlreadyFinal);
@@ -72,8 +74,11 @@ pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, Ser
         return Ok(Checked::NothingToDo);
     }
     let plan = CheckPlan::of(&session);
-    let now = svc.clock.now();
-    match finalize_v2(svc, &session).await {
+    let outcome = finalize_v2(svc, &session).await;
+    // After the call, which may have taken a while: never book in the past,
+    // nor this check again (its schedule exists until it has run).
+    let now = svc.clock.now().max(check.at);
+    match outcome {
         Ok(Answer::Final(result)) => Ok(Checked::Finalized(result)),
         Ok(Answer::Pending { verify_ret }) => match plan.next_check(now) {
             Some(at) => book(rs, &session, at, 0).await,
@@ -86,11 +91,44 @@ pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, Ser
             if now >= plan.expiry() {
                 return lapse(svc, &session, LapseReason::Unconfirmed, None).await;
             }
-            let at = plan.retry_at(now, check.failures);
-            book(rs, &session, at, check.failures + 1).await
+            book(
+                rs,
+                &session,
+                plan.retry_at(now, check.failures),
+                check.failures + 1,
+            )
+            .await
         }
-        // AWS or configuration: the invocation fails, and is retried.
-        Err(other) => Err(other),
+        Err(other) => retry_later(rs, check, Some(&plan), other).await,
+    }
+}
+
+/// AWS (or a configuration) failed: the same check again later, with
+/// backoff, so one outage does not end the chain of checks; if even that
+/// cannot be booked, the invocation fails (Lambda retries it, then the
+/// dead-letter queue keeps it).
+async fn retry_later(
+    rs: &ReconcileServices,
+    check: &Check,
+    plan: Option<&CheckPlan>,
+    error: ServiceError,
+) -> Result<Checked, ServiceError> {
+    error!(event = "reconcile_failed", out_seq_no = %check.out_seq_no, failures = check.failures + 1, detail = %error, "check failed: retried later");
+    let now = rs.svc.clock.now().max(check.at);
+    let at = match plan {
+        Some(plan) if now >= plan.expiry() => return Err(error),
+        Some(plan) => plan.retry_at(now, check.failures),
+        // The session could not be read: its times are unknown.
+        None => now + crate::domain::reconcile::retry_delay(check.failures),
+    };
+    let next = Check {
+        out_seq_no: check.out_seq_no.clone(),
+        at,
+        failures: check.failures + 1,
+    };
+    match rs.scheduler.book(&next).await {
+        Ok(()) => Ok(Checked::Booked(next)),
+        Err(_) => Err(error),
     }
 }
 
@@ -208,10 +246,10 @@ mod tests {
         book_first(&rs, &late).await.unwrap();
         let booked = scheduler.booked.lock().unwrap().last().cloned().unwrap();
         assert_eq!(booked.at, CheckPlan::of(&late).deadline());
-        f.clock.advance(500);
+        f.clock.advance(560);
         book_first(&rs, &late).await.unwrap();
         let booked = scheduler.booked.lock().unwrap().last().cloned().unwrap();
-        assert_eq!(booked.at, late.created_at + 3_500 + 30);
+        assert_eq!(booked.at, late.created_at + 3_560 + 30);
         f.clock.advance(100);
         let before = scheduler.booked.lock().unwrap().len();
         book_first(&rs, &late).await.unwrap();
@@ -276,6 +314,18 @@ mod tests {
         f.wechat.script_verify_ret(&verify_id(&s), 10000);
         let r = check(&rs, &due(&s, s.created_at + 300, 3)).await.unwrap();
         assert!(matches!(r, Checked::Finalized(ref r) if r.status == FinalStatus::Verified));
+        // The table down: the same check booked again later, the chain goes on.
+        let s = f.v2_session("o-user");
+        f.store.fail("get", 1);
+        let again = check(&rs, &due(&s, s.created_at + 300, 0)).await.unwrap();
+        assert!(
+            matches!(again, Checked::Booked(ref c) if c.failures == 1 && c.at > s.created_at + 300),
+            "{again:?}"
+        );
+        // A check that runs early never books itself again (its schedule still exists).
+        f.clock.set(s.created_at + 290);
+        let next = check(&rs, &due(&s, s.created_at + 300, 0)).await.unwrap();
+        assert_eq!(next, Checked::Booked(due(&s, s.created_at + 900, 0)));
         // The scheduler down: the invocation fails, to be retried.
         let s = f.v2_session("o-user");
         scheduler.down.store(true, Ordering::SeqCst);

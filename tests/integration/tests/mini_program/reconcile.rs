@@ -203,7 +203,7 @@ async fn a_face_check_that_never_happened_ends_failed_expired() {
     while !r.checks.booked().await.unwrap().is_empty() {
         at.push(r.run_next(&w).await - created);
     }
-    assert_eq!(at, [300, 900, 1800, 3600 - 120]);
+    assert_eq!(at, [300, 900, 1800, 3600 - 60]);
     assert_eq!(w.count("queryverifyinfo").await, 4);
     let looked = status_of(&w, &s).await;
     assert_eq!(

@@ -108,9 +108,22 @@ async fn a_data_key_rotation_keeps_sessions_in_every_state_readable() {
     w.face_v2("o-rot-g", &v2_late, 10000).await;
     assert!(text(&item(&w, &v2_waiting).await, "cert_hash_sealed").starts_with("k0."));
 
-    // The rotation, as docs/operations.md says: a new current key with its id, the old one kept.
+    // The rotation, as docs/operations.md says. First the new key is only known (every
+    // container learns it before anything is made with it)...
+    let new_key = secrets::random_data_key();
+    let mut known = first.clone();
+    known["previous_data_keys"] = json!({"2027-01": new_key});
+    put_app_secret(&w, &known).await;
+    let phase_one = w.cold_instance();
+    let ring = phase_one.secrets.app_secrets().await.unwrap();
+    assert_eq!(
+        ring.data_keys.current_id().as_str(),
+        "k0",
+        "read in the first phase"
+    );
+    // ...then it is made current, the old one kept under its id.
     let mut rotated = first.clone();
-    rotated["data_key"] = json!(secrets::random_data_key());
+    rotated["data_key"] = json!(new_key);
     rotated["data_key_id"] = json!("2027-01");
     rotated["previous_data_keys"] = json!({"k0": first["data_key"]});
     put_app_secret(&w, &rotated).await;
@@ -158,7 +171,8 @@ async fn a_data_key_rotation_keeps_sessions_in_every_state_readable() {
     }
     let fresh_v1 = issue_on(&w, &after, "o-rot-i", 1, "v1").await;
     let vr_i = w.face_v1("o-rot-i", &fresh_v1, |_| {}).await;
-    let r = verify_on(&w, &after, "o-rot-i", &fresh_v1, Some(&vr_i)).await;
+    // A container that last read the secret in the first phase reads them too.
+    let r = verify_on(&w, &phase_one, "o-rot-i", &fresh_v1, Some(&vr_i)).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
 
     // Events for everything final so far, nothing held up.
