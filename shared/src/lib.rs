@@ -10,6 +10,7 @@
 //! | `push`      | WeChat's message push: signatures, the AES envelope, message bodies  |
 //! | `config`    | the environment and the secrets (app, WeChat credentials, identity, merchant), parsed and checked |
 //! | `error`     | the adapters' errors                                                 |
+//! | `upstream`  | every WeChat and WeChat Pay endpoint called: name, path, retry class |
 //! | `telemetry` | logs and CloudWatch embedded-metric-format metrics                   |
 //! | `ports`     | every trait the services are written against                         |
 //! | `adapters`  | the ports on DynamoDB (and its stream), Secrets Manager, EventBridge, WeChat and WeChat Pay; the one HTTP/TLS setup, which the AWS SDK sends through too |
@@ -42,4 +43,5 @@ pub mod stream;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod upstream;
 pub mod xml;

@@ -33,6 +33,7 @@ use crate::ports::{
     TokenVault, WeChat, WeChatPay,
 };
 use crate::service::{KioskServices, Services};
+use crate::upstream::Upstream;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock has failed already.
@@ -308,17 +309,20 @@ impl FakeWeChat {
         lock(&self.verify_ret).insert(verify_id.as_str().to_owned(), verify_ret);
     }
     /// The next `times` calls of `op` fail as unavailable.
-    pub fn fail(&self, op: &'static str, times: u32) {
-        self.faults.fail(op, times);
+    pub fn fail(&self, op: Upstream, times: u32) {
+        self.faults.fail(op.name(), times);
     }
-    pub fn calls(&self, op: &str) -> u32 {
-        lock(&self.calls).get(op).copied().unwrap_or_default()
+    pub fn calls(&self, op: Upstream) -> u32 {
+        lock(&self.calls)
+            .get(op.name())
+            .copied()
+            .unwrap_or_default()
     }
 
     /// A call that issues a fresh handle (valid an hour).
     fn issue<T>(
         &self,
-        op: &'static str,
+        op: Upstream,
         prefix: &str,
         from_wechat: fn(&str) -> Option<T>,
     ) -> Result<(T, i64), WeChatError> {
@@ -328,9 +332,9 @@ impl FakeWeChat {
         Ok((handle, 3600))
     }
 
-    fn called(&self, op: &'static str) -> Result<(), WeChatError> {
-        *lock(&self.calls).entry(op).or_default() += 1;
-        if self.faults.hit(op) {
+    fn called(&self, op: Upstream) -> Result<(), WeChatError> {
+        *lock(&self.calls).entry(op.name()).or_default() += 1;
+        if self.faults.hit(op.name()) {
             return Err(WeChatError::Unavailable(format!("injected fault in {op}")));
         }
         Ok(())
@@ -345,7 +349,7 @@ impl FakeWeChat {
 #[async_trait]
 impl WeChat for FakeWeChat {
     async fn login(&self, code: &LoginCode) -> Result<OpenId, WeChatError> {
-        self.called("login")?;
+        self.called(Upstream::Jscode2session)?;
         lock(&self.codes)
             .remove(code.expose())
             .ok_or(WeChatError::Api {
@@ -361,7 +365,7 @@ impl WeChat for FakeWeChat {
         _id: &IdCardNumber,
         _openid: &OpenId,
     ) -> Result<(VerifyId, i64), WeChatError> {
-        self.issue("get_verify_id", "vid-", VerifyId::from_wechat)
+        self.issue(Upstream::Getverifyid, "vid-", VerifyId::from_wechat)
     }
 
     async fn query_verify_info(
@@ -371,7 +375,7 @@ impl WeChat for FakeWeChat {
         _cert_hash: &str,
         _openid: &OpenId,
     ) -> Result<i64, WeChatError> {
-        self.called("query_verify_info")?;
+        self.called(Upstream::Queryverifyinfo)?;
         Ok(lock(&self.verify_ret)
             .get(verify_id.as_str())
             .copied()
@@ -384,14 +388,14 @@ impl WeChat for FakeWeChat {
         _id: &IdCardNumber,
         _out_seq_no: &OutSeqNo,
     ) -> Result<(UserIdKey, i64), WeChatError> {
-        self.issue("get_user_id_key", "uik-", UserIdKey::from_wechat)
+        self.issue(Upstream::Getuseridkey, "uik-", UserIdKey::from_wechat)
     }
 
     async fn get_info(
         &self,
         verify_result: &VerifyResultToken,
     ) -> Result<GetInfoEvidence, WeChatError> {
-        self.called("get_info")?;
+        self.called(Upstream::Getinfo)?;
         match lock(&self.getinfo).get(verify_result.expose()).cloned() {
             Some(GetInfo::Evidence(e)) => Ok(e),
             Some(GetInfo::Errcode(errcode)) => Err(WeChatError::Api {
@@ -578,15 +582,18 @@ impl FakeWeChatPay {
     pub fn script_real_name(&self, face_sid: &str, info: RealNameInfo) {
         lock(&self.real_names).insert(face_sid.to_owned(), info);
     }
-    pub fn fail(&self, op: &'static str, times: u32) {
-        self.faults.fail(op, times);
+    pub fn fail(&self, op: Upstream, times: u32) {
+        self.faults.fail(op.name(), times);
     }
-    pub fn calls(&self, op: &str) -> u32 {
-        lock(&self.calls).get(op).copied().unwrap_or_default()
+    pub fn calls(&self, op: Upstream) -> u32 {
+        lock(&self.calls)
+            .get(op.name())
+            .copied()
+            .unwrap_or_default()
     }
-    fn called(&self, op: &'static str) -> Result<(), WeChatPayError> {
-        *lock(&self.calls).entry(op).or_default() += 1;
-        if self.faults.hit(op) {
+    fn called(&self, op: Upstream) -> Result<(), WeChatPayError> {
+        *lock(&self.calls).entry(op.name()).or_default() += 1;
+        if self.faults.hit(op.name()) {
             return Err(WeChatPayError::Unavailable(format!(
                 "injected fault in {op}"
             )));
@@ -602,8 +609,8 @@ impl WeChatPay for FakeWeChatPay {
         req: &AuthinfoRequest,
         _sub: Option<&SubMerchant>,
     ) -> Result<Authinfo, WeChatPayError> {
-        self.called("get_authinfo")?;
-        let n = self.calls("get_authinfo");
+        self.called(Upstream::GetWxpayfaceAuthinfo)?;
+        let n = self.calls(crate::upstream::Upstream::GetWxpayfaceAuthinfo);
         let token = format!("AUTHINFO-{}-{n}", req.caller.device_id.as_str());
         Ok(Authinfo {
             authinfo: AuthinfoToken::from_upstream(&token)
@@ -618,7 +625,7 @@ impl WeChatPay for FakeWeChatPay {
         _info_type: InfoType,
         _sub: Option<&SubMerchant>,
     ) -> Result<RealName, WeChatPayError> {
-        self.called("real_name")?;
+        self.called(Upstream::FacemchUsers)?;
         lock(&self.real_names)
             .get(face_sid.expose())
             .cloned()

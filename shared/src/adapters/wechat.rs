@@ -22,16 +22,12 @@ use crate::domain::{
 use crate::error::WeChatError;
 use crate::ports::{AppSecretsSource, TokenSource, WeChat};
 use crate::telemetry::metrics;
+use crate::upstream::{Retry, Upstream};
 
 const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
 
 /// Whether a timed-out or 5xx call may be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    Safe,
-    OnlyIfNotSent,
-}
 
 /// Plain HTTP to WeChat: one place for timeouts, retries and errcode handling.
 #[derive(Clone)]
@@ -55,34 +51,29 @@ impl WeChatHttp {
     /// that is not an integer makes the answer malformed, never a success).
     async fn call(
         &self,
-        endpoint: &'static str,
-        path: &str,
+        upstream: Upstream,
         query: &[(&str, &str)],
         body: Option<&Value>,
-        retry: Retry,
     ) -> Result<Value, WeChatError> {
         let started = std::time::Instant::now();
-        let result = self
-            .call_with_retries(endpoint, path, query, body, retry)
-            .await;
+        let result = self.call_with_retries(upstream, query, body).await;
         // A WeChat error answer is not an outage: only unavailability counts.
         let reachable = !matches!(
             result,
             Err(WeChatError::Unavailable(_) | WeChatError::RateLimited(_))
         );
-        metrics::upstream_call(endpoint, reachable, started.elapsed());
+        metrics::upstream_call(upstream, reachable, started.elapsed());
         result
     }
 
     async fn call_with_retries(
         &self,
-        endpoint: &'static str,
-        path: &str,
+        upstream: Upstream,
         query: &[(&str, &str)],
         body: Option<&Value>,
-        retry: Retry,
     ) -> Result<Value, WeChatError> {
-        let url = format!("{}{}", self.base, path);
+        let url = format!("{}{}", self.base, upstream.path());
+        let retry = upstream.retry();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -120,7 +111,7 @@ impl WeChatHttp {
                     },
                 },
             };
-            tracing::warn!(endpoint, attempt, error = %err, "WeChat call failed");
+            tracing::warn!(endpoint = upstream.name(), attempt, error = %err, "WeChat call failed");
             if !retriable || last {
                 return Err(err);
             }
@@ -155,7 +146,7 @@ fn judge_answer(body: &[u8]) -> Result<Value, WeChatError> {
     }
 }
 
-fn parse<T: DeserializeOwned>(endpoint: &str, v: Value) -> Result<T, WeChatError> {
+fn parse<T: DeserializeOwned>(endpoint: Upstream, v: Value) -> Result<T, WeChatError> {
     serde_json::from_value(v)
         .map_err(|e| WeChatError::Malformed(format!("{endpoint}: unexpected answer ({e})")))
 }
@@ -192,15 +183,9 @@ impl TokenSource for StableTokenSource {
         });
         let v = self
             .http
-            .call(
-                "stable_token",
-                "/cgi-bin/stable_token",
-                &[],
-                Some(&body),
-                Retry::Safe,
-            )
+            .call(Upstream::StableToken, &[], Some(&body))
             .await?;
-        let t: TokenAnswer = parse("stable_token", v)?;
+        let t: TokenAnswer = parse(Upstream::StableToken, v)?;
         if t.access_token.is_empty() || t.expires_in <= 0 {
             return Err(WeChatError::Malformed("stable_token: empty token".into()));
         }
@@ -233,16 +218,12 @@ impl WeChatClient {
     /// replaced and the call sent once more, never more.
     async fn face_call<A: DeserializeOwned>(
         &self,
-        endpoint: &'static str,
+        endpoint: Upstream,
         body: &Value,
-        retry: Retry,
     ) -> Result<A, WeChatError> {
-        let path = &format!("/cityservice/face/identify/{endpoint}");
         let send = |token: String| async move {
             let query = [("access_token", token.as_str())];
-            self.http
-                .call(endpoint, path, &query, Some(body), retry)
-                .await
+            self.http.call(endpoint, &query, Some(body)).await
         };
         let token = self.tokens.get().await?;
         let answer = match send(token.clone()).await {
@@ -256,11 +237,11 @@ impl WeChatClient {
     /// it would issue another), and the handle with its lifetime.
     async fn issue<T>(
         &self,
-        endpoint: &'static str,
+        endpoint: Upstream,
         body: &Value,
         from_wechat: fn(&str) -> Option<T>,
     ) -> Result<(T, i64), WeChatError> {
-        let a: HandleAnswer = self.face_call(endpoint, body, Retry::OnlyIfNotSent).await?;
+        let a: HandleAnswer = self.face_call(endpoint, body).await?;
         let handle = from_wechat(&a.handle)
             .ok_or_else(|| WeChatError::Malformed(format!("{endpoint}: a malformed handle")))?;
         Ok((handle, a.expires_in))
@@ -313,15 +294,9 @@ impl WeChat for WeChatClient {
         // A code is single use: a timed-out exchange is not sent again.
         let v = self
             .http
-            .call(
-                "jscode2session",
-                "/sns/jscode2session",
-                &query,
-                None,
-                Retry::OnlyIfNotSent,
-            )
+            .call(Upstream::Jscode2session, &query, None)
             .await?;
-        let s: SessionAnswer = parse("jscode2session", v)?;
+        let s: SessionAnswer = parse(Upstream::Jscode2session, v)?;
         OpenId::from_wechat(&s.openid)
             .ok_or_else(|| WeChatError::Malformed("jscode2session: bad openid".into()))
     }
@@ -342,7 +317,7 @@ impl WeChat for WeChatClient {
             },
             "openid": openid.as_str(),
         });
-        self.issue("getverifyid", &body, VerifyId::from_wechat)
+        self.issue(Upstream::Getverifyid, &body, VerifyId::from_wechat)
             .await
     }
 
@@ -359,9 +334,7 @@ impl WeChat for WeChatClient {
             "cert_hash": cert_hash,
             "openid": openid.as_str(),
         });
-        let a: QueryAnswer = self
-            .face_call("queryverifyinfo", &body, Retry::Safe)
-            .await?;
+        let a: QueryAnswer = self.face_call(Upstream::Queryverifyinfo, &body).await?;
         Ok(a.verify_ret)
     }
 
@@ -376,7 +349,7 @@ impl WeChat for WeChatClient {
             "id_card_number": id.expose(),
             "out_seq_no": out_seq_no.as_str(),
         });
-        self.issue("getuseridkey", &body, UserIdKey::from_wechat)
+        self.issue(Upstream::Getuseridkey, &body, UserIdKey::from_wechat)
             .await
     }
 
@@ -385,7 +358,7 @@ impl WeChat for WeChatClient {
         verify_result: &VerifyResultToken,
     ) -> Result<GetInfoEvidence, WeChatError> {
         let body = json!({ "verify_result": verify_result.expose() });
-        let a: GetInfoAnswer = self.face_call("getinfo", &body, Retry::Safe).await?;
+        let a: GetInfoAnswer = self.face_call(Upstream::Getinfo, &body).await?;
         Ok(GetInfoEvidence {
             identify_ret: a.identify_ret,
             openid: a.openid,
@@ -471,7 +444,7 @@ mod tests {
         )
         .await;
         let http = WeChatHttp::new(&redirect, Duration::from_secs(2)).unwrap();
-        let r = http.call("getinfo", "/x", &[], None, Retry::Safe).await;
+        let r = http.call(Upstream::Getinfo, &[], None).await;
         assert!(
             matches!(r, Err(WeChatError::Malformed(ref m)) if m == "HTTP 302"),
             "{r:?}"
@@ -481,7 +454,7 @@ mod tests {
         )
         .await;
         let http = WeChatHttp::new(&huge, Duration::from_secs(2)).unwrap();
-        let r = http.call("getinfo", "/x", &[], None, Retry::Safe).await;
+        let r = http.call(Upstream::Getinfo, &[], None).await;
         assert!(
             matches!(r, Err(WeChatError::Malformed(ref m)) if m.contains("too large")),
             "{r:?}"

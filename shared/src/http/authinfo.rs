@@ -218,7 +218,7 @@ mod tests {
             let resp = handle(&k.svc, post("/real-name", &body)).await;
             assert_eq!(resp.status(), 400, "{sid}");
         }
-        assert_eq!(k.pay.calls("real_name"), 0);
+        assert_eq!(k.pay.calls(crate::upstream::Upstream::FacemchUsers), 0);
         assert!(k.store.audits().is_empty());
         // A refused face_sid from WeChat Pay is the kiosk's mistake: 400.
         let body =

@@ -121,7 +121,11 @@ mod tests {
         assert_eq!(claims["status"], "verified");
         let text = body.to_string();
         assert!(!text.contains(testing::NAME) && !text.contains(testing::ID_CARD));
-        assert_eq!(f.wechat.calls("login") + f.wechat.calls("get_info"), 0);
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Jscode2session)
+                + f.wechat.calls(crate::upstream::Upstream::Getinfo),
+            0
+        );
     }
 
     #[tokio::test]
@@ -172,7 +176,10 @@ mod tests {
         f.wechat.script_verify_ret(verify_id, 10000);
         let (_, body) = get(&f, Method::GET, &uri).await;
         assert_eq!(body["status"], "pending");
-        assert_eq!(f.wechat.calls("query_verify_info"), 1);
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Queryverifyinfo),
+            1
+        );
         // After it: asked, final, with its receipt; then never asked again.
         f.clock.advance(crate::service::lookup::CHECK_INTERVAL_SECS);
         let (_, body) = get(&f, Method::GET, &uri).await;
@@ -180,7 +187,10 @@ mod tests {
         assert!(body["receipt"].is_string());
         f.clock.advance(60);
         get(&f, Method::GET, &uri).await;
-        assert_eq!(f.wechat.calls("query_verify_info"), 2);
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Queryverifyinfo),
+            2
+        );
         assert_eq!(
             f.store
                 .session(&s.out_seq_no)
@@ -192,7 +202,7 @@ mod tests {
         );
         // WeChat down: the stored state, not an error.
         let s = f.v2_session("o-owner");
-        f.wechat.fail("query_verify_info", 1);
+        f.wechat.fail(crate::upstream::Upstream::Queryverifyinfo, 1);
         let (status, body) = get(&f, Method::GET, &format!("/?out_seq_no={}", s.out_seq_no)).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("pending")));
         assert!(body.get("verify_ret").is_none_or(Value::is_null));

@@ -182,24 +182,21 @@ impl From<ServiceError> for ApiError {
         let detail = e.to_string();
         let mut api = match e {
             ServiceError::InvalidRequest(m) => Self::invalid_request(m),
-            ServiceError::Invalid(v) => Self::new(
-                if v.code() == "invalid_code" {
-                    S::UNAUTHORIZED
-                } else {
-                    S::BAD_REQUEST
-                },
-                v.code(),
-                v.to_string(),
-            ),
+            ServiceError::Invalid(v) => Self::new(S::BAD_REQUEST, v.code(), v.to_string()),
             ServiceError::InvalidCode => Self::new(
                 S::UNAUTHORIZED,
                 "invalid_code",
                 "the wx.login code is invalid, expired or already used",
             ),
-            ServiceError::Forbidden => Self::new(
+            ServiceError::NotSessionOwner => Self::new(
                 S::FORBIDDEN,
                 "forbidden",
                 "this session belongs to another user",
+            ),
+            ServiceError::DeviceNotAllowed(what) => Self::new(
+                S::FORBIDDEN,
+                "forbidden",
+                format!("this device is not registered for that {what}"),
             ),
             ServiceError::SessionNotFound => Self::new(
                 S::NOT_FOUND,
@@ -470,7 +467,11 @@ mod tests {
             assert_eq!(h[header::CONTENT_TYPE], "application/json");
             assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         }
-        assert_eq!(f.wechat.calls("login"), 0, "nothing reached WeChat");
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Jscode2session),
+            0,
+            "nothing reached WeChat"
+        );
         let (s, b, _) =
             parts(issue_key::handle(&f.svc, request(Method::POST, "/", &good.to_string())).await);
         assert_eq!((s, b["flow"].as_str()), (200, Some("v2")), "{b}");

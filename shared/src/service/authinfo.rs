@@ -72,7 +72,7 @@ pub async fn authenticate(
             device_id = device_id.as_str(),
             "the device is not registered to that sub-merchant"
         );
-        return Err(ServiceError::Forbidden);
+        return Err(ServiceError::DeviceNotAllowed("sub_mch_id"));
     }
     let sub = m.sub_merchant_of(&device).cloned();
     Ok(Acting {
@@ -123,7 +123,7 @@ pub async fn authinfo(
             device_id = req.caller.device_id.as_str(),
             "the device is registered to another store"
         );
-        return Err(ServiceError::Forbidden);
+        return Err(ServiceError::DeviceNotAllowed("store_id"));
     }
     let sub = acting.sub.as_ref();
     let key = cache_key(&acting.merchant, sub, &req);
@@ -276,11 +276,17 @@ mod service_tests {
         k.clock.advance(7200 - reuse_margin(7200));
         let fresh = authinfo(&k.svc, &token("abc"), request()).await.unwrap();
         assert!(!fresh.cached);
-        assert_eq!(k.pay.calls("get_authinfo"), 2);
+        assert_eq!(
+            k.pay.calls(crate::upstream::Upstream::GetWxpayfaceAuthinfo),
+            2
+        );
         // A wrong token is refused before WeChat Pay.
         let refused = authinfo(&k.svc, &token("abd"), request()).await;
         assert!(matches!(refused, Err(ServiceError::Unauthorized)));
-        assert_eq!(k.pay.calls("get_authinfo"), 2);
+        assert_eq!(
+            k.pay.calls(crate::upstream::Upstream::GetWxpayfaceAuthinfo),
+            2
+        );
     }
 
     #[tokio::test]
@@ -310,7 +316,7 @@ mod service_tests {
                 .await
                 .is_ok()
         );
-        let calls = k.pay.calls("get_authinfo");
+        let calls = k.pay.calls(crate::upstream::Upstream::GetWxpayfaceAuthinfo);
         // The other sub-merchant, or another store: refused, nothing called.
         for (device, t, sub, store) in [
             ("kiosk-a", "token-a", Some("1900000110"), "S-A"),
@@ -320,7 +326,7 @@ mod service_tests {
         ] {
             let r = authinfo(&k.svc, &token(t), as_device(device, sub, store)).await;
             assert!(
-                matches!(r, Err(ServiceError::Forbidden)),
+                matches!(r, Err(ServiceError::DeviceNotAllowed(_))),
                 "{device} {sub:?} {store}: {r:?}"
             );
         }
@@ -331,10 +337,13 @@ mod service_tests {
         };
         assert!(matches!(
             real_name(&k.svc, &token("token-a"), sid("sid-1")).await,
-            Err(ServiceError::Forbidden)
+            Err(ServiceError::DeviceNotAllowed(_))
         ));
-        assert_eq!(k.pay.calls("get_authinfo"), calls);
-        assert_eq!(k.pay.calls("real_name"), 0);
+        assert_eq!(
+            k.pay.calls(crate::upstream::Upstream::GetWxpayfaceAuthinfo),
+            calls
+        );
+        assert_eq!(k.pay.calls(crate::upstream::Upstream::FacemchUsers), 0);
     }
 
     #[tokio::test]

@@ -358,10 +358,10 @@ mod tests {
         );
         assert!(recorded(&f, &s));
         // WeChat's duplicate changes nothing and asks WeChat nothing.
-        let calls = f.wechat.calls("get_info");
+        let calls = f.wechat.calls(crate::upstream::Upstream::Getinfo);
         let again = receive(&f.svc, &q, &body).await.unwrap();
         assert!(matches!(again, PushOutcome::Ignored(_)));
-        assert_eq!(f.wechat.calls("get_info"), calls);
+        assert_eq!(f.wechat.calls(crate::upstream::Upstream::Getinfo), calls);
     }
 
     #[tokio::test]
@@ -374,7 +374,7 @@ mod tests {
             receive(&f.svc, &q, &body).await,
             Err(ServiceError::PushRefused(_))
         ));
-        assert_eq!(f.wechat.calls("get_info"), 0);
+        assert_eq!(f.wechat.calls(crate::upstream::Upstream::Getinfo), 0);
         // A deployment that chose plaintext mode accepts it, and refuses
         // encrypted ones.
         let plain = testing::services_with(|s| s.push_mode = PushMode::Plaintext);

@@ -237,7 +237,7 @@ mod tests {
         assert!(
             matches!(refused, Err(ServiceError::RateLimited { retry_after }) if retry_after > 0)
         );
-        assert_eq!(f.wechat.calls("get_verify_id"), 2);
+        assert_eq!(f.wechat.calls(crate::upstream::Upstream::Getverifyid), 2);
         // Another user is not affected; a refused code costs no slot.
         issue_key(&f.svc, input(&f, "o-other", Flow::V2))
             .await
@@ -257,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_wechat_did_not_accept_gives_its_slot_back() {
         let f = testing::services_with(|s| s.issue_key_limit_per_hour = 2);
-        f.wechat.fail("get_verify_id", 5);
+        f.wechat.fail(crate::upstream::Upstream::Getverifyid, 5);
         for _ in 0..5 {
             let failed = issue_key(&f.svc, input(&f, "o-flaky", Flow::V2)).await;
             assert!(matches!(failed, Err(ServiceError::WeChat(_))), "{failed:?}");
@@ -273,7 +273,7 @@ mod tests {
         ));
         // Giving back fails as well: the call still fails as WeChat's, and costs one slot.
         let f = testing::services_with(|s| s.issue_key_limit_per_hour = 1);
-        f.wechat.fail("get_user_id_key", 1);
+        f.wechat.fail(crate::upstream::Upstream::Getuseridkey, 1);
         f.store.fail("give_back_issue_slot", 1);
         let failed = issue_key(&f.svc, input(&f, "o-unlucky", Flow::V1)).await;
         assert!(matches!(failed, Err(ServiceError::WeChat(_))), "{failed:?}");

@@ -40,12 +40,19 @@ pub struct Services {
 pub enum ServiceError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A malformed field (not the login code: see `From<ValidationError>`).
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(ValidationError),
+    /// The login code is malformed, or WeChat refused it: the caller is not
+    /// authenticated.
     #[error("the login code was refused")]
     InvalidCode,
+    /// A mini-program user asked about another user's session.
     #[error("the session belongs to another user")]
-    Forbidden,
+    NotSessionOwner,
+    /// A kiosk asked for a store or sub-merchant it is not registered to.
+    #[error("the device is not registered for that: {0}")]
+    DeviceNotAllowed(&'static str),
     #[error("no such session")]
     SessionNotFound,
     #[error("the session expired")]
@@ -88,6 +95,16 @@ impl From<WeChatError> for ServiceError {
         match e {
             WeChatError::Config(c) => Self::Config(c),
             other => Self::WeChat(other),
+        }
+    }
+}
+
+/// A malformed login code is the same refusal as one WeChat refuses.
+impl From<ValidationError> for ServiceError {
+    fn from(e: ValidationError) -> Self {
+        match e {
+            ValidationError::LoginCode => Self::InvalidCode,
+            other => Self::Invalid(other),
         }
     }
 }

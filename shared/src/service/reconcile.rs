@@ -229,9 +229,12 @@ mod tests {
             Some(&r)
         );
         // A check of a final session asks WeChat nothing.
-        let asked = f.wechat.calls("query_verify_info");
+        let asked = f.wechat.calls(crate::upstream::Upstream::Queryverifyinfo);
         assert_eq!(check(&rs, &first).await.unwrap(), Checked::AlreadyFinal);
-        assert_eq!(f.wechat.calls("query_verify_info"), asked);
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Queryverifyinfo),
+            asked
+        );
         // Nothing to ask about a v1 session, or one that is gone.
         let v1 = f.v1_session("o-user");
         assert_eq!(
@@ -283,7 +286,8 @@ mod tests {
         let (f, rs, scheduler) = services();
         let s = f.v2_session("o-user");
         f.clock.advance(300);
-        f.wechat.fail("query_verify_info", 100);
+        f.wechat
+            .fail(crate::upstream::Upstream::Queryverifyinfo, 100);
         let mut c = due(&s, s.created_at + 300, 0);
         let mut delays = Vec::new();
         while let Checked::Booked(next) = check(&rs, &c).await.unwrap() {
@@ -305,12 +309,12 @@ mod tests {
             .unwrap();
         assert_eq!(r.status, FinalStatus::Lapsed(LapseReason::Unconfirmed));
         assert!(
-            f.wechat.calls("query_verify_info") < 20,
+            f.wechat.calls(crate::upstream::Upstream::Queryverifyinfo) < 20,
             "a bounded number of calls"
         );
         // WeChat back before expiry: a retry finishes it as usual.
         let s = f.v2_session("o-user");
-        f.wechat.fail("query_verify_info", 0);
+        f.wechat.fail(crate::upstream::Upstream::Queryverifyinfo, 0);
         f.wechat.script_verify_ret(&verify_id(&s), 10000);
         let r = check(&rs, &due(&s, s.created_at + 300, 3)).await.unwrap();
         assert!(matches!(r, Checked::Finalized(ref r) if r.status == FinalStatus::Verified));

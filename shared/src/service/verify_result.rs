@@ -67,7 +67,7 @@ async fn decide(svc: &Services, input: VerifyInput) -> Result<(Session, Answer),
     let session = session?.ok_or(ServiceError::SessionNotFound)?;
     if !session.is_owned_by(&openid) {
         info!(event = "forbidden", out_seq_no = %session.out_seq_no, "caller does not own the session");
-        return Err(ServiceError::Forbidden);
+        return Err(ServiceError::NotSessionOwner);
     }
     if let Some(result) = session.final_result() {
         let answer = Answer::Final(result.clone());
@@ -202,12 +202,15 @@ mod tests {
             FinalStatus::Verified
         );
         let second = f.v1_session("o-owner");
-        let getinfo_before = f.wechat.calls("get_info");
+        let getinfo_before = f.wechat.calls(crate::upstream::Upstream::Getinfo);
         assert_eq!(
             status(&f, "o-owner", &second, &vr).await,
             FinalStatus::Rejected(RejectReason::VerifyResultReused)
         );
-        assert_eq!(f.wechat.calls("get_info"), getinfo_before);
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Getinfo),
+            getinfo_before
+        );
     }
 
     #[tokio::test]
@@ -238,9 +241,12 @@ mod tests {
         assert!(matches!(r, Err(ServiceError::SessionNotFound)), "{r:?}");
         // A stranger is refused before WeChat is asked about the session.
         let r = verify_result(&f.svc, input(&f, "o-stranger", &s, None)).await;
-        assert!(matches!(r, Err(ServiceError::Forbidden)), "{r:?}");
-        assert_eq!(f.wechat.calls("get_info"), 0);
-        assert_eq!(f.wechat.calls("query_verify_info"), 0);
+        assert!(matches!(r, Err(ServiceError::NotSessionOwner)), "{r:?}");
+        assert_eq!(f.wechat.calls(crate::upstream::Upstream::Getinfo), 0);
+        assert_eq!(
+            f.wechat.calls(crate::upstream::Upstream::Queryverifyinfo),
+            0
+        );
     }
 
     #[tokio::test]
@@ -249,14 +255,14 @@ mod tests {
         let s = f.v1_session("o-owner");
         let vr = f.verify_result(Fakes::evidence(&s, 0));
         assert_eq!(status(&f, "o-owner", &s, &vr).await, FinalStatus::Verified);
-        let calls = f.wechat.calls("get_info");
+        let calls = f.wechat.calls(crate::upstream::Upstream::Getinfo);
         let again = verify_result(&f.svc, input(&f, "o-owner", &s, None)).await;
         assert!(
             matches!(again, Ok(Verification { flow: Flow::V1, answer: Answer::Final(ref r), .. }) if r.status == FinalStatus::Verified)
         );
-        assert_eq!(f.wechat.calls("get_info"), calls);
+        assert_eq!(f.wechat.calls(crate::upstream::Upstream::Getinfo), calls);
         let stranger = verify_result(&f.svc, input(&f, "o-stranger", &s, None)).await;
-        assert!(matches!(stranger, Err(ServiceError::Forbidden)));
+        assert!(matches!(stranger, Err(ServiceError::NotSessionOwner)));
     }
 
     #[tokio::test]

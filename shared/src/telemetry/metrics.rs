@@ -102,7 +102,8 @@ pub fn events(published: usize, unpublished: usize, unreadable: usize) {
 }
 
 /// One call to WeChat or WeChat Pay, with its retries, and how it ended.
-pub fn upstream_call(upstream: &str, ok: bool, elapsed: Duration) {
+pub fn upstream_call(upstream: crate::upstream::Upstream, ok: bool, elapsed: Duration) {
+    let upstream = upstream.name();
     let function = function_name();
     emit(
         &[
@@ -145,7 +146,11 @@ mod tests {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink = lines.clone();
         set_sink(move |l| sink.lock().unwrap().push(l.to_owned()));
-        upstream_call("getinfo", false, Duration::from_millis(12));
+        upstream_call(
+            crate::upstream::Upstream::Getinfo,
+            false,
+            Duration::from_millis(12),
+        );
         verification("v1", "verified");
         let lines = lines.lock().unwrap();
         let rec: Value = lines

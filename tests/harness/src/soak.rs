@@ -337,24 +337,27 @@ async fn chaos(soak: &Soak, host: &LambdaHost, aws: &AwsFaults, wx: &AwsFaults, 
     wx.inject_randomly("/cityservice/", AwsFault::Reset, 0.02);
     wx.inject_randomly("/cityservice/", AwsFault::LostAnswer, 0.02);
     wx.inject_randomly("/sns/jscode2session", AwsFault::LostAnswer, 0.01);
+    use wxface::upstream::Upstream;
     let endpoints = [
-        "jscode2session",
-        "getverifyid",
-        "queryverifyinfo",
-        "getuseridkey",
-        "getinfo",
-        "stable_token",
+        Upstream::Jscode2session,
+        Upstream::Getverifyid,
+        Upstream::Queryverifyinfo,
+        Upstream::Getuseridkey,
+        Upstream::Getinfo,
+        Upstream::StableToken,
     ];
     while Instant::now() < until {
         let endpoint = endpoints[random(endpoints.len() as u64) as usize];
         let (name, errcode, status, delay_ms) =
             WECHAT_FAULTS[random(WECHAT_FAULTS.len() as u64) as usize];
         // Only the calls that carry the token can see it revoked.
-        if name == "token revoked" && matches!(endpoint, "stable_token" | "jscode2session") {
+        if name == "token revoked"
+            && matches!(endpoint, Upstream::StableToken | Upstream::Jscode2session)
+        {
             continue;
         }
         let fault = wechat_sim::Fault {
-            endpoint: endpoint.into(),
+            endpoint: endpoint.name().into(),
             errcode,
             status,
             delay_ms,

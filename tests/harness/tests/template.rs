@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use wxface::upstream::Upstream;
 use wxface_harness::template::load_template;
 use yaml_rust2::Yaml;
 
@@ -125,7 +126,7 @@ fn item_kinds(binary: &str) -> BTreeSet<(&'static str, &'static str)> {
     // Every function that calls WeChat may refresh the shared access token.
     let lease = UPSTREAMS
         .iter()
-        .any(|(f, eps)| *f == binary && eps.contains(&"stable_token"));
+        .any(|(f, eps)| *f == binary && eps.contains(&Upstream::StableToken));
     kinds
         .into_iter()
         .chain(LEASE.into_iter().filter(|_| lease))
@@ -140,31 +141,43 @@ const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
 ];
 
 /// The WeChat / WeChat Pay endpoints each function calls (the `Upstream` of its metrics); each
-/// pair has its own upstream alarm. `the_upstream_table_is_the_codes_endpoints` ties the names
-/// to the adapters.
-const UPSTREAMS: [(&str, &[&str]); 6] = [
+/// pair has its own upstream alarm. `the_upstream_table_is_the_codes_endpoints` ties the table to
+/// the enum and the adapters.
+const UPSTREAMS: [(&str, &[Upstream]); 6] = [
     (
         "issue-key",
         &[
-            "stable_token",
-            "jscode2session",
-            "getverifyid",
-            "getuseridkey",
+            Upstream::StableToken,
+            Upstream::Jscode2session,
+            Upstream::Getverifyid,
+            Upstream::Getuseridkey,
         ],
     ),
     (
         "verify-result",
         &[
-            "stable_token",
-            "jscode2session",
-            "queryverifyinfo",
-            "getinfo",
+            Upstream::StableToken,
+            Upstream::Jscode2session,
+            Upstream::Queryverifyinfo,
+            Upstream::Getinfo,
         ],
     ),
-    ("event-callback", &["stable_token", "getinfo"]),
-    ("lookup", &["stable_token", "queryverifyinfo"]),
-    ("reconcile", &["stable_token", "queryverifyinfo"]),
-    ("authinfo", &["get_wxpayface_authinfo", "facemch_users"]),
+    (
+        "event-callback",
+        &[Upstream::StableToken, Upstream::Getinfo],
+    ),
+    (
+        "lookup",
+        &[Upstream::StableToken, Upstream::Queryverifyinfo],
+    ),
+    (
+        "reconcile",
+        &[Upstream::StableToken, Upstream::Queryverifyinfo],
+    ),
+    (
+        "authinfo",
+        &[Upstream::GetWxpayfaceAuthinfo, Upstream::FacemchUsers],
+    ),
 ];
 
 /// WeChat waits this long for the push reply.
@@ -827,7 +840,7 @@ fn check(doc: &Yaml) -> Vec<String> {
     }
     let wanted: BTreeSet<(String, String)> = UPSTREAMS
         .iter()
-        .flat_map(|(f, eps)| eps.iter().map(|e| (f.to_string(), e.to_string())))
+        .flat_map(|(f, eps)| eps.iter().map(|e| (f.to_string(), e.name().to_owned())))
         .collect();
     for (f, e) in wanted.difference(&alarmed) {
         problems.push(format!("{f}: no upstream alarm on {e}"));
@@ -1221,32 +1234,33 @@ fn the_template_grants_least_privilege_and_meets_the_push_deadline() {
     );
 }
 
-/// The endpoint names the WeChat and WeChat Pay adapters pass to their calls (the first string
-/// argument of `call`, `face_call`, `issue` and `send`) are exactly those of `UPSTREAMS`.
+/// Every endpoint of the `Upstream` enum is called by some function of `UPSTREAMS` and used by
+/// an adapter (`Upstream::<Variant>` in the non-test part of the WeChat or WeChat Pay adapter),
+/// and no adapter names an endpoint by a string literal.
 #[test]
 fn the_upstream_table_is_the_codes_endpoints() {
     let root = wxface_harness::workspace_root().join("shared/src/adapters");
-    let mut found = BTreeSet::new();
+    let mut code = String::new();
     for file in ["wechat.rs", "wechatpay/client.rs"] {
         let text = std::fs::read_to_string(root.join(file)).expect("adapter source");
-        // The non-test part only.
-        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for call in [".call(", "face_call(", ".issue(", ".send("] {
-            for (at, _) in text.match_indices(call) {
-                let rest = text[at + call.len()..].trim_start();
-                if let Some(lit) = rest.strip_prefix('"')
-                    && let Some(end) = lit.find('"')
-                {
-                    found.insert(lit[..end].to_owned());
-                }
-            }
-        }
+        code.push_str(text.split("#[cfg(test)]").next().unwrap_or_default());
     }
-    let table: BTreeSet<String> = UPSTREAMS
+    let table: BTreeSet<Upstream> = UPSTREAMS
         .iter()
-        .flat_map(|(_, eps)| eps.iter().map(|e| e.to_string()))
+        .flat_map(|(_, eps)| eps.iter().copied())
         .collect();
-    assert_eq!(found, table, "the adapters' endpoints against UPSTREAMS");
+    for u in Upstream::ALL {
+        assert!(table.contains(&u), "{u}: no function of UPSTREAMS calls it");
+        let variant = format!("{u:?}");
+        assert!(
+            code.contains(&format!("Upstream::{variant}")),
+            "{u}: no adapter calls it"
+        );
+        assert!(
+            !code.contains(&format!("\"{}\"", u.name())),
+            "{u}: an adapter names it by a string literal"
+        );
+    }
 }
 
 // ------------------------------------------------------------------ the rules catch faults

@@ -89,7 +89,7 @@ fn main() {
             finalized.push(t.elapsed());
             assert_eq!(status, 200);
         }
-        let getinfo = w.count("getinfo").await;
+        let getinfo = w.count(wxface::upstream::Upstream::Getinfo).await;
         assert_eq!(getinfo, 201, "every push finalized with one getinfo");
 
         println!("event-callback per push (optimised build; moto and the simulator on loopback)");

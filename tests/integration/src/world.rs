@@ -280,7 +280,13 @@ impl World {
             .expect("face check runs");
     }
 
-    pub async fn count(&self, endpoint: &str) -> u64 {
+    /// How often the simulator saw `upstream` called (its counters use the endpoints' names).
+    pub async fn count(&self, upstream: wxface::upstream::Upstream) -> u64 {
+        self.wx.count(upstream.name()).await
+    }
+
+    /// One of the simulator's own counters: an endpoint wxface must never call.
+    pub async fn sim_count(&self, endpoint: &str) -> u64 {
         self.wx.count(endpoint).await
     }
 

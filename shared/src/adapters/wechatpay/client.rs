@@ -5,6 +5,7 @@
 //! connection, a timeout or a 5xx is retried, at most [`MAX_ATTEMPTS`] times.
 //! A 429 is not retried (it would only prolong the overload): it is a 503.
 
+use crate::upstream::Upstream;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,6 @@ const BACKOFF: Duration = Duration::from_millis(100);
 const DEFAULT_AUTHINFO_TTL: i64 = 3600;
 /// Longest authinfo lifetime we believe (one day).
 const MAX_AUTHINFO_TTL: i64 = 86_400;
-const AUTHINFO_PATH: &str = "/face/get_wxpayface_authinfo";
 const UA: &str = concat!("wxface/", env!("CARGO_PKG_VERSION"), " (aws-lambda; rust)");
 
 pub struct WeChatPayClient {
@@ -66,7 +66,7 @@ impl WeChatPayClient {
     /// or a 4xx is returned as it is for the caller to interpret.
     async fn send(
         &self,
-        endpoint: &'static str,
+        endpoint: Upstream,
         build: impl Fn() -> Result<reqwest::RequestBuilder, WeChatPayError>,
     ) -> Result<Answer, WeChatPayError> {
         let started = std::time::Instant::now();
@@ -78,7 +78,7 @@ impl WeChatPayClient {
 
     async fn send_with_retries(
         &self,
-        endpoint: &'static str,
+        endpoint: Upstream,
         build: impl Fn() -> Result<reqwest::RequestBuilder, WeChatPayError>,
     ) -> Result<Answer, WeChatPayError> {
         let mut attempt = 0;
@@ -91,7 +91,11 @@ impl WeChatPayClient {
                         WeChatPayError::Unavailable(format!("HTTP {}", a.status))
                     }
                     Ok(a) if a.status == 429 => {
-                        tracing::warn!(endpoint, attempt, "WeChat Pay rate limited the call");
+                        tracing::warn!(
+                            endpoint = endpoint.name(),
+                            attempt,
+                            "WeChat Pay rate limited the call"
+                        );
                         return Err(WeChatPayError::Unavailable(
                             "HTTP 429 (rate limited)".into(),
                         ));
@@ -103,7 +107,7 @@ impl WeChatPayClient {
                     Err(ReadError::Transport(why)) => WeChatPayError::Unavailable(why.into()),
                 },
             };
-            tracing::warn!(endpoint, attempt, error = %err, "WeChat Pay call failed");
+            tracing::warn!(endpoint = endpoint.name(), attempt, error = %err, "WeChat Pay call failed");
             if attempt >= MAX_ATTEMPTS {
                 return Err(err);
             }
@@ -418,9 +422,13 @@ impl WeChatPay for WeChatPayClient {
         sub: Option<&SubMerchant>,
     ) -> Result<Authinfo, WeChatPayError> {
         let m = self.merchant.merchant_secrets().await?;
-        let url = format!("{}{AUTHINFO_PATH}", self.face_base);
+        let url = format!(
+            "{}{}",
+            self.face_base,
+            Upstream::GetWxpayfaceAuthinfo.path()
+        );
         let answer = self
-            .send("get_wxpayface_authinfo", || {
+            .send(Upstream::GetWxpayfaceAuthinfo, || {
                 // A fresh now, nonce and signature per attempt.
                 let mut params = authinfo_params(&m, sub, req, self.clock.now(), nonce()?);
                 let sign = v2::sign(&params, &m.api_key, m.sign_type);
@@ -470,7 +478,7 @@ impl WeChatPay for WeChatPayClient {
             .map(|(k, v)| format!("{k}={}", percent_encode(v)))
             .collect();
         // face_sid is [A-Za-z0-9_-] only: the segment is used as it is.
-        let path = format!("/v3/facemch/users/{}", face_sid.expose());
+        let path = format!("{}{}", Upstream::FacemchUsers.path(), face_sid.expose());
         let url = format!("{}{path}?{}", self.api_base, query.join("&"));
         let url = reqwest::Url::parse(&url).map_err(|_| {
             WeChatPayError::Malformed("WECHATPAY_API_BASE gives no valid URL".into())
@@ -487,7 +495,7 @@ impl WeChatPay for WeChatPayClient {
             None => url.path().to_owned(),
         };
         let answer = self
-            .send("facemch_users", || {
+            .send(Upstream::FacemchUsers, || {
                 let nonce = nonce()?;
                 let auth = v3::authorization(
                     &m.merchant_key,

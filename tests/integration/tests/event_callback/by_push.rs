@@ -40,7 +40,7 @@ async fn the_push_alone_completes_a_v1_verification() {
             assert!(log[0].delivered, "{mode:?} {format:?}: {:?}", log[0]);
             assert_eq!(log[0].reply.as_deref(), Some("success"));
             assert_eq!(
-                w.count("getinfo").await,
+                w.count(wxface::upstream::Upstream::Getinfo).await,
                 1,
                 "the push finalized with getinfo"
             );
@@ -51,7 +51,11 @@ async fn the_push_alone_completes_a_v1_verification() {
                 "{mode:?} {format:?}: {}",
                 r.body
             );
-            assert_eq!(w.count("getinfo").await, 1, "no second getinfo");
+            assert_eq!(
+                w.count(wxface::upstream::Upstream::Getinfo).await,
+                1,
+                "no second getinfo"
+            );
         }
     }
 }
@@ -72,7 +76,7 @@ async fn duplicate_and_replayed_pushes_change_nothing() {
         "a byte-for-byte replay is acknowledged: {replayed:?}"
     );
     assert_eq!(w.snapshot().await, after);
-    assert_eq!(w.count("getinfo").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, 1);
     let r = w.verify("o-dup", &issued["out_seq_no"], None).await;
     assert_eq!(
         (r.body["status"].as_str(), r.body["identify_ret"].as_i64()),

@@ -88,7 +88,13 @@ async fn random_and_mutated_requests_get_clear_client_errors() {
         );
     }
     // None of it reached WeChat's face APIs.
-    for endpoint in ["getverifyid", "getuseridkey", "getinfo", "queryverifyinfo"] {
+    use wxface::upstream::Upstream;
+    for endpoint in [
+        Upstream::Getverifyid,
+        Upstream::Getuseridkey,
+        Upstream::Getinfo,
+        Upstream::Queryverifyinfo,
+    ] {
         assert_eq!(w.count(endpoint).await, 0, "{endpoint}");
     }
 }

@@ -57,7 +57,7 @@ async fn push_and_verify_result_race_to_one_final_state() {
         let pushed = async { receive(&w.svc, &q, &body).await };
         let cold = w.cold_instance();
         let code = w.code(&owner).await;
-        let getinfo_before = w.count("getinfo").await;
+        let getinfo_before = w.count(wxface::upstream::Upstream::Getinfo).await;
         let asked = async {
             let body = serde_json::json!({"code": code, "out_seq_no": seq, "verify_result": vr});
             w.raw(
@@ -70,7 +70,7 @@ async fn push_and_verify_result_race_to_one_final_state() {
             .await
         };
         let (pushed, asked) = tokio::join!(pushed, asked);
-        let asked_wechat = w.count("getinfo").await - getinfo_before;
+        let asked_wechat = w.count(wxface::upstream::Upstream::Getinfo).await - getinfo_before;
         *winners
             .entry(format!("getinfo calls: {asked_wechat}"))
             .or_insert(0) += 1;

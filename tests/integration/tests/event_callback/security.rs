@@ -46,7 +46,7 @@ pub async fn finished_v1(w: &World, owner: &str, i: usize) -> (Value, String) {
 /// The table is still `before` and WeChat's getinfo was asked `getinfo` times.
 async fn assert_untouched(w: &World, before: &[String], getinfo: u64) {
     assert_eq!(w.snapshot().await, before, "the table changed");
-    assert_eq!(w.count("getinfo").await, getinfo);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, getinfo);
 }
 
 /// A finished v1 session of o-owner and WeChat's safe-mode JSON push of
@@ -76,7 +76,7 @@ async fn a_genuine_push_finalizes_in_every_mode_and_format() {
                 (200, "success"),
                 "{mode:?} {format:?}"
             );
-            let getinfo = w.count("getinfo").await;
+            let getinfo = w.count(wxface::upstream::Upstream::Getinfo).await;
             // verify-result sees the final answer without another getinfo.
             let r = w.verify("o-owner", &issued["out_seq_no"], None).await;
             assert_eq!(
@@ -84,7 +84,7 @@ async fn a_genuine_push_finalizes_in_every_mode_and_format() {
                 "{mode:?} {format:?}: {}",
                 r.body
             );
-            assert_eq!(w.count("getinfo").await, getinfo);
+            assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, getinfo);
         }
     }
 }
@@ -211,7 +211,7 @@ async fn a_replayed_push_after_finalization_changes_nothing() {
     let w = World::new().await;
     let (_, uri, body) = pushed_v1(&w, 2).await;
     assert_eq!(w.deliver(&uri, &body).await.0, 200);
-    assert_eq!(w.count("getinfo").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, 1);
     let after_first = w.snapshot().await;
     // Inside the window: acknowledged, nothing changes, WeChat not asked.
     for _ in 0..3 {
@@ -228,7 +228,7 @@ async fn getinfo_down_during_the_push_is_answered_for_a_retry_and_records_nothin
     let w = World::new().await;
     let (issued, uri, body) = pushed_v1(&w, 3).await;
     let down = wechat_sim::Fault {
-        endpoint: "getinfo".into(),
+        endpoint: wxface::upstream::Upstream::Getinfo.name().into(),
         status: Some(503),
         ..Default::default()
     };

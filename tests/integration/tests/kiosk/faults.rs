@@ -5,15 +5,17 @@ use serde_json::json;
 use wechatpay_sim::{Fault, ResponseSigner, SimSettings};
 use wxface_harness::fixtures::person;
 
+use wxface::upstream::Upstream;
+
 use crate::world::{DEVICE, KeyMode, Options, Reply, World, user};
 
-const AUTHINFO: &str = "authinfo";
-const USERS: &str = "facemch_users";
+const AUTHINFO: Upstream = Upstream::GetWxpayfaceAuthinfo;
+const USERS: Upstream = Upstream::FacemchUsers;
 
 /// A fault of `endpoint`, as `set` describes it.
-fn fault(endpoint: &str, set: impl FnOnce(&mut Fault)) -> Fault {
+fn fault(endpoint: Upstream, set: impl FnOnce(&mut Fault)) -> Fault {
     let mut f = Fault {
-        endpoint: endpoint.into(),
+        endpoint: crate::world::sim_endpoint(endpoint).into(),
         ..Default::default()
     };
     set(&mut f);
@@ -59,7 +61,12 @@ async fn authinfo_faults() {
         w.pay.reset_counters().await;
         let r = authinfo_under(&w, fault(AUTHINFO, |f| f.status = Some(500))).await;
         r.assert_unavailable();
-        assert_eq!(w.count("authinfo").await, 3, "5xx retried, boundedly");
+        assert_eq!(
+            w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
+                .await,
+            3,
+            "5xx retried, boundedly"
+        );
 
         let r = authinfo_under(&w, fault(AUTHINFO, |f| f.status = Some(404))).await;
         r.assert_error(502, "upstream_error");
@@ -81,7 +88,11 @@ async fn slow_and_unreachable_wechat_pay_is_503() {
     w.pay.reset_counters().await;
     let r = authinfo_under(&w, fault(AUTHINFO, |f| f.delay_ms = Some(1500))).await;
     r.assert_unavailable();
-    assert_eq!(w.count("authinfo").await, 3);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
+            .await,
+        3
+    );
 
     let down = w.instance_with(|s| {
         s.wechatpay_face_api_base = "http://127.0.0.1:9".into();
@@ -185,7 +196,11 @@ async fn real_name_faults() {
             let busy = fault(USERS, |f| f.status = Some(status));
             let r = real_name_under(&w, busy, "upstream_unavailable").await;
             r.assert_unavailable();
-            assert_eq!(w.count("facemch_users").await, calls, "{why}");
+            assert_eq!(
+                w.count(wxface::upstream::Upstream::FacemchUsers).await,
+                calls,
+                "{why}"
+            );
         }
 
         let slow = fault(USERS, |f| f.delay_ms = Some(1500));
@@ -224,7 +239,11 @@ async fn storage_failing_around_the_calls() {
         .post_on(&broken, "/", &World::authinfo_body("s", "r"))
         .await;
     r.assert_unavailable();
-    assert_eq!(w.count("authinfo").await, 0);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
+            .await,
+        0
+    );
     // The audit cannot be written: the personal data is not handed out.
     let face = w.pay.mint_face_sid(&user(person(3)), true).await;
     let body = json!({"device_id": DEVICE, "face_sid": face.face_sid});

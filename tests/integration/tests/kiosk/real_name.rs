@@ -30,7 +30,7 @@ async fn real_name_in_both_key_modes_and_paddings() {
                 "docs/api.md §3 shape"
             );
             assert_eq!(r.headers["cache-control"], "no-store");
-            assert_eq!(w.count("facemch_users").await, 1);
+            assert_eq!(w.count(wxface::upstream::Upstream::FacemchUsers).await, 1);
 
             // One audit item: device, digested face_sid, openid, outcome; a TTL.
             let audits = w.items_with_prefix("audit#").await;
@@ -145,7 +145,7 @@ async fn face_sids_that_would_change_the_signed_path_are_refused_before_any_call
     let face = w.pay.mint_face_sid(&user(person(5)), true).await;
     let r = w.real_name(&face.face_sid, None).await;
     assert_eq!(r.status, 200);
-    let calls = w.pay.count("facemch_users").await;
+    let calls = w.count(wxface::upstream::Upstream::FacemchUsers).await;
     // `.`/`..` and their encodings would be normalized by the URL into
     // another path than the one signed; slashes and queries likewise.
     for sid in [
@@ -160,7 +160,7 @@ async fn face_sids_that_would_change_the_signed_path_are_refused_before_any_call
         r.assert_error(400, "invalid_request");
     }
     assert_eq!(
-        w.pay.count("facemch_users").await,
+        w.count(wxface::upstream::Upstream::FacemchUsers).await,
         calls,
         "WeChat Pay never called"
     );

@@ -261,12 +261,21 @@ impl World {
         );
     }
 
-    pub async fn count(&self, endpoint: &str) -> u64 {
-        self.pay.count(endpoint).await
+    /// How often the WeChat Pay simulator saw `upstream` called.
+    pub async fn count(&self, upstream: wxface::upstream::Upstream) -> u64 {
+        self.pay.count(sim_endpoint(upstream)).await
     }
 
     pub fn now(&self) -> i64 {
         use wxface::domain::Clock;
         self.clock.now()
+    }
+}
+
+/// The WeChat Pay simulator's name for `upstream` (its counters and faults).
+pub fn sim_endpoint(upstream: wxface::upstream::Upstream) -> &'static str {
+    match upstream {
+        wxface::upstream::Upstream::GetWxpayfaceAuthinfo => "authinfo",
+        other => other.name(),
     }
 }

@@ -2,14 +2,15 @@
 //! same call succeeds once the failure is over.
 
 use wechat_sim::Fault;
+use wxface::upstream::Upstream;
 use wxface_harness::fixtures::person;
 
 use crate::world::{Function, World};
 
 /// A fault of `endpoint`, as `set` describes it.
-fn fault(endpoint: &str, set: impl FnOnce(&mut Fault)) -> Fault {
+fn fault(endpoint: Upstream, set: impl FnOnce(&mut Fault)) -> Fault {
     let mut f = Fault {
-        endpoint: endpoint.into(),
+        endpoint: endpoint.name().into(),
         ..Default::default()
     };
     set(&mut f);
@@ -30,12 +31,15 @@ async fn slow_wechat_is_503_and_the_session_stays_usable() {
     let w = World::new().await;
     let issued = w.issue_ok("o-a", person(0), "v2").await;
     w.face_v2("o-a", &issued, 10000).await;
-    let slow = fault("queryverifyinfo", |f| f.delay_ms = Some(2000));
+    let slow = fault(Upstream::Queryverifyinfo, |f| f.delay_ms = Some(2000));
     w.wx.inject(&slow).await;
     let r = w.verify("o-a", &issued["out_seq_no"], None).await;
     r.assert_unavailable();
     // Reads are safe to retry: three attempts, all too slow.
-    assert_eq!(w.count("queryverifyinfo").await, 3);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        3
+    );
     w.wx.clear_faults().await;
     let r = w.verify("o-a", &issued["out_seq_no"], None).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
@@ -47,24 +51,24 @@ async fn busy_wechat_is_retried_a_bounded_number_of_times() {
     let issued = w.issue_ok("o-a", person(1), "v1").await;
     let vr = w.face_v1("o-a", &issued, |_| {}).await;
     // Two -1 answers, then success: retried.
-    let twice = fault("getinfo", |f| {
+    let twice = fault(Upstream::Getinfo, |f| {
         f.errcode = Some(-1);
         f.times = Some(2);
     });
     w.wx.inject(&twice).await;
     let r = w.verify("o-a", &issued["out_seq_no"], Some(&vr)).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
-    assert_eq!(w.count("getinfo").await, 3);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, 3);
 
     // Busy every time: 503 after three attempts.
     let issued = w.issue_ok("o-a", person(1), "v1").await;
     let vr = w.face_v1("o-a", &issued, |_| {}).await;
     w.wx.reset_counters().await;
-    w.wx.inject(&fault("getinfo", |f| f.errcode = Some(-1)))
+    w.wx.inject(&fault(Upstream::Getinfo, |f| f.errcode = Some(-1)))
         .await;
     let r = w.verify("o-a", &issued["out_seq_no"], Some(&vr)).await;
     r.assert_unavailable();
-    assert_eq!(w.count("getinfo").await, 3);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, 3);
     w.wx.clear_faults().await;
     let r = w.verify("o-a", &issued["out_seq_no"], Some(&vr)).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
@@ -76,11 +80,11 @@ async fn a_5xx_on_a_call_that_creates_something_is_not_repeated() {
     w.issue_ok("o-a", person(2), "v2").await; // warm the token
     let before = w.snapshot().await;
     w.wx.reset_counters().await;
-    w.wx.inject(&fault("getverifyid", |f| f.status = Some(502)))
+    w.wx.inject(&fault(Upstream::Getverifyid, |f| f.status = Some(502)))
         .await;
     let r = w.issue("o-a", person(2), "v2").await;
     r.assert_unavailable();
-    assert_eq!(w.count("getverifyid").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getverifyid).await, 1);
     // Only the rate-limit counter moved; no session was stored.
     let sessions = |items: &[String]| {
         let session = "kind=S(\"session\")";
@@ -105,7 +109,7 @@ async fn storage_failing_after_wechat_answered_loses_nothing() {
     let body = World::issue_request(&w.code("o-a").await, p);
     let r = w.post_on(&broken, Function::IssueKey, &body).await;
     r.assert_unavailable();
-    assert_eq!(w.count("getverifyid").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getverifyid).await, 1);
     // The client simply starts again.
     assert_eq!(w.issue("o-a", p, "v2").await.status, 200);
 }
@@ -137,7 +141,7 @@ async fn a_broken_app_secret_is_a_500_that_names_nothing() {
 #[tokio::test]
 async fn calls_wechat_failed_cost_the_user_no_issue_slot() {
     let w = World::with(|s| s.issue_key_limit_per_hour = 2).await;
-    w.wx.inject(&fault("getverifyid", |f| f.status = Some(502)))
+    w.wx.inject(&fault(Upstream::Getverifyid, |f| f.status = Some(502)))
         .await;
     for _ in 0..4 {
         w.issue("o-flaky", person(2), "v2")
@@ -152,7 +156,7 @@ async fn calls_wechat_failed_cost_the_user_no_issue_slot() {
         .await
         .assert_error(429, "rate_limited");
     // A refusal is the user's to pay for: WeChat's own rate limit keeps the slot it took.
-    w.wx.inject(&fault("getverifyid", |f| f.errcode = Some(45011)))
+    w.wx.inject(&fault(Upstream::Getverifyid, |f| f.errcode = Some(45011)))
         .await;
     let r = w.issue("o-refused", person(3), "v2").await;
     r.assert_unavailable();

@@ -33,11 +33,14 @@ async fn v2_pending_then_verified_then_repeated_without_wechat() {
     assert!(r.body["verified_at"].as_i64().unwrap() > 1_700_000_000);
 
     // Final: the same answer from another cold instance, without asking WeChat.
-    let queries = w.count("queryverifyinfo").await;
+    let queries = w.count(wxface::upstream::Upstream::Queryverifyinfo).await;
     assert_eq!(queries, 2);
     let again = w.verify("o-alice", seq, None).await;
     assert_eq!(again.answer(), r.answer());
-    assert_eq!(w.count("queryverifyinfo").await, queries);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        queries
+    );
 }
 
 #[tokio::test]
@@ -58,7 +61,10 @@ async fn v2_failed_face_check_is_final() {
     );
     let again = w.verify("o-bob", &issued["out_seq_no"], None).await;
     assert_eq!(again.answer(), r.answer());
-    assert_eq!(w.count("queryverifyinfo").await, 1);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -87,7 +93,7 @@ async fn v1_verified_with_an_id_ending_in_x() {
     // Repeated, even without verify_result: same answer, no getinfo.
     let again = w.verify("o-carol", &issued["out_seq_no"], None).await;
     assert_eq!(again.answer(), r.answer());
-    assert_eq!(w.count("getinfo").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, 1);
 }
 
 #[tokio::test]
@@ -146,11 +152,11 @@ async fn every_rejection_reason() {
     let r = w.verify("o-erin", &b["out_seq_no"], Some(&vr_b)).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
     let c = w.issue_ok("o-erin", p, "v1").await;
-    let getinfo_before = w.count("getinfo").await;
+    let getinfo_before = w.count(wxface::upstream::Upstream::Getinfo).await;
     let r = w.verify("o-erin", &c["out_seq_no"], Some(&vr_b)).await;
     assert_eq!(r.body["reason"], "verify_result_reused", "{}", r.body);
     assert_eq!(
-        w.count("getinfo").await,
+        w.count(wxface::upstream::Upstream::Getinfo).await,
         getinfo_before,
         "refused before asking WeChat"
     );
@@ -168,7 +174,10 @@ async fn another_users_session_is_forbidden_and_unchanged() {
     let before = w.snapshot().await;
     let r = w.verify("o-grace", &issued["out_seq_no"], None).await;
     r.assert_error(403, "forbidden");
-    assert_eq!(w.count("queryverifyinfo").await, 0);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        0
+    );
     assert_eq!(w.snapshot().await, before);
     // The owner still completes it.
     let r = w.verify("o-frank", &issued["out_seq_no"], None).await;
@@ -194,7 +203,10 @@ async fn expired_session_is_gone_but_final_answers_are_kept() {
     r.assert_error(410, "session_expired");
     let r = w.verify("o-heidi", &done["out_seq_no"], None).await;
     assert_eq!(r.body["status"], "verified");
-    assert_eq!(w.count("queryverifyinfo").await, 1);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        1
+    );
 }
 
 #[tokio::test]

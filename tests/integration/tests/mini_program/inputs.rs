@@ -187,7 +187,7 @@ async fn login_codes_wechat_refuses() {
     w.wx.advance_clock(301).await;
     let r = w.post(Function::IssueKey, &issue_body(&code)).await;
     r.assert_error(401, "invalid_code");
-    assert_eq!(w.count("getverifyid").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getverifyid).await, 1);
 }
 
 #[tokio::test]
@@ -196,7 +196,7 @@ async fn v1_session_needs_its_verify_result() {
     let issued = w.issue_ok("o-lee", person(1), "v1").await;
     let r = w.verify("o-lee", &issued["out_seq_no"], None).await;
     r.assert_error(400, "invalid_request");
-    assert_eq!(w.count("getinfo").await, 0);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getinfo).await, 0);
     // A verify_result WeChat does not know: the client's mistake (400, with
     // WeChat's errcode), and the session stays usable.
     let r = w
@@ -219,7 +219,7 @@ async fn issue_key_is_rate_limited_per_user() {
     r.assert_error(429, "rate_limited");
     let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=3600).contains(&retry));
-    assert_eq!(w.count("getverifyid").await, 2);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getverifyid).await, 2);
     // Another user is not affected; the next hour resets it.
     assert_eq!(w.issue("o-nina", p, "v2").await.status, 200);
     w.clock.advance(3600);

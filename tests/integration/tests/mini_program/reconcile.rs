@@ -86,7 +86,10 @@ async fn a_passed_face_check_whose_phone_never_returned_is_finalized_by_the_serv
     // Not yet due: nothing runs.
     assert_eq!(r.run_due(&w).await, 0);
     assert_eq!(r.run_next(&w).await, created + 300);
-    assert_eq!(w.count("queryverifyinfo").await, 1);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        1
+    );
     assert!(
         r.checks.booked().await.unwrap().is_empty(),
         "final: no further check"
@@ -98,7 +101,7 @@ async fn a_passed_face_check_whose_phone_never_returned_is_finalized_by_the_serv
         "verified"
     );
     assert_eq!(
-        w.count("queryverifyinfo").await,
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
         1,
         "lookup of a final session asks nothing"
     );
@@ -144,7 +147,7 @@ async fn queryverifyinfo_failing_several_times_delays_but_never_loses_it() {
     r.take_new_sessions().await;
     // WeChat failing (502 on every attempt): each check books a retry, backing off.
     w.wx.inject(&Fault {
-        endpoint: "queryverifyinfo".into(),
+        endpoint: wxface::upstream::Upstream::Queryverifyinfo.name().into(),
         status: Some(502),
         ..Default::default()
     })
@@ -204,7 +207,10 @@ async fn a_face_check_that_never_happened_ends_failed_expired() {
         at.push(r.run_next(&w).await - created);
     }
     assert_eq!(at, [300, 900, 1800, 3600 - 60]);
-    assert_eq!(w.count("queryverifyinfo").await, 4);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        4
+    );
     let looked = status_of(&w, &s).await;
     assert_eq!(
         (looked["status"].as_str(), looked["reason"].as_str()),
@@ -268,10 +274,10 @@ async fn no_extra_wechat_call_when_the_phone_asks_in_time() {
         "verified"
     );
     r.take_new_sessions().await;
-    let before = w.count("queryverifyinfo").await;
+    let before = w.count(wxface::upstream::Upstream::Queryverifyinfo).await;
     r.run_next(&w).await;
     assert_eq!(
-        w.count("queryverifyinfo").await,
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
         before,
         "no extra WeChat call"
     );
@@ -291,9 +297,12 @@ async fn lookup_asks_wechat_about_a_pending_session_and_answers_the_truth() {
     );
     w.face_v2("o-rc-h", &s, 10000).await;
     // Asked a moment ago (both fronts' lookups count as one ask): not again within 5 s.
-    let asked = w.count("queryverifyinfo").await;
+    let asked = w.count(wxface::upstream::Upstream::Queryverifyinfo).await;
     assert_eq!(status_of(&w, &s).await["status"], "pending");
-    assert_eq!(w.count("queryverifyinfo").await, asked);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Queryverifyinfo).await,
+        asked
+    );
     w.clock
         .advance(wxface::service::lookup::CHECK_INTERVAL_SECS);
     let looked = status_of(&w, &s).await;

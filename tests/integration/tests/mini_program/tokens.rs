@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use wechat_sim::Fault;
+use wxface::upstream::Upstream;
 use wxface_harness::fixtures::person;
 use wxface_harness::secrets;
 
 use crate::world::{Function, World};
 
-fn fault(endpoint: &str, errcode: i64, times: Option<u32>) -> Fault {
+fn fault(endpoint: Upstream, errcode: i64, times: Option<u32>) -> Fault {
     Fault {
-        endpoint: endpoint.into(),
+        endpoint: endpoint.name().into(),
         errcode: Some(errcode),
         times,
         ..Default::default()
@@ -22,9 +23,9 @@ async fn token_is_fetched_once_kept_in_the_secret_and_shared() {
     let w = World::new().await;
     w.issue_ok("o-a", person(0), "v2").await;
     w.issue_ok("o-b", person(1), "v1").await;
-    assert_eq!(w.count("stable_token").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::StableToken).await, 1);
     assert_eq!(
-        w.count("token").await,
+        w.sim_count("token").await,
         0,
         "never the quota-limited /cgi-bin/token"
     );
@@ -45,33 +46,43 @@ async fn token_is_fetched_once_kept_in_the_secret_and_shared() {
     let body = World::issue_request(&w.code("o-c").await, person(2));
     let r = w.post_on(&cold, Function::IssueKey, &body).await;
     r.assert_status(200);
-    assert_eq!(w.count("stable_token").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::StableToken).await, 1);
 }
 
 #[tokio::test]
 async fn rejected_token_is_replaced_and_the_call_retried_once() {
     let w = World::new().await;
     w.issue_ok("o-a", person(0), "v2").await;
-    assert_eq!(w.count("stable_token").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::StableToken).await, 1);
     for code in [40001, 40014, 42001] {
         w.wx.reset_counters().await;
-        w.wx.inject(&fault("getverifyid", code, Some(1))).await;
+        w.wx.inject(&fault(Upstream::Getverifyid, code, Some(1)))
+            .await;
         let r = w.issue("o-a", person(0), "v2").await;
         assert_eq!(r.status, 200, "{code}: {}", r.body);
-        assert_eq!(w.count("getverifyid").await, 2, "{code}: retried once");
-        assert_eq!(w.count("stable_token").await, 1, "{code}: one fresh token");
+        assert_eq!(
+            w.count(wxface::upstream::Upstream::Getverifyid).await,
+            2,
+            "{code}: retried once"
+        );
+        assert_eq!(
+            w.count(wxface::upstream::Upstream::StableToken).await,
+            1,
+            "{code}: one fresh token"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_token_rejected_every_time_is_a_clear_502_not_a_loop() {
     let w = World::new().await;
-    w.wx.inject(&fault("getverifyid", 40001, None)).await;
+    w.wx.inject(&fault(Upstream::Getverifyid, 40001, None))
+        .await;
     let r = w.issue("o-a", person(0), "v2").await;
     r.assert_error(502, "upstream_error");
     assert_eq!(r.body["error"]["errcode"], 40001);
-    assert_eq!(w.count("getverifyid").await, 2);
-    assert_eq!(w.count("stable_token").await, 2);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getverifyid).await, 2);
+    assert_eq!(w.count(wxface::upstream::Upstream::StableToken).await, 2);
 }
 
 #[tokio::test]
@@ -82,8 +93,12 @@ async fn a_token_wechat_expired_early_is_replaced() {
     w.wx.advance_clock(7300).await;
     let r = w.issue("o-a", person(0), "v2").await;
     r.assert_status(200);
-    assert_eq!(w.count("getverifyid").await, 3, "one 42001, then success");
-    assert_eq!(w.count("stable_token").await, 2);
+    assert_eq!(
+        w.count(wxface::upstream::Upstream::Getverifyid).await,
+        3,
+        "one 42001, then success"
+    );
+    assert_eq!(w.count(wxface::upstream::Upstream::StableToken).await, 2);
 }
 
 #[tokio::test]
@@ -101,6 +116,6 @@ async fn thirty_cold_instances_make_one_stable_token_call() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
-    assert_eq!(w.count("getverifyid").await, 30);
-    assert_eq!(w.count("stable_token").await, 1);
+    assert_eq!(w.count(wxface::upstream::Upstream::Getverifyid).await, 30);
+    assert_eq!(w.count(wxface::upstream::Upstream::StableToken).await, 1);
 }
