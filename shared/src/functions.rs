@@ -206,6 +206,10 @@ mod tests {
                 f.calls_wechat()
             );
         }
-        assert!(!Function::PublishEvents.secrets().contains(&Secret::WeChatCredentials));
+        assert!(
+            !Function::PublishEvents
+                .secrets()
+                .contains(&Secret::WeChatCredentials)
+        );
     }
 }

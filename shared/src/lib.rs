@@ -11,6 +11,7 @@
 //! | `config`    | the environment and the secrets (app, WeChat credentials, identity, merchant), parsed and checked |
 //! | `error`     | the adapters' errors                                                 |
 //! | `upstream`  | every WeChat and WeChat Pay endpoint called: name, path, retry class |
+//! | `functions` | every function, listed once: its secrets, table items, upstreams (the manifest the template and docs tests check) |
 //! | `telemetry` | logs and CloudWatch embedded-metric-format metrics                   |
 //! | `ports`     | every trait the services are written against                         |
 //! | `adapters`  | the ports on DynamoDB (and its stream), Secrets Manager, EventBridge, WeChat and WeChat Pay; the one HTTP/TLS setup, which the AWS SDK sends through too |
@@ -32,6 +33,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod functions;
 pub mod http;
 pub mod ports;
 #[cfg(test)]

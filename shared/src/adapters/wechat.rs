@@ -27,8 +27,6 @@ use crate::upstream::{Retry, Upstream};
 const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
 
-/// Whether a timed-out or 5xx call may be sent again.
-
 /// Plain HTTP to WeChat: one place for timeouts, retries and errcode handling.
 #[derive(Clone)]
 pub struct WeChatHttp {

@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use wxface::functions::Function;
 use wxface::upstream::Upstream;
 use wxface_harness::template::load_template;
 use yaml_rust2::Yaml;
@@ -61,26 +62,23 @@ const SECRET_VARS: [&str; 5] = [
 const GET: &str = "secretsmanager:GetSecretValue";
 const PUT: &str = "secretsmanager:PutSecretValue";
 
-/// What each function may do with each secret; anything absent is forbidden.
+/// What each function may do with each secret (its manifest, `wxface::functions`); anything
+/// absent is forbidden.
 fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
-    match binary {
-        "authinfo" => BTreeMap::from([(MERCHANT_SECRET, BTreeSet::from([GET]))]),
-        // No WeChat call: the app secret's keys only (data keys, receipt keys), never the
-        // WeChat credentials or the access token.
-        "publish-events" => BTreeMap::from([(APP_SECRET, BTreeSet::from([GET]))]),
-        // identity_hash is computed once, at issue-key (then kept sealed in the session).
-        "issue-key" => BTreeMap::from([
-            (APP_SECRET, BTreeSet::from([GET])),
-            (WECHAT_SECRET, BTreeSet::from([GET])),
-            (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
-            (IDENTITY_SECRET, BTreeSet::from([GET])),
-        ]),
-        _ => BTreeMap::from([
-            (APP_SECRET, BTreeSet::from([GET])),
-            (WECHAT_SECRET, BTreeSet::from([GET])),
-            (TOKEN_SECRET, BTreeSet::from([GET, PUT])),
-        ]),
-    }
+    let Some(f) = Function::parse(binary) else {
+        return BTreeMap::new();
+    };
+    f.secrets()
+        .into_iter()
+        .map(|s| {
+            let actions = if s.written() {
+                BTreeSet::from([GET, PUT])
+            } else {
+                BTreeSet::from([GET])
+            };
+            (s.env_var(), actions)
+        })
+        .collect()
 }
 
 const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
@@ -93,44 +91,11 @@ const DYNAMODB_ITEM_ACTIONS: [&str; 4] = [
 ];
 
 /// The item kinds (key prefixes, as `dynamodb:LeadingKeys` patterns) each function's code reads
-/// or writes, by action (shared/src/adapters/dynamodb/). Anything else is forbidden.
+/// or writes, by action (its manifest). Anything else is forbidden.
 fn item_kinds(binary: &str) -> BTreeSet<(&'static str, &'static str)> {
-    const LEASE: [(&str, &str); 2] = [
-        ("dynamodb:PutItem", "lease#access-token"),
-        ("dynamodb:DeleteItem", "lease#access-token"),
-    ];
-    let kinds: Vec<(&str, &str)> = match binary {
-        "issue-key" => vec![
-            ("dynamodb:PutItem", "session#*"),
-            ("dynamodb:UpdateItem", "rate#issue-key#*"),
-        ],
-        "verify-result" | "event-callback" => vec![
-            ("dynamodb:GetItem", "session#*"),
-            ("dynamodb:UpdateItem", "session#*"),
-            ("dynamodb:GetItem", "verify_result#*"),
-            ("dynamodb:PutItem", "verify_result#*"),
-        ],
-        "authinfo" => vec![
-            ("dynamodb:GetItem", "authinfo#*"),
-            ("dynamodb:PutItem", "authinfo#*"),
-            ("dynamodb:PutItem", "audit#*"),
-        ],
-        // lookup and reconcile ask WeChat about pending 2.0 sessions: they mark a session
-        // asked and write its final state (UpdateItem), never a verify_result claim (1.0).
-        "lookup" | "reconcile" => vec![
-            ("dynamodb:GetItem", "session#*"),
-            ("dynamodb:UpdateItem", "session#*"),
-        ],
-        _ => vec![],
-    };
-    // Every function that calls WeChat may refresh the shared access token.
-    let lease = UPSTREAMS
-        .iter()
-        .any(|(f, eps)| *f == binary && eps.contains(&Upstream::StableToken));
-    kinds
-        .into_iter()
-        .chain(LEASE.into_iter().filter(|_| lease))
-        .collect()
+    Function::parse(binary)
+        .map(|f| f.items().into_iter().collect())
+        .unwrap_or_default()
 }
 
 const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
@@ -140,45 +105,11 @@ const DYNAMODB_STREAM_ACTIONS: [&str; 4] = [
     "dynamodb:ListStreams",
 ];
 
-/// The WeChat / WeChat Pay endpoints each function calls (the `Upstream` of its metrics); each
-/// pair has its own upstream alarm. `the_upstream_table_is_the_codes_endpoints` ties the table to
-/// the enum and the adapters.
-const UPSTREAMS: [(&str, &[Upstream]); 6] = [
-    (
-        "issue-key",
-        &[
-            Upstream::StableToken,
-            Upstream::Jscode2session,
-            Upstream::Getverifyid,
-            Upstream::Getuseridkey,
-        ],
-    ),
-    (
-        "verify-result",
-        &[
-            Upstream::StableToken,
-            Upstream::Jscode2session,
-            Upstream::Queryverifyinfo,
-            Upstream::Getinfo,
-        ],
-    ),
-    (
-        "event-callback",
-        &[Upstream::StableToken, Upstream::Getinfo],
-    ),
-    (
-        "lookup",
-        &[Upstream::StableToken, Upstream::Queryverifyinfo],
-    ),
-    (
-        "reconcile",
-        &[Upstream::StableToken, Upstream::Queryverifyinfo],
-    ),
-    (
-        "authinfo",
-        &[Upstream::GetWxpayfaceAuthinfo, Upstream::FacemchUsers],
-    ),
-];
+/// The WeChat / WeChat Pay endpoints `binary` calls (its manifest); each pair has its own
+/// upstream alarm.
+fn upstreams(binary: &str) -> &'static [Upstream] {
+    Function::parse(binary).map_or(&[], Function::upstreams)
+}
 
 /// WeChat waits this long for the push reply.
 const PUSH_DEADLINE_SECS: i64 = 5;
@@ -660,7 +591,7 @@ fn check(doc: &Yaml) -> Vec<String> {
         // 3. DynamoDB: item actions on the sessions table only, each bound to the function's
         // own item kinds (dynamodb:LeadingKeys); its stream read only by publish-events and
         // reconcile, and nothing but read.
-        let reads_stream = matches!(binary.as_str(), "publish-events" | "reconcile");
+        let reads_stream = Function::parse(binary).is_some_and(Function::reads_stream);
         let mut kinds: BTreeSet<(String, String)> = BTreeSet::new();
         for (s, actions) in allowed_actions(&own, "dynamodb:") {
             let resources = string_list(&s.body["Resource"]);
@@ -838,9 +769,14 @@ fn check(doc: &Yaml) -> Vec<String> {
             ));
         }
     }
-    let wanted: BTreeSet<(String, String)> = UPSTREAMS
+    let wanted: BTreeSet<(String, String)> = Function::ALL
         .iter()
-        .flat_map(|(f, eps)| eps.iter().map(|e| (f.to_string(), e.name().to_owned())))
+        .flat_map(|f| {
+            let name = f.package();
+            upstreams(name)
+                .iter()
+                .map(move |e| (name.to_owned(), e.name().to_owned()))
+        })
         .collect();
     for (f, e) in wanted.difference(&alarmed) {
         problems.push(format!("{f}: no upstream alarm on {e}"));
@@ -1234,7 +1170,7 @@ fn the_template_grants_least_privilege_and_meets_the_push_deadline() {
     );
 }
 
-/// Every endpoint of the `Upstream` enum is called by some function of `UPSTREAMS` and used by
+/// Every endpoint of the `Upstream` enum is called by some function's manifest and used by
 /// an adapter (`Upstream::<Variant>` in the non-test part of the WeChat or WeChat Pay adapter),
 /// and no adapter names an endpoint by a string literal.
 #[test]
@@ -1245,12 +1181,12 @@ fn the_upstream_table_is_the_codes_endpoints() {
         let text = std::fs::read_to_string(root.join(file)).expect("adapter source");
         code.push_str(text.split("#[cfg(test)]").next().unwrap_or_default());
     }
-    let table: BTreeSet<Upstream> = UPSTREAMS
+    let table: BTreeSet<Upstream> = Function::ALL
         .iter()
-        .flat_map(|(_, eps)| eps.iter().copied())
+        .flat_map(|f| f.upstreams().iter().copied())
         .collect();
     for u in Upstream::ALL {
-        assert!(table.contains(&u), "{u}: no function of UPSTREAMS calls it");
+        assert!(table.contains(&u), "{u}: no function's manifest calls it");
         let variant = format!("{u:?}");
         assert!(
             code.contains(&format!("Upstream::{variant}")),
