@@ -28,7 +28,7 @@ pub struct AppSecrets {
     /// secret: used while they are still here (docs/api.md §2.2, upgrading).
     /// A malformed set is an error only where WeChat is called (the field
     /// and problem), so publish-events keeps working.
-    legacy_wechat: Option<Result<Arc<WeChatCredentials>, (&'static str, &'static str)>>,
+    legacy_wechat: LegacyWeChat,
 }
 
 #[derive(Deserialize)]
@@ -42,70 +42,76 @@ struct RawAppSecrets {
     legacy: RawWeChatCredentials,
 }
 
+/// The WeChat credentials of the older layout, if any are there: parsed,
+/// or the field and problem that make them unusable.
+type LegacyWeChat = Option<Result<Arc<WeChatCredentials>, (&'static str, &'static str)>>;
+
 impl AppSecrets {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
         let field = super::field_error(secret_id);
         let raw: RawAppSecrets = super::secret_json(secret_id, json)?;
-        let appid = present(raw.appid).ok_or_else(|| field("appid", "is missing"))?;
-        let data_key = present(raw.data_key).ok_or_else(|| field("data_key", "is missing"))?;
-        let key = |name: &'static str, b64: &str| {
-            DataKey::from_base64(b64).map_err(|_| field(name, "is not base64 of 32 bytes"))
-        };
-        let id = |name: &'static str, raw: &str| {
-            KeyId::parse(raw).map_err(|_| field(name, "must be 1-32 characters of [A-Za-z0-9_-]"))
-        };
-        let current_id = present(raw.data_key_id).unwrap_or_else(|| UNNAMED_KEY_ID.into());
-        let current = (id("data_key_id", &current_id)?, key("data_key", &data_key)?);
-        let older = raw
-            .previous_data_keys
-            .unwrap_or_default()
-            .iter()
-            .map(|(k, v)| Ok((id("previous_data_keys", k)?, key("previous_data_keys", v)?)))
-            .collect::<Result<Vec<_>, ConfigError>>()?;
-        let data_keys = DataKeyring::new(current, older).map_err(|_| {
-            field(
-                "previous_data_keys",
-                "must hold at most 8 keys, none under data_key_id's id",
-            )
-        })?;
+        let appid = present(raw.appid.clone()).ok_or_else(|| field("appid", "is missing"))?;
+        let data_keys = keyring(secret_id, &raw)?;
         let receipt_keys = match raw.receipt_keys {
             None | Some(serde_json::Value::Null) => Err("is missing (needed to sign receipts)"),
             Some(v) => ReceiptKeys::from_json(&v).map(Arc::new).map_err(|e| e.0),
-        };
-        let l = &raw.legacy;
-        let has_wechat_fields = [
-            &l.appsecret,
-            &l.push_token,
-            &l.encoding_aes_key,
-            &l.previous_encoding_aes_key,
-        ]
-        .iter()
-        .any(|f| present((*f).clone()).is_some());
-        let legacy_wechat = match has_wechat_fields {
-            false => None,
-            true => {
-                tracing::warn!(
-                    event = "wechat_credentials_in_app_secret",
-                    "the app secret still holds WeChat credentials, which are used from there: move them to the WeChat credentials secret"
-                );
-                Some(
-                    WeChatCredentials::from_raw(secret_id, raw.legacy)
-                        .map(Arc::new)
-                        .map_err(|e| match e {
-                            ConfigError::SecretField { field, problem, .. } => (field, problem),
-                            _ => ("(WeChat fields)", "are malformed"),
-                        }),
-                )
-            }
         };
         Ok(Self {
             secret_id: secret_id.to_owned(),
             receipt_keys,
             appid,
             data_keys,
-            legacy_wechat,
+            legacy_wechat: legacy_wechat(secret_id, raw.legacy),
         })
     }
+}
+
+/// `data_key` (under `data_key_id`, default `k0`) and `previous_data_keys`.
+fn keyring(secret_id: &str, raw: &RawAppSecrets) -> Result<DataKeyring, ConfigError> {
+    let field = super::field_error(secret_id);
+    let key = |name: &'static str, b64: &str| {
+        DataKey::from_base64(b64).map_err(|_| field(name, "is not base64 of 32 bytes"))
+    };
+    let id = |name: &'static str, raw: &str| {
+        KeyId::parse(raw).map_err(|_| field(name, "must be 1-32 characters of [A-Za-z0-9_-]"))
+    };
+    let data_key = present(raw.data_key.clone()).ok_or_else(|| field("data_key", "is missing"))?;
+    let current_id = present(raw.data_key_id.clone()).unwrap_or_else(|| UNNAMED_KEY_ID.into());
+    let current = (id("data_key_id", &current_id)?, key("data_key", &data_key)?);
+    let older = (raw.previous_data_keys.iter().flatten())
+        .map(|(k, v)| Ok((id("previous_data_keys", k)?, key("previous_data_keys", v)?)))
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    DataKeyring::new(current, older).map_err(|_| {
+        field(
+            "previous_data_keys",
+            "must hold at most 8 keys, none under data_key_id's id",
+        )
+    })
+}
+
+/// The WeChat fields of an app secret written before they had their own secret.
+fn legacy_wechat(secret_id: &str, raw: RawWeChatCredentials) -> LegacyWeChat {
+    let fields = [
+        &raw.appsecret,
+        &raw.push_token,
+        &raw.encoding_aes_key,
+        &raw.previous_encoding_aes_key,
+    ];
+    if !fields.iter().any(|f| present((*f).clone()).is_some()) {
+        return None;
+    }
+    tracing::warn!(
+        event = "wechat_credentials_in_app_secret",
+        "the app secret still holds WeChat credentials, which are used from there: move them to the WeChat credentials secret"
+    );
+    Some(
+        WeChatCredentials::from_raw(secret_id, raw)
+            .map(Arc::new)
+            .map_err(|e| match e {
+                ConfigError::SecretField { field, problem, .. } => (field, problem),
+                _ => ("(WeChat fields)", "are malformed"),
+            }),
+    )
 }
 
 impl AppSecrets {

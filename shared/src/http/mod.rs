@@ -176,100 +176,140 @@ pub fn respond(result: Result<Reply, ApiError>) -> Response<Body> {
     }
 }
 
+/// The one mapping from errors to what the client sees (docs/api.md §3.2):
+/// by where the error came from, each in its own function below.
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        use StatusCode as S;
         let detail = e.to_string();
         let mut api = match e {
-            ServiceError::InvalidRequest(m) => Self::invalid_request(m),
-            ServiceError::Invalid(v) => Self::new(S::BAD_REQUEST, v.code(), v.to_string()),
-            ServiceError::InvalidCode => Self::new(
-                S::UNAUTHORIZED,
-                "invalid_code",
-                "the wx.login code is invalid, expired or already used",
-            ),
-            ServiceError::NotSessionOwner => Self::new(
-                S::FORBIDDEN,
-                "forbidden",
-                "this session belongs to another user",
-            ),
-            ServiceError::DeviceNotAllowed(what) => Self::new(
-                S::FORBIDDEN,
-                "forbidden",
-                format!("this device is not registered for that {what}"),
-            ),
-            ServiceError::SessionNotFound => Self::new(
-                S::NOT_FOUND,
-                "session_not_found",
-                "no session has this out_seq_no",
-            ),
-            ServiceError::SessionExpired => Self::new(
-                S::GONE,
-                "session_expired",
-                "the session expired before it was completed; start a new one",
-            ),
-            ServiceError::RateLimited { retry_after } => Self::new(
-                S::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many verifications started; try again later",
-            )
-            .retry_after(retry_after),
-            ServiceError::VerifyResultRefused { errcode } if errcode == 84002 => Self::new(
-                S::GONE,
-                "verify_result_expired",
-                "WeChat says this verify_result has expired; run the face check again",
-            )
-            .with("errcode", json!(errcode)),
-            ServiceError::VerifyResultRefused { errcode } => Self::new(
-                S::BAD_REQUEST,
-                "verify_result_unknown",
-                "WeChat does not know this verify_result",
-            )
-            .with("errcode", json!(errcode)),
-            ServiceError::WeChat(WeChatError::RateLimited(limit)) => Self::new(
-                S::SERVICE_UNAVAILABLE,
-                "upstream_unavailable",
-                "WeChat's rate limit was reached; try again later",
-            )
-            .retry_after(RATE_LIMIT_RETRY_AFTER_SECS)
-            .with("errcode", json!(limit)),
-            ServiceError::WeChat(WeChatError::Api { errcode, .. }) => Self::new(
-                S::BAD_GATEWAY,
-                "upstream_error",
-                format!("WeChat answered errcode {errcode}"),
-            )
-            .with("errcode", json!(errcode)),
-            ServiceError::WeChat(WeChatError::Malformed(_)) => Self::new(
-                S::BAD_GATEWAY,
-                "upstream_error",
-                "WeChat answered something unexpected",
-            ),
-            ServiceError::WeChat(WeChatError::Unavailable(_))
-            | ServiceError::Config(ConfigError::SecretUnavailable { .. }) => {
-                unavailable("WeChat or AWS is unavailable; try again")
-            }
+            ServiceError::WeChat(e) => wechat_error(e),
+            ServiceError::WeChatPay(e) => wechatpay_error(e),
+            ServiceError::Config(e) => config_error(&e),
             ServiceError::Store(StoreError::Unavailable(_)) => {
                 unavailable("storage is unavailable; try again")
             }
-            ServiceError::Config(_) | ServiceError::WeChat(WeChatError::Config(_)) => Self::new(
-                S::INTERNAL_SERVER_ERROR,
-                "configuration_error",
-                "the service is not configured correctly",
-            ),
-            ServiceError::PushRefused(why) => Self::new(S::UNAUTHORIZED, "unauthorized", why),
-            ServiceError::Unauthorized => Self::new(
-                S::UNAUTHORIZED,
-                "unauthorized",
-                "a registered device_id and its bearer token are required",
-            ),
-            ServiceError::WeChatPay(e) => wechatpay_error(e),
-            ServiceError::Store(_) | ServiceError::Internal(_) => {
-                Self::new(S::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
-            }
+            ServiceError::Store(_) | ServiceError::Internal(_) => internal_error(),
+            other => caller_error(other),
         };
         api.detail = Some(detail);
         api
     }
+}
+
+/// What the caller did or asked: a 4xx, never a 5xx.
+fn caller_error(e: ServiceError) -> ApiError {
+    use StatusCode as S;
+    match e {
+        ServiceError::InvalidRequest(m) => ApiError::invalid_request(m),
+        ServiceError::Invalid(v) => ApiError::new(S::BAD_REQUEST, v.code(), v.to_string()),
+        ServiceError::InvalidCode => ApiError::new(
+            S::UNAUTHORIZED,
+            "invalid_code",
+            "the wx.login code is invalid, expired or already used",
+        ),
+        ServiceError::NotSessionOwner => ApiError::new(
+            S::FORBIDDEN,
+            "forbidden",
+            "this session belongs to another user",
+        ),
+        ServiceError::DeviceNotAllowed(what) => ApiError::new(
+            S::FORBIDDEN,
+            "forbidden",
+            format!("this device is not registered for that {what}"),
+        ),
+        ServiceError::SessionNotFound => ApiError::new(
+            S::NOT_FOUND,
+            "session_not_found",
+            "no session has this out_seq_no",
+        ),
+        ServiceError::SessionExpired => ApiError::new(
+            S::GONE,
+            "session_expired",
+            "the session expired before it was completed; start a new one",
+        ),
+        ServiceError::RateLimited { retry_after } => ApiError::new(
+            S::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many verifications started; try again later",
+        )
+        .retry_after(retry_after),
+        ServiceError::VerifyResultRefused { errcode } => verify_result_refused(errcode),
+        ServiceError::PushRefused(why) => ApiError::new(S::UNAUTHORIZED, "unauthorized", why),
+        ServiceError::Unauthorized => ApiError::new(
+            S::UNAUTHORIZED,
+            "unauthorized",
+            "a registered device_id and its bearer token are required",
+        ),
+        // Every other variant is routed by `From<ServiceError>` above.
+        _ => internal_error(),
+    }
+}
+
+/// WeChat does not know the client's verify_result (84001, 84003), or it expired (84002).
+fn verify_result_refused(errcode: i64) -> ApiError {
+    let (status, code, message) = match errcode {
+        84002 => (
+            StatusCode::GONE,
+            "verify_result_expired",
+            "WeChat says this verify_result has expired; run the face check again",
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "verify_result_unknown",
+            "WeChat does not know this verify_result",
+        ),
+    };
+    ApiError::new(status, code, message).with("errcode", json!(errcode))
+}
+
+/// WeChat failed or refused: a 5xx, with its errcode when it gave one.
+fn wechat_error(e: WeChatError) -> ApiError {
+    use StatusCode as S;
+    match e {
+        WeChatError::RateLimited(limit) => ApiError::new(
+            S::SERVICE_UNAVAILABLE,
+            "upstream_unavailable",
+            "WeChat's rate limit was reached; try again later",
+        )
+        .retry_after(RATE_LIMIT_RETRY_AFTER_SECS)
+        .with("errcode", json!(limit)),
+        WeChatError::Api { errcode, .. } => ApiError::new(
+            S::BAD_GATEWAY,
+            "upstream_error",
+            format!("WeChat answered errcode {errcode}"),
+        )
+        .with("errcode", json!(errcode)),
+        WeChatError::Malformed(_) => ApiError::new(
+            S::BAD_GATEWAY,
+            "upstream_error",
+            "WeChat answered something unexpected",
+        ),
+        WeChatError::Unavailable(_) => unavailable("WeChat or AWS is unavailable; try again"),
+        WeChatError::Config(c) => config_error(&c),
+    }
+}
+
+/// Secrets Manager unreachable is a 503 (try again); anything else about the
+/// configuration is ours to fix: `500 configuration_error`, the detail in the log.
+fn config_error(e: &ConfigError) -> ApiError {
+    match e {
+        ConfigError::SecretUnavailable { .. } => {
+            unavailable("WeChat or AWS is unavailable; try again")
+        }
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "configuration_error",
+            "the service is not configured correctly",
+        ),
+    }
+}
+
+fn internal_error() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "internal error",
+    )
 }
 
 /// WeChat Pay's failures (docs/api.md §3.6). The public `code` comes

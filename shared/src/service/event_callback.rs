@@ -10,7 +10,9 @@ use tracing::{info, warn};
 use super::finalize::{judge_token, write_final};
 use super::{ServiceError, Services};
 use crate::config::{AppSecrets, WeChatCredentials};
-use crate::domain::{FinalResult, FlowBinding, OpenId, OutSeqNo, Sealing, VerifyResultToken};
+use crate::domain::{
+    FinalResult, FlowBinding, OpenId, OutSeqNo, Sealing, Session, VerifyResultToken,
+};
 use crate::error::{ConfigError, WeChatError};
 use crate::ports::Finalized;
 use crate::push::crypto::{AesKey, Decrypted, signature_matches};
@@ -208,21 +210,11 @@ async fn face_identify(
         info!(event = "push_ignored", out_seq_no = %out_seq_no, why, "push ignored");
         Ok(PushOutcome::Ignored(why))
     };
-    let Some(session) = svc.store.get(out_seq_no).await? else {
-        return ignore("unknown out_seq_no");
+    let session = svc.store.get(out_seq_no).await?;
+    let session = match not_for_a_push(session, openid, svc.clock.now()) {
+        Ok(session) => session,
+        Err(why) => return ignore(why),
     };
-    if !session.is_owned_by(openid) {
-        return ignore("the pushed openid does not own the session");
-    }
-    if session.final_result().is_some() {
-        return ignore("the session is already final");
-    }
-    if !matches!(session.binding, FlowBinding::V1 { .. }) {
-        return ignore("not a v1 session");
-    }
-    if session.is_expired(svc.clock.now()) {
-        return ignore("the session expired");
-    }
     // The first pushed verify_result is kept: a later, different one is
     // ignored; WeChat's retry of the same one carries on where it stopped.
     let already_recorded = match &session.pushed_verify_result {
@@ -236,51 +228,88 @@ async fn face_identify(
             true
         }
     };
-    let outcome = tokio::time::timeout(FINALIZE_BUDGET, async {
-        // Judged before anything is written: a result that is not this
-        // session's own (another user's, another key's, or one consumed
-        // elsewhere) changes nothing.
-        let judgement = match judge_token(svc, &session, verify_result).await {
-            Err(ServiceError::VerifyResultRefused { .. }) => {
-                return ignore("WeChat does not know the pushed verify_result");
-            }
-            other => other?,
-        };
-        if judgement.is_foreign() {
-            return ignore("the verify_result does not belong to the session");
-        }
-        if !already_recorded {
-            // Durable before the final write: if that fails, WeChat's retry
-            // or verify-result finishes the session with this verify_result.
-            let sealed = app.data_keys.seal_for(
-                Sealing::PushedVerifyResult,
-                out_seq_no,
-                verify_result.expose(),
-            );
-            if !svc.store.record_push(out_seq_no, &sealed).await? {
-                return ignore("the session is no longer pending, or another push was recorded");
-            }
-            info!(event = "push_recorded", out_seq_no = %out_seq_no, "face_identify recorded");
-        }
-        let digest = judgement.digest.clone();
-        let result = judgement.into_final(svc.clock.now())?;
-        Ok(
-            match write_final(svc, &session, &result, Some(&digest)).await? {
-                Finalized::Applied => PushOutcome::Finalized(result),
-                Finalized::AlreadyFinal(winner) => PushOutcome::Finalized(winner),
-                Finalized::VerifyResultTaken => {
-                    PushOutcome::Ignored("the verify_result was consumed by another session")
-                }
-            },
-        )
-    })
-    .await;
-    match outcome {
+    let finish = finish_pushed(svc, app, &session, verify_result, already_recorded);
+    match tokio::time::timeout(FINALIZE_BUDGET, finish).await {
+        Ok(Ok(PushOutcome::Ignored(why))) => ignore(why),
         Ok(result) => result,
         Err(_) => Err(ServiceError::WeChat(WeChatError::Unavailable(
             "the push's time budget was spent".into(),
         ))),
     }
+}
+
+/// The pending 1.0 session of the push's openid, or why the push changes nothing.
+fn not_for_a_push(
+    session: Option<Session>,
+    openid: &OpenId,
+    now: i64,
+) -> Result<Session, &'static str> {
+    let session = session.ok_or("unknown out_seq_no")?;
+    if !session.is_owned_by(openid) {
+        return Err("the pushed openid does not own the session");
+    }
+    if session.final_result().is_some() {
+        return Err("the session is already final");
+    }
+    if !matches!(session.binding, FlowBinding::V1 { .. }) {
+        return Err("not a v1 session");
+    }
+    if session.is_expired(now) {
+        return Err("the session expired");
+    }
+    Ok(session)
+}
+
+/// Judges the pushed verify_result, keeps it (durable before the final
+/// write: if that fails, WeChat's retry or verify-result finishes the session
+/// with it), then writes the final state once.
+async fn finish_pushed(
+    svc: &Services,
+    app: &AppSecrets,
+    session: &Session,
+    verify_result: &VerifyResultToken,
+    already_recorded: bool,
+) -> Result<PushOutcome, ServiceError> {
+    let out_seq_no = &session.out_seq_no;
+    // Judged before anything is written: a result that is not this session's
+    // own (another user's, another key's, or one consumed elsewhere) changes nothing.
+    let judgement = match judge_token(svc, session, verify_result).await {
+        Err(ServiceError::VerifyResultRefused { .. }) => {
+            return Ok(PushOutcome::Ignored(
+                "WeChat does not know the pushed verify_result",
+            ));
+        }
+        other => other?,
+    };
+    if judgement.is_foreign() {
+        return Ok(PushOutcome::Ignored(
+            "the verify_result does not belong to the session",
+        ));
+    }
+    if !already_recorded {
+        let sealed = (app.data_keys).seal_for(
+            Sealing::PushedVerifyResult,
+            out_seq_no,
+            verify_result.expose(),
+        );
+        if !svc.store.record_push(out_seq_no, &sealed).await? {
+            return Ok(PushOutcome::Ignored(
+                "the session is no longer pending, or another push was recorded",
+            ));
+        }
+        info!(event = "push_recorded", out_seq_no = %out_seq_no, "face_identify recorded");
+    }
+    let digest = judgement.digest.clone();
+    let result = judgement.into_final(svc.clock.now())?;
+    Ok(
+        match write_final(svc, session, &result, Some(&digest)).await? {
+            Finalized::Applied => PushOutcome::Finalized(result),
+            Finalized::AlreadyFinal(winner) => PushOutcome::Finalized(winner),
+            Finalized::VerifyResultTaken => {
+                PushOutcome::Ignored("the verify_result was consumed by another session")
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -49,16 +49,7 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     let flow = input.flow.unwrap_or(svc.settings.default_face_flow);
     let out_seq_no = OutSeqNo::generate();
     let started = start_at_wechat(svc, &app, flow, &input, &openid, &out_seq_no).await;
-    if let (Err(ServiceError::WeChat(WeChatError::Unavailable(_))), Some(slot)) = (&started, &slot)
-    {
-        // WeChat could not be reached or failed (5xx, busy, timed out): nothing the user did,
-        // so it costs them nothing. A refusal (an errcode, WeChat's own rate limit) keeps its
-        // slot, or one user could make WeChat refuse without end. If giving back fails too,
-        // the user has one call fewer this hour; nothing else.
-        if let Err(e) = svc.store.give_back_issue_slot(slot).await {
-            tracing::warn!(event = "issue_slot_kept", detail = %e, "issue-key slot not given back");
-        }
-    }
+    give_back_if_unreached(svc, &started, slot.as_ref()).await;
     let (binding, expires_in) = started?;
     // WeChat documents 3600 s; never trust a longer or missing value blindly.
     let expires_in = if (1..=SESSION_TTL_SECS).contains(&expires_in) {
@@ -104,6 +95,24 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
             expires_in,
         },
     })
+}
+
+/// WeChat could not be reached or failed (5xx, busy, timed out): nothing the
+/// user did, so it costs them nothing. A refusal (an errcode, WeChat's own
+/// rate limit) keeps its slot, or one user could make WeChat refuse without
+/// end. If giving back fails too, the user has one call fewer this hour.
+async fn give_back_if_unreached<T>(
+    svc: &Services,
+    started: &Result<T, ServiceError>,
+    slot: Option<&IssueSlot>,
+) {
+    let (Err(ServiceError::WeChat(WeChatError::Unavailable(_))), Some(slot)) = (started, slot)
+    else {
+        return;
+    };
+    if let Err(e) = svc.store.give_back_issue_slot(slot).await {
+        tracing::warn!(event = "issue_slot_kept", detail = %e, "issue-key slot not given back");
+    }
 }
 
 /// One of the user's issue-key calls this hour, or `429` when they are used

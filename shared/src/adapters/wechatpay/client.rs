@@ -220,20 +220,7 @@ fn authinfo_answer(
             ),
         });
     }
-    // Signed echoes of who we are: anything else is not an answer to us.
-    let (sub_appid, sub_mch_id) = sub_ids(sub);
-    for (k, ours) in [
-        ("appid", Some(m.appid.as_str())),
-        ("mch_id", Some(m.mch_id.as_str())),
-        ("sub_appid", sub_appid),
-        ("sub_mch_id", sub_mch_id),
-    ] {
-        if let (Some(theirs), Some(ours)) = (fields.get(k), ours)
-            && theirs != ours
-        {
-            return Err(WeChatPayError::Malformed(format!("{k} is not ours")));
-        }
-    }
+    check_echoes(m, sub, fields)?;
     let authinfo = AuthinfoToken::from_upstream(get("authinfo"))
         .ok_or_else(|| WeChatPayError::Malformed("no usable authinfo".into()))?;
     let expires_in = match fields.get("expires_in").map(|s| s.trim()) {
@@ -247,6 +234,28 @@ fn authinfo_answer(
         authinfo,
         expires_in,
     })
+}
+
+/// The signed echoes of who we are: anything else is not an answer to us.
+fn check_echoes(
+    m: &MerchantSecrets,
+    sub: Option<&SubMerchant>,
+    fields: &BTreeMap<String, String>,
+) -> Result<(), WeChatPayError> {
+    let (sub_appid, sub_mch_id) = sub_ids(sub);
+    for (k, ours) in [
+        ("appid", Some(m.appid.as_str())),
+        ("mch_id", Some(m.mch_id.as_str())),
+        ("sub_appid", sub_appid),
+        ("sub_mch_id", sub_mch_id),
+    ] {
+        if let (Some(theirs), Some(ours)) = (fields.get(k), ours)
+            && theirs != ours
+        {
+            return Err(WeChatPayError::Malformed(format!("{k} is not ours")));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
