@@ -75,12 +75,7 @@ pub fn parse(text: &str, nested: Nested) -> Result<BTreeMap<String, String>, Xml
     let config = reader.config_mut();
     config.check_end_names = true;
     config.expand_empty_elements = true;
-
-    let mut fields = BTreeMap::new();
-    // 0: outside <xml>; 1: inside it; 2: inside a field; more: nested.
-    let mut depth = 0usize;
-    let mut root_seen = false;
-    let mut current: Option<(String, String)> = None;
+    let mut flat = Flat::new(nested);
     loop {
         let event = reader
             .read_event()
@@ -89,49 +84,10 @@ pub fn parse(text: &str, nested: Nested) -> Result<BTreeMap<String, String>, Xml
             Event::Decl(_) | Event::Comment(_) => {}
             Event::DocType(_) => return Err(XmlError("DTDs are not accepted")),
             Event::PI(_) => return Err(XmlError("processing instructions are not accepted")),
-            Event::Start(start) => {
-                if start.attributes().next().is_some() {
-                    return Err(XmlError("attributes are not accepted"));
-                }
-                let qname = start.name();
-                let name: &str = qname.as_ref();
-                let name = name.to_owned();
-                match depth {
-                    0 if !root_seen && name == "xml" => root_seen = true,
-                    0 => return Err(XmlError("the root element must be <xml>, once")),
-                    1 => {
-                        if fields.contains_key(&name) {
-                            return Err(XmlError("a field appears twice"));
-                        }
-                        current = Some((name, String::new()));
-                    }
-                    _ if nested == Nested::Skip => {}
-                    _ => return Err(XmlError("nested elements are not accepted")),
-                }
-                depth += 1;
-            }
-            Event::End(_) => {
-                depth = depth.saturating_sub(1);
-                if depth == 1
-                    && let Some((k, v)) = current.take()
-                {
-                    fields.insert(k, v);
-                }
-            }
-            Event::Text(t) => {
-                let s = t.xml10_content();
-                match current.as_mut() {
-                    _ if depth > 2 => {}
-                    Some((_, v)) => v.push_str(&s),
-                    None if s.trim().is_empty() => {}
-                    None => return Err(XmlError("text outside a field")),
-                }
-            }
-            Event::CData(c) => match current.as_mut() {
-                _ if depth > 2 => {}
-                Some((_, v)) => v.push_str(&c.xml10_content()),
-                None => return Err(XmlError("CDATA outside a field")),
-            },
+            Event::Start(start) => flat.start(&start)?,
+            Event::End(_) => flat.end(),
+            Event::Text(t) => flat.content(&t.xml10_content(), "text outside a field", true)?,
+            Event::CData(c) => flat.content(&c.xml10_content(), "CDATA outside a field", false)?,
             Event::GeneralRef(r) => {
                 let c = if r.is_char_ref() {
                     r.resolve_char_ref()
@@ -142,20 +98,94 @@ pub fn parse(text: &str, nested: Nested) -> Result<BTreeMap<String, String>, Xml
                     let name = r.xml10_content();
                     predefined_entity(&name).ok_or(XmlError("unknown entity"))?
                 };
-                match current.as_mut() {
-                    _ if depth > 2 => {}
-                    Some((_, v)) => v.push(c),
-                    None => return Err(XmlError("reference outside a field")),
-                }
+                flat.content(
+                    c.encode_utf8(&mut [0; 4]),
+                    "reference outside a field",
+                    false,
+                )?;
             }
             Event::Empty(_) => return Err(XmlError("unexpected empty element")),
             Event::Eof => break,
         }
     }
-    if !root_seen || depth != 0 {
-        return Err(XmlError("not a complete <xml> document"));
+    flat.finish()
+}
+
+/// Where the reader is in a flat document, and the fields read so far.
+struct Flat {
+    nested: Nested,
+    fields: BTreeMap<String, String>,
+    /// 0: outside <xml>; 1: inside it; 2: inside a field; more: nested.
+    depth: usize,
+    root_seen: bool,
+    current: Option<(String, String)>,
+}
+
+impl Flat {
+    fn new(nested: Nested) -> Self {
+        Self {
+            nested,
+            fields: BTreeMap::new(),
+            depth: 0,
+            root_seen: false,
+            current: None,
+        }
     }
-    Ok(fields)
+
+    fn start(&mut self, start: &quick_xml::events::BytesStart<'_>) -> Result<(), XmlError> {
+        if start.attributes().next().is_some() {
+            return Err(XmlError("attributes are not accepted"));
+        }
+        let qname = start.name();
+        let name: &str = qname.as_ref();
+        match self.depth {
+            0 if !self.root_seen && name == "xml" => self.root_seen = true,
+            0 => return Err(XmlError("the root element must be <xml>, once")),
+            1 => {
+                if self.fields.contains_key(name) {
+                    return Err(XmlError("a field appears twice"));
+                }
+                self.current = Some((name.to_owned(), String::new()));
+            }
+            _ if self.nested == Nested::Skip => {}
+            _ => return Err(XmlError("nested elements are not accepted")),
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn end(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 1
+            && let Some((k, v)) = self.current.take()
+        {
+            self.fields.insert(k, v);
+        }
+    }
+
+    /// Text, CDATA or a referenced character: part of the current field's
+    /// value (a nested element's are skipped); outside a field, an error
+    /// (`outside`), but blank text between fields when `blank_ok`.
+    fn content(&mut self, s: &str, outside: &'static str, blank_ok: bool) -> Result<(), XmlError> {
+        if self.depth > 2 {
+            return Ok(());
+        }
+        match self.current.as_mut() {
+            Some((_, v)) => {
+                v.push_str(s);
+                Ok(())
+            }
+            None if blank_ok && s.trim().is_empty() => Ok(()),
+            None => Err(XmlError(outside)),
+        }
+    }
+
+    fn finish(self) -> Result<BTreeMap<String, String>, XmlError> {
+        if !self.root_seen || self.depth != 0 {
+            return Err(XmlError("not a complete <xml> document"));
+        }
+        Ok(self.fields)
+    }
 }
 
 #[cfg(test)]

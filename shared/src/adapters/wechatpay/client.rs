@@ -258,6 +258,69 @@ fn check_echoes(
     Ok(())
 }
 
+/// The real-name URL, and its path and query exactly as signed and sent.
+fn real_name_url(
+    api_base: &str,
+    m: &MerchantSecrets,
+    face_sid: &FaceSid,
+    info_type: InfoType,
+    sub: Option<&SubMerchant>,
+) -> Result<(reqwest::Url, String), WeChatPayError> {
+    let mut query = vec![
+        ("info_type", info_type.as_str()),
+        ("appid", m.appid.as_str()),
+    ];
+    let (sub_appid, sub_mch_id) = sub_ids(sub);
+    if let Some(v) = sub_mch_id {
+        query.push(("sub_mchid", v));
+    }
+    if let Some(v) = sub_appid {
+        query.push(("sub_appid", v));
+    }
+    // Partner mode: WeChat Pay encrypts for the sub-merchant's certificate.
+    if let Some(s) = sub {
+        query.push(("sub_serial_no", s.sub_serial_no.as_str()));
+    }
+    let query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    // face_sid is [A-Za-z0-9_-] only: the segment is used as it is.
+    let path = format!("{}{}", Upstream::FacemchUsers.path(), face_sid.expose());
+    let url = format!("{api_base}{path}?{}", query.join("&"));
+    let url = reqwest::Url::parse(&url)
+        .map_err(|_| WeChatPayError::Malformed("WECHATPAY_API_BASE gives no valid URL".into()))?;
+    // What is signed and sent must be the path meant, never a normalized one.
+    if !url.path().ends_with(&path) {
+        return Err(WeChatPayError::Malformed(
+            "the request path would change".into(),
+        ));
+    }
+    // Signed exactly as it goes on the wire (the base may carry a path prefix).
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    Ok((url, path_and_query))
+}
+
+/// A non-2xx APIv3 answer: not signed (docs/wechatpay.md §4.2), so only its code is read.
+fn v3_refusal(answer: &Answer) -> WeChatPayError {
+    let e: Option<V3Error> = serde_json::from_slice(&answer.body).ok();
+    let (code, message) = e
+        .map(|e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()))
+        .unwrap_or_default();
+    WeChatPayError::V3 {
+        status: answer.status,
+        code: if code.is_empty() {
+            format!("HTTP_{}", answer.status)
+        } else {
+            clean(&code)
+        },
+        message: clean(&message),
+    }
+}
+
 #[derive(Deserialize)]
 struct V3Error {
     code: Option<String>,
@@ -467,42 +530,7 @@ impl WeChatPay for WeChatPayClient {
         sub: Option<&SubMerchant>,
     ) -> Result<RealName, WeChatPayError> {
         let m = self.merchant.merchant_secrets().await?;
-        let mut query = vec![
-            ("info_type", info_type.as_str()),
-            ("appid", m.appid.as_str()),
-        ];
-        let (sub_appid, sub_mch_id) = sub_ids(sub);
-        if let Some(v) = sub_mch_id {
-            query.push(("sub_mchid", v));
-        }
-        if let Some(v) = sub_appid {
-            query.push(("sub_appid", v));
-        }
-        // Partner mode: WeChat Pay encrypts for the sub-merchant's certificate.
-        if let Some(s) = sub {
-            query.push(("sub_serial_no", s.sub_serial_no.as_str()));
-        }
-        let query: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-            .collect();
-        // face_sid is [A-Za-z0-9_-] only: the segment is used as it is.
-        let path = format!("{}{}", Upstream::FacemchUsers.path(), face_sid.expose());
-        let url = format!("{}{path}?{}", self.api_base, query.join("&"));
-        let url = reqwest::Url::parse(&url).map_err(|_| {
-            WeChatPayError::Malformed("WECHATPAY_API_BASE gives no valid URL".into())
-        })?;
-        // What is signed and sent must be the path meant, never a normalized one.
-        if !url.path().ends_with(&path) {
-            return Err(WeChatPayError::Malformed(
-                "the request path would change".into(),
-            ));
-        }
-        // Signed exactly as it goes on the wire (the base may carry a path prefix).
-        let path_and_query = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
+        let (url, path_and_query) = real_name_url(&self.api_base, &m, face_sid, info_type, sub)?;
         let answer = self
             .send(Upstream::FacemchUsers, || {
                 let nonce = nonce()?;
@@ -535,33 +563,17 @@ impl WeChatPay for WeChatPayClient {
             })
             .await?;
         if !(200..300).contains(&answer.status) {
-            // Non-2xx answers are not signed (docs/wechatpay.md §4.2); read the code only.
-            let e: Option<V3Error> = serde_json::from_slice(&answer.body).ok();
-            let (code, message) = e
-                .map(|e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()))
-                .unwrap_or_default();
-            return Err(WeChatPayError::V3 {
-                status: answer.status,
-                code: if code.is_empty() {
-                    format!("HTTP_{}", answer.status)
-                } else {
-                    clean(&code)
-                },
-                message: clean(&message),
-            });
+            return Err(v3_refusal(&answer));
         }
         let h = &answer.headers;
-        m.response_keys
-            .verify(
-                SignedHeaders {
-                    timestamp: header(h, "Wechatpay-Timestamp"),
-                    nonce: header(h, "Wechatpay-Nonce"),
-                    signature: header(h, "Wechatpay-Signature"),
-                    serial: header(h, "Wechatpay-Serial"),
-                },
-                &answer.body,
-                self.clock.now(),
-            )
+        let signed = SignedHeaders {
+            timestamp: header(h, "Wechatpay-Timestamp"),
+            nonce: header(h, "Wechatpay-Nonce"),
+            signature: header(h, "Wechatpay-Signature"),
+            serial: header(h, "Wechatpay-Serial"),
+        };
+        (m.response_keys)
+            .verify(signed, &answer.body, self.clock.now())
             .map_err(|e| WeChatPayError::SignatureInvalid(e.to_string()))?;
         real_name_answer(&m, sub, info_type, &answer.body)
     }
