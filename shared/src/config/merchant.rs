@@ -141,8 +141,7 @@ impl MerchantSecrets {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
         let field = super::field_error(secret_id);
         let raw: Raw = super::secret_json(secret_id, json)?;
-        let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-
+        let present = trimmed;
         let mch_id = id_value(raw.mch_id).ok_or_else(|| field("mch_id", "is missing"))?;
         if !(1..=32).contains(&mch_id.len()) || !mch_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(field("mch_id", "must be 1-32 digits"));
@@ -167,137 +166,17 @@ impl MerchantSecrets {
             .and_then(|s| {
                 SignType::parse(&s).ok_or_else(|| field("sign_type", "must be MD5 or HMAC-SHA256"))
             })?;
-        let merchant_serial_no = present(raw.merchant_serial_no)
-            .ok_or_else(|| field("merchant_serial_no", "is missing"))?;
-        if !is_hex(&merchant_serial_no) {
-            return Err(field("merchant_serial_no", "must be hexadecimal"));
-        }
-        let merchant_key = present(raw.merchant_private_key)
-            .ok_or_else(|| field("merchant_private_key", "is missing"))
-            .and_then(|pem| {
-                MerchantKey::from_pem(&pem).map_err(|_| {
-                    field(
-                        "merchant_private_key",
-                        "is not a PEM RSA private key (PKCS#8 or PKCS#1)",
-                    )
-                })
-            })?;
+        let (merchant_serial_no, merchant_key) =
+            merchant_key(&field, raw.merchant_serial_no, raw.merchant_private_key)?;
 
-        let public_key = match (
-            present(raw.wechatpay_public_key_id),
-            present(raw.wechatpay_public_key),
-        ) {
-            (None, None) => None,
-            (Some(id), Some(pem)) => {
-                if !id.starts_with("PUB_KEY_ID_") || !id.is_ascii() || id.len() > 64 {
-                    return Err(field("wechatpay_public_key_id", "must be PUB_KEY_ID_…"));
-                }
-                let key = VerifyingKey::from_pem(&pem)
-                    .map_err(|_| field("wechatpay_public_key", "is not a PEM RSA public key"))?;
-                Some((id, key))
-            }
-            (Some(_), None) => return Err(field("wechatpay_public_key", "is missing")),
-            (None, Some(_)) => return Err(field("wechatpay_public_key_id", "is missing")),
-        };
-        let mut certificates = Vec::new();
-        for c in raw.platform_certificates.unwrap_or_default() {
-            let serial = present(c.serial_no)
-                .ok_or_else(|| field("platform_certificates[].serial_no", "is missing"))?;
-            let pem = present(c.certificate)
-                .ok_or_else(|| field("platform_certificates[].certificate", "is missing"))?;
-            let (key, cert_serial) = VerifyingKey::from_certificate_pem(&pem).map_err(|_| {
-                field(
-                    "platform_certificates[].certificate",
-                    "is not a PEM X.509 certificate with an RSA key",
-                )
-            })?;
-            if normalize_serial(&serial) != cert_serial {
-                return Err(field(
-                    "platform_certificates[].serial_no",
-                    "does not match the certificate's serial number",
-                ));
-            }
-            certificates.push((cert_serial, key));
-        }
-        if public_key.is_none() && certificates.is_empty() {
-            return Err(field(
-                "wechatpay_public_key",
-                "or a platform certificate is required to verify WeChat Pay's answers",
-            ));
-        }
-
-        let mut sub_merchants = HashMap::new();
-        for (id, sub) in raw.sub_merchants.unwrap_or_default() {
-            let bad = |problem| field("sub_merchants", problem);
-            if !(1..=32).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("must be keyed by sub_mch_id (1-32 digits)"));
-            }
-            let serial = present(sub.sub_serial_no)
-                .filter(|s| is_hex(s))
-                .ok_or_else(|| bad("needs each sub-merchant's sub_serial_no (hexadecimal)"))?;
-            let serial = normalize_serial(&serial);
-            if let Some(pem) = present(sub.certificate) {
-                let (_, cert_serial) = VerifyingKey::from_certificate_pem(&pem).map_err(|_| {
-                    bad("has a certificate that is not a PEM X.509 RSA certificate")
-                })?;
-                if cert_serial != serial {
-                    return Err(bad(
-                        "has a sub_serial_no that is not its certificate's serial",
-                    ));
-                }
-            }
-            let sub = SubMerchant {
-                sub_mch_id: id.clone(),
-                sub_appid: present(sub.sub_appid),
-                sub_serial_no: serial,
-            };
-            sub_merchants.insert(id, sub);
-        }
-
-        let mut devices = HashMap::new();
-        for (id, raw_device) in raw.devices.ok_or_else(|| field("devices", "is missing"))? {
-            if DeviceId::parse(&id).is_err() {
-                return Err(field(
-                    "devices",
-                    "has a device id that is not 1-32 visible ASCII",
-                ));
-            }
-            let device = match raw_device {
-                RawDevice::Hash(h) => Device {
-                    token_sha256: h,
-                    sub_mch_id: None,
-                    store_id: None,
-                },
-                RawDevice::Partner {
-                    token_sha256,
-                    sub_mch_id,
-                    store_id,
-                } => Device {
-                    token_sha256: token_sha256.unwrap_or_default(),
-                    sub_mch_id: id_value(sub_mch_id),
-                    store_id: present(store_id),
-                },
-            };
-            let hash = &device.token_sha256;
-            if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                return Err(field(
-                    "devices",
-                    "must map each device id to a lowercase hex SHA-256",
-                ));
-            }
-            if device
-                .sub_mch_id
-                .as_ref()
-                .is_some_and(|s| !sub_merchants.contains_key(s))
-            {
-                return Err(field(
-                    "devices",
-                    "names a sub_mch_id that sub_merchants does not list",
-                ));
-            }
-            devices.insert(id, device);
-        }
-
+        let response_keys = response_keys(
+            &field,
+            raw.wechatpay_public_key_id,
+            raw.wechatpay_public_key,
+            raw.platform_certificates,
+        )?;
+        let sub_merchants = sub_merchants(&field, raw.sub_merchants)?;
+        let devices = devices(&field, raw.devices, &sub_merchants)?;
         Ok(Self {
             mch_id,
             appid,
@@ -305,10 +184,7 @@ impl MerchantSecrets {
             sign_type,
             merchant_serial_no: normalize_serial(&merchant_serial_no),
             merchant_key,
-            response_keys: ResponseKeys {
-                public_key,
-                certificates,
-            },
+            response_keys,
             sub_merchants,
             devices,
         })
@@ -352,6 +228,177 @@ impl fmt::Debug for MerchantSecrets {
             .field("sub_merchants", &self.sub_merchants.len())
             .finish_non_exhaustive()
     }
+}
+
+/// A field's error: `field(name, problem)`.
+type Field<'a> = &'a dyn Fn(&'static str, &'static str) -> ConfigError;
+
+fn trimmed(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// The merchant's API key (APIv3 requests are signed with it) and its certificate's serial.
+fn merchant_key(
+    field: Field<'_>,
+    serial: Option<String>,
+    pem: Option<String>,
+) -> Result<(String, MerchantKey), ConfigError> {
+    let serial = trimmed(serial).ok_or_else(|| field("merchant_serial_no", "is missing"))?;
+    if !is_hex(&serial) {
+        return Err(field("merchant_serial_no", "must be hexadecimal"));
+    }
+    let pem = trimmed(pem).ok_or_else(|| field("merchant_private_key", "is missing"))?;
+    let key = MerchantKey::from_pem(&pem).map_err(|_| {
+        field(
+            "merchant_private_key",
+            "is not a PEM RSA private key (PKCS#8 or PKCS#1)",
+        )
+    })?;
+    Ok((serial, key))
+}
+
+/// What WeChat Pay's answers are verified with: its public key, or platform certificates.
+fn response_keys(
+    field: Field<'_>,
+    key_id: Option<String>,
+    key_pem: Option<String>,
+    certs: Option<Vec<RawCert>>,
+) -> Result<ResponseKeys, ConfigError> {
+    let present = trimmed;
+    let public_key = match (present(key_id), present(key_pem)) {
+        (None, None) => None,
+        (Some(id), Some(pem)) => {
+            if !id.starts_with("PUB_KEY_ID_") || !id.is_ascii() || id.len() > 64 {
+                return Err(field("wechatpay_public_key_id", "must be PUB_KEY_ID_…"));
+            }
+            let key = VerifyingKey::from_pem(&pem)
+                .map_err(|_| field("wechatpay_public_key", "is not a PEM RSA public key"))?;
+            Some((id, key))
+        }
+        (Some(_), None) => return Err(field("wechatpay_public_key", "is missing")),
+        (None, Some(_)) => return Err(field("wechatpay_public_key_id", "is missing")),
+    };
+    let mut certificates = Vec::new();
+    for c in certs.unwrap_or_default() {
+        let serial = present(c.serial_no)
+            .ok_or_else(|| field("platform_certificates[].serial_no", "is missing"))?;
+        let pem = present(c.certificate)
+            .ok_or_else(|| field("platform_certificates[].certificate", "is missing"))?;
+        let (key, cert_serial) = VerifyingKey::from_certificate_pem(&pem).map_err(|_| {
+            field(
+                "platform_certificates[].certificate",
+                "is not a PEM X.509 certificate with an RSA key",
+            )
+        })?;
+        if normalize_serial(&serial) != cert_serial {
+            return Err(field(
+                "platform_certificates[].serial_no",
+                "does not match the certificate's serial number",
+            ));
+        }
+        certificates.push((cert_serial, key));
+    }
+    if public_key.is_none() && certificates.is_empty() {
+        return Err(field(
+            "wechatpay_public_key",
+            "or a platform certificate is required to verify WeChat Pay's answers",
+        ));
+    }
+
+    Ok(ResponseKeys {
+        public_key,
+        certificates,
+    })
+}
+
+/// Partner mode's sub-merchants, each with the serial its users' real names are sealed to.
+fn sub_merchants(
+    field: Field<'_>,
+    raw: Option<HashMap<String, RawSubMerchant>>,
+) -> Result<HashMap<String, SubMerchant>, ConfigError> {
+    let present = trimmed;
+    let mut sub_merchants = HashMap::new();
+    for (id, sub) in raw.unwrap_or_default() {
+        let bad = |problem| field("sub_merchants", problem);
+        if !(1..=32).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("must be keyed by sub_mch_id (1-32 digits)"));
+        }
+        let serial = present(sub.sub_serial_no)
+            .filter(|s| is_hex(s))
+            .ok_or_else(|| bad("needs each sub-merchant's sub_serial_no (hexadecimal)"))?;
+        let serial = normalize_serial(&serial);
+        if let Some(pem) = present(sub.certificate) {
+            let (_, cert_serial) = VerifyingKey::from_certificate_pem(&pem)
+                .map_err(|_| bad("has a certificate that is not a PEM X.509 RSA certificate"))?;
+            if cert_serial != serial {
+                return Err(bad(
+                    "has a sub_serial_no that is not its certificate's serial",
+                ));
+            }
+        }
+        let sub = SubMerchant {
+            sub_mch_id: id.clone(),
+            sub_appid: present(sub.sub_appid),
+            sub_serial_no: serial,
+        };
+        sub_merchants.insert(id, sub);
+    }
+
+    Ok(sub_merchants)
+}
+
+/// The kiosks: each device id's token hash, and in partner mode its sub-merchant and store.
+fn devices(
+    field: Field<'_>,
+    raw: Option<HashMap<String, RawDevice>>,
+    sub_merchants: &HashMap<String, SubMerchant>,
+) -> Result<HashMap<String, Device>, ConfigError> {
+    let present = trimmed;
+    let mut devices = HashMap::new();
+    for (id, raw_device) in raw.ok_or_else(|| field("devices", "is missing"))? {
+        if DeviceId::parse(&id).is_err() {
+            return Err(field(
+                "devices",
+                "has a device id that is not 1-32 visible ASCII",
+            ));
+        }
+        let device = match raw_device {
+            RawDevice::Hash(h) => Device {
+                token_sha256: h,
+                sub_mch_id: None,
+                store_id: None,
+            },
+            RawDevice::Partner {
+                token_sha256,
+                sub_mch_id,
+                store_id,
+            } => Device {
+                token_sha256: token_sha256.unwrap_or_default(),
+                sub_mch_id: id_value(sub_mch_id),
+                store_id: present(store_id),
+            },
+        };
+        let hash = &device.token_sha256;
+        if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(field(
+                "devices",
+                "must map each device id to a lowercase hex SHA-256",
+            ));
+        }
+        if device
+            .sub_mch_id
+            .as_ref()
+            .is_some_and(|s| !sub_merchants.contains_key(s))
+        {
+            return Err(field(
+                "devices",
+                "names a sub_mch_id that sub_merchants does not list",
+            ));
+        }
+        devices.insert(id, device);
+    }
+
+    Ok(devices)
 }
 
 #[cfg(test)]
