@@ -26,6 +26,6 @@ build:
 	ARCH=$(or $(ARCH),arm64) bash scripts/build.sh
 
 ## make bench-cold-start: init, cold and warm latency and RSS of every release bootstrap beside a
-## hello-world floor and a Python peer (scripts/bench-cold-start.sh; README "Cold start")
+## hello-world floor and a Python peer (scripts/bench-cold-start.sh; docs/performance.md "Cold start")
 bench-cold-start:
 	bash scripts/bench-cold-start.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cold-start benchmark (README "Cold start"; not part of `make test`). Builds every function
+# The cold-start benchmark (docs/performance.md "Cold start"; not part of `make test`). Builds every function
 # and the floor (tests/cold-start-floor) with the release profile for this machine (x86_64: the
 # arm64 bootstraps of `make build` cannot run here), installs the Python peer's requirements
 # (tests/cold-start-peer) into target/cold-start/peer-venv, starts moto on a free port and runs

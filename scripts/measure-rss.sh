@@ -2,7 +2,7 @@
 # Measures each function's peak memory (VmHWM: peak resident set) and CPU time under
 # `cargo lambda watch` while `wxface-dev demo` runs a v2, a v1, a v1-by-push verification and a
 # kiosk real-name lookup: every function starts cold and serves several requests. The numbers
-# behind MemorySize in template.yaml (README "Performance"). Not part of `make test`.
+# behind MemorySize in template.yaml (docs/performance.md). Not part of `make test`.
 #
 # Usage: bash scripts/measure-rss.sh [--release]
 #   --release: measure the release build (x86_64 here; the arm64 bootstrap cannot run on this

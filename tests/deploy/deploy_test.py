@@ -29,7 +29,7 @@ runs; the release profile would be a second full build):
       GET /lookup answers the demo's session with a receipt;
   A5. delete.
 What the emulator does not implement is printed as "not shown by the emulator: ..." and not
-counted as checked (README "Deploy test").
+counted as checked (docs/deploy.md "The deploy test").
 """
 
 import argparse

@@ -2,11 +2,12 @@
 //! and template.yaml, so a doc cannot drift from what is deployed:
 //!
 //! - the packages under `functions/` are exactly the manifest's functions;
-//! - docs/api.md §1's function table and README's resources row list exactly those functions;
+//! - docs/api.md §1's function table and docs/deploy.md's resources row list exactly those
+//!   functions;
 //! - docs/api.md §2.1's environment table and README's name every variable the template sets on
 //!   a function, and §2.1 says of each secret's variable exactly which functions read it;
-//! - README's count of the secrets and of the alarms (always, with a webhook, with the HTTP API)
-//!   is the template's.
+//! - docs/deploy.md's count of the secrets and of the alarms (always, with a webhook, with the
+//!   HTTP API) is the template's.
 //!
 //! Each check is also run on a copy of a doc with a mistake planted, so a check that stopped
 //! catching its mistake fails too.
@@ -79,9 +80,9 @@ fn api_function_table(api: &str) -> Vec<String> {
     problems
 }
 
-/// README's resources table: the functions' names, `<stack>-<package>`.
-fn readme_function_row(readme: &str) -> Vec<String> {
-    let row = readme
+/// docs/deploy.md's resources table: the functions' names, `<stack>-<package>`.
+fn deploy_function_row(deploy: &str) -> Vec<String> {
+    let row = deploy
         .lines()
         .find(|l| l.starts_with("| `<stack>-issue-key`"))
         .unwrap_or_default();
@@ -93,7 +94,7 @@ fn readme_function_row(readme: &str) -> Vec<String> {
         Vec::new()
     } else {
         vec![format!(
-            "README resources: the functions row lists {listed:?}, the manifest {:?}",
+            "docs/deploy.md resources: the functions row lists {listed:?}, the manifest {:?}",
             packages()
         )]
     }
@@ -179,15 +180,15 @@ fn count_of(t: &Yaml, ty: &str) -> (usize, std::collections::BTreeMap<String, us
     (always, by_condition)
 }
 
-/// README's counts: "| five secrets |" in the resources table; "these (29, 30 with a webhook,
-/// one more with `Front=HttpApi`)" of the alarms.
-fn readme_counts(readme: &str, t: &Yaml) -> Vec<String> {
+/// docs/deploy.md's counts: "| five secrets |" in the resources table; "these (29, 30 with a
+/// webhook, one more with `Front=HttpApi`)" of the alarms.
+fn deploy_counts(deploy: &str, t: &Yaml) -> Vec<String> {
     let mut problems = Vec::new();
     let (secrets, conditional) = count_of(t, "AWS::SecretsManager::Secret");
     let word = NUMBERS.get(secrets).copied().unwrap_or("many");
-    if !readme.contains(&format!("| {word} secrets |")) {
+    if !deploy.contains(&format!("| {word} secrets |")) {
         problems.push(format!(
-            "README resources: the template has {word} secrets (and {conditional:?}), the row does not say \"{word} secrets\""
+            "docs/deploy.md resources: the template has {word} secrets (and {conditional:?}), the row does not say \"{word} secrets\""
         ));
     }
     let (alarms, by) = count_of(t, "AWS::CloudWatch::Alarm");
@@ -198,18 +199,36 @@ fn readme_counts(readme: &str, t: &Yaml) -> Vec<String> {
         alarms + webhook,
         NUMBERS.get(api).copied().unwrap_or("many")
     );
-    if !readme.contains(&said) {
+    if !deploy.contains(&said) {
         problems.push(format!(
-            "README costs: the template has {alarms} alarms, {webhook} more with a webhook, {api} with the HTTP API; expected the words {said:?}"
+            "docs/deploy.md costs: the template has {alarms} alarms, {webhook} more with a webhook, {api} with the HTTP API; expected the words {said:?}"
         ));
     }
     problems
 }
 
-fn all_problems(api: &str, readme: &str, t: &Yaml) -> Vec<String> {
+/// The docs the checks read.
+struct Docs {
+    api: String,
+    readme: String,
+    deploy: String,
+}
+
+impl Docs {
+    fn read() -> Self {
+        Self {
+            api: read("docs/api.md"),
+            readme: read("README.md"),
+            deploy: read("docs/deploy.md"),
+        }
+    }
+}
+
+fn all_problems(d: &Docs, t: &Yaml) -> Vec<String> {
+    let (api, readme, deploy) = (&d.api, &d.readme, &d.deploy);
     let mut problems = Vec::new();
     problems.extend(api_function_table(api));
-    problems.extend(readme_function_row(readme));
+    problems.extend(deploy_function_row(deploy));
     problems.extend(env_table(
         api,
         "### 2.1 Environment variables",
@@ -224,7 +243,7 @@ fn all_problems(api: &str, readme: &str, t: &Yaml) -> Vec<String> {
         t,
         false,
     ));
-    problems.extend(readme_counts(readme, t));
+    problems.extend(deploy_counts(deploy, t));
     problems
 }
 
@@ -246,55 +265,65 @@ fn the_packages_are_the_manifests_functions() {
 
 #[test]
 fn the_docs_tables_and_counts_are_the_codes_and_the_templates() {
-    let problems = all_problems(&read("docs/api.md"), &read("README.md"), &template());
+    let problems = all_problems(&Docs::read(), &template());
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
 /// Each check, on a doc with a mistake planted: caught.
 #[test]
 fn a_planted_mistake_in_each_table_and_count_is_caught() {
-    let (api, readme, t) = (read("docs/api.md"), read("README.md"), template());
-    let caught = |api: &str, readme: &str, want: &str| {
-        let problems = all_problems(api, readme, &t);
+    let t = template();
+    let caught = |change: &dyn Fn(&mut Docs), want: &str| {
+        let mut docs = Docs::read();
+        change(&mut docs);
+        let problems = all_problems(&docs, &t);
         assert!(
             problems.iter().any(|p| p.contains(want)),
             "expected a problem with {want:?}, got {problems:#?}"
         );
     };
-    // A function missing from docs/api.md §1, and one from README's resources.
-    let row = api
-        .lines()
-        .find(|l| l.starts_with("| `reconcile` |"))
-        .unwrap();
+    // A function missing from docs/api.md §1, and one from docs/deploy.md's resources.
     caught(
-        &api.replace(&format!("{row}\n"), ""),
-        &readme,
+        &|d| {
+            let row = d
+                .api
+                .lines()
+                .find(|l| l.starts_with("| `reconcile` |"))
+                .unwrap();
+            d.api = d.api.replace(&format!("{row}\n"), "");
+        },
         "function reconcile is missing",
     );
     caught(
-        &api,
-        &readme.replace(", `<stack>-reconcile`", ""),
-        "README resources",
+        &|d| d.deploy = d.deploy.replace(", `<stack>-reconcile`", ""),
+        "docs/deploy.md resources",
     );
-    // A variable the template sets, undocumented; a secret read by one function too many.
+    // A variable the template sets, undocumented (in either table); a secret read by one
+    // function too many.
     caught(
-        &api.replace("| `PUSH_MODE` |", "| PUSH_MODE |"),
-        &readme,
-        "PUSH_MODE",
+        &|d| d.api = d.api.replace("| `PUSH_MODE` |", "| PUSH_MODE |"),
+        "docs/api.md §2.1: the template sets PUSH_MODE",
     );
     caught(
-        &api.replace(
-            "| `MERCHANT_SECRET_ID` | authinfo |",
-            "| `MERCHANT_SECRET_ID` | authinfo, lookup |",
-        ),
-        &readme,
+        &|d| d.readme = d.readme.replace("| `PUSH_MODE` |", "| PUSH_MODE |"),
+        "README configuration: the template sets PUSH_MODE",
+    );
+    caught(
+        &|d| {
+            d.api = d.api.replace(
+                "| `MERCHANT_SECRET_ID` | authinfo |",
+                "| `MERCHANT_SECRET_ID` | authinfo, lookup |",
+            )
+        },
         "MERCHANT_SECRET_ID is read by",
     );
     // Stale counts.
     caught(
-        &api,
-        &readme.replace("| five secrets |", "| four secrets |"),
+        &|d| d.deploy = d.deploy.replace("| five secrets |", "| four secrets |"),
         "secrets",
     );
-    caught(&api, &readme.replace("these (29,", "these (22,"), "alarms");
+    caught(
+        &|d| d.deploy = d.deploy.replace("these (29,", "these (22,"),
+        "alarms",
+    );
 }
