@@ -97,6 +97,15 @@ impl ApiError {
                 tracing::warn!(event = "upstream_failure", code, detail, "upstream failure")
             }
             (500.., _) => tracing::error!(event = "internal_error", code, detail, "internal error"),
+            // Why a caller was not authenticated (a push's signature, window or key, a
+            // kiosk's token): fixed texts, never a request's content.
+            (401, _) => tracing::info!(
+                event = "client_error",
+                code,
+                why = detail,
+                "request refused"
+            ),
+            // Other refusals' details may quote what the caller sent: the code only.
             _ => tracing::info!(event = "client_error", code, "request refused"),
         }
     }
