@@ -12,7 +12,7 @@ pub mod wechatpay;
 
 pub use dynamodb::DynamoStore;
 pub use eventbridge::EventBridgeBus;
-pub use scheduler::{EventBridgeScheduler, ScheduleTarget};
+pub use scheduler::EventBridgeScheduler;
 pub use secrets::{AppSecretStore, CachedSecret, NoIdentityKey, SecretsTokenVault};
 pub use token::AccessTokens;
 pub use wechat::{StableTokenSource, WeChatClient};

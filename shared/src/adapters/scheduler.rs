@@ -13,22 +13,10 @@ use aws_sdk_scheduler::types::{
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use crate::config::ScheduleTarget;
 use crate::domain::reconcile::Check;
 use crate::error::SchedulerError;
 use crate::ports::CheckScheduler;
-
-/// Where the schedules go and what they invoke (`RECONCILE_*`, docs/api.md §2.1).
-#[derive(Debug, Clone)]
-pub struct ScheduleTarget {
-    /// The stack's schedule group (its role may create schedules only there).
-    pub group: String,
-    /// The reconcile function.
-    pub function_arn: String,
-    /// The role the scheduler invokes it with.
-    pub role_arn: String,
-    /// Where a check goes that could not be delivered for an hour.
-    pub dead_letter_arn: Option<String>,
-}
 
 pub struct EventBridgeScheduler {
     client: Client,

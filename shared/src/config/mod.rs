@@ -268,18 +268,31 @@ impl fmt::Debug for AwsSettings {
     }
 }
 
+/// Where the schedules go and what they invoke (`RECONCILE_*`, docs/api.md §2.1).
+#[derive(Debug, Clone)]
+pub struct ScheduleTarget {
+    /// The stack's schedule group (its role may create schedules only there).
+    pub group: String,
+    /// The reconcile function.
+    pub function_arn: String,
+    /// The role the scheduler invokes it with.
+    pub role_arn: String,
+    /// Where a check goes that could not be delivered for an hour.
+    pub dead_letter_arn: Option<String>,
+}
+
 /// What reconcile reads from its environment: the mini-program settings,
 /// and where its checks are booked (`RECONCILE_*`).
 #[derive(Debug, Clone)]
 pub struct ReconcileSettings {
     pub base: Settings,
-    pub target: crate::adapters::ScheduleTarget,
+    pub target: ScheduleTarget,
 }
 
 impl ReconcileSettings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&get);
-        let target = crate::adapters::ScheduleTarget {
+        let target = ScheduleTarget {
             group: env.required("RECONCILE_SCHEDULE_GROUP")?,
             function_arn: env.required("RECONCILE_FUNCTION_ARN")?,
             role_arn: env.required("RECONCILE_SCHEDULER_ROLE_ARN")?,

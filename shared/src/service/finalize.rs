@@ -5,7 +5,6 @@
 
 use tracing::info;
 
-use super::verify_result::Answer;
 use super::{ServiceError, Services};
 use crate::domain::pii::Purpose;
 use crate::domain::{
@@ -15,6 +14,16 @@ use crate::domain::{
 use crate::error::WeChatError;
 use crate::ports::Finalized;
 use crate::telemetry::metrics;
+
+/// A session's answer: final, or not yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Final(FinalResult),
+    /// Not final yet, with WeChat's verify_ret when it was asked (2.0).
+    Pending {
+        verify_ret: Option<i64>,
+    },
+}
 
 /// What getinfo and the rules say about one verify_result for one session.
 pub(crate) struct V1Judgement {

@@ -7,9 +7,10 @@
 
 use tracing::warn;
 
+use super::finalize::Answer;
 use super::finalize::finalize_v2;
 use super::receipt::receipt;
-use super::verify_result::{Answer, Verification};
+use super::verify_result::Verification;
 use super::{ServiceError, Services};
 use crate::domain::{FlowBinding, OutSeqNo, Session, SessionState};
 

@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use super::finalize::{finalize_v2, record};
-use super::verify_result::Answer;
+use super::finalize::{Answer, finalize_v2, record};
 use super::{ServiceError, Services};
 use crate::domain::reconcile::{Check, CheckPlan};
 use crate::domain::session::LapseReason;

@@ -3,28 +3,18 @@
 
 use tracing::info;
 
+pub use super::finalize::Answer;
 use super::finalize::{finalize_v1, finalize_v2};
 use super::receipt::receipt;
 use super::{ServiceError, Services, login_error};
 use crate::domain::{
-    BizRef, FinalResult, Flow, FlowBinding, LoginCode, OutSeqNo, Sealing, Session,
-    VerifyResultToken,
+    BizRef, Flow, FlowBinding, LoginCode, OutSeqNo, Sealing, Session, VerifyResultToken,
 };
 
 pub struct VerifyInput {
     pub code: LoginCode,
     pub out_seq_no: OutSeqNo,
     pub verify_result: Option<VerifyResultToken>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    Final(FinalResult),
-    /// Not final yet: verify-result asked WeChat (2.0, its verify_ret);
-    /// lookup did not (no verify_ret).
-    Pending {
-        verify_ret: Option<i64>,
-    },
 }
 
 /// A session's answer, with what goes beside it.

@@ -136,7 +136,7 @@ impl World {
         aws: &SdkConfig,
         checks: &wxface_harness::checks::Checks,
     ) -> wxface::service::reconcile::ReconcileServices {
-        let target = wxface::adapters::ScheduleTarget {
+        let target = wxface::config::ScheduleTarget {
             group: checks.group.clone(),
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:wxface-test-reconcile"
                 .into(),
