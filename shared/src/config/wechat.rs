@@ -32,6 +32,14 @@ pub(super) fn present(v: Option<String>) -> Option<String> {
 }
 
 impl WeChatCredentials {
+    /// The secret's fields (and those an app secret of the older layout may still hold).
+    pub const FIELDS: [&'static str; 4] = [
+        "appsecret",
+        "push_token",
+        "encoding_aes_key",
+        "previous_encoding_aes_key",
+    ];
+
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
         Self::from_raw(secret_id, super::secret_json(secret_id, json)?)
     }

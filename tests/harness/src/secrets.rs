@@ -79,12 +79,7 @@ pub fn app_secret_json(app: &wechat_sim::SimApp) -> serde_json::Value {
 }
 
 /// The fields of the WeChat credentials secret (docs/api.md §2.2).
-pub const WECHAT_FIELDS: [&str; 4] = [
-    "appsecret",
-    "push_token",
-    "encoding_aes_key",
-    "previous_encoding_aes_key",
-];
+pub const WECHAT_FIELDS: [&str; 4] = wxface::config::WeChatCredentials::FIELDS;
 
 /// The WeChat credentials secret (docs/api.md §2.2) of one of the simulator's apps.
 pub fn wechat_credentials_json(app: &wechat_sim::SimApp) -> serde_json::Value {

@@ -191,6 +191,13 @@ fn deploy_counts(deploy: &str, t: &Yaml) -> Vec<String> {
             "docs/deploy.md resources: the template has {word} secrets (and {conditional:?}), the row does not say \"{word} secrets\""
         ));
     }
+    // One upstream alarm per (function, endpoint) it calls.
+    let pairs: usize = Function::ALL.iter().map(|f| f.upstreams().len()).sum();
+    if !deploy.contains(&format!("a function calls ({pairs} pairs)")) {
+        problems.push(format!(
+            "docs/deploy.md resources: the manifest has {pairs} (function, endpoint) pairs, the alarms row does not say \"({pairs} pairs)\""
+        ));
+    }
     let (alarms, by) = count_of(t, "AWS::CloudWatch::Alarm");
     let webhook = by.get("HasWebhook").copied().unwrap_or_default();
     let api = by.get("UseHttpApi").copied().unwrap_or_default();
@@ -325,5 +332,9 @@ fn a_planted_mistake_in_each_table_and_count_is_caught() {
     caught(
         &|d| d.deploy = d.deploy.replace("these (29,", "these (22,"),
         "alarms",
+    );
+    caught(
+        &|d| d.deploy = d.deploy.replace("(16 pairs)", "(12 pairs)"),
+        "(function, endpoint) pairs",
     );
 }
