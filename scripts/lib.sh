@@ -145,7 +145,8 @@ wait_port() {
 
 # write_functions_env FILE TABLE APP_SECRET_ID TOKEN_SECRET_ID SIM_URL AWS_URL RUST_LOG
 #                     MERCHANT_SECRET_ID PAY_SIM_URL:
-# the functions' environment (docs/api.md §2), for `cargo lambda watch --env-file`.
+# the functions' environment (docs/api.md §2), for `cargo lambda watch --env-file`; start_stack
+# holds it to the manifest (`wxface-dev manifest --check-env`).
 write_functions_env() {
     # Values are quoted: cargo lambda's env-file parser rejects an unquoted `=` in a value
     # (RUST_LOG=info,wxface=debug).
@@ -209,6 +210,9 @@ start_stack() {
     write_functions_env "$dir/functions.env" "$STACK_TABLE" "$STACK_APP_SECRET" \
         "$STACK_TOKEN_SECRET" "http://127.0.0.1:$sim_port" "$moto" "$rust_log" \
         "$STACK_MERCHANT_SECRET" "http://127.0.0.1:$pay_port" "$STACK_IDENTITY_SECRET"
+    # Every variable a function requires, and none that no function reads (the manifest's).
+    cargo run -q -p wxface-harness --bin wxface-dev -- manifest --check-env "$dir/functions.env" ||
+        return 1
     # `cargo lambda watch` exits 0 without a word when its port is taken: checked above.
     start_bg "cargo lambda watch" "$dir/lambda-watch.log" \
         cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$fn_port" \

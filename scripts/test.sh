@@ -2,7 +2,8 @@
 # make test: the one test command (CI runs it through .ci/run). Works on a fresh clone with no
 # stdin: creates .venv, then
 #   1. lint:  cargo fmt --check, cargo clippy -D warnings, cargo deny (deny.toml), the workspace's
-#             rust-version against the lock (scripts/check-rust-version.py), cfn-lint template.yaml,
+#             rust-version against the lock (scripts/check-rust-version.py), no function over 60
+#             lines (scripts/check-fn-length.py), cfn-lint template.yaml,
 #             sam validate --lint (offline: a region, no credentials, no telemetry); the
 #             hospital helper; docs/openapi.yaml valid, with its examples; the mini-program
 #             module against a stubbed wx
@@ -88,6 +89,9 @@ counted "cargo deny check bans licenses sources (deny.toml)" bash -c \
 # The workspace's rust-version is the least Rust its locked dependencies build with.
 section "rust-version is true (scripts/check-rust-version.py)"
 "$PYTHON" scripts/check-rust-version.py || problem "rust-version (scripts/check-rust-version.py)"
+
+section "no function over 60 lines in shared/src and functions/ (scripts/check-fn-length.py)"
+"$PYTHON" scripts/check-fn-length.py || problem "function length (scripts/check-fn-length.py)"
 
 section "cfn-lint template.yaml"
 cfn-lint template.yaml || problem "cfn-lint template.yaml"

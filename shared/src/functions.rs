@@ -1,11 +1,19 @@
-//! Every function of the stack, listed once: who calls it, the secrets it
-//! may use and how, the table items it touches, the WeChat and WeChat Pay
-//! endpoints it calls, whether it reads the table's stream. The one manifest
-//! the template tests check `template.yaml` against (least privilege, the
-//! alarms per endpoint) and the docs tests check the docs' tables against;
-//! adding a function is its folder under `functions/`, its variant here and
-//! its resources in the template, which the tests then ask for.
+//! Every function of the stack, listed once: its routes, the environment it
+//! reads, the secrets it may use and how, the table items it touches, its
+//! other grants, the WeChat and WeChat Pay endpoints it calls, whether it
+//! reads the table's stream. The one manifest that the template tests check
+//! `template.yaml` against (least privilege, environment, alarms per
+//! endpoint), the docs tests check the docs' tables against, and the deploy
+//! test and the local stack read (`wxface-dev manifest`); adding a function is
+//! its folder under `functions/`, its variant here and its resources in the
+//! template, which the tests then ask for.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use crate::config::{AwsSettings, EventSettings, KioskSettings, ReconcileSettings, Settings};
+use crate::error::ConfigError;
+use crate::http::routes::{ApiRoute, api_routes};
 use crate::upstream::Upstream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,6 +185,162 @@ impl Function {
     }
 }
 
+/// Which settings a function parses at start: the `app::*_from_env` its
+/// `main.rs` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wiring {
+    /// `services_from_env`: the mini-program functions and lookup.
+    Services,
+    /// `reconcile_services_from_env`.
+    Reconcile,
+    /// `kiosk_services_from_env`.
+    Kiosk,
+    /// `event_services_from_env`.
+    Events,
+}
+
+impl Wiring {
+    /// The function of `crate::app` that builds it.
+    pub const fn from_env_fn(self) -> &'static str {
+        match self {
+            Self::Services => "services_from_env",
+            Self::Reconcile => "reconcile_services_from_env",
+            Self::Kiosk => "kiosk_services_from_env",
+            Self::Events => "event_services_from_env",
+        }
+    }
+
+    /// Parses its settings (and the AWS ones every function reads) from `get`.
+    fn parse(self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        match self {
+            Self::Services => Settings::from_lookup(get).map(drop),
+            Self::Reconcile => ReconcileSettings::from_lookup(get).map(drop),
+            Self::Kiosk => KioskSettings::from_lookup(get).map(drop),
+            Self::Events => EventSettings::from_lookup(get).map(drop),
+        }?;
+        AwsSettings::from_lookup(get).map(drop)
+    }
+}
+
+/// An environment variable a function reads at start.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Variable {
+    pub name: String,
+    /// Without it the function does not start.
+    pub required: bool,
+}
+
+/// A value of the right shape for a variable, so parsing goes on to the next.
+fn sample(name: &str) -> &'static str {
+    match name {
+        "PUSH_MODE" => "safe",
+        "DEFAULT_FACE_FLOW" => "v2",
+        n if n.ends_with("_BASE") => "https://example.com",
+        n if n.ends_with("_SECONDS") || n.ends_with("_MS") || n.ends_with("_HOUR") => "600",
+        _ => "x",
+    }
+}
+
+/// A grant besides the secrets, the table's items and its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub action: &'static str,
+    pub on: Target,
+}
+
+/// What a [`Grant`] is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The bus `EVENT_BUS_NAME` names.
+    EventBus,
+    /// reconcile's schedule group (its schedules).
+    ScheduleGroup,
+    /// A resource of the template, by logical id.
+    Resource(&'static str),
+}
+
+impl Function {
+    /// Its settings' parser, as its `main.rs` wires it.
+    pub const fn wiring(self) -> Wiring {
+        match self {
+            Self::IssueKey | Self::VerifyResult | Self::EventCallback | Self::Lookup => {
+                Wiring::Services
+            }
+            Self::Reconcile => Wiring::Reconcile,
+            Self::Authinfo => Wiring::Kiosk,
+            Self::PublishEvents => Wiring::Events,
+        }
+    }
+
+    /// The environment variables it reads at start, found by running its
+    /// settings' parser (so this list cannot drift from the code): a variable
+    /// is required if parsing stops without it.
+    pub fn env(self) -> Vec<Variable> {
+        let read = RefCell::new(BTreeSet::new());
+        let record = |name: &str| {
+            read.borrow_mut().insert(name.to_owned());
+            Some(sample(name).to_owned())
+        };
+        // Every variable set: the parser reads each one it knows.
+        let complete = self.wiring().parse(&record).is_ok();
+        debug_assert!(complete, "{self}: the samples do not parse");
+        let names = read.into_inner();
+        names
+            .into_iter()
+            .map(|name| {
+                let without = |n: &str| (n != name).then(|| sample(n).to_owned());
+                let required = matches!(
+                    self.wiring().parse(&without),
+                    Err(ConfigError::MissingEnv(missing)) if missing == name
+                );
+                Variable { name, required }
+            })
+            .collect()
+    }
+
+    /// Its routes behind the HTTP API (each also at its function URL path);
+    /// none for a function only AWS invokes.
+    pub fn routes(self) -> Vec<ApiRoute> {
+        api_routes()
+            .into_iter()
+            .filter(|r| r.function == self.package())
+            .collect()
+    }
+
+    /// What else its role allows, on what.
+    pub const fn grants(self) -> &'static [Grant] {
+        match self {
+            Self::PublishEvents => &[
+                Grant {
+                    action: "events:PutEvents",
+                    on: Target::EventBus,
+                },
+                // The stream mapping's on-failure destination.
+                Grant {
+                    action: "sqs:SendMessage",
+                    on: Target::Resource("EventsDeadLetterQueue"),
+                },
+            ],
+            Self::Reconcile => &[
+                Grant {
+                    action: "scheduler:CreateSchedule",
+                    on: Target::ScheduleGroup,
+                },
+                Grant {
+                    action: "iam:PassRole",
+                    on: Target::Resource("ReconcileSchedulerRole"),
+                },
+                // Its asynchronous invocations' (the checks') dead letters.
+                Grant {
+                    action: "sqs:SendMessage",
+                    on: Target::Resource("ReconcileDeadLetterQueue"),
+                },
+            ],
+            _ => &[],
+        }
+    }
+}
+
 impl std::fmt::Display for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.package())
@@ -211,5 +375,46 @@ mod tests {
                 .secrets()
                 .contains(&Secret::WeChatCredentials)
         );
+    }
+
+    #[test]
+    fn each_functions_environment_is_what_its_settings_read() {
+        let env = |f: Function| -> Vec<(String, bool)> {
+            f.env().into_iter().map(|v| (v.name, v.required)).collect()
+        };
+        let has = |f: Function, name: &str, required: bool| {
+            assert!(
+                env(f).contains(&(name.to_owned(), required)),
+                "{f}: {name} (required {required}) in {:?}",
+                env(f)
+            );
+        };
+        for f in Function::ALL {
+            has(f, "AWS_REGION", true);
+            has(f, "AWS_ENDPOINT_URL", false);
+            // Every secret it may read is named by a variable it reads.
+            for s in f.secrets() {
+                assert!(env(f).iter().any(|(n, _)| n == s.env_var()), "{f}: {s:?}");
+            }
+        }
+        has(Function::IssueKey, "SESSIONS_TABLE", true);
+        has(Function::IssueKey, "PUSH_MODE", false);
+        has(Function::Reconcile, "RECONCILE_SCHEDULE_GROUP", true);
+        has(Function::Reconcile, "RECONCILE_DEAD_LETTER_ARN", false);
+        has(Function::Authinfo, "MERCHANT_SECRET_ID", true);
+        has(Function::PublishEvents, "EVENT_BUS_NAME", false);
+        let names = |f| env(f).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert!(!names(Function::PublishEvents).contains(&"SESSIONS_TABLE".to_owned()));
+        assert!(!names(Function::Authinfo).contains(&"WECHAT_APP_SECRET_ID".to_owned()));
+    }
+
+    #[test]
+    fn the_http_functions_have_routes_and_the_others_none() {
+        for f in Function::ALL {
+            assert_eq!(f.routes().is_empty(), f.reads_stream(), "{f}");
+        }
+        let lookup = Function::Lookup.routes();
+        assert_eq!(lookup.len(), 1);
+        assert_eq!(lookup[0].auth, crate::http::routes::Auth::AwsIam);
     }
 }

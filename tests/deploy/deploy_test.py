@@ -60,7 +60,6 @@ ACCOUNT = "000000000000"
 
 GET = "secretsmanager:GetSecretValue"
 PUT = "secretsmanager:PutSecretValue"
-ITEM = {a: f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")}
 STREAM = {
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -69,54 +68,49 @@ STREAM = {
 }
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
-# What each function's code calls, and on what: the least privilege of
-# tests/harness/tests/template.rs, here read back from IAM. A target is the function's own log
-# group, the table, its stream, the event bus, or a resource by logical id.
-NEEDS = {
-    "issue-key": [
-        ({ITEM["PutItem"], ITEM["UpdateItem"], ITEM["DeleteItem"]}, "table"),
-        ({GET}, "WeChatAppSecret"),
-        ({GET}, "WeChatCredentialsSecret"),
-        ({GET}, "IdentityKeySecret"),
-        ({GET, PUT}, "AccessTokenSecret"),
-    ],
-    "verify-result": [
-        (set(ITEM.values()), "table"),
-        ({GET}, "WeChatAppSecret"),
-        ({GET}, "WeChatCredentialsSecret"),
-        ({GET, PUT}, "AccessTokenSecret"),
-    ],
-    "event-callback": [
-        (set(ITEM.values()), "table"),
-        ({GET}, "WeChatAppSecret"),
-        ({GET}, "WeChatCredentialsSecret"),
-        ({GET, PUT}, "AccessTokenSecret"),
-    ],
-    "authinfo": [({ITEM["GetItem"], ITEM["PutItem"]}, "table"), ({GET}, "MerchantSecret")],
-    "publish-events": [
-        (STREAM, "stream"),
-        ({GET}, "WeChatAppSecret"),
-        ({"events:PutEvents"}, "bus"),
-        ({"sqs:SendMessage"}, "EventsDeadLetterQueue"),
-    ],
-    # lookup and reconcile ask WeChat about pending 2.0 sessions, with the shared token.
-    "lookup": [
-        (set(ITEM.values()), "table"),
-        ({GET}, "WeChatAppSecret"),
-        ({GET}, "WeChatCredentialsSecret"),
-        ({GET, PUT}, "AccessTokenSecret"),
-    ],
-    "reconcile": [
-        (set(ITEM.values()), "table"),
-        (STREAM, "stream"),
-        ({GET}, "WeChatAppSecret"),
-        ({GET}, "WeChatCredentialsSecret"),
-        ({GET, PUT}, "AccessTokenSecret"),
-        ({"scheduler:CreateSchedule"}, "schedules"),
-        ({"iam:PassRole"}, "ReconcileSchedulerRole"),
-        ({"sqs:SendMessage"}, "ReconcileDeadLetterQueue"),
-    ],
-}
+# The function manifest (wxface::functions, printed by `wxface-dev manifest`): by package, its
+# environment, secrets, table items, stream, other grants. Read in main().
+MANIFEST = {}
+
+
+def needs(binary, props):
+    """What the function's code calls, and on what: the least privilege of
+    tests/harness/tests/template.rs, from the manifest, here read back from IAM. A target is the
+    table, its stream, the event bus, reconcile's schedules, or a resource by logical id (a secret:
+    the one its variable names)."""
+    f = MANIFEST[binary]
+    out = []
+    items = {a for a, _ in f["items"]}
+    if items:
+        out.append((items, "table"))
+    if f["reads_stream"]:
+        out.append((STREAM, "stream"))
+    env = props["Environment"]["Variables"]
+    for s in f["secrets"]:
+        ref = env.get(s["env_var"])
+        if not isinstance(ref, dict) or "Ref" not in ref:
+            check(False, f"{binary}: {s['env_var']} does not name a secret of the stack")
+            continue
+        out.append(({GET, PUT} if s["written"] else {GET}, ref["Ref"]))
+    for g in f["grants"]:
+        out.append(({g["action"]}, g["on"]))
+    return out
+
+
+def check_environment(binary, props):
+    """The template sets every variable the function requires, and none of its own that it does
+    not read (Globals' are shared)."""
+    f = MANIFEST[binary]
+    read = {v["name"] for v in f["env"]}
+    required = {v["name"] for v in f["env"] if v["required"]} - LAMBDA_SETS
+    env = props["Environment"]["Variables"]
+    check(required <= set(env), f"{binary}: environment lacks {sorted(required - set(env))}")
+    stray = set(props.get("OwnEnvironment", {})) - read
+    check(not stray, f"{binary}: environment sets {sorted(stray)}, which it does not read")
+
+
+# What Lambda sets itself (the region, the role's credentials).
+LAMBDA_SETS = {"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
 # The second deploy's parameters: every kind of change a user makes (the topic is made first).
 UPDATE = {
@@ -237,6 +231,7 @@ class Stack:
             env = dict(glob.get("Environment", {}).get("Variables", {}))
             env.update(r["Properties"].get("Environment", {}).get("Variables", {}))
             props["Environment"] = {"Variables": env}
+            props["OwnEnvironment"] = r["Properties"].get("Environment", {}).get("Variables", {})
             yield lid, r["Metadata"]["BuildProperties"]["Binary"], props
 
 
@@ -363,7 +358,7 @@ def bus_name(stack):
 
 
 def policy_targets(stack, aws):
-    """The resources NEEDS names, by target, as the policies must name them (read once)."""
+    """The resources needs() names, by target, as the policies must name them (read once)."""
     table = next(lid for lid, _ in stack.of_type("AWS::DynamoDB::Table"))
     target = {
         "table": stack.resolve({"Fn::GetAtt": [table, "Arn"]}),
@@ -424,7 +419,8 @@ def check_functions(stack, aws):
         group = props["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = stack.resolve({"Fn::GetAtt": [group, "Arn"]})
         want = {(a.lower(), log_group) for a in LOGS}
-        for actions, on in NEEDS[binary]:
+        check_environment(binary, props)
+        for actions, on in needs(binary, props):
             want |= {(a.lower(), target[on]) for a in actions}
         if stack.params["Tracing"] == "Active":
             want |= {(a.lower(), "*") for a in XRAY}
@@ -865,12 +861,19 @@ def main():
     ap.add_argument("--wechat-sim", required=True, help="the WeChat simulator's URL")
     ap.add_argument("--pay-sim", required=True, help="the WeChat Pay simulator's URL")
     ap.add_argument(
+        "--manifest",
+        required=True,
+        type=Path,
+        help="the function manifest as JSON (wxface-dev manifest)",
+    )
+    ap.add_argument(
         "--build-status",
         type=Path,
         help="step 4 waits for this file: the exit code of the release build (make test runs the"
         " build alongside steps 1-3); 0 runs deploy-function.sh, anything else skips it",
     )
     args = ap.parse_args()
+    MANIFEST.update({f["package"]: f for f in json.loads(args.manifest.read_text())["functions"]})
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     os.environ["AWS_ENDPOINT_URL"] = args.endpoint

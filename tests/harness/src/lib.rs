@@ -11,9 +11,10 @@
 //! - [`provision`]: one run's table, secrets and the functions' environment.
 //! - [`front`]: function URLs or an HTTP API in front of the functions, and a local HTTP API front.
 //! - [`lambda_host`]: functions as processes under a local Runtime API, with function URLs.
+//! - [`manifest`]: the function manifest as JSON, and the local environment file held to it.
 //! - [`soak`] and [`cold_start`]: the randomized soak and the cold-start benchmark.
 //!
-//! The `wxface-dev` binary (setup / demo / scan-pii / soak / cold-start) is built on the same modules.
+//! The `wxface-dev` binary (setup / demo / scan-pii / soak / cold-start / manifest) is built on the same modules.
 
 pub mod aws_faults;
 pub mod checks;
@@ -25,6 +26,7 @@ pub mod front;
 pub mod kiosk;
 pub mod lambda_host;
 pub mod logs;
+pub mod manifest;
 mod moto;
 pub mod pii;
 pub mod provision;

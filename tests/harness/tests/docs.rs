@@ -4,10 +4,12 @@
 //! - the packages under `functions/` are exactly the manifest's functions;
 //! - docs/api.md §1's function table and docs/deploy.md's resources row list exactly those
 //!   functions;
-//! - docs/api.md §2.1's environment table and README's name every variable the template sets on
-//!   a function, and §2.1 says of each secret's variable exactly which functions read it;
+//! - docs/api.md §1's route columns are each function's routes (the manifest's, from
+//!   `wxface::http::routes`), and the README's count of the functions is the manifest's;
+//! - docs/api.md §2.1's environment table names every variable the template sets on a function,
+//!   and says of each secret's variable exactly which functions read it;
 //! - docs/deploy.md's count of the secrets and of the alarms (always, with a webhook, with the
-//!   HTTP API) is the template's.
+//!   HTTP API) is the template's, and docs/operations.md's alarm table has a row for each alarm.
 //!
 //! Each check is also run on a copy of a doc with a mistake planted, so a check that stopped
 //! catching its mistake fails too.
@@ -80,6 +82,56 @@ fn api_function_table(api: &str) -> Vec<String> {
     problems
 }
 
+/// docs/api.md §1's route columns: each function's routes behind its URL and behind the HTTP
+/// API, exactly the manifest's (`METHOD /path` in backticks; a query shown after `?` aside).
+fn api_route_columns(api: &str) -> Vec<String> {
+    let routes = |cell: &str| -> BTreeSet<String> {
+        ticked(cell)
+            .into_iter()
+            .filter(|w| w.contains(' '))
+            .map(|w| w.split('?').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let mut problems = Vec::new();
+    for row in table_after(api, "## 1. Functions") {
+        let c = cells(row);
+        let Some(f) = ticked(c[0]).first().and_then(|p| Function::parse(p)) else {
+            continue;
+        };
+        let (url, api): (BTreeSet<String>, BTreeSet<String>) = f
+            .routes()
+            .iter()
+            .map(|r| (format!("{} {}", r.method, r.url_path), r.key()))
+            .unzip();
+        for (front, said, want) in [("URL", routes(c[2]), url), ("HTTP API", routes(c[3]), api)] {
+            if said != want {
+                problems.push(format!(
+                    "docs/api.md §1: {f}'s routes behind the {front} are {want:?} (the code), the table says {said:?}"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The README's count of the functions, in words ("Seven functions").
+fn readme_function_count(readme: &str) -> Vec<String> {
+    let n = Function::ALL.len();
+    let word = NUMBERS.get(n).copied().unwrap_or("many");
+    let mut capital = word.chars();
+    let said = capital
+        .next()
+        .map(|c| format!("{}{} functions", c.to_uppercase(), capital.as_str()))
+        .unwrap_or_default();
+    if readme.contains(&said) {
+        Vec::new()
+    } else {
+        vec![format!(
+            "README: the manifest has {n} functions; expected the words {said:?}"
+        )]
+    }
+}
+
 /// docs/deploy.md's resources table: the functions' names, `<stack>-<package>`.
 fn deploy_function_row(deploy: &str) -> Vec<String> {
     let row = deploy
@@ -119,9 +171,9 @@ fn template_env_vars(t: &Yaml) -> BTreeSet<String> {
     out
 }
 
-/// An environment table names every variable the template sets; in docs/api.md it also says,
-/// of each secret's variable, exactly which functions read it.
-fn env_table(doc: &str, heading: &str, name: &str, t: &Yaml, readers: bool) -> Vec<String> {
+/// docs/api.md §2.1 names every variable the template sets or a function reads, and no other;
+/// of each secret's variable it says exactly which functions read it.
+fn env_table(doc: &str, heading: &str, name: &str, t: &Yaml) -> Vec<String> {
     let rows = table_after(doc, heading);
     let mut problems = Vec::new();
     let documented: BTreeSet<String> = rows.iter().flat_map(|r| ticked(cells(r)[0])).collect();
@@ -130,8 +182,18 @@ fn env_table(doc: &str, heading: &str, name: &str, t: &Yaml, readers: bool) -> V
             "{name}: the template sets {v}, which the table does not name"
         ));
     }
-    if !readers {
-        return problems;
+    let read: BTreeSet<String> = Function::ALL
+        .iter()
+        .flat_map(|f| f.env())
+        .map(|v| v.name)
+        .collect();
+    for v in documented.difference(&read) {
+        problems.push(format!("{name}: {v} is read by no function"));
+    }
+    for v in read.difference(&documented) {
+        problems.push(format!(
+            "{name}: a function reads {v}, which the table does not name"
+        ));
     }
     for secret in Secret::ALL {
         let var = secret.env_var();
@@ -214,11 +276,49 @@ fn deploy_counts(deploy: &str, t: &Yaml) -> Vec<String> {
     problems
 }
 
+/// docs/operations.md's alarm table: a row for every alarm of the template (the upstream ones by
+/// their pattern), and no alarm the template does not have.
+fn operations_alarms(ops: &str, t: &Yaml) -> Vec<String> {
+    const UPSTREAM: &str = "<stack>-<function>-upstream-<endpoint>";
+    let rows = table_after(ops, "## Alarms, and what to do for each");
+    let named: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| ticked(cells(r)[0]))
+        .filter(|n| n.starts_with("<stack>-"))
+        .collect();
+    let mut want = BTreeSet::new();
+    for (_, r) in t["Resources"].as_hash().into_iter().flatten() {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let name = r["Properties"]["AlarmName"].as_str().unwrap_or_default();
+        let name = name.replace("${AWS::StackName}", "<stack>");
+        want.insert(if name.contains("-upstream-") {
+            UPSTREAM.to_owned()
+        } else {
+            name
+        });
+    }
+    let mut problems = Vec::new();
+    for n in want.difference(&named) {
+        problems.push(format!("docs/operations.md alarms: no row for {n}"));
+    }
+    for n in named.difference(&want) {
+        if !n.contains("-upstream-") {
+            problems.push(format!(
+                "docs/operations.md alarms: {n} is no alarm of the template"
+            ));
+        }
+    }
+    problems
+}
+
 /// The docs the checks read.
 struct Docs {
     api: String,
     readme: String,
     deploy: String,
+    operations: String,
 }
 
 impl Docs {
@@ -227,6 +327,7 @@ impl Docs {
             api: read("docs/api.md"),
             readme: read("README.md"),
             deploy: read("docs/deploy.md"),
+            operations: read("docs/operations.md"),
         }
     }
 }
@@ -241,16 +342,11 @@ fn all_problems(d: &Docs, t: &Yaml) -> Vec<String> {
         "### 2.1 Environment variables",
         "docs/api.md §2.1",
         t,
-        true,
     ));
-    problems.extend(env_table(
-        readme,
-        "## Configuration",
-        "README configuration",
-        t,
-        false,
-    ));
+    problems.extend(api_route_columns(api));
+    problems.extend(readme_function_count(readme));
     problems.extend(deploy_counts(deploy, t));
+    problems.extend(operations_alarms(&d.operations, t));
     problems
 }
 
@@ -280,61 +376,91 @@ fn the_docs_tables_and_counts_are_the_codes_and_the_templates() {
 #[test]
 fn a_planted_mistake_in_each_table_and_count_is_caught() {
     let t = template();
-    let caught = |change: &dyn Fn(&mut Docs), want: &str| {
+    let reconcile_row = read("docs/api.md")
+        .lines()
+        .find(|l| l.starts_with("| `reconcile` |"))
+        .map(|row| format!("{row}\n"))
+        .expect("docs/api.md §1 has reconcile's row");
+    // (the doc, the text replaced, its replacement, a problem that must name it)
+    let mistakes: &[(&str, &str, &str, &str)] = &[
+        // A function missing from docs/api.md §1, and one from docs/deploy.md's resources.
+        ("api", &reconcile_row, "", "function reconcile is missing"),
+        (
+            "deploy",
+            ", `<stack>-reconcile`",
+            "",
+            "docs/deploy.md resources",
+        ),
+        // A route the code does not mount; a stale count of the functions.
+        (
+            "api",
+            "`POST /authinfo/real-name` |",
+            "`POST /authinfo/realname` |",
+            "authinfo's routes behind the HTTP API",
+        ),
+        (
+            "readme",
+            "Seven functions",
+            "Six functions",
+            "README: the manifest has 7 functions",
+        ),
+        // A variable the template sets, undocumented; one no function reads; a secret read by
+        // one function too many.
+        (
+            "api",
+            "| `PUSH_MODE` |",
+            "| PUSH_MODE |",
+            "docs/api.md §2.1: the template sets PUSH_MODE",
+        ),
+        (
+            "api",
+            "| `PUSH_MODE` |",
+            "| `PUSH_MODE`, `PUSH_MODES` |",
+            "PUSH_MODES is read by no function",
+        ),
+        (
+            "api",
+            "| `MERCHANT_SECRET_ID` | authinfo |",
+            "| `MERCHANT_SECRET_ID` | authinfo, lookup |",
+            "MERCHANT_SECRET_ID is read by",
+        ),
+        // Stale counts.
+        ("deploy", "| five secrets |", "| four secrets |", "secrets"),
+        ("deploy", "these (29,", "these (22,", "alarms"),
+        (
+            "deploy",
+            "(16 pairs)",
+            "(12 pairs)",
+            "(function, endpoint) pairs",
+        ),
+        // An alarm without its row in the operations guide, and one the template does not have.
+        (
+            "operations",
+            "| `<stack>-reconcile-lag` |",
+            "| reconcile's lag |",
+            "no row for <stack>-reconcile-lag",
+        ),
+        (
+            "operations",
+            "`<stack>-secrets-stale`",
+            "`<stack>-secrets-old`",
+            "<stack>-secrets-old is no alarm of the template",
+        ),
+    ];
+    for &(doc, from, to, want) in mistakes {
         let mut docs = Docs::read();
-        change(&mut docs);
+        let text = match doc {
+            "api" => &mut docs.api,
+            "readme" => &mut docs.readme,
+            "deploy" => &mut docs.deploy,
+            _ => &mut docs.operations,
+        };
+        assert!(text.contains(from), "{doc} no longer says {from:?}");
+        *text = text.replace(from, to);
         let problems = all_problems(&docs, &t);
         assert!(
             problems.iter().any(|p| p.contains(want)),
-            "expected a problem with {want:?}, got {problems:#?}"
+            "{doc}: {from:?} -> {to:?}: expected a problem with {want:?}, got {problems:#?}"
         );
-    };
-    // A function missing from docs/api.md §1, and one from docs/deploy.md's resources.
-    caught(
-        &|d| {
-            let row = d
-                .api
-                .lines()
-                .find(|l| l.starts_with("| `reconcile` |"))
-                .unwrap();
-            d.api = d.api.replace(&format!("{row}\n"), "");
-        },
-        "function reconcile is missing",
-    );
-    caught(
-        &|d| d.deploy = d.deploy.replace(", `<stack>-reconcile`", ""),
-        "docs/deploy.md resources",
-    );
-    // A variable the template sets, undocumented (in either table); a secret read by one
-    // function too many.
-    caught(
-        &|d| d.api = d.api.replace("| `PUSH_MODE` |", "| PUSH_MODE |"),
-        "docs/api.md §2.1: the template sets PUSH_MODE",
-    );
-    caught(
-        &|d| d.readme = d.readme.replace("| `PUSH_MODE` |", "| PUSH_MODE |"),
-        "README configuration: the template sets PUSH_MODE",
-    );
-    caught(
-        &|d| {
-            d.api = d.api.replace(
-                "| `MERCHANT_SECRET_ID` | authinfo |",
-                "| `MERCHANT_SECRET_ID` | authinfo, lookup |",
-            )
-        },
-        "MERCHANT_SECRET_ID is read by",
-    );
-    // Stale counts.
-    caught(
-        &|d| d.deploy = d.deploy.replace("| five secrets |", "| four secrets |"),
-        "secrets",
-    );
-    caught(
-        &|d| d.deploy = d.deploy.replace("these (29,", "these (22,"),
-        "alarms",
-    );
-    caught(
-        &|d| d.deploy = d.deploy.replace("(16 pairs)", "(12 pairs)"),
-        "(function, endpoint) pairs",
-    );
+    }
 }

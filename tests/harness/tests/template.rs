@@ -17,7 +17,9 @@
 //! - the fronts (README "Fronts"): with `Front=FunctionUrls` a URL per caller-facing function
 //!   (lookup's `AWS_IAM`), with `Front=HttpApi` exactly the HTTP API routes of the code's route
 //!   table (`wxface::http::routes`), each to its function, lookup's `AWS_IAM`, no catch-all, and
-//!   nothing of the other front; the China rule; every ARN through `${AWS::Partition}`.
+//!   nothing of the other front; the China rule; every ARN through `${AWS::Partition}`;
+//! - each function's environment: every variable its settings require (the manifest's
+//!   `Function::env`, found by running the settings' parser), none of its own that it never reads.
 //!
 //! The template is read with the harness's parser (`template::load_template`), in which
 //! CloudFormation's short-form tags keep their values: `!Ref X` reads as "X", `!GetAtt X.Arn` as
@@ -662,7 +664,7 @@ fn check(doc: &Yaml) -> Vec<String> {
         // 4. Events: only publish-events puts them, on one bus.
         for (s, actions) in allowed_actions(&own, "events:") {
             let bus = string_list(&s.body["Resource"]).join(" ");
-            if binary != "publish-events" || actions.iter().any(|a| a != "events:PutEvents") {
+            if actions.iter().any(|a| !manifest_grants(binary, a)) {
                 problems.push(format!(
                     "{binary}: {}: {} is not for it (only publish-events puts events)",
                     s.origin,
@@ -679,7 +681,7 @@ fn check(doc: &Yaml) -> Vec<String> {
         // 4b. Booking checks: only reconcile, in its own group, passing only the scheduler role.
         for prefix in ["scheduler:", "iam:"] {
             for (s, actions) in allowed_actions(&own, prefix) {
-                let ok = binary == "reconcile"
+                let ok = actions.iter().all(|a| manifest_grants(binary, a))
                     && match prefix {
                         "scheduler:" => actions == ["scheduler:CreateSchedule"],
                         _ => {
@@ -788,7 +790,47 @@ fn check(doc: &Yaml) -> Vec<String> {
     }
     check_fronts(doc, &t, &functions, &mut problems);
     check_events(&t, &functions, &mut problems);
+    check_environment(&t, &functions, &mut problems);
     problems
+}
+
+/// Whether the manifest grants `binary` the `action` (beyond secrets and the table).
+fn manifest_grants(binary: &str, action: &str) -> bool {
+    Function::parse(binary).is_some_and(|f| f.grants().iter().any(|g| g.action == action))
+}
+
+/// Rule 10: each function is given every variable its settings require, and none of its own
+/// that they do not read (Globals' are shared by all; Lambda sets the region and credentials).
+fn check_environment(t: &Template, functions: &[(String, String)], problems: &mut Vec<String>) {
+    const LAMBDA_SETS: [&str; 4] = [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ];
+    for (id, binary) in functions {
+        let Some(f) = Function::parse(binary) else {
+            continue;
+        };
+        let env = f.env();
+        for v in env.iter().filter(|v| v.required) {
+            if !LAMBDA_SETS.contains(&v.name.as_str()) && t.env_var(id, &v.name).is_badvalue() {
+                problems.push(format!(
+                    "{binary}: its environment lacks {}, which it requires",
+                    v.name
+                ));
+            }
+        }
+        let own = &t.resource(id)["Properties"]["Environment"]["Variables"];
+        for (k, _) in own.as_hash().into_iter().flatten() {
+            let k = k.as_str().unwrap_or_default();
+            if !env.iter().any(|v| v.name == k) {
+                problems.push(format!(
+                    "{binary}: its environment sets {k}, which it does not read"
+                ));
+            }
+        }
+    }
 }
 
 /// Forged events (rule 9): the stack's own bus refuses a wxface event from anyone but
@@ -1158,6 +1200,29 @@ fn metrics_namespace() -> &'static str {
 }
 
 // ------------------------------------------------------------------ the real template
+
+#[test]
+fn a_missing_or_stray_environment_variable_is_caught() {
+    fn vars<'a>(doc: &'a mut Yaml, binary: &str) -> &'a mut yaml_rust2::yaml::Hash {
+        let (id, _) = ids(doc, binary);
+        hash_mut(
+            doc,
+            &["Resources", &id, "Properties", "Environment", "Variables"],
+        )
+    }
+    expect_caught(
+        |doc| {
+            vars(doc, "reconcile").remove(&key("RECONCILE_SCHEDULE_GROUP"));
+        },
+        &["reconcile", "lacks RECONCILE_SCHEDULE_GROUP"],
+    );
+    expect_caught(
+        |doc| {
+            vars(doc, "publish-events").insert(key("PUSH_MODE"), s("safe"));
+        },
+        &["publish-events", "sets PUSH_MODE, which it does not read"],
+    );
+}
 
 #[test]
 fn the_template_grants_least_privilege_and_meets_the_push_deadline() {

@@ -44,6 +44,11 @@ usage:
       sessions, from the table's stream through publish-events to an SQS queue (--events:
       where to write them, for the PII scan). --reconcile: the Lambda invoke URL of reconcile,
       for the server's own check (default: cargo lambda watch's, beside --functions).
+  wxface-dev manifest [--check-env FILE]
+      Prints the function manifest (routes, environment, secrets, table items, grants,
+      upstreams of each function) as JSON, for the deploy test. --check-env: instead, checks
+      an environment file for all functions (cargo lambda watch --env-file): exits 1 if it
+      lacks a variable a function requires or sets one no function reads.
   wxface-dev scan-pii [--aws URL] [--logs DIR] [--receipts FILE] [--events FILE]
       Scans every table and every file under DIR for the fixtures' personal data, the keys
       in the secrets and the receipts' identity_hash and signatures (FILE: from demo);
@@ -155,6 +160,7 @@ async fn main() -> ExitCode {
         ],
         "cold-start" => &["aws", "bin-dir", "python", "logs", "rounds", "warm"],
         "api-front" => &["functions", "listen"],
+        "manifest" => &["check-env"],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -171,6 +177,7 @@ async fn main() -> ExitCode {
         Ok(f) if cmd == "scan-pii" => scan_pii(&f).await,
         Ok(f) if cmd == "cold-start" => cold_start(&f).await,
         Ok(f) if cmd == "api-front" => api_front(&f).await,
+        Ok(f) if cmd == "manifest" => manifest(&f),
         Ok(f) => soak(&f).await,
     };
     match result {
@@ -191,6 +198,19 @@ enum Failure {
 impl From<String> for Failure {
     fn from(s: String) -> Self {
         Failure::Failed(s)
+    }
+}
+
+fn manifest(flags: &HashMap<String, String>) -> Result<(), Failure> {
+    use wxface_harness::manifest;
+    let Some(file) = flags.get("check-env") else {
+        println!("{:#}", manifest::to_json());
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    match manifest::check_env_file(&text) {
+        p if p.is_empty() => Ok(()),
+        p => Err(Failure::Failed(format!("{file}: {}", p.join("; ")))),
     }
 }
 
