@@ -21,29 +21,24 @@ pub trait FromSecret: Sized + Send + Sync + 'static {
     fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError>;
 }
 
-impl FromSecret for AppSecrets {
-    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        Self::from_json(secret_id, json)
-    }
+// Each of these already parses its own secret's JSON: that parser is its
+// `from_secret`.
+macro_rules! from_json_secret {
+    ($($t:ty),+) => {$(
+        impl FromSecret for $t {
+            fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+                Self::from_json(secret_id, json)
+            }
+        }
+    )+};
 }
 
-impl FromSecret for WeChatCredentials {
-    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        Self::from_json(secret_id, json)
-    }
-}
-
-impl FromSecret for IdentitySecret {
-    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        Self::from_json(secret_id, json)
-    }
-}
-
-impl FromSecret for MerchantSecrets {
-    fn from_secret(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        Self::from_json(secret_id, json)
-    }
-}
+from_json_secret!(
+    AppSecrets,
+    WeChatCredentials,
+    IdentitySecret,
+    MerchantSecrets
+);
 
 /// How a [`CachedSecret`] reads its secret's text (`None`: it has no value).
 #[async_trait]

@@ -33,10 +33,7 @@ struct RawKey {
 }
 
 fn valid_kid(kid: &str) -> bool {
-    (1..=64).contains(&kid.len())
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    crate::domain::ids::is_token(kid, 1..=64, b"._-")
 }
 
 impl ReceiptKeys {

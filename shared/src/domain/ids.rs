@@ -1,6 +1,7 @@
 //! Identifiers that cross our API or WeChat's. Each is parsed once at the edge.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,8 +35,19 @@ impl Flow {
     }
 }
 
-fn visible_ascii(s: &str, max: usize) -> bool {
+/// 1 to `max` printable ASCII bytes: an opaque value we only pass on.
+pub(crate) fn visible_ascii(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `len` bytes of `[A-Za-z0-9]` and of `also`: the one rule of every id we
+/// mint or accept as a plain token (out_seq_no, biz_ref, data key ids,
+/// face_sid, receipt kids), so each names only its own bounds and extras.
+pub(crate) fn is_token(raw: &str, len: RangeInclusive<usize>, also: &[u8]) -> bool {
+    len.contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || also.contains(&b))
 }
 
 macro_rules! string_id {
@@ -45,6 +57,19 @@ macro_rules! string_id {
     // A credential of the face flow: `Debug` names the type only.
     ($(#[$doc:meta])* $name:ident, redacted) => {
         string_id!($(#[$doc])* $name, |f, _v| write!(f, "{}(<redacted>)", stringify!($name)));
+    };
+    // An id a caller sends: `parse` takes a token of `$len` bytes of
+    // `[A-Za-z0-9]` and `$also` (see `is_token`), and refuses the rest with `$err`.
+    ($(#[$doc:meta])* $name:ident, token $len:expr, $also:literal, $err:expr) => {
+        string_id!($(#[$doc])* $name);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+                is_token(raw, $len, $also)
+                    .then(|| Self(raw.to_owned()))
+                    .ok_or($err)
+            }
+        }
     };
     ($(#[$doc:meta])* $name:ident, $debug:expr) => {
         $(#[$doc])*
@@ -74,19 +99,11 @@ macro_rules! string_id {
 
 string_id!(
     /// Our serial number for one verification: `[A-Za-z0-9_-]{5,32}`, unique.
-    OutSeqNo
+    OutSeqNo,
+    token 5..=32, b"_-", ValidationError::OutSeqNo
 );
 
 impl OutSeqNo {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let ok = (5..=32).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        ok.then(|| Self(raw.to_owned()))
-            .ok_or(ValidationError::OutSeqNo)
-    }
-
     /// 24 random bytes as 32 base64url characters: unguessable, so one
     /// session's number says nothing about another's.
     pub fn generate() -> Self {
@@ -99,19 +116,9 @@ impl OutSeqNo {
 string_id!(
     /// The business's own reference for a verification (docs/api.md §3.3):
     /// `[A-Za-z0-9._:-]{1,64}`, opaque to us, echoed in answers and receipts.
-    BizRef
+    BizRef,
+    token 1..=64, b"._:-", ValidationError::BizRef
 );
-
-impl BizRef {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let ok = (1..=64).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        ok.then(|| Self(raw.to_owned()))
-            .ok_or(ValidationError::BizRef)
-    }
-}
 
 string_id!(
     /// A mini-program user's openid, as WeChat's jscode2session returned it.
@@ -149,48 +156,47 @@ impl UserIdKey {
     }
 }
 
-/// A wx.login code. Single use; redacted in `Debug` because it is a credential.
-#[derive(Clone, PartialEq, Eq)]
-pub struct LoginCode(String);
+// A credential the phone hands us: visible ASCII up to a bound, exposed
+// only to be sent on to WeChat, and named but never shown by `Debug`.
+macro_rules! credential {
+    ($(#[$doc:meta])* $name:ident, max $max:literal, $err:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
 
-impl LoginCode {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        visible_ascii(raw, 128)
-            .then(|| Self(raw.to_owned()))
-            .ok_or(ValidationError::LoginCode)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+                visible_ascii(raw, $max)
+                    .then(|| Self(raw.to_owned()))
+                    .ok_or($err)
+            }
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
 }
 
-impl fmt::Debug for LoginCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LoginCode(<redacted>)")
-    }
-}
+credential!(
+    /// A wx.login code. Single use; redacted in `Debug` because it is a credential.
+    LoginCode,
+    max 128,
+    ValidationError::LoginCode
+);
 
-/// The 1.0 `verifyResult` the front end got from wx.startFacialRecognitionVerify.
-/// A credential for getinfo: redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct VerifyResultToken(String);
-
-impl VerifyResultToken {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        visible_ascii(raw, 1024)
-            .then(|| Self(raw.to_owned()))
-            .ok_or(ValidationError::VerifyResult)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for VerifyResultToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("VerifyResultToken(<redacted>)")
-    }
-}
+credential!(
+    /// The 1.0 `verifyResult` the front end got from wx.startFacialRecognitionVerify.
+    /// A credential for getinfo: redacted in `Debug`.
+    VerifyResultToken,
+    max 1024,
+    ValidationError::VerifyResult
+);
 
 #[cfg(test)]
 mod tests {

@@ -46,11 +46,9 @@ pub struct KeyId(String);
 
 impl KeyId {
     pub fn parse(raw: &str) -> Result<Self, KeyringError> {
-        let ok = (1..=32).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        ok.then(|| Self(raw.to_owned())).ok_or(KeyringError::BadId)
+        super::ids::is_token(raw, 1..=32, b"_-")
+            .then(|| Self(raw.to_owned()))
+            .ok_or(KeyringError::BadId)
     }
 
     pub fn as_str(&self) -> &str {

@@ -9,6 +9,7 @@ use aws_lc_rs::digest;
 use subtle::ConstantTimeEq;
 
 use super::identity::check_char;
+use super::ids::{is_token, visible_ascii};
 
 /// Why a kiosk request field was refused; always `400 invalid_request`
 /// (docs/api.md §3.6: "Field lengths as in docs/wechatpay.md §3.2").
@@ -36,10 +37,6 @@ fn plain_text(
         return Err(field_err(field, problem));
     }
     Ok(raw.to_owned())
-}
-
-fn visible_ascii(raw: &str, max: usize) -> bool {
-    !raw.is_empty() && raw.len() <= max && raw.bytes().all(|b| b.is_ascii_graphic())
 }
 
 macro_rules! plain_id {
@@ -221,10 +218,7 @@ impl FaceSid {
     /// a segment of a signed URL path, where `.`, `..`, `/` or `%2e` would
     /// let a request be sent somewhere other than where it was signed for.
     pub fn parse(raw: &str) -> Result<Self, KioskFieldError> {
-        let ok = (1..=128).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = is_token(raw, 1..=128, b"-_");
         ok.then(|| Self(raw.to_owned())).ok_or(field_err(
             "face_sid",
             "must be 1-128 characters of [A-Za-z0-9_-]",
@@ -385,19 +379,6 @@ pub fn valid_credential_type(t: i64) -> bool {
     (1..=11).contains(&t)
 }
 
-/// What `/v3/facemch/users/{face_sid}` told us, decrypted and checked.
-/// Every field is optional: which ones come back depends on `info_type`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RealNameInfo {
-    pub openid: Option<String>,
-    pub sub_openid: Option<String>,
-    pub union_id: Option<String>,
-    pub real_name: Option<Pii>,
-    pub credential_type: Option<i64>,
-    pub credential_id: Option<Pii>,
-    pub phone_number: Option<Pii>,
-}
-
 /// What a real-name lookup answers. In partner mode the fields stay as WeChat
 /// Pay encrypted them, for the sub-merchant's key: the service provider that
 /// runs this function never holds them in the clear (docs/kiosk.md).
@@ -407,13 +388,40 @@ pub enum RealName {
     PassedThrough(EncryptedRealName),
 }
 
+impl RealName {
+    pub fn ids(&self) -> &RealNameIds {
+        match self {
+            Self::Decrypted(i) => &i.ids,
+            Self::PassedThrough(e) => &e.ids,
+        }
+    }
+}
+
+/// The user's ids in a real-name answer: in the clear in either mode, so
+/// one type serves both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RealNameIds {
+    pub openid: Option<String>,
+    pub sub_openid: Option<String>,
+    pub union_id: Option<String>,
+}
+
+/// What `/v3/facemch/users/{face_sid}` told us, decrypted and checked.
+/// Every field is optional: which ones come back depends on `info_type`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RealNameInfo {
+    pub ids: RealNameIds,
+    pub real_name: Option<Pii>,
+    pub credential_type: Option<i64>,
+    pub credential_id: Option<Pii>,
+    pub phone_number: Option<Pii>,
+}
+
 /// A partner-mode answer: ids in the clear, personal data still encrypted
 /// to the sub-merchant's certificate (`sub_serial_no`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EncryptedRealName {
-    pub openid: Option<String>,
-    pub sub_openid: Option<String>,
-    pub union_id: Option<String>,
+    pub ids: RealNameIds,
     pub credential_type: Option<i64>,
     pub encrypted_real_name: Option<String>,
     pub encrypted_credential_id: Option<String>,

@@ -109,9 +109,8 @@ struct AuthinfoBody<'a> {
 /// fields are left out.
 fn real_name_body(answer: &RealName) -> Value {
     let text = |v: Option<&str>| v.map(Value::from);
-    let (ids, credential_type, fields) = match answer {
+    let (credential_type, fields) = match answer {
         RealName::Decrypted(i) => (
-            [&i.openid, &i.sub_openid, &i.union_id],
             i.credential_type,
             [
                 ("real_name", text(i.real_name.as_ref().map(|p| p.expose()))),
@@ -127,7 +126,6 @@ fn real_name_body(answer: &RealName) -> Value {
             ],
         ),
         RealName::PassedThrough(e) => (
-            [&e.openid, &e.sub_openid, &e.union_id],
             e.credential_type,
             [
                 (
@@ -146,11 +144,11 @@ fn real_name_body(answer: &RealName) -> Value {
             ],
         ),
     };
-    let [openid, sub_openid, union_id] = ids.map(|v| text(v.as_deref()));
+    let i = answer.ids();
     let ids = [
-        ("openid", openid),
-        ("sub_openid", sub_openid),
-        ("union_id", union_id),
+        ("openid", text(i.openid.as_deref())),
+        ("sub_openid", text(i.sub_openid.as_deref())),
+        ("union_id", text(i.union_id.as_deref())),
         ("credential_type", credential_type.map(Value::from)),
     ];
     let body: serde_json::Map<String, Value> = ids

@@ -75,116 +75,74 @@ pub trait Routes: Copy + Sized + 'static {
     }
 }
 
-/// issue-key: `POST /` (function URL), `POST /issue-key` (HTTP API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssueKeyRoute {
-    IssueKey,
+// A function's route enum and its `Routes` from one table, so each route is
+// named once, beside its method, its function URL path and its HTTP API path.
+macro_rules! function_routes {
+    (
+        $(#[$doc:meta])*
+        $name:ident for $function:literal $(, auth $auth:ident)? {
+            $($route:ident: $method:literal $url_path:expr, $api_path:expr;)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($route,)+
+        }
+
+        impl Routes for $name {
+            const FUNCTION: &'static str = $function;
+            $(const AUTH: Auth = Auth::$auth;)?
+            const MOUNTS: &'static [Mount<Self>] = &[$(Mount {
+                route: Self::$route,
+                method: $method,
+                url_path: $url_path,
+                api_path: $api_path,
+            }),+];
+        }
+    };
 }
 
-impl Routes for IssueKeyRoute {
-    const FUNCTION: &'static str = "issue-key";
-    const MOUNTS: &'static [Mount<Self>] = &[Mount {
-        route: Self::IssueKey,
-        method: "POST",
-        url_path: "/",
-        api_path: "/issue-key",
-    }];
-}
-
-/// verify-result: the verification, and the receipts' public keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerifyResultRoute {
-    Verify,
-    Jwks,
+function_routes! {
+    /// issue-key: `POST /` (function URL), `POST /issue-key` (HTTP API).
+    IssueKeyRoute for "issue-key" {
+        IssueKey: "POST" "/", "/issue-key";
+    }
 }
 
 /// Where the receipts' public keys are published (docs/api.md §6), behind
 /// either front.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
-impl Routes for VerifyResultRoute {
-    const FUNCTION: &'static str = "verify-result";
-    const MOUNTS: &'static [Mount<Self>] = &[
-        Mount {
-            route: Self::Verify,
-            method: "POST",
-            url_path: "/",
-            api_path: "/verify-result",
-        },
-        Mount {
-            route: Self::Jwks,
-            method: "GET",
-            url_path: JWKS_PATH,
-            api_path: JWKS_PATH,
-        },
-    ];
+function_routes! {
+    /// verify-result: the verification, and the receipts' public keys.
+    VerifyResultRoute for "verify-result" {
+        Verify: "POST" "/", "/verify-result";
+        Jwks: "GET" JWKS_PATH, JWKS_PATH;
+    }
 }
 
-/// event-callback: WeChat's URL check and its pushes, on one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventCallbackRoute {
-    UrlCheck,
-    Push,
+function_routes! {
+    /// event-callback: WeChat's URL check and its pushes, on one path.
+    EventCallbackRoute for "event-callback" {
+        UrlCheck: "GET" "/", "/event-callback";
+        Push: "POST" "/", "/event-callback";
+    }
 }
 
-impl Routes for EventCallbackRoute {
-    const FUNCTION: &'static str = "event-callback";
-    const MOUNTS: &'static [Mount<Self>] = &[
-        Mount {
-            route: Self::UrlCheck,
-            method: "GET",
-            url_path: "/",
-            api_path: "/event-callback",
-        },
-        Mount {
-            route: Self::Push,
-            method: "POST",
-            url_path: "/",
-            api_path: "/event-callback",
-        },
-    ];
+function_routes! {
+    /// authinfo: the kiosk's authinfo, and a consenting user's real name.
+    AuthinfoRoute for "authinfo" {
+        Authinfo: "POST" "/", "/authinfo";
+        RealName: "POST" "/real-name", "/authinfo/real-name";
+    }
 }
 
-/// authinfo: the kiosk's authinfo, and a consenting user's real name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthinfoRoute {
-    Authinfo,
-    RealName,
-}
-
-impl Routes for AuthinfoRoute {
-    const FUNCTION: &'static str = "authinfo";
-    const MOUNTS: &'static [Mount<Self>] = &[
-        Mount {
-            route: Self::Authinfo,
-            method: "POST",
-            url_path: "/",
-            api_path: "/authinfo",
-        },
-        Mount {
-            route: Self::RealName,
-            method: "POST",
-            url_path: "/real-name",
-            api_path: "/authinfo/real-name",
-        },
-    ];
-}
-
-/// lookup: the business backend's read of a session (IAM-authorized).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LookupRoute {
-    Lookup,
-}
-
-impl Routes for LookupRoute {
-    const FUNCTION: &'static str = "lookup";
-    const AUTH: Auth = Auth::AwsIam;
-    const MOUNTS: &'static [Mount<Self>] = &[Mount {
-        route: Self::Lookup,
-        method: "GET",
-        url_path: "/",
-        api_path: "/lookup",
-    }];
+function_routes! {
+    /// lookup: the business backend's read of a session (IAM-authorized).
+    LookupRoute for "lookup", auth AwsIam {
+        Lookup: "GET" "/", "/lookup";
+    }
 }
 
 /// One route of the HTTP API (contract §7), and where the function's URL
@@ -248,42 +206,42 @@ mod tests {
         (e.status.as_u16(), e.allow.as_deref().map(str::to_owned))
     }
 
+    /// Each `(method, path)` reaches its route.
+    fn assert_reach<R: Routes + PartialEq + std::fmt::Debug>(cases: &[(&str, &str, R)]) {
+        for &(m, p, want) in cases {
+            assert_eq!(R::parse(&req(m, p)).ok(), Some(want), "{m} {p}");
+        }
+    }
+
     /// Both fronts' paths reach the same route.
     #[test]
     fn each_route_answers_on_its_url_path_and_its_api_path() {
         use AuthinfoRoute as A;
         use EventCallbackRoute as E;
+        use IssueKeyRoute as I;
         use VerifyResultRoute as V;
-        let ok = |m, p| IssueKeyRoute::parse(&req(m, p)).ok();
-        assert_eq!(ok("POST", "/"), Some(IssueKeyRoute::IssueKey));
-        assert_eq!(ok("POST", "/issue-key"), Some(IssueKeyRoute::IssueKey));
-        for (m, p, want) in [
+        assert_reach(&[
+            ("POST", "/", I::IssueKey),
+            ("POST", "/issue-key", I::IssueKey),
+        ]);
+        assert_reach(&[
             ("POST", "/", V::Verify),
             ("POST", "/verify-result", V::Verify),
             ("GET", JWKS_PATH, V::Jwks),
-        ] {
-            assert_eq!(V::parse(&req(m, p)).ok(), Some(want), "{m} {p}");
-        }
-        for (m, p, want) in [
+        ]);
+        assert_reach(&[
             ("GET", "/", E::UrlCheck),
             ("POST", "/", E::Push),
             ("GET", "/event-callback", E::UrlCheck),
             ("POST", "/event-callback", E::Push),
-        ] {
-            assert_eq!(E::parse(&req(m, p)).ok(), Some(want), "{m} {p}");
-        }
-        for (m, p, want) in [
+        ]);
+        assert_reach(&[
             ("POST", "/", A::Authinfo),
             ("POST", "/authinfo", A::Authinfo),
             ("POST", "/real-name", A::RealName),
             ("POST", "/authinfo/real-name", A::RealName),
-        ] {
-            assert_eq!(A::parse(&req(m, p)).ok(), Some(want), "{m} {p}");
-        }
-        assert_eq!(
-            LookupRoute::parse(&req("GET", "/lookup")).ok(),
-            Some(LookupRoute::Lookup)
-        );
+        ]);
+        assert_reach(&[("GET", "/lookup", LookupRoute::Lookup)]);
     }
 
     #[test]

@@ -184,11 +184,7 @@ pub async fn real_name(
         .wechatpay
         .real_name(&input.face_sid, input.info_type, acting.sub.as_ref())
         .await;
-    let openid = match &result {
-        Ok(RealName::Decrypted(r)) => r.openid.clone(),
-        Ok(RealName::PassedThrough(r)) => r.openid.clone(),
-        Err(_) => None,
-    };
+    let openid = result.as_ref().ok().and_then(|r| r.ids().openid.clone());
     let record = AuditRecord {
         device_id: input.caller.device_id.clone(),
         sub_mch_id: acting.sub.as_ref().map(|s| s.sub_mch_id.clone()),
@@ -357,7 +353,10 @@ mod service_tests {
         k.pay.script_real_name(
             "sid-1",
             crate::domain::kiosk::RealNameInfo {
-                openid: Some("o-1".into()),
+                ids: crate::domain::kiosk::RealNameIds {
+                    openid: Some("o-1".into()),
+                    ..Default::default()
+                },
                 real_name: Some(pii_name("张三").unwrap()),
                 ..crate::domain::kiosk::RealNameInfo::default()
             },

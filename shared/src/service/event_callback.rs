@@ -362,6 +362,25 @@ mod tests {
         )
     }
 
+    /// `push`'s push, received: for the tests that send it once.
+    async fn deliver(
+        f: &Fakes,
+        session: &Session,
+        openid: &str,
+        vr: &str,
+        encrypted: bool,
+    ) -> Result<PushOutcome, ServiceError> {
+        let (q, body) = push(f, session, openid, vr, encrypted);
+        receive(&f.svc, &q, &body).await
+    }
+
+    /// A new 1.0 session of `openid`, and the verify_result of its passed face check.
+    fn passed_v1(f: &Fakes, openid: &str) -> (Session, VerifyResultToken) {
+        let s = f.v1_session(openid);
+        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        (s, vr)
+    }
+
     fn final_status(f: &Fakes, s: &Session) -> Option<FinalStatus> {
         f.store
             .session(&s.out_seq_no)
@@ -378,8 +397,7 @@ mod tests {
     #[tokio::test]
     async fn a_pushed_result_is_recorded_then_finalized() {
         let f = testing::services();
-        let s = f.v1_session("o-owner");
-        let vr = f.verify_result(Fakes::evidence(&s, 0));
+        let (s, vr) = passed_v1(&f, "o-owner");
         let (q, body) = push(&f, &s, "o-owner", vr.expose(), true);
         let outcome = receive(&f.svc, &q, &body).await.unwrap();
         assert!(
@@ -396,26 +414,25 @@ mod tests {
     #[tokio::test]
     async fn safe_mode_refuses_a_plaintext_push() {
         let f = testing::services();
-        let s = f.v1_session("o-victim");
-        let vr = f.verify_result(Fakes::evidence(&s, 0));
-        let (q, body) = push(&f, &s, "o-victim", vr.expose(), false);
+        let (s, vr) = passed_v1(&f, "o-victim");
         assert!(matches!(
-            receive(&f.svc, &q, &body).await,
+            deliver(&f, &s, "o-victim", vr.expose(), false).await,
             Err(ServiceError::PushRefused(_))
         ));
         assert_eq!(f.wechat.calls(crate::upstream::Upstream::Getinfo), 0);
         // A deployment that chose plaintext mode accepts it, and refuses
         // encrypted ones.
         let plain = testing::services_with(|s| s.push_mode = PushMode::Plaintext);
-        let s = plain.v1_session("o-victim");
-        let vr = plain.verify_result(Fakes::evidence(&s, 0));
-        let (q, body) = push(&plain, &s, "o-victim", vr.expose(), false);
+        let (s, vr) = passed_v1(&plain, "o-victim");
         assert!(matches!(
-            receive(&plain.svc, &q, &body).await,
+            deliver(&plain, &s, "o-victim", vr.expose(), false).await,
             Ok(PushOutcome::Finalized(_))
         ));
-        let (q, body) = push(&plain, &s, "o-victim", vr.expose(), true);
-        assert!(receive(&plain.svc, &q, &body).await.is_err());
+        assert!(
+            deliver(&plain, &s, "o-victim", vr.expose(), true)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -425,22 +442,19 @@ mod tests {
         let attacker = f.v1_session("o-attacker");
         // The attacker's own result, pushed under the victim's out_seq_no.
         let own = f.verify_result(Fakes::evidence(&attacker, 0));
-        let (q, body) = push(&f, &victim, "o-victim", own.expose(), false);
         assert!(matches!(
-            receive(&f.svc, &q, &body).await,
+            deliver(&f, &victim, "o-victim", own.expose(), false).await,
             Ok(PushOutcome::Ignored(_))
         ));
         let after = f.store.session(&victim.out_seq_no).unwrap();
         assert!(after.pushed_verify_result.is_none() && after.final_result().is_none());
         // One that another session consumed.
-        let other = f.v1_session("o-victim");
-        let used = f.verify_result(Fakes::evidence(&other, 0));
+        let (other, used) = passed_v1(&f, "o-victim");
         super::super::finalize_v1(&f.svc, &other, &used)
             .await
             .unwrap();
-        let (q, body) = push(&f, &victim, "o-victim", used.expose(), true);
         assert!(matches!(
-            receive(&f.svc, &q, &body).await,
+            deliver(&f, &victim, "o-victim", used.expose(), true).await,
             Ok(PushOutcome::Ignored(_))
         ));
         assert_eq!(final_status(&f, &victim), None);
@@ -462,9 +476,8 @@ mod tests {
         assert!(recorded(&f, &s));
         // A different verify_result for the same session is ignored.
         let second = f.verify_result(Fakes::evidence(&s, 10004));
-        let (q2, body2) = push(&f, &s, "o-owner", second.expose(), true);
         assert!(matches!(
-            receive(&f.svc, &q2, &body2).await,
+            deliver(&f, &s, "o-owner", second.expose(), true).await,
             Ok(PushOutcome::Ignored(_))
         ));
         // WeChat's retry of the first finishes it.
@@ -476,8 +489,7 @@ mod tests {
         // getinfo down before anything was written: nothing recorded.
         let t = f.v1_session("o-owner");
         f.wechat.script_getinfo("vr-down", GetInfo::Unavailable);
-        let (q, body) = push(&f, &t, "o-owner", "vr-down", true);
-        assert!(receive(&f.svc, &q, &body).await.is_err());
+        assert!(deliver(&f, &t, "o-owner", "vr-down", true).await.is_err());
         assert!(!recorded(&f, &t));
     }
 

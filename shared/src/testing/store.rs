@@ -40,6 +40,12 @@ impl MemStore {
         }
         Ok(())
     }
+    /// What `then` gives, unless a fault is injected into `op`: a call with
+    /// nothing else to decide.
+    fn checked<T>(&self, op: &'static str, then: impl FnOnce() -> T) -> Result<T, StoreError> {
+        self.check(op)?;
+        Ok(then())
+    }
     pub fn session(&self, out_seq_no: &OutSeqNo) -> Option<Session> {
         lock(&self.sessions).get(out_seq_no.as_str()).cloned()
     }
@@ -67,8 +73,7 @@ impl SessionStore for MemStore {
     }
 
     async fn get(&self, out_seq_no: &OutSeqNo) -> Result<Option<Session>, StoreError> {
-        self.check("get")?;
-        Ok(self.session(out_seq_no))
+        self.checked("get", || self.session(out_seq_no))
     }
 
     async fn finalize(
@@ -140,8 +145,7 @@ impl SessionStore for MemStore {
     }
 
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
-        self.check("verify_result_owner")?;
-        Ok(self.claim_owner(digest))
+        self.checked("verify_result_owner", || self.claim_owner(digest))
     }
 
     async fn take_issue_slot(
@@ -206,19 +210,16 @@ impl TokenLease for MemStore {
 #[async_trait]
 impl KioskStore for MemStore {
     async fn cached_authinfo(&self, key: &str) -> Result<Option<CachedAuthinfo>, StoreError> {
-        self.check("cached_authinfo")?;
-        Ok(lock(&self.authinfo).get(key).cloned())
+        self.checked("cached_authinfo", || lock(&self.authinfo).get(key).cloned())
     }
 
     async fn cache_authinfo(&self, key: &str, entry: &CachedAuthinfo) -> Result<(), StoreError> {
-        self.check("cache_authinfo")?;
-        lock(&self.authinfo).insert(key.to_owned(), entry.clone());
-        Ok(())
+        self.checked("cache_authinfo", || {
+            lock(&self.authinfo).insert(key.to_owned(), entry.clone());
+        })
     }
 
     async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        self.check("audit")?;
-        lock(&self.audits).push(record.clone());
-        Ok(())
+        self.checked("audit", || lock(&self.audits).push(record.clone()))
     }
 }

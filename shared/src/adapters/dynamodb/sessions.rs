@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{DynamoStore, Item, Reader, Written, conditional, n, s, unavailable, write_token};
@@ -124,7 +125,6 @@ fn final_update(result: &FinalResult) -> (String, Item) {
     let mut values: Item = HashMap::from([
         (":status".into(), s(result.status.as_str())),
         (":decided_at".into(), n(result.decided_at)),
-        (":pending".into(), s("pending")),
     ]);
     if let Some(reason) = result.status.reason() {
         sets.push("reason = :reason");
@@ -146,6 +146,32 @@ const PENDING_ONLY: &str = "#status = :pending";
 const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
 
 impl DynamoStore {
+    /// An update of a session that holds only while it is pending (and
+    /// `also`, when given), answering a refusal with the item as it is:
+    /// every write to a live session's fields shares this guard.
+    fn pending_update(
+        &self,
+        out_seq_no: &OutSeqNo,
+        update: impl Into<String>,
+        also: Option<&str>,
+        mut values: Item,
+    ) -> UpdateItemFluentBuilder {
+        let condition = match also {
+            Some(also) => format!("{PENDING_ONLY} AND {also}"),
+            None => PENDING_ONLY.to_owned(),
+        };
+        values.insert(":pending".into(), s("pending"));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(out_seq_no)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ALL_OLD)
+    }
+
     /// One item by key, read consistently: a decision follows from it.
     async fn item(&self, pk: String) -> Result<Option<Item>, StoreError> {
         let out = self
@@ -170,16 +196,8 @@ impl DynamoStore {
         let (update, mut values) = final_update(result);
         let token = write_token();
         values.insert(":token".into(), s(&token));
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(out_seq_no)))
-            .update_expression(format!("{update}, final_token = :token"))
-            .condition_expression(PENDING_ONLY)
-            .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ALL_OLD)
+        let update = format!("{update}, final_token = :token");
+        let outcome = (self.pending_update(out_seq_no, update, None, values))
             .send()
             .await;
         let written = conditional(outcome)?;
@@ -277,20 +295,11 @@ impl SessionStore for DynamoStore {
         out_seq_no: &OutSeqNo,
         sealed: &Sealed,
     ) -> Result<bool, StoreError> {
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(out_seq_no)))
-            .update_expression("SET pushed_verify_result = :v")
-            // The first pushed verify_result is kept.
-            .condition_expression(
-                "#status = :pending AND attribute_not_exists(pushed_verify_result)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":v", s(sealed.0.clone()))
-            .expression_attribute_values(":pending", s("pending"))
-            .return_values_on_condition_check_failure(ALL_OLD)
+        let values = Item::from([(":v".into(), s(sealed.0.clone()))]);
+        // The first pushed verify_result is kept.
+        let also = Some("attribute_not_exists(pushed_verify_result)");
+        let update = "SET pushed_verify_result = :v";
+        let outcome = (self.pending_update(out_seq_no, update, also, values))
             .send()
             .await;
         // A sealed value has a fresh nonce: finding it there means we wrote it.
@@ -304,21 +313,14 @@ impl SessionStore for DynamoStore {
         cutoff: i64,
     ) -> Result<bool, StoreError> {
         let token = super::write_token();
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(out_seq_no)))
-            .update_expression("SET checked_at = :now, checked_by = :token")
-            .condition_expression(
-                "#status = :pending AND (attribute_not_exists(checked_at) OR checked_at <= :cutoff)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":token", s(token.clone()))
-            .expression_attribute_values(":cutoff", n(cutoff))
-            .expression_attribute_values(":pending", s("pending"))
-            .return_values_on_condition_check_failure(ALL_OLD)
+        let values = Item::from([
+            (":now".into(), n(now)),
+            (":token".into(), s(token.clone())),
+            (":cutoff".into(), n(cutoff)),
+        ]);
+        let update = "SET checked_at = :now, checked_by = :token";
+        let also = Some("(attribute_not_exists(checked_at) OR checked_at <= :cutoff)");
+        let outcome = (self.pending_update(out_seq_no, update, also, values))
             .send()
             .await;
         // A retried write that had gone through finds its own token.

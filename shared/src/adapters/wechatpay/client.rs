@@ -21,7 +21,7 @@ use crate::config::{MerchantSecrets, SubMerchant};
 use crate::domain::Clock;
 use crate::domain::kiosk::{
     self, Authinfo, AuthinfoRequest, AuthinfoToken, EncryptedRealName, FaceSid, InfoType, RealName,
-    RealNameInfo,
+    RealNameIds, RealNameInfo,
 };
 use crate::error::WeChatPayError;
 use crate::ports::{MerchantSecretsSource, WeChatPay};
@@ -344,6 +344,17 @@ struct FacemchUser {
     encrypted_phone_number: Option<String>,
 }
 
+impl FacemchUser {
+    /// The ids, checked alike whether the rest is decrypted or passed through.
+    fn ids(&mut self) -> Result<RealNameIds, WeChatPayError> {
+        Ok(RealNameIds {
+            openid: upstream_id("openid", self.openid.take())?,
+            sub_openid: upstream_id("sub_openid", self.sub_openid.take())?,
+            union_id: upstream_id("union_id", self.union_id.take())?,
+        })
+    }
+}
+
 fn upstream_id(field: &'static str, v: Option<String>) -> Result<Option<String>, WeChatPayError> {
     match v {
         None => Ok(None),
@@ -372,12 +383,10 @@ fn ciphertext(field: &'static str, v: Option<String>) -> Result<Option<String>, 
 fn passed_through(
     sub: &SubMerchant,
     info_type: InfoType,
-    user: FacemchUser,
+    mut user: FacemchUser,
 ) -> Result<RealName, WeChatPayError> {
     let mut out = EncryptedRealName {
-        openid: upstream_id("openid", user.openid)?,
-        sub_openid: upstream_id("sub_openid", user.sub_openid)?,
-        union_id: upstream_id("union_id", user.union_id)?,
+        ids: user.ids()?,
         encrypted_phone_number: ciphertext("encrypted_phone_number", user.encrypted_phone_number)?,
         sub_serial_no: sub.sub_serial_no.clone(),
         ..EncryptedRealName::default()
@@ -398,7 +407,7 @@ fn passed_through(
         InfoType::RealName | InfoType::RealNameTel => {
             out.encrypted_real_name.is_some() && out.credential_type.is_some()
         }
-        InfoType::UnionId => out.union_id.is_some(),
+        InfoType::UnionId => out.ids.union_id.is_some(),
     };
     if !complete {
         return Err(WeChatPayError::Malformed(format!(
@@ -428,7 +437,7 @@ fn real_name_answer(
 fn decrypted(
     m: &MerchantSecrets,
     info_type: InfoType,
-    user: FacemchUser,
+    mut user: FacemchUser,
 ) -> Result<RealNameInfo, WeChatPayError> {
     let decrypt = |field: &'static str, b64: &str| -> Result<String, WeChatPayError> {
         m.merchant_key
@@ -436,9 +445,7 @@ fn decrypted(
             .map_err(|_| WeChatPayError::DecryptFailed(field))
     };
     let mut out = RealNameInfo {
-        openid: upstream_id("openid", user.openid)?,
-        sub_openid: upstream_id("sub_openid", user.sub_openid)?,
-        union_id: upstream_id("union_id", user.union_id)?,
+        ids: user.ids()?,
         ..RealNameInfo::default()
     };
     let mut phone = user.encrypted_phone_number;
@@ -471,7 +478,7 @@ fn decrypted(
     }
     let complete = match info_type {
         InfoType::RealName | InfoType::RealNameTel => out.real_name.is_some(),
-        InfoType::UnionId => out.union_id.is_some(),
+        InfoType::UnionId => out.ids.union_id.is_some(),
     };
     if !complete {
         return Err(WeChatPayError::Malformed(format!(
@@ -723,7 +730,10 @@ mod tests {
         else {
             panic!("a direct merchant decrypts");
         };
-        assert_eq!(info.openid.as_deref(), Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
+        assert_eq!(
+            info.ids.openid.as_deref(),
+            Some("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")
+        );
         assert_eq!(info.real_name.as_ref().map(|p| p.expose()), Some("张三"));
         assert_eq!(info.credential_type, Some(1));
         assert_eq!(

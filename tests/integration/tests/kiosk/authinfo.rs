@@ -16,11 +16,7 @@ async fn authinfo_with_each_sign_type_and_key_mode() {
             assert_eq!(r.body["expires_in"], 7200);
             let authinfo = r.body["authinfo"].as_str().expect("authinfo");
             assert!(w.pay.authinfo_valid(authinfo).await, "issued by WeChat Pay");
-            assert_eq!(
-                w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-                    .await,
-                1
-            );
+            assert_eq!(w.authinfo_calls().await, 1);
             assert_eq!(r.headers["cache-control"], "no-store");
             // One cache item, with its TTL, and nothing of the rawdata.
             let cached = w.items_with_prefix("authinfo#").await;
@@ -53,31 +49,18 @@ async fn a_busy_kiosk_reuses_its_authinfo_until_shortly_before_expiry() {
             "time left"
         );
     }
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        1,
-        "WeChat Pay called once"
-    );
+    assert_eq!(w.authinfo_calls().await, 1, "WeChat Pay called once");
     // Another instance (cold container) reads the same cache.
     let cold = w.instance_with(|_| {});
     let body = World::authinfo_body("store-1", "raw-e");
     let r = w.post_on(&cold, "/", &body).await;
     assert_eq!(r.body["authinfo"], first.body["authinfo"]);
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        1
-    );
+    assert_eq!(w.authinfo_calls().await, 1);
 
     // Other parameters are another authinfo.
     let other = w.authinfo("store-2", "raw-a").await;
     assert_ne!(other.body["authinfo"], first.body["authinfo"]);
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        2
-    );
+    assert_eq!(w.authinfo_calls().await, 2);
 
     // 80 % of 7200 s is 5760 s: at 5759 s still reused, at 5760 s renewed.
     w.clock.advance(5759 - 3000);
@@ -89,19 +72,11 @@ async fn a_busy_kiosk_reuses_its_authinfo_until_shortly_before_expiry() {
     assert_eq!(renewed.status, 200);
     assert_ne!(renewed.body["authinfo"], first.body["authinfo"]);
     assert_eq!(renewed.body["expires_in"], 7200);
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        3
-    );
+    assert_eq!(w.authinfo_calls().await, 3);
     // The renewed one is cached in place of the old.
     let r = w.authinfo("store-1", "raw-h").await;
     assert_eq!(r.body["authinfo"], renewed.body["authinfo"]);
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        3
-    );
+    assert_eq!(w.authinfo_calls().await, 3);
 }
 
 #[tokio::test]
@@ -121,11 +96,7 @@ async fn devices_do_not_share_authinfos() {
         .await;
     b.assert_status(200);
     assert_ne!(a.body["authinfo"], b.body["authinfo"]);
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        2
-    );
+    assert_eq!(w.authinfo_calls().await, 2);
 }
 
 #[tokio::test]
@@ -157,9 +128,5 @@ async fn attach_is_sent_signed_and_part_of_the_cache_key() {
     body["attach"] = serde_json::json!("");
     let c = w.post("/", &body).await;
     assert_eq!(c.body["authinfo"], b.body["authinfo"]);
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        2
-    );
+    assert_eq!(w.authinfo_calls().await, 2);
 }

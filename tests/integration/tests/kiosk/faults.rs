@@ -61,12 +61,7 @@ async fn authinfo_faults() {
         w.pay.reset_counters().await;
         let r = authinfo_under(&w, fault(AUTHINFO, |f| f.status = Some(500))).await;
         r.assert_unavailable();
-        assert_eq!(
-            w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-                .await,
-            3,
-            "5xx retried, boundedly"
-        );
+        assert_eq!(w.authinfo_calls().await, 3, "5xx retried, boundedly");
 
         let r = authinfo_under(&w, fault(AUTHINFO, |f| f.status = Some(404))).await;
         r.assert_error(502, "upstream_error");
@@ -88,11 +83,7 @@ async fn slow_and_unreachable_wechat_pay_is_503() {
     w.pay.reset_counters().await;
     let r = authinfo_under(&w, fault(AUTHINFO, |f| f.delay_ms = Some(1500))).await;
     r.assert_unavailable();
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        3
-    );
+    assert_eq!(w.authinfo_calls().await, 3);
 
     let down = w.instance_with(|s| {
         s.wechatpay_face_api_base = "http://127.0.0.1:9".into();
@@ -239,11 +230,7 @@ async fn storage_failing_around_the_calls() {
         .post_on(&broken, "/", &World::authinfo_body("s", "r"))
         .await;
     r.assert_unavailable();
-    assert_eq!(
-        w.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
-            .await,
-        0
-    );
+    assert_eq!(w.authinfo_calls().await, 0);
     // The audit cannot be written: the personal data is not handed out.
     let face = w.pay.mint_face_sid(&user(person(3)), true).await;
     let body = json!({"device_id": DEVICE, "face_sid": face.face_sid});

@@ -266,6 +266,12 @@ impl World {
         self.pay.count(sim_endpoint(upstream)).await
     }
 
+    /// How often get_wxpayface_authinfo reached WeChat Pay: what the cache saves.
+    pub async fn authinfo_calls(&self) -> u64 {
+        self.count(wxface::upstream::Upstream::GetWxpayfaceAuthinfo)
+            .await
+    }
+
     pub fn now(&self) -> i64 {
         use wxface::domain::Clock;
         self.clock.now()

@@ -62,6 +62,13 @@ pub(crate) async fn consumed(path: &EventPath) -> BTreeMap<String, Vec<Value>> {
     by_session
 }
 
+/// publish-events run over all the stream holds, as deployed: what the consumer then got.
+pub(crate) async fn published(w: &World, path: &mut EventPath) -> BTreeMap<String, Vec<Value>> {
+    let svc = publisher(w, &w.aws, &path.bus);
+    drain(path, &svc).await;
+    consumed(path).await
+}
+
 /// The event says what the final answer (and its receipt) says, nothing personal.
 pub(crate) fn assert_matches_answer(event: &Value, answer: &Value) {
     let d = &event["detail"];
@@ -227,9 +234,7 @@ async fn a_v1_session_finished_by_the_push_alone_is_an_event() {
     let log = w.wx.wait_for_push_log(1, Duration::from_secs(10)).await;
     assert!(log[0].delivered, "{:?}", log[0]);
     // No mini-program asks: the event comes from the push's final write.
-    let svc = publisher(&w, &w.aws, &path.bus);
-    drain(&mut path, &svc).await;
-    let events = consumed(&path).await;
+    let events = published(&w, &mut path).await;
     let seq = issued["out_seq_no"].as_str().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let d = &events[seq][0]["detail"];

@@ -12,7 +12,7 @@ use wxface_harness::checks::Checks;
 use wxface_harness::event_path::EventPath;
 use wxface_harness::fixtures::{person, unique_name};
 
-use crate::events::{consumed, drain, event_path, lookup, publisher, receipt_claims};
+use crate::events::{event_path, lookup, published, receipt_claims};
 use crate::world::World;
 
 /// The stack's reconcile on this world: its stream mapping, its schedule group, its function.
@@ -59,6 +59,22 @@ impl Reconcile {
     }
 }
 
+/// A world with reconcile on it.
+async fn reconciled() -> (World, Reconcile) {
+    let w = World::new().await;
+    let r = Reconcile::start(&w).await;
+    (w, r)
+}
+
+/// A world whose events are watched, with reconcile on it (the event path first: it
+/// reads the stream from the start).
+async fn watched() -> (World, EventPath, Reconcile) {
+    let w = World::new().await;
+    let events = event_path(&w).await;
+    let r = Reconcile::start(&w).await;
+    (w, events, r)
+}
+
 async fn status_of(w: &World, issued: &Value) -> Value {
     lookup(w, issued["out_seq_no"].as_str().unwrap()).await.1
 }
@@ -67,9 +83,7 @@ async fn status_of(w: &World, issued: &Value) -> Value {
 /// with one event and a receipt from lookup.
 #[tokio::test]
 async fn a_passed_face_check_whose_phone_never_returned_is_finalized_by_the_server() {
-    let w = World::new().await;
-    let mut events = event_path(&w).await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut events, mut r) = watched().await;
     let s = w.issue_ok("o-rc-a", person(0), "v2").await;
     let v1 = w.issue_ok("o-rc-a", person(1), "v1").await;
     r.take_new_sessions().await;
@@ -105,9 +119,7 @@ async fn a_passed_face_check_whose_phone_never_returned_is_finalized_by_the_serv
         1,
         "lookup of a final session asks nothing"
     );
-    let svc = publisher(&w, &w.aws, &events.bus);
-    drain(&mut events, &svc).await;
-    let got = consumed(&events).await;
+    let got = published(&w, &mut events).await;
     let seq = s["out_seq_no"].as_str().unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[seq].len(), 1);
@@ -119,8 +131,7 @@ async fn a_passed_face_check_whose_phone_never_returned_is_finalized_by_the_serv
 /// WeChat says "in progress" (10005) first; the next check finds it passed.
 #[tokio::test]
 async fn in_progress_first_then_passed() {
-    let w = World::new().await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut r) = reconciled().await;
     w.wx.set_pending_verify_ret(10005).await;
     let s = w.issue_ok("o-rc-b", person(2), "v2").await;
     r.take_new_sessions().await;
@@ -140,8 +151,7 @@ async fn in_progress_first_then_passed() {
 /// queryverifyinfo failing several times: retried with backoff, then finished.
 #[tokio::test]
 async fn queryverifyinfo_failing_several_times_delays_but_never_loses_it() {
-    let w = World::new().await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut r) = reconciled().await;
     let s = w.issue_ok("o-rc-c", person(3), "v2").await;
     w.face_v2("o-rc-c", &s, 10000).await;
     r.take_new_sessions().await;
@@ -168,9 +178,7 @@ async fn queryverifyinfo_failing_several_times_delays_but_never_loses_it() {
 /// The final write's answer lost (DynamoDB did it; the SDK retries): one final state, one event.
 #[tokio::test]
 async fn the_answer_to_the_final_write_lost_is_one_final_state() {
-    let w = World::new().await;
-    let mut events = event_path(&w).await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut events, mut r) = watched().await;
     let faults = AwsFaults::start(w.moto_url()).await;
     let aws = wxface_harness::sdk_config_for(faults.url()).await;
     let via_faults = w.reconciler(&aws, &r.checks);
@@ -186,9 +194,7 @@ async fn the_answer_to_the_final_write_lost_is_one_final_state() {
     assert_eq!(status_of(&w, &s).await["status"], "verified");
     // The scheduler runs it again (its retry): nothing more happens.
     wxface::reconcile::handle(&r.rs, due.input).await.unwrap();
-    let svc = publisher(&w, &w.aws, &events.bus);
-    drain(&mut events, &svc).await;
-    let got = consumed(&events).await;
+    let got = published(&w, &mut events).await;
     assert_eq!(got[s["out_seq_no"].as_str().unwrap()].len(), 1);
 }
 
@@ -196,9 +202,7 @@ async fn the_answer_to_the_final_write_lost_is_one_final_state() {
 /// (`expired`), with an event saying so; at most a few WeChat calls.
 #[tokio::test]
 async fn a_face_check_that_never_happened_ends_failed_expired() {
-    let w = World::new().await;
-    let mut events = event_path(&w).await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut events, mut r) = watched().await;
     let s = w.issue_ok("o-rc-e", person(5), "v2").await;
     r.take_new_sessions().await;
     let created = w.clock_now();
@@ -223,9 +227,7 @@ async fn a_face_check_that_never_happened_ends_failed_expired() {
         (claims["status"].as_str(), claims["reason"].as_str()),
         (Some("failed"), Some("expired"))
     );
-    let svc = publisher(&w, &w.aws, &events.bus);
-    drain(&mut events, &svc).await;
-    let got = consumed(&events).await;
+    let got = published(&w, &mut events).await;
     let d = &got[s["out_seq_no"].as_str().unwrap()][0]["detail"];
     assert_eq!(
         (d["status"].as_str(), d["reason"].as_str()),
@@ -242,9 +244,7 @@ async fn a_face_check_that_never_happened_ends_failed_expired() {
 /// The phone and the server's check at once: one final state, one event.
 #[tokio::test]
 async fn a_concurrent_verify_result_and_check_finalize_once() {
-    let w = World::new().await;
-    let mut events = event_path(&w).await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut events, mut r) = watched().await;
     let s = w.issue_ok("o-rc-f", person(6), "v2").await;
     w.face_v2("o-rc-f", &s, 10000).await;
     r.take_new_sessions().await;
@@ -256,17 +256,14 @@ async fn a_concurrent_verify_result_and_check_finalize_once() {
     );
     assert_eq!(phone.body["status"], "verified", "{}", phone.body);
     assert!(server.is_ok(), "{server:?}");
-    let svc = publisher(&w, &w.aws, &events.bus);
-    drain(&mut events, &svc).await;
-    let got = consumed(&events).await;
+    let got = published(&w, &mut events).await;
     assert_eq!(got[s["out_seq_no"].as_str().unwrap()].len(), 1, "one event");
 }
 
 /// The normal path: the phone asks in time; the server's check then asks WeChat nothing.
 #[tokio::test]
 async fn no_extra_wechat_call_when_the_phone_asks_in_time() {
-    let w = World::new().await;
-    let mut r = Reconcile::start(&w).await;
+    let (w, mut r) = reconciled().await;
     let s = w.issue_ok("o-rc-g", person(7), "v2").await;
     w.face_v2("o-rc-g", &s, 10000).await;
     assert_eq!(

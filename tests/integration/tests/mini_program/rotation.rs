@@ -61,6 +61,12 @@ fn text<'a>(
         .map_or("", String::as_str)
 }
 
+async fn app_secret(w: &World) -> Value {
+    let sm = aws_sdk_secretsmanager::Client::new(&w.aws);
+    let text = secrets::get_secret(&sm, &w.app_secret_id).await.unwrap();
+    serde_json::from_str(&text.unwrap()).unwrap()
+}
+
 async fn put_app_secret(w: &World, value: &Value) {
     let sm = aws_sdk_secretsmanager::Client::new(&w.aws);
     secrets::put_secret(&sm, &w.app_secret_id, &value.to_string())
@@ -72,14 +78,7 @@ async fn put_app_secret(w: &World, value: &Value) {
 async fn a_data_key_rotation_keeps_sessions_in_every_state_readable() {
     let w = World::new().await;
     let mut path = event_path(&w).await;
-    let sm = aws_sdk_secretsmanager::Client::new(&w.aws);
-    let first: Value = serde_json::from_str(
-        &secrets::get_secret(&sm, &w.app_secret_id)
-            .await
-            .unwrap()
-            .unwrap(),
-    )
-    .unwrap();
+    let first = app_secret(&w).await;
 
     // Under the first key (the unnamed k0): every state a session can be in.
     let v2_waiting = w.issue_ok("o-rot-a", person(0), "v2").await;
@@ -237,13 +236,7 @@ async fn a_data_key_rotation_keeps_sessions_in_every_state_readable() {
 async fn an_app_secret_that_still_holds_the_wechat_credentials_keeps_working() {
     let w = World::new().await;
     let sm = aws_sdk_secretsmanager::Client::new(&w.aws);
-    let app: Value = serde_json::from_str(
-        &secrets::get_secret(&sm, &w.app_secret_id)
-            .await
-            .unwrap()
-            .unwrap(),
-    )
-    .unwrap();
+    let app = app_secret(&w).await;
     let mut legacy = app.clone();
     for (k, v) in secrets::wechat_credentials_json(&w.app)
         .as_object()
