@@ -131,7 +131,7 @@ async fn table_scan_finds_planted_pii_and_passes_clean_items() {
         (
             "wechat".to_string(),
             AttributeValue::M(HashMap::from([(
-                "getinfo".to_string(),
+                "nested".to_string(),
                 AttributeValue::L(vec![s(&md5)]),
             )])),
         ),
