@@ -1,5 +1,5 @@
 # Thin entry points; the scripts hold the logic.
-.PHONY: dev test demo venv build bench-cold-start
+.PHONY: dev test demo venv build bench bench-cold-start
 
 ## make dev: moto + WeChat simulator + `cargo lambda watch` on this machine (Ctrl-C stops all)
 dev:
@@ -24,6 +24,12 @@ venv:
 ## (what `sam build` packages; no Docker needed)
 build:
 	ARCH=$(or $(ARCH),arm64) bash scripts/build.sh
+
+## make bench: as Lambda runs the functions: each one (beside a hello-world floor and a Python
+## peer) under the CPU share and memory of 128-1,769 MB, every upstream over TLS and a round trip
+## away; the power-tuning table and the memory each function should have (docs/performance.md)
+bench:
+	bash scripts/bench-cold-start.sh --as-lambda
 
 ## make bench-cold-start: init, cold and warm latency and RSS of every release bootstrap beside a
 ## hello-world floor and a Python peer (scripts/bench-cold-start.sh; docs/performance.md "Cold start")

@@ -3,13 +3,8 @@
 # with scripts/build.sh (`cargo lambda build --release --arm64`), then fails if any bootstrap is
 # larger than the budget.
 #
-# Budget: 7 MiB (7,340,032 bytes) per bootstrap. Measured 2026-12-01 (lambda_http 1.3, one
-# HTTP/TLS stack: reqwest on hyper 1 + rustls + aws-lc-rs for WeChat, WeChat Pay and AWS alike,
-# no aws-config; opt-level "s", thin LTO, 1 codegen unit, unwinding, stripped):
-#   authinfo 6,757,664  event-callback 6,962,056  issue-key 6,878,768  lookup 6,878,176
-#   publish-events 5,919,448  verify-result 6,920,304
-# (5.6-6.6 MiB, 2.4-2.8 MiB zipped; 8.7-8.9 MiB before the AWS SDK shared reqwest and
-# aws-config went). The budget leaves ~5 % for growth; what it is there to catch is a
+# Budget: 7 MiB (7,340,032 bytes) per bootstrap; today's sizes are in docs/performance.md
+# ("Bootstrap sizes"). The budget leaves a little room for growth; what it is there to catch is a
 # dependency that drags in a second HTTP or TLS stack (the SDK's `default-https-client`, or its
 # default features' hyper 0.14 + rustls 0.21 + ring), a debug build, or symbols left in, which
 # add a megabyte or more at once. Lambda's own limit (250 MB unzipped) is far away; the budget is

@@ -235,7 +235,9 @@ macro_rules! function_main {
             })));
     };
     (@main $svc:ident, $services:path, $run:expr) => {
-        #[tokio::main]
+        // One thread: a container serves one invocation at a time, and every wait is on the
+        // network, so worker threads would only add wake-ups between them (docs/performance.md).
+        #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init();
             let $svc = &$services().await?;

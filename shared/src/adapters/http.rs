@@ -21,9 +21,12 @@ pub fn tls_config() -> rustls::ClientConfig {
     static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = RootCertStore {
+            #[allow(unused_mut)] // without `bench-ca`
+            let mut roots = RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
+            #[cfg(feature = "bench-ca")]
+            bench_ca(&mut roots);
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -36,6 +39,20 @@ pub fn tls_config() -> rustls::ClientConfig {
             config
         })
         .clone()
+}
+
+/// `make bench` only (the cargo feature `bench-ca`, off in every other build): the
+/// benchmark's own CA, whose DER file `WXFACE_BENCH_CA_DER` names, trusted besides the
+/// compiled-in roots, so the functions reach the benchmark's upstreams over TLS. A missing or
+/// unreadable file adds nothing.
+#[cfg(feature = "bench-ca")]
+fn bench_ca(roots: &mut RootCertStore) {
+    let Some(path) = std::env::var_os("WXFACE_BENCH_CA_DER") else {
+        return;
+    };
+    if let Ok(der) = std::fs::read(path) {
+        let _ = roots.add(rustls::pki_types::CertificateDer::from(der));
+    }
 }
 
 /// Per-attempt `timeout`, a shorter connect timeout, and no redirects: a

@@ -13,6 +13,13 @@
 //! Every answer is checked (a 4xx measured as a success would flatter), and
 //! a last pass through a counting proxy lists the AWS calls of each warm
 //! invocation.
+//!
+//! As Lambda runs it (`make bench`): with memory sizes, each process runs
+//! under that size's CPU share and memory (`cgroup`), and with a network,
+//! every upstream of the subjects is reached over TLS and a round trip away
+//! (`wan`); then each warm invocation's own time (its duration less the time
+//! it waited on upstreams) is measured too, and the power-tuning table
+//! (`power`) is printed.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -21,11 +28,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::aws_faults::AwsFaults;
+use crate::cgroup::Cap;
 use crate::event_path::EventPath;
 use crate::fixtures::PEOPLE;
 use crate::kiosk;
 use crate::lambda_host::{FunctionSpec, LambdaHost, url_event};
 use crate::provision::{Provisioned, provision};
+use crate::wan::{Link, Upstream, covered};
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -44,6 +53,75 @@ pub struct BenchConfig {
     pub rounds: usize,
     /// Warm invocations after each cold start.
     pub warm: usize,
+    /// Lambda memory sizes to run each subject under (none: the whole machine).
+    pub memory: Vec<u32>,
+    /// Upstreams over TLS and a round trip away (none: plain HTTP on loopback).
+    pub network: Option<Network>,
+}
+
+/// The network of a run as Lambda has it.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// What `scripts/bench-ca.py` wrote: ca.pem, ca.der, server.pem, server.key.
+    pub tls_dir: PathBuf,
+    /// Round trips to the AWS services, to WeChat and to WeChat Pay.
+    pub rtt_aws: Duration,
+    pub rtt_wechat: Duration,
+    pub rtt_pay: Duration,
+}
+
+/// The subjects' upstreams behind their links, and what the subjects must be told of them.
+struct Links {
+    all: Vec<Link>,
+    env: Vec<(String, String)>,
+}
+
+impl Links {
+    async fn start(net: &Network, aws: &str, wechat: &str, pay: &str) -> Result<Self, String> {
+        let tls = crate::wan::acceptor(&net.tls_dir)?;
+        let aws = Link::start(aws, Upstream::ClosesEachAnswer, net.rtt_aws, tls.clone()).await?;
+        let wechat = Link::start(wechat, Upstream::KeepsAlive, net.rtt_wechat, tls.clone()).await?;
+        let pay = Link::start(pay, Upstream::KeepsAlive, net.rtt_pay, tls).await?;
+        let pem = net.tls_dir.join("ca.pem").display().to_string();
+        let env = [
+            ("AWS_ENDPOINT_URL", aws.url.clone()),
+            ("WECHAT_API_BASE", wechat.url.clone()),
+            ("WECHATPAY_FACE_API_BASE", pay.url.clone()),
+            ("WECHATPAY_API_BASE", pay.url.clone()),
+            // The functions (built with `bench-ca`), boto3 and requests trust the local CA.
+            (
+                "WXFACE_BENCH_CA_DER",
+                net.tls_dir.join("ca.der").display().to_string(),
+            ),
+            ("AWS_CA_BUNDLE", pem.clone()),
+            ("REQUESTS_CA_BUNDLE", pem),
+        ];
+        Ok(Self {
+            all: vec![aws, wechat, pay],
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        })
+    }
+
+    /// `env` with the upstreams moved behind the links.
+    fn apply(&self, env: &[(String, String)]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| !self.env.iter().any(|(o, _)| o == k))
+            .cloned()
+            .collect();
+        out.extend(self.env.iter().cloned());
+        out
+    }
+
+    fn clear(&self) {
+        self.all.iter().for_each(Link::clear);
+    }
+
+    /// How long within `from..to` the subject waited on any upstream.
+    fn waited(&self, from: Instant, to: Instant) -> Duration {
+        let spans: Vec<_> = self.all.iter().flat_map(Link::waits).collect();
+        covered(&spans, from, to)
+    }
 }
 
 /// What a subject's invocations do.
@@ -59,6 +137,8 @@ enum Work {
     Authinfo,
     Lookup,
     PublishEvents,
+    /// A scheduled check of a 2.0 session whose face check passed.
+    Reconcile,
 }
 
 struct Subject {
@@ -80,10 +160,15 @@ pub struct Figures {
     pub warm_cpu: Vec<Duration>,
     /// AWS calls per warm invocation, by operation.
     pub warm_aws_calls: BTreeMap<String, f64>,
+    /// The memory size it ran under (none: the whole machine).
+    pub memory_mb: Option<u32>,
+    /// Each warm invocation's own time: its duration less its waits on upstreams (with a
+    /// network only).
+    pub own: Vec<Duration>,
 }
 
 impl Figures {
-    fn cold(&self) -> Vec<Duration> {
+    pub fn cold(&self) -> Vec<Duration> {
         self.init
             .iter()
             .zip(&self.first)
@@ -118,7 +203,11 @@ struct World {
     events: EventPath,
     /// A finished session's stream record, once found.
     final_record: Option<Value>,
+    /// The environment of the functions that prepare the run (plain, uncapped).
     env: Vec<(String, String)>,
+    /// The subjects' environment (behind the links, with a network).
+    subject_env: Vec<(String, String)>,
+    links: Option<Links>,
     serial: u64,
 }
 
@@ -189,6 +278,17 @@ impl World {
                 let record = self.final_record().await?;
                 (json!({"Records": [record]}), Check::NoBatchFailures)
             }
+            Work::Reconcile => {
+                let (_, out_seq_no) = self
+                    .verifiable
+                    .pop_front()
+                    .ok_or("ran out of prepared sessions")?;
+                let at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let check = json!({"out_seq_no": out_seq_no, "at": at, "failures": 0});
+                (check, Check::Outcome("finalized"))
+            }
         })
     }
 
@@ -222,6 +322,8 @@ enum Check {
     Body(String),
     /// A stream batch with no failed record.
     NoBatchFailures,
+    /// reconcile's answer to a check.
+    Outcome(&'static str),
 }
 
 impl Check {
@@ -237,11 +339,12 @@ impl Check {
             Self::NoBatchFailures => answer["batchItemFailures"]
                 .as_array()
                 .is_some_and(Vec::is_empty),
+            Self::Outcome(want) => answer["outcome"] == *want,
         }
     }
 }
 
-/// Runs the benchmark and prints its table; the figures per subject.
+/// Runs the benchmark and prints its tables; the figures per subject (and memory size).
 pub async fn run(cfg: &BenchConfig) -> Result<Vec<Figures>, String> {
     let sim = wechat_sim::start(wechat_sim::SimConfig::default(), localhost())
         .await
@@ -249,24 +352,12 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<Figures>, String> {
     let pay = wechatpay_sim::start(wechatpay_sim::PaySimConfig::default(), localhost())
         .await
         .map_err(|e| format!("wechatpay-sim: {e}"))?;
-    let run = format!("bench-{}", std::process::id());
-    let stack = provision(&cfg.aws, &run).await?;
-    let mut env = stack.function_env(&sim.base_url(), &pay.base_url(), &cfg.aws);
-    let config = crate::sdk_config_for(&cfg.aws).await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let events = EventPath::start(&cfg.aws, &ddb, &stack.table, &format!("wxface-{run}")).await?;
-    env.push(("EVENT_BUS_NAME".into(), events.bus.clone()));
-    let mut world = World {
-        stack,
-        sim: sim.client(),
-        verifiable: VecDeque::new(),
-        finished: Vec::new(),
-        events,
-        final_record: None,
-        env,
-        serial: 0,
-    };
-
+    let mut world = world(cfg, sim.client(), &sim.base_url(), &pay.base_url()).await?;
+    if let Some(net) = &cfg.network {
+        let links = Links::start(net, &cfg.aws, &sim.base_url(), &pay.base_url()).await?;
+        world.subject_env = links.apply(&world.env);
+        world.links = Some(links);
+    }
     let subjects = subjects(cfg);
     for s in &subjects {
         if !s.binary.is_file() {
@@ -276,23 +367,42 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<Figures>, String> {
             ));
         }
     }
-    // verify-result and the peer each finish a session per invocation, and
-    // the audit pass a few more.
-    let per_subject = cfg.rounds * (1 + cfg.warm) + AUDIT_WARM + 1;
-    prepare_sessions(cfg, &mut world, 2 * per_subject).await?;
+    // Each process gets fresh cgroups of its size (Cap::new); this one checks they can be made.
+    let sizes: Vec<Option<u32>> = if cfg.memory.is_empty() {
+        vec![None]
+    } else {
+        Cap::new(cfg.memory[0])?;
+        cfg.memory.iter().copied().map(Some).collect()
+    };
+    // verify-result, the peer and reconcile each finish a session per invocation, and the audit
+    // pass a few more.
+    let per_subject = cfg.rounds * (1 + cfg.warm) * sizes.len() + AUDIT_WARM + 1;
+    prepare_sessions(cfg, &mut world, 3 * per_subject).await?;
 
-    let mut figures: Vec<Figures> = subjects
-        .iter()
-        .map(|s| Figures {
-            name: s.name.to_owned(),
-            ..Default::default()
-        })
-        .collect();
-    for round in 0..cfg.rounds {
-        for (s, f) in subjects.iter().zip(figures.iter_mut()) {
-            measure(cfg, &mut world, s, f, &format!("{}-{round}", s.name)).await?;
+    let mut figures = Vec::new();
+    for &size in &sizes {
+        let mut these: Vec<Figures> = subjects
+            .iter()
+            .map(|s| Figures {
+                name: s.name.to_owned(),
+                memory_mb: size,
+                ..Default::default()
+            })
+            .collect();
+        for round in 0..cfg.rounds {
+            for (s, f) in subjects.iter().zip(these.iter_mut()) {
+                let logs = format!("{}-{}-{round}", s.name, size.unwrap_or(0));
+                let cap = size.map(Cap::new).transpose()?;
+                measure(cfg, &mut world, s, f, cap.as_ref(), &logs).await?;
+            }
+            let size = size.map_or("the whole machine".into(), |mb| format!("{mb} MB"));
+            eprintln!(
+                "cold-start: {size}: round {} of {} done",
+                round + 1,
+                cfg.rounds
+            );
         }
-        eprintln!("cold-start: round {} of {} done", round + 1, cfg.rounds);
+        figures.extend(these);
     }
     let proxy = AwsFaults::start(&cfg.aws).await;
     for (s, f) in subjects.iter().zip(figures.iter_mut()) {
@@ -300,8 +410,59 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<Figures>, String> {
             f.warm_aws_calls = audit(cfg, &mut world, s, &proxy).await?;
         }
     }
-    print_table(&figures, cfg);
+    for group in figures.chunks(subjects.len()) {
+        print_table(group, cfg);
+    }
+    if !cfg.memory.is_empty() {
+        let rows: Vec<crate::power::Row> = figures
+            .iter()
+            .filter_map(|f| f.memory_mb.map(|mb| crate::power::Row::of(f, mb)))
+            .collect();
+        crate::power::print(&rows);
+    }
     Ok(figures)
+}
+
+/// The run's table and secrets, the event path, and the functions' environment.
+async fn world(
+    cfg: &BenchConfig,
+    sim: wechat_sim::SimClient,
+    wechat: &str,
+    pay: &str,
+) -> Result<World, String> {
+    let run = format!("bench-{}", std::process::id());
+    let stack = provision(&cfg.aws, &run).await?;
+    let mut env = stack.function_env(wechat, pay, &cfg.aws);
+    let config = crate::sdk_config_for(&cfg.aws).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let events = EventPath::start(&cfg.aws, &ddb, &stack.table, &format!("wxface-{run}")).await?;
+    env.push(("EVENT_BUS_NAME".into(), events.bus.clone()));
+    // reconcile's: a check that finalizes its session books nothing, so these are never called.
+    for (k, v) in [
+        ("RECONCILE_SCHEDULE_GROUP", format!("{run}-reconcile")),
+        (
+            "RECONCILE_FUNCTION_ARN",
+            "arn:aws:lambda:us-east-1:123456789012:function:reconcile".into(),
+        ),
+        (
+            "RECONCILE_SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/scheduler".into(),
+        ),
+    ] {
+        env.push((k.into(), v));
+    }
+    Ok(World {
+        stack,
+        sim,
+        verifiable: VecDeque::new(),
+        finished: Vec::new(),
+        events,
+        final_record: None,
+        subject_env: env.clone(),
+        env,
+        links: None,
+        serial: 0,
+    })
 }
 
 const AUDIT_WARM: usize = 3;
@@ -333,6 +494,7 @@ fn subjects(cfg: &BenchConfig) -> Vec<Subject> {
         bin("authinfo", Work::Authinfo),
         bin("lookup", Work::Lookup),
         bin("publish-events", Work::PublishEvents),
+        bin("reconcile", Work::Reconcile),
     ]
 }
 
@@ -381,6 +543,7 @@ async fn start(
     cfg: &BenchConfig,
     s: &Subject,
     env: &[(String, String)],
+    cap: Option<&Cap>,
     logs: &str,
 ) -> Result<LambdaHost, String> {
     let mut env = env.to_vec();
@@ -394,6 +557,7 @@ async fn start(
         args: s.args.clone(),
         env,
         containers: 1,
+        cap: cap.cloned(),
     };
     let host = LambdaHost::start(&[spec], &cfg.logs.join(logs))
         .await
@@ -402,16 +566,28 @@ async fn start(
     Ok(host)
 }
 
-/// One invocation of `s` with a fresh request, checked; how long it took.
-async fn invoke(world: &mut World, host: &LambdaHost, s: &Subject) -> Result<Duration, String> {
+/// One invocation of `s` with a fresh request, checked; how long it took, and its own part of
+/// that (less its waits on upstreams) where the upstreams are behind links.
+async fn invoke(
+    world: &mut World,
+    host: &LambdaHost,
+    s: &Subject,
+) -> Result<(Duration, Option<Duration>), String> {
     let (event, check) = world.event(s.work).await?;
+    if let Some(links) = &world.links {
+        links.clear();
+    }
     let started = Instant::now();
     let answer = host.invoke(s.name, event).await?;
     let took = started.elapsed();
     if !check.holds(&answer) {
         return Err(format!("{}: unexpected answer: {answer}", s.name));
     }
-    Ok(took)
+    let own = world
+        .links
+        .as_ref()
+        .map(|l| took.saturating_sub(l.waited(started, started + took)));
+    Ok((took, own))
 }
 
 /// One cold start of `s`, its first invocation and `cfg.warm` more.
@@ -420,17 +596,19 @@ async fn measure(
     world: &mut World,
     s: &Subject,
     f: &mut Figures,
+    cap: Option<&Cap>,
     logs: &str,
 ) -> Result<(), String> {
-    let env = world.env.clone();
-    let host = start(cfg, s, &env, logs).await?;
+    let env = world.subject_env.clone();
+    let host = start(cfg, s, &env, cap, logs).await?;
     let (_, pid, init) = host.init_times().remove(0);
     f.init.push(init.unwrap_or_default());
-    f.first.push(invoke(world, &host, s).await?);
+    f.first.push(invoke(world, &host, s).await?.0);
     let cpu_before = cpu_time(pid)?;
     for _ in 0..cfg.warm {
-        let took = invoke(world, &host, s).await?;
+        let (took, own) = invoke(world, &host, s).await?;
         f.warm.push(took);
+        f.own.extend(own);
     }
     f.warm_cpu
         .push(cpu_time(pid)?.saturating_sub(cpu_before) / cfg.warm as u32);
@@ -452,7 +630,7 @@ async fn audit(
             *v = proxy.url().to_owned();
         }
     }
-    let host = start(cfg, s, &env, &format!("{}-audit", s.name)).await?;
+    let host = start(cfg, s, &env, None, &format!("{}-audit", s.name)).await?;
     invoke(world, &host, s).await?;
     let _ = proxy.take_forwarded_by_target();
     for _ in 0..AUDIT_WARM {
@@ -499,8 +677,14 @@ fn median_ms(xs: &[Duration]) -> f64 {
 fn print_table(figures: &[Figures], cfg: &BenchConfig) {
     let floor = figures.iter().find(|f| f.name == "cold-start-floor");
     let floor_init = floor.map_or(0.0, |f| median_ms(&f.init));
+    let size = figures
+        .first()
+        .and_then(|f| f.memory_mb)
+        .map_or("the whole machine".to_owned(), |mb| {
+            format!("{mb} MB's CPU share")
+        });
     println!(
-        "\ncold start: {} cold starts per subject, {} warm invocations after each; medians, warm over all rounds",
+        "\ncold start, on {size}: {} cold starts per subject, {} warm invocations after each; medians, warm over all rounds",
         cfg.rounds, cfg.warm
     );
     println!("(warm CPU: the process's own CPU time per warm invocation, all threads)");

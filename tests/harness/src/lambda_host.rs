@@ -46,6 +46,8 @@ pub struct FunctionSpec {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub containers: usize,
+    /// The CPU share and memory of a Lambda memory size (none: the whole machine, told 512 MB).
+    pub cap: Option<crate::cgroup::Cap>,
 }
 
 type Answer = Result<Value, String>;
@@ -93,24 +95,73 @@ struct Process {
 
 /// Starts container `n` of `spec`'s function against its Runtime API `api`;
 /// its output is appended to `<log_dir>/<function>-<n>.log`.
-fn spawn(spec: &FunctionSpec, n: usize, api: &str, log_dir: &Path) -> std::io::Result<Child> {
+/// `started` is set when the process begins: its init is timed from there.
+fn spawn(
+    spec: &FunctionSpec,
+    n: usize,
+    api: &str,
+    log_dir: &Path,
+    started: &Mutex<Instant>,
+) -> std::io::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_dir.join(format!("{}-{n}.log", spec.name)))?;
-    Command::new(&spec.binary)
-        .args(&spec.args)
+    let mut cmd = match &spec.cap {
+        None => Command::new(&spec.binary),
+        // Held at `read` until it is in its cgroups (see `release_into`).
+        Some(_) => {
+            let mut sh = Command::new("/bin/sh");
+            sh.args(["-c", "read _ && exec \"$0\" \"$@\""])
+                .arg(&spec.binary)
+                .stdin(std::process::Stdio::piped());
+            sh
+        }
+    };
+    cmd.args(&spec.args)
         .envs(spec.env.iter().cloned())
         .env("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://"))
         .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            spec.cap.as_ref().map_or(512, |c| c.memory_mb).to_string(),
+        )
         .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("container-{n}"))
-        .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
+        .kill_on_drop(true);
+    let Some(cap) = &spec.cap else {
+        cmd.stdin(std::process::Stdio::null());
+        *lock(started) = Instant::now();
+        return cmd.spawn();
+    };
+    let mut child = cmd.spawn()?;
+    release_into(&mut child, &cap.procs, started)?;
+    Ok(child)
+}
+
+/// Moves a held child into its cgroups, then lets it `exec` the function, so the function runs
+/// capped from its first instruction and its init is timed from there. Moving a process between
+/// cgroups (v1) can take milliseconds of the kernel's time: it is done before the clock starts,
+/// as Lambda's sandbox exists before the function's process does.
+fn release_into(
+    child: &mut Child,
+    procs: &[PathBuf],
+    started: &Mutex<Instant>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let pid = child.id().unwrap_or_default().to_string();
+    for path in procs {
+        std::fs::write(path, &pid)?;
+    }
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("the held child has no stdin"))?;
+    let mut stdin = std::fs::File::from(stdin.into_owned_fd()?);
+    *lock(started) = Instant::now();
+    stdin.write_all(b"\n")
 }
 
 impl LambdaHost {
@@ -139,8 +190,7 @@ impl LambdaHost {
                 let api = serve(runtime_api(container.clone())).await?;
                 // A fresh log per run; a restarted container appends to it.
                 std::fs::File::create(log_dir.join(format!("{}-{n}.log", spec.name)))?;
-                *lock(&container.started) = Instant::now();
-                let child = spawn(spec, n, &api, log_dir)?;
+                let child = spawn(spec, n, &api, log_dir, &container.started)?;
                 containers.push((container.clone(), child.id().unwrap_or_default()));
                 processes.push(Process {
                     child,
@@ -198,8 +248,8 @@ impl LambdaHost {
         for (_, reply) in held {
             let _ = reply.send(Err(KILLED.into()));
         }
-        p.child =
-            spawn(&p.spec, p.n, &p.api, &self.log_dir).map_err(|e| format!("respawn: {e}"))?;
+        p.child = spawn(&p.spec, p.n, &p.api, &self.log_dir, &p.container.started)
+            .map_err(|e| format!("respawn: {e}"))?;
         Ok(Some((p.spec.name.clone(), n)))
     }
 

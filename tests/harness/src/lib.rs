@@ -12,11 +12,14 @@
 //! - [`front`]: function URLs or an HTTP API in front of the functions, and a local HTTP API front.
 //! - [`lambda_host`]: functions as processes under a local Runtime API, with function URLs.
 //! - [`manifest`]: the function manifest as JSON, and the local environment file held to it.
-//! - [`soak`] and [`cold_start`]: the randomized soak and the cold-start benchmark.
+//! - [`soak`] and [`cold_start`]: the randomized soak and the cold-start benchmark; for the
+//!   latter, [`cgroup`] (a memory size's CPU share), [`wan`] (upstreams over TLS, a round trip
+//!   away) and [`power`] (the power-tuning table).
 //!
 //! The `wxface-dev` binary (setup / demo / scan-pii / soak / cold-start / manifest) is built on the same modules.
 
 pub mod aws_faults;
+pub mod cgroup;
 pub mod checks;
 pub mod cold_start;
 pub mod event_path;
@@ -29,10 +32,12 @@ pub mod logs;
 pub mod manifest;
 mod moto;
 pub mod pii;
+pub mod power;
 pub mod provision;
 pub mod secrets;
 pub mod soak;
 pub mod template;
+pub mod wan;
 
 pub use moto::Moto;
 

@@ -59,12 +59,16 @@ usage:
       DIR, default target/debug), with random WeChat and AWS faults for N seconds (default
       40), then healing; prints the figures and exits 1 if an invariant broke.
   wxface-dev cold-start [--aws URL] [--bin-dir DIR] [--python PATH] [--logs DIR]
-                        [--rounds N] [--warm N]
+                        [--rounds N] [--warm N] [--memory MB,MB,...]
+                        [--tls-dir DIR [--rtt-aws MS] [--rtt-wechat MS] [--rtt-pay MS]]
       The cold-start benchmark: each release bootstrap in DIR (default target/release), the
       floor (cold-start-floor) and the Python peer (tests/cold-start-peer under PATH, a
       Python with its requirements) started N times (default 5) under a local Runtime API,
       N warm invocations after each (default 30); prints init, cold, warm p50/p99, peak RSS
-      and the ratios. Run by scripts/bench-cold-start.sh.
+      and the ratios. --memory: each subject under each size's CPU share and memory (cgroups,
+      root), then the power-tuning table. --tls-dir (scripts/bench-ca.py's): every upstream over
+      TLS and a round trip away (default 4 ms to AWS, 30 ms to WeChat and WeChat Pay), and
+      each warm invocation's own time. Run by scripts/bench-cold-start.sh and make bench.
 
 defaults: --aws http://127.0.0.1:5005  --table wxface-dev-sessions
           --app-secret-id wxface/dev/wechat-app  --token-secret-id wxface/dev/access-token
@@ -158,7 +162,19 @@ async fn main() -> ExitCode {
             "containers",
             "concurrency",
         ],
-        "cold-start" => &["aws", "bin-dir", "python", "logs", "rounds", "warm"],
+        "cold-start" => &[
+            "aws",
+            "bin-dir",
+            "python",
+            "logs",
+            "rounds",
+            "warm",
+            "memory",
+            "tls-dir",
+            "rtt-aws",
+            "rtt-wechat",
+            "rtt-pay",
+        ],
         "api-front" => &["functions", "listen"],
         "manifest" => &["check-env"],
         "-h" | "--help" | "help" => {
@@ -422,6 +438,31 @@ async fn cold_start(flags: &HashMap<String, String>) -> Result<(), Failure> {
         logs: path("logs", "target/cold-start/logs"),
         rounds: number("rounds", "5")?.max(1),
         warm: number("warm", "30")?.max(1),
+        memory: match flags.get("memory") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|m| {
+                    m.trim()
+                        .parse::<u32>()
+                        .map_err(|_| "--memory takes MB,MB,...".to_owned())
+                })
+                .collect::<Result<_, _>>()?,
+        },
+        network: match flags.get("tls-dir") {
+            None => None,
+            Some(dir) => {
+                let ms = |name: &str, default: &str| {
+                    number_flag::<u64>(flags, name, default).map(Duration::from_millis)
+                };
+                Some(wxface_harness::cold_start::Network {
+                    tls_dir: PathBuf::from(dir),
+                    rtt_aws: ms("rtt-aws", "4")?,
+                    rtt_wechat: ms("rtt-wechat", "30")?,
+                    rtt_pay: ms("rtt-pay", "30")?,
+                })
+            }
+        },
     };
     wxface_harness::cold_start::run(&cfg).await?;
     Ok(())
