@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, SharedCredentialsProvider, StalledStreamProtectionConfig,
+};
 use aws_types::SdkConfig;
 
 use crate::adapters::wechat::WeChatHttp;
@@ -59,6 +61,9 @@ pub fn aws_config(s: &AwsSettings) -> Result<SdkConfig, ConfigError> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(s.region.clone()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
+        // Our connector reads each answer whole before the SDK sees it (aws_http.rs), so the
+        // SDK's stalled-stream watch, polled on every request, would only watch memory.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .http_client(http);
     if let Some(endpoint) = &s.endpoint_url {
         aws = aws.endpoint_url(endpoint);

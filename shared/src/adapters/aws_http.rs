@@ -89,10 +89,10 @@ impl Connector {
         if let Some(t) = self.read_timeout {
             out = out.timeout(t);
         }
-        let resp = out.send().await.map_err(transport)?;
+        let mut resp = out.send().await.map_err(transport)?;
         let status = StatusCode::try_from(resp.status().as_u16())
             .map_err(|e| ConnectorError::other(e.into(), None))?;
-        let headers = resp.headers().clone();
+        let headers = std::mem::take(resp.headers_mut());
         let body = resp.bytes().await.map_err(transport)?;
         let mut answer = HttpResponse::new(status, SdkBody::from(body));
         for (name, value) in &headers {

@@ -1,5 +1,5 @@
 //! The receipt keys (docs/api.md §6): ES256 (ECDSA P-256, SHA-256) on
-//! aws-lc-rs through `jsonwebtoken`. The first key signs; every key is
+//! aws-lc-rs; `jsonwebtoken` makes the JWKS. The first key signs; every key is
 //! published in the JWKS, so a new key can be published before it signs and
 //! an old one kept while receipts it signed are alive. Private parts never
 //! leave this module: `Debug` shows the kids only.
@@ -8,7 +8,7 @@ use std::fmt;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
@@ -16,11 +16,25 @@ use serde::Serialize;
 /// One signing key and its public half, as the JWKS shows it.
 struct ReceiptKey {
     kid: String,
-    key: EncodingKey,
+    /// Parsed once: `jsonwebtoken::encode` would parse the PKCS#8 (and derive the public
+    /// point) again for every receipt.
+    pair: EcdsaKeyPair,
     jwk: Jwk,
 }
 
 pub struct ReceiptKeys(Vec<ReceiptKey>);
+
+/// A receipt could not be signed (claims that do not serialize, or no random source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignFailed;
+
+/// The protected header, in the order `jsonwebtoken` wrote it.
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    typ: &'static str,
+    alg: &'static str,
+    kid: &'a str,
+}
 
 /// Why `receipt_keys` was refused: which part, never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,26 +74,39 @@ impl ReceiptKeys {
             };
             // Checked here, so a key of another curve is a configuration
             // error at load, never a failure when signing.
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
                 .map_err(|_| KeysRefused("private_key must be an EC P-256 key"))?;
-            let key = EncodingKey::from_ec_der(&der);
-            let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256)
+            let mut jwk = Jwk::from_encoding_key(&EncodingKey::from_ec_der(&der), Algorithm::ES256)
                 .map_err(|_| KeysRefused("private_key must be an EC P-256 key"))?;
             jwk.common.key_id = Some(kid.clone());
             jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
             jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-            keys.push(ReceiptKey { kid, key, jwk });
+            keys.push(ReceiptKey { kid, pair, jwk });
         }
         Ok(Self(keys))
     }
 
-    /// A compact JWS of `claims`, signed by the first key.
-    pub fn sign(&self, claims: &impl Serialize) -> Result<String, jsonwebtoken::errors::Error> {
+    /// A compact JWS of `claims`, signed by the first key (RFC 7515 §7.1: the header and the
+    /// claims in base64url, then the ES256 signature, R and S of 32 bytes each).
+    pub fn sign(&self, claims: &impl Serialize) -> Result<String, SignFailed> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
         let first = &self.0[0];
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("JWT".into());
-        header.kid = Some(first.kid.clone());
-        jsonwebtoken::encode(&header, claims, &first.key)
+        let header = JwsHeader {
+            typ: "JWT",
+            alg: "ES256",
+            kid: &first.kid,
+        };
+        let mut out = B64.encode(serde_json::to_vec(&header).map_err(|_| SignFailed)?);
+        out.push('.');
+        out.push_str(&B64.encode(serde_json::to_vec(claims).map_err(|_| SignFailed)?));
+        let signature = first
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), out.as_bytes())
+            .map_err(|_| SignFailed)?;
+        out.push('.');
+        out.push_str(&B64.encode(signature.as_ref()));
+        Ok(out)
     }
 
     /// `{"keys": [...]}`: every key's public part.

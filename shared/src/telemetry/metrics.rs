@@ -18,8 +18,6 @@ use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
-
 pub const NAMESPACE: &str = "wxface";
 
 type Sink = Box<dyn Fn(&str) + Send + Sync>;
@@ -38,6 +36,33 @@ fn function_name() -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
 }
 
+/// `{"_aws":{...},"<dimension>":"<value>",...,"<metric>":<value>,...}`.
+fn record(timestamp: u128, metrics: &[(&str, &str, f64)], dims: &[(&str, &str)]) -> String {
+    // A string or a number as JSON; neither can fail to serialize.
+    fn json(v: impl serde::Serialize) -> String {
+        serde_json::to_string(&v).unwrap_or_default()
+    }
+    let names: Vec<String> = dims.iter().map(|(k, _)| json(k)).collect();
+    let defs: Vec<String> = metrics
+        .iter()
+        .map(|(n, u, _)| format!("{{\"Name\":{},\"Unit\":{}}}", json(n), json(u)))
+        .collect();
+    let mut out = format!(
+        "{{\"_aws\":{{\"Timestamp\":{timestamp},\"CloudWatchMetrics\":[{{\"Namespace\":{},\"Dimensions\":[[{}]],\"Metrics\":[{}]}}]}}",
+        json(NAMESPACE),
+        names.join(","),
+        defs.join(",")
+    );
+    for (k, v) in dims {
+        out.push_str(&format!(",{}:{}", json(k), json(v)));
+    }
+    for (n, _, v) in metrics {
+        out.push_str(&format!(",{}:{}", json(n), json(v)));
+    }
+    out.push('}');
+    out
+}
+
 fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -45,25 +70,10 @@ fn now_ms() -> u128 {
         .unwrap_or_default()
 }
 
-/// One EMF record: `metrics` are (name, unit, value); `dims` are (name, value).
+/// One EMF record: `metrics` are (name, unit, value); `dims` are (name, value). Written
+/// straight into one string (no JSON tree: this runs on every request).
 fn emit(metrics: &[(&str, &str, f64)], dims: &[(&str, &str)]) {
-    let mut record = json!({
-        "_aws": {
-            "Timestamp": now_ms(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [dims.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
-                "Metrics": metrics.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect::<Vec<_>>(),
-            }],
-        },
-    });
-    for (k, v) in dims {
-        record[*k] = Value::from(*v);
-    }
-    for (n, _, v) in metrics {
-        record[*n] = Value::from(*v);
-    }
-    let line = record.to_string();
+    let line = record(now_ms(), metrics, dims);
     if let Some(cell) = SINK.get()
         && let Ok(sink) = cell.lock()
         && let Some(sink) = sink.as_ref()
@@ -137,6 +147,7 @@ pub fn token_refresh() {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -181,6 +192,43 @@ mod tests {
         assert_eq!(
             (v["Flow"].as_str(), v["Status"].as_str()),
             (Some("v1"), Some("verified"))
+        );
+    }
+
+    #[test]
+    fn a_record_is_the_embedded_metric_format_object() {
+        let line = record(
+            1_796_000_000_000,
+            &[
+                ("UpstreamCalls", "Count", 1.0),
+                ("UpstreamLatency", "Milliseconds", 12.5),
+            ],
+            &[("Function", "verify-result"), ("Upstream", "get\"info")],
+        );
+        let want = json!({
+            "_aws": {
+                "Timestamp": 1_796_000_000_000u64,
+                "CloudWatchMetrics": [{
+                    "Namespace": "wxface",
+                    "Dimensions": [["Function", "Upstream"]],
+                    "Metrics": [
+                        {"Name": "UpstreamCalls", "Unit": "Count"},
+                        {"Name": "UpstreamLatency", "Unit": "Milliseconds"}
+                    ],
+                }],
+            },
+            "Function": "verify-result",
+            "Upstream": "get\"info",
+            "UpstreamCalls": 1.0,
+            "UpstreamLatency": 12.5,
+        });
+        assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), want);
+        assert!(!line.contains('\n'));
+        // No dimensions (SecretReloadFailures): an empty dimension set.
+        let bare: Value = serde_json::from_str(&record(1, &[("X", "Count", 1.0)], &[])).unwrap();
+        assert_eq!(
+            bare["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
         );
     }
 }
