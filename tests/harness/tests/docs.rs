@@ -9,7 +9,8 @@
 //! - docs/api.md §2.1's environment table names every variable the template sets on a function,
 //!   and says of each secret's variable exactly which functions read it;
 //! - docs/deploy.md's count of the secrets and of the alarms (always, with a webhook, with the
-//!   HTTP API) is the template's, and docs/operations.md's alarm table has a row for each alarm.
+//!   HTTP API) is the template's, and docs/operations.md's alarm table has a row for each alarm;
+//! - docs/performance.md's memory per function (the power-tuning rule's pick) is the template's.
 //!
 //! Each check is also run on a copy of a doc with a mistake planted, so a check that stopped
 //! catching its mistake fails too.
@@ -313,12 +314,40 @@ fn operations_alarms(ops: &str, t: &Yaml) -> Vec<String> {
     problems
 }
 
+/// docs/performance.md's chosen memory per function (the power-tuning table's rule) is each
+/// function's `MemorySize` in the template.
+fn performance_memory(perf: &str, t: &Yaml) -> Vec<String> {
+    let rows = table_after(perf, "### The memory each function gets");
+    let global = t["Globals"]["Function"]["MemorySize"].as_i64();
+    let mut problems = Vec::new();
+    for f in Function::ALL {
+        let said = rows
+            .iter()
+            .find(|r| ticked(cells(r)[0]).first().map(String::as_str) == Some(f.package()))
+            .and_then(|r| cells(r).get(1)?.trim_end_matches(" MB").parse::<i64>().ok());
+        let declared = t["Resources"]
+            .as_hash()
+            .into_iter()
+            .flatten()
+            .map(|(_, r)| r)
+            .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(f.package()))
+            .and_then(|r| r["Properties"]["MemorySize"].as_i64().or(global));
+        if said.is_none() || said != declared {
+            problems.push(format!(
+                "docs/performance.md memory: {f} is chosen at {said:?} MB, the template gives it {declared:?}"
+            ));
+        }
+    }
+    problems
+}
+
 /// The docs the checks read.
 struct Docs {
     api: String,
     readme: String,
     deploy: String,
     operations: String,
+    performance: String,
 }
 
 impl Docs {
@@ -328,6 +357,7 @@ impl Docs {
             readme: read("README.md"),
             deploy: read("docs/deploy.md"),
             operations: read("docs/operations.md"),
+            performance: read("docs/performance.md"),
         }
     }
 }
@@ -347,6 +377,7 @@ fn all_problems(d: &Docs, t: &Yaml) -> Vec<String> {
     problems.extend(readme_function_count(readme));
     problems.extend(deploy_counts(deploy, t));
     problems.extend(operations_alarms(&d.operations, t));
+    problems.extend(performance_memory(&d.performance, t));
     problems
 }
 
@@ -440,6 +471,13 @@ fn a_planted_mistake_in_each_table_and_count_is_caught() {
             "| reconcile's lag |",
             "no row for <stack>-reconcile-lag",
         ),
+        // A function's memory that is not the template's.
+        (
+            "performance",
+            "| `lookup` | 256 MB |",
+            "| `lookup` | 1024 MB |",
+            "lookup is chosen at Some(1024) MB, the template gives it Some(256)",
+        ),
         (
             "operations",
             "`<stack>-secrets-stale`",
@@ -453,6 +491,7 @@ fn a_planted_mistake_in_each_table_and_count_is_caught() {
             "api" => &mut docs.api,
             "readme" => &mut docs.readme,
             "deploy" => &mut docs.deploy,
+            "performance" => &mut docs.performance,
             _ => &mut docs.operations,
         };
         assert!(text.contains(from), "{doc} no longer says {from:?}");
