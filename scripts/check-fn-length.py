@@ -67,13 +67,13 @@ def main():
             rel = str(p.relative_to(ROOT))
             if not any(rel.startswith(t) for t in TEST_ONLY):
                 found += long_functions(p, limit)
-    for f in found:
-        print(f)
-    if found:
-        print(f"{len(found)} functions over {limit} lines: split them into named steps")
-        return 1
-    print(f"no function over {limit} lines in {', '.join(DIRS)}")
-    return 0
+    verdict = (
+        f"{len(found)} functions over {limit} lines: split them into named steps"
+        if found
+        else f"no function over {limit} lines in {', '.join(DIRS)}"
+    )
+    print("\n".join([*found, verdict]))
+    return 1 if found else 0
 
 
 if __name__ == "__main__":
