@@ -117,6 +117,15 @@ impl Links {
         self.all.iter().for_each(Link::clear);
     }
 
+    /// Per upstream (AWS, WeChat, WeChat Pay): how long within `from..to` the subject waited on
+    /// it, and how many connections it opened to it.
+    fn apart(&self, from: Instant, to: Instant) -> Vec<(Duration, usize)> {
+        self.all
+            .iter()
+            .map(|l| (covered(&l.waits(), from, to), l.opened(from, to)))
+            .collect()
+    }
+
     /// How long within `from..to` the subject waited on any upstream.
     fn waited(&self, from: Instant, to: Instant) -> Duration {
         let spans: Vec<_> = self.all.iter().flat_map(Link::waits).collect();
@@ -165,6 +174,9 @@ pub struct Figures {
     /// Each warm invocation's own time: its duration less its waits on upstreams (with a
     /// network only).
     pub own: Vec<Duration>,
+    /// Each first invocation's waits on AWS, WeChat and WeChat Pay, and the connections it
+    /// opened to each (with a network only).
+    pub first_apart: Vec<Vec<(Duration, usize)>>,
 }
 
 impl Figures {
@@ -573,6 +585,17 @@ async fn invoke(
     host: &LambdaHost,
     s: &Subject,
 ) -> Result<(Duration, Option<Duration>), String> {
+    invoke_apart(world, host, s)
+        .await
+        .map(|(took, own, _)| (took, own))
+}
+
+/// [`invoke`], and the waits per upstream.
+async fn invoke_apart(
+    world: &mut World,
+    host: &LambdaHost,
+    s: &Subject,
+) -> Result<(Duration, Option<Duration>, Vec<(Duration, usize)>), String> {
     let (event, check) = world.event(s.work).await?;
     if let Some(links) = &world.links {
         links.clear();
@@ -587,7 +610,12 @@ async fn invoke(
         .links
         .as_ref()
         .map(|l| took.saturating_sub(l.waited(started, started + took)));
-    Ok((took, own))
+    let apart = world
+        .links
+        .as_ref()
+        .map(|l| l.apart(started, started + took))
+        .unwrap_or_default();
+    Ok((took, own, apart))
 }
 
 /// One cold start of `s`, its first invocation and `cfg.warm` more.
@@ -603,7 +631,11 @@ async fn measure(
     let host = start(cfg, s, &env, cap, logs).await?;
     let (_, pid, init) = host.init_times().remove(0);
     f.init.push(init.unwrap_or_default());
-    f.first.push(invoke(world, &host, s).await?.0);
+    let (first, _, apart) = invoke_apart(world, &host, s).await?;
+    f.first.push(first);
+    if !apart.is_empty() {
+        f.first_apart.push(apart);
+    }
     let cpu_before = cpu_time(pid)?;
     for _ in 0..cfg.warm {
         let (took, own) = invoke(world, &host, s).await?;
@@ -657,6 +689,33 @@ fn cpu_time(pid: u32) -> Result<Duration, String> {
             .unwrap_or(0);
     }
     Ok(Duration::from_nanos(ns))
+}
+
+/// The first request's waits on each upstream (medians over the rounds) and the connections it
+/// opened: where a cold request's time beyond a warm one goes.
+fn print_first_apart(figures: &[Figures]) {
+    if figures.iter().all(|f| f.first_apart.is_empty()) {
+        return;
+    }
+    println!(
+        "first request: time waiting on AWS / WeChat / WeChat Pay (new connections), medians:"
+    );
+    for f in figures.iter().filter(|f| !f.first_apart.is_empty()) {
+        let parts: Vec<String> = (0..3)
+            .map(|i| {
+                let waits: Vec<Duration> = f.first_apart.iter().map(|a| a[i].0).collect();
+                let mut conns: Vec<usize> = f.first_apart.iter().map(|a| a[i].1).collect();
+                conns.sort_unstable();
+                format!("{:.1} ms ({})", median_ms(&waits), conns[conns.len() / 2])
+            })
+            .collect();
+        println!(
+            "  {:<17} first {:.1} ms: {}",
+            f.name,
+            median_ms(&f.first),
+            parts.join(" / ")
+        );
+    }
 }
 
 /// The process's peak resident set (`VmHWM`), in KiB.
@@ -728,6 +787,10 @@ fn print_table(figures: &[Figures], cfg: &BenchConfig) {
             ratio(ms(quantile(&rust.warm, 0.5)), ms(quantile(&py.warm, 0.5))),
             ratio(median_ms(&rust.warm_cpu), median_ms(&py.warm_cpu)),
         );
+    }
+    print_first_apart(figures);
+    if figures.iter().all(|f| f.warm_aws_calls.is_empty()) {
+        return;
     }
     println!("\nAWS calls per warm invocation (through a counting proxy):");
     for f in figures.iter().filter(|f| !f.warm_aws_calls.is_empty()) {

@@ -109,6 +109,17 @@ impl Link {
         waits_of(self.log.lock().map(|l| l.clone()).unwrap_or_default())
     }
 
+    /// How many connections the function opened within `from..to`.
+    pub fn opened(&self, from: Instant, to: Instant) -> usize {
+        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        let mut first: std::collections::BTreeMap<u64, Instant> = Default::default();
+        for c in log {
+            let at = first.entry(c.conn).or_insert(c.at);
+            *at = (*at).min(c.at);
+        }
+        first.values().filter(|&&at| from <= at && at < to).count()
+    }
+
     /// Forgets what was logged so far.
     pub fn clear(&self) {
         if let Ok(mut l) = self.log.lock() {
