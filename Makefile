@@ -32,6 +32,6 @@ bench:
 	bash scripts/bench-cold-start.sh --as-lambda
 
 ## make bench-cold-start: init, cold and warm latency and RSS of every release bootstrap beside a
-## hello-world floor and a Python peer (scripts/bench-cold-start.sh; docs/performance.md "Cold start")
+## hello-world floor and a Python peer (scripts/bench-cold-start.sh; docs/performance.md "Without caps")
 bench-cold-start:
 	bash scripts/bench-cold-start.sh

@@ -1,4 +1,4 @@
-//! The cold-start benchmark (`make bench-cold-start`, docs/performance.md "Cold start").
+//! The cold-start benchmark (`make bench` and `make bench-cold-start`, docs/performance.md).
 //!
 //! Each subject is started as Lambda starts it: one process under its own
 //! Runtime API, the clock running from the spawn to its first

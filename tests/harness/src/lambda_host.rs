@@ -248,6 +248,10 @@ impl LambdaHost {
         for (_, reply) in held {
             let _ = reply.send(Err(KILLED.into()));
         }
+        // A new process gets fresh cgroups, as a new sandbox would (cgroup.rs).
+        if let Some(cap) = &p.spec.cap {
+            p.spec.cap = Some(crate::cgroup::Cap::new(cap.memory_mb)?);
+        }
         p.child = spawn(&p.spec, p.n, &p.api, &self.log_dir, &p.container.started)
             .map_err(|e| format!("respawn: {e}"))?;
         Ok(Some((p.spec.name.clone(), n)))

@@ -1,4 +1,4 @@
-//! The power-tuning table of `make bench` (docs/performance.md "Memory"): for each function at
+//! The power-tuning table of `make bench` (docs/performance.md "The memory each function gets"): for each function at
 //! each memory size, under that size's CPU share, what a request costs in time and money, and
 //! the size the stated rule picks.
 

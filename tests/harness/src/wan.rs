@@ -253,7 +253,11 @@ async fn one_connection_per_request(
         upstream.set_nodelay(true)?;
         upstream.write_all(&request).await?;
         let mut answer = Vec::new();
-        upstream.read_to_end(&mut answer).await?;
+        // The upstream closes after its answer; a bound, so a server that does not cannot hang
+        // the bench.
+        tokio::time::timeout(Duration::from_secs(30), upstream.read_to_end(&mut answer))
+            .await
+            .map_err(|_| std::io::Error::other("the upstream neither answered nor closed"))??;
         client.write_all(&without_close(&answer)).await?;
         client.flush().await?;
     }
