@@ -6,6 +6,7 @@
 # `wxface-dev cold-start`, which starts the simulators itself and prints the tables.
 #
 # Usage: bash scripts/bench-cold-start.sh [--as-lambda] [wxface-dev cold-start options]
+#   (--as-lambda, if given, comes first)
 #   --as-lambda (make bench): as Lambda runs the functions: each subject under the CPU share and
 #     memory of 128, 256, 512, 1,024 and 1,769 MB (cgroups; needs root), every upstream over TLS
 #     (a local CA that only this run trusts: scripts/bench-ca.py, and the functions built with

@@ -50,7 +50,11 @@ wait_port ministack "$port" "$BG_PID" 60 "$WORK/run/ministack.log" || die "the e
 # The AWS CLI of deploy-function.sh comes from the emulator's venv: after .venv, before any `aws`
 # of the machine's (which might not know AWS_ENDPOINT_URL and reach real AWS).
 # What each function reads and may do: the manifest the template tests hold the template to.
-target/debug/wxface-dev manifest >"$WORK/run/manifest.json" || die "wxface-dev manifest failed"
+# (A wxface-dev older than its `manifest` command is rebuilt.)
+target/debug/wxface-dev manifest >"$WORK/run/manifest.json" 2>/dev/null || {
+    cargo build -q -p wxface-harness --bin wxface-dev &&
+        target/debug/wxface-dev manifest >"$WORK/run/manifest.json"
+} || die "wxface-dev manifest failed"
 PATH="$WXFACE_ROOT/.venv/bin:$emulator/bin:$PATH" "$PYTHON" tests/deploy/deploy_test.py \
     --endpoint "http://127.0.0.1:$port" --work "$WORK/run" --manifest "$WORK/run/manifest.json" \
     --wechat-sim "http://127.0.0.1:$sim_port" --pay-sim "http://127.0.0.1:$pay_port" "$@"

@@ -91,7 +91,8 @@ impl ReceiptKeys {
     pub fn sign(&self, claims: &impl Serialize) -> Result<String, SignFailed> {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-        let first = &self.0[0];
+        // `from_json` refuses an empty list; a missing key is still an error, not a panic.
+        let first = self.0.first().ok_or(SignFailed)?;
         let header = JwsHeader {
             typ: "JWT",
             alg: "ES256",

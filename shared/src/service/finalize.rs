@@ -72,8 +72,8 @@ pub(crate) async fn judge_token(
         return Err(ServiceError::Internal("not a v1 session".into()));
     };
     let app = svc.secrets.app_secrets().await?;
-    // Claimed under the current key; a claim made before a rotation is
-    // found under the key of its time.
+    // Claimed under the current key (always the first: a keyring has one);
+    // a claim made before a rotation is found under the key of its time.
     let digests = app
         .data_keys
         .lookup_digests(Purpose::VerifyResult, token.expose());

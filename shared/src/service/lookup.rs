@@ -1,9 +1,10 @@
 //! lookup (docs/api.md §7.3): a session's state for the business's own
 //! backend, which IAM has authenticated: no user, no login code. For a
 //! pending 2.0 session it asks WeChat first, through verify-result's own
-//! finalization, at most once per session every few seconds, so a backend
-//! that asks gets the final result at once and one that polls cannot make
-//! wxface hammer WeChat. A final state comes with a freshly signed receipt.
+//! finalization, at most once per session every few seconds however many
+//! backends ask (verify-result and reconcile ask on their own terms), so a
+//! backend that asks gets the final result at once and one that polls cannot
+//! make wxface hammer WeChat. A final state comes with a freshly signed receipt.
 
 use tracing::warn;
 
@@ -12,9 +13,9 @@ use super::finalize::finalize_v2;
 use super::receipt::receipt;
 use super::verify_result::Verification;
 use super::{ServiceError, Services};
-use crate::domain::{FlowBinding, OutSeqNo, Session, SessionState};
+use crate::domain::{Flow, OutSeqNo, Session, SessionState};
 
-/// At most one WeChat question per session in this many seconds, whoever asks.
+/// At most one WeChat question from lookup per session in this many seconds, whoever asks.
 pub const CHECK_INTERVAL_SECS: i64 = 5;
 
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ async fn ask_wechat(
 ) -> Result<(Session, Option<i64>), ServiceError> {
     let now = svc.clock.now();
     let askable = session.state == SessionState::Pending
-        && matches!(session.binding, FlowBinding::V2 { .. })
+        && session.flow() == Flow::V2
         && !session.is_expired(now);
     if !askable
         || !(svc.store)

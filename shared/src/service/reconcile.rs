@@ -18,7 +18,7 @@ use super::finalize::{Answer, finalize_v2, record};
 use super::{ServiceError, Services};
 use crate::domain::reconcile::{Check, CheckPlan};
 use crate::domain::session::LapseReason;
-use crate::domain::{FinalResult, FinalStatus, FlowBinding, Session};
+use crate::domain::{FinalResult, FinalStatus, Flow, Session};
 use crate::ports::CheckScheduler;
 
 /// What reconcile needs: the mini-program services and the scheduler.
@@ -44,7 +44,7 @@ pub enum Checked {
 
 /// A new session's first check, if it is a pending 2.0 session.
 pub async fn book_first(rs: &ReconcileServices, session: &Session) -> Result<(), ServiceError> {
-    if session.final_result().is_some() || !matches!(session.binding, FlowBinding::V2 { .. }) {
+    if session.final_result().is_some() || session.flow() != Flow::V2 {
         return Ok(());
     }
     // From now, never in the past: the stream may hand it over late.
@@ -69,7 +69,7 @@ pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, Ser
     if session.final_result().is_some() {
         return Ok(Checked::AlreadyFinal);
     }
-    if !matches!(session.binding, FlowBinding::V2 { .. }) {
+    if session.flow() != Flow::V2 {
         return Ok(Checked::NothingToDo);
     }
     let plan = CheckPlan::of(&session);
@@ -173,6 +173,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
+    use crate::domain::FlowBinding;
     use crate::domain::session::SESSION_TTL_SECS;
     use crate::testing::{self, Fakes, MemScheduler};
 

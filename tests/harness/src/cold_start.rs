@@ -200,7 +200,7 @@ pub fn quantile(xs: &[Duration], q: f64) -> Duration {
     v[rank - 1]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

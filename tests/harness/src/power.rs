@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::cgroup;
-use crate::cold_start::{Figures, quantile};
+use crate::cold_start::{Figures, ms, quantile};
 
 /// Lambda's arm64 price in us-east-1 (USD): per GB-second of billed duration, and per million
 /// requests. The China regions bill in CNY at their own rates; the ratios between sizes hold.
@@ -20,10 +20,6 @@ pub const RULE: &str = "the cheapest size per million warm requests whose warm p
 const P99_SLACK: f64 = 1.25;
 const P99_FLOOR_MS: f64 = 1.0;
 const COLD_SLACK_MS: f64 = 250.0;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// Lambda bills duration rounded up to the millisecond.
 pub fn billed_ms(d: Duration) -> u64 {

@@ -1,10 +1,5 @@
-//! `wxface-dev`: local-stack helper.
-//!
-//! ```text
-//! wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
-//! wxface-dev demo     [--functions URL] [--sim URL] [--timeout SECS]
-//! wxface-dev scan-pii [--aws URL] [--logs DIR]
-//! ```
+//! `wxface-dev`: local-stack helper: setup, demo, scan-pii, soak, cold-start, api-front and
+//! manifest, each described in `USAGE` below (`wxface-dev help` prints it).
 //!
 //! Defaults are those of `make dev` (moto on 127.0.0.1:5005, the simulator on 127.0.0.1:9100,
 //! `cargo lambda watch` on 127.0.0.1:9000).
