@@ -16,11 +16,11 @@
 //! | `ports`     | every trait the services are written against                         |
 //! | `adapters`  | the ports on DynamoDB (and its stream), Secrets Manager, EventBridge, WeChat and WeChat Pay; the one HTTP/TLS setup, which the AWS SDK sends through too |
 //! | `testing`   | the ports in memory, for unit tests (feature `testing`)              |
-//! | `service`   | the use cases: issue-key, verify-result (+ `finalize`), event-callback, authinfo, lookup, events, reconcile |
+//! | `service`   | the use cases: issue-key, verify-result (+ `finalize`), event-callback, authinfo, lookup, events, reconcile; which mini-program (tenant) a request is for |
 //! | `http`      | routes (each function's route enum, behind either front), JSON in and out, the one error-to-status mapping |
 //! | `stream`    | the table's change stream in, batch item failures out (publish-events) |
 //! | `reconcile` | reconcile's edge: new sessions from the stream, scheduled checks in    |
-//! | `app`       | wiring, done once per container: settings, the AWS configuration from Lambda's environment, the clients |
+//! | `app`       | wiring, done once per container (a tenant's, when a request first names it): settings, the AWS configuration from Lambda's environment, the clients |
 //!
 //! Each function under `functions/` is a thin binary: `app` builds its
 //! services, `http::<function>::handle` answers each request (publish-events:

@@ -72,16 +72,32 @@ pub trait SessionStore: Send + Sync {
         window_start: i64,
         limit: u32,
     ) -> Result<Option<IssueSlot>, StoreError>;
+    /// Counts one session started by the mini-program on the UTC day
+    /// starting at `day_start` (a tenant's `daily_limit`): the slot taken,
+    /// or none when `limit` were counted already.
+    async fn take_day_slot(
+        &self,
+        day_start: i64,
+        limit: u32,
+    ) -> Result<Option<IssueSlot>, StoreError>;
     /// Uncounts a slot WeChat's refusal or failure left unused; a slot given
     /// back already (a retried request) is not given back twice.
     async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError>;
 }
 
-/// One counted issue-key call: its user's window, and the call's own token
-/// in it.
+/// What an issue-key call is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Counted {
+    /// Its user's clock hour (`ISSUE_KEY_LIMIT_PER_HOUR`).
+    User(OpenId),
+    /// The mini-program's UTC day (a tenant's `daily_limit`).
+    Day,
+}
+
+/// One counted issue-key call: its window, and the call's own token in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueSlot {
-    pub openid: OpenId,
+    pub counted: Counted,
     pub window_start: i64,
     pub token: String,
 }
@@ -124,6 +140,11 @@ pub trait WeChat: Send + Sync {
 pub trait AppSecretsSource: Send + Sync {
     async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError>;
     async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError>;
+    /// Sessions the mini-program may start per UTC day (a tenant's
+    /// `daily_limit`, docs/api.md §9); `None`: no limit.
+    async fn daily_limit(&self) -> Result<Option<u32>, ConfigError> {
+        Ok(None)
+    }
 }
 
 /// The `identity_key` secret (issue-key computes `identity_hash` with it).

@@ -58,7 +58,7 @@ async fn book_new_sessions(rs: &ReconcileServices, batch: &StreamBatch) -> Batch
                 continue;
             }
         };
-        if let Err(e) = book_first(rs, &session).await {
+        if let Err(e) = book_first(rs, record.tenant(), &session).await {
             error!(event = "check_unbooked", out_seq_no = %session.out_seq_no, detail = %e, "first check not booked: retried");
             return BatchResponse {
                 batch_item_failures: vec![ItemFailure {

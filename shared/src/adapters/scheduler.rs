@@ -32,7 +32,10 @@ impl EventBridgeScheduler {
 /// The schedule's name: one per session and time, so booking a check twice
 /// (a retried stream batch, a lost answer) finds it there.
 pub fn schedule_name(check: &Check) -> String {
-    format!("{}-{}", check.out_seq_no, check.at)
+    match &check.appid {
+        None => format!("{}-{}", check.out_seq_no, check.at),
+        Some(appid) => format!("{appid}-{}-{}", check.out_seq_no, check.at),
+    }
 }
 
 /// `at(yyyy-mm-ddThh:mm:ss)`, in UTC.
@@ -103,9 +106,10 @@ mod tests {
             out_seq_no: crate::domain::OutSeqNo::parse("abcdefghijklmnopqrstuvwxyz012345").unwrap(),
             at: 1_796_675_400,
             failures: 2,
+            appid: Some(crate::domain::AppId::parse("wx0123456789abcdef").unwrap()),
         };
         let name = schedule_name(&check);
-        // Names: at most 64 of [0-9a-zA-Z-_.].
+        // Names: at most 64 of [0-9a-zA-Z-_.], a tenant's too.
         assert!(
             name.len() <= 64
                 && name

@@ -1,6 +1,7 @@
 //! Secrets Manager: the app and merchant secrets (cached, re-read on a short
 //! TTL) and the access-token vault.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, WeChatCredentials};
+use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, TenantSecret, WeChatCredentials};
+use crate::domain::AppId;
 use crate::error::{ConfigError, WeChatError};
 use crate::ports::{
     AppSecretsSource, IdentityKeySource, MerchantSecretsSource, StoredToken, TokenVault,
@@ -37,7 +39,8 @@ from_json_secret!(
     AppSecrets,
     WeChatCredentials,
     IdentitySecret,
-    MerchantSecrets
+    MerchantSecrets,
+    TenantSecret
 );
 
 /// How a [`CachedSecret`] reads its secret's text (`None`: it has no value).
@@ -174,6 +177,110 @@ impl AppSecretsSource for AppSecretStore {
             Some(secret) => secret.get().await,
             None => Err(ConfigError::MissingEnv("WECHAT_CREDENTIALS_SECRET_ID")),
         }
+    }
+}
+
+/// A tenant's secrets (docs/api.md §9): the deployment's app secret under
+/// the tenant's appid, and the tenant's own WeChat credentials, identity key
+/// and daily limit from its secret.
+pub struct TenantSecrets {
+    pub appid: AppId,
+    pub app: Arc<dyn AppSecretsSource>,
+    pub tenant: CachedSecret<TenantSecret>,
+    /// The app secret last read, and the tenant's view of it.
+    view: std::sync::Mutex<Option<(Arc<AppSecrets>, Arc<AppSecrets>)>>,
+}
+
+impl TenantSecrets {
+    pub fn new(
+        appid: AppId,
+        app: Arc<dyn AppSecretsSource>,
+        tenant: CachedSecret<TenantSecret>,
+    ) -> Self {
+        Self {
+            appid,
+            app,
+            tenant,
+            view: Default::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl AppSecretsSource for TenantSecrets {
+    async fn app_secrets(&self) -> Result<Arc<AppSecrets>, ConfigError> {
+        let app = self.app.app_secrets().await?;
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, mine)) = view.as_ref().filter(|(read, _)| Arc::ptr_eq(read, &app)) {
+            return Ok(mine.clone());
+        }
+        let mine = Arc::new(app.for_tenant(&self.appid));
+        *view = Some((app, mine.clone()));
+        Ok(mine)
+    }
+
+    async fn wechat_credentials(&self) -> Result<Arc<WeChatCredentials>, ConfigError> {
+        Ok(self.tenant.get().await?.credentials.clone())
+    }
+
+    async fn daily_limit(&self) -> Result<Option<u32>, ConfigError> {
+        Ok(self.tenant.get().await?.daily_limit)
+    }
+}
+
+#[async_trait]
+impl IdentityKeySource for TenantSecrets {
+    async fn identity_secret(&self) -> Result<Arc<IdentitySecret>, ConfigError> {
+        Ok(self.tenant.get().await?.identity.clone())
+    }
+}
+
+/// The tenants' directory (docs/api.md §9): the appids that have a secret
+/// named `<prefix><appid>`. Read like a secret (by [`SecretListing`]) and
+/// cached on the same TTL, so an appid that is no tenant's is refused
+/// without a call to AWS.
+#[derive(Debug, Default)]
+pub struct TenantIds(pub BTreeSet<AppId>);
+
+impl FromSecret for TenantIds {
+    /// `json`: the secret names under `prefix`, as [`SecretListing`] reads them.
+    fn from_secret(prefix: &str, json: &str) -> Result<Self, ConfigError> {
+        let names: Vec<String> = crate::config::secret_json(prefix, json)?;
+        Ok(Self(
+            names
+                .iter()
+                .filter_map(|n| n.strip_prefix(prefix))
+                .filter_map(|appid| AppId::parse(appid).ok())
+                .collect(),
+        ))
+    }
+}
+
+/// Reads "the secret `prefix`" as the JSON list of the names under it.
+pub struct SecretListing(pub Client);
+
+#[async_trait]
+impl SecretRead for SecretListing {
+    async fn read(&self, prefix: &str) -> Result<Option<String>, ConfigError> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let filter = Filter::builder()
+            .key(FilterNameStringType::Name)
+            .values(prefix)
+            .build();
+        let mut pages = (self.0.list_secrets())
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ConfigError::SecretUnavailable {
+                secret: format!("{prefix}*"),
+                detail: DisplayErrorContext(&e).to_string(),
+            })?;
+            let listed = page.secret_list().iter().filter_map(|s| s.name());
+            names.extend(listed.map(str::to_owned));
+        }
+        Ok(Some(serde_json::Value::from(names).to_string()))
     }
 }
 

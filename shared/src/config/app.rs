@@ -115,6 +115,17 @@ fn legacy_wechat(secret_id: &str, raw: RawWeChatCredentials) -> LegacyWeChat {
 }
 
 impl AppSecrets {
+    /// This secret as tenant `appid` uses it (docs/api.md §9): the same data
+    /// keyring and receipt keys, the tenant's appid, and none of the
+    /// deployment's own WeChat credentials.
+    pub fn for_tenant(&self, appid: &crate::domain::AppId) -> Self {
+        Self {
+            appid: appid.as_str().to_owned(),
+            legacy_wechat: None,
+            ..self.clone()
+        }
+    }
+
     /// The WeChat credentials still in this secret (older layout), if any.
     pub fn legacy_wechat(&self) -> Option<Result<Arc<WeChatCredentials>, ConfigError>> {
         self.legacy_wechat.clone().map(|r| {

@@ -22,10 +22,14 @@ struct Raw {
 
 impl IdentitySecret {
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
-        let field = super::field_error(secret_id);
         let raw: Raw = super::secret_json(secret_id, json)?;
-        let key = raw
-            .identity_key
+        Self::from_field(secret_id, raw.identity_key)
+    }
+
+    /// The `identity_key` field of secret `secret_id` (this one, or a tenant's).
+    pub(super) fn from_field(secret_id: &str, key: Option<String>) -> Result<Self, ConfigError> {
+        let field = super::field_error(secret_id);
+        let key = key
             .filter(|k| !k.trim().is_empty())
             .ok_or_else(|| field("identity_key", "is missing"))?;
         let identity_key = IdentityKey::from_base64(&key)

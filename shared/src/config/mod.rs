@@ -4,6 +4,7 @@
 mod app;
 mod identity;
 mod merchant;
+mod tenant;
 mod wechat;
 
 use std::fmt;
@@ -14,6 +15,7 @@ pub use identity::IdentitySecret;
 #[cfg(test)]
 pub(crate) use merchant::tests::{partner_secret_json, secret_json as merchant_test_secret};
 pub use merchant::{Device, MerchantSecrets, SignType, SubMerchant};
+pub use tenant::TenantSecret;
 pub use wechat::WeChatCredentials;
 
 use crate::domain::Flow;
@@ -33,7 +35,7 @@ fn field_error(secret_id: &str) -> impl Fn(&'static str, &'static str) -> Config
 }
 
 /// A secret's JSON read as `R` (fields present and typed right; values are checked after).
-fn secret_json<R: serde::de::DeserializeOwned>(
+pub(crate) fn secret_json<R: serde::de::DeserializeOwned>(
     secret_id: &str,
     json: &str,
 ) -> Result<R, ConfigError> {
@@ -159,6 +161,9 @@ pub struct Settings {
     pub receipt_issuer: String,
     /// A receipt's lifetime in seconds (`RECEIPT_TTL_SECONDS`, 60-86400).
     pub receipt_ttl_secs: i64,
+    /// Where the tenants' secrets are (`TENANT_SECRET_PREFIX`); unset: the
+    /// deployment serves its own mini-program only.
+    pub tenant_secret_prefix: Option<String>,
 }
 
 impl Settings {
@@ -193,6 +198,19 @@ impl Settings {
             receipt_ttl_secs: match env.number("RECEIPT_TTL_SECONDS", 600)? {
                 ttl @ 60..=86_400 => ttl as i64,
                 _ => return Err(invalid("RECEIPT_TTL_SECONDS", "must be 60-86400")),
+            },
+            tenant_secret_prefix: match env.get("TENANT_SECRET_PREFIX") {
+                Some(p)
+                    if !p
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b)) =>
+                {
+                    return Err(invalid(
+                        "TENANT_SECRET_PREFIX",
+                        "must be a secret name's characters",
+                    ));
+                }
+                p => p,
             },
         })
     }

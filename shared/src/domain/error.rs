@@ -19,6 +19,8 @@ pub enum ValidationError {
     /// A login code that cannot be a wx.login code; never sent to WeChat.
     #[error("code must be 1-128 visible ASCII characters")]
     LoginCode,
+    #[error("appid must be wx and 16 hex digits")]
+    AppId,
 }
 
 impl ValidationError {
@@ -32,6 +34,7 @@ impl ValidationError {
             Self::VerifyResult => "invalid_verify_result",
             Self::BizRef => "invalid_biz_ref",
             Self::LoginCode => "invalid_code",
+            Self::AppId => "invalid_appid",
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct FinalizedEvent {
     /// Stable: a session is final once, so every delivery of its event
     /// (delivery is at least once) carries the same id.
     pub event_id: String,
+    /// The mini-program the session is of (the receipt's `aud`).
+    pub appid: String,
     pub openid: String,
     #[serde(flatten)]
     pub facts: SessionFacts,
@@ -28,9 +30,15 @@ pub struct FinalizedEvent {
 }
 
 impl FinalizedEvent {
-    pub fn new(subject: &ReceiptSubject<'_>, result: &FinalResult, receipt: String) -> Self {
+    pub fn new(
+        appid: &str,
+        subject: &ReceiptSubject<'_>,
+        result: &FinalResult,
+        receipt: String,
+    ) -> Self {
         Self {
             event_id: format!("final-{}", subject.out_seq_no),
+            appid: appid.to_owned(),
             openid: subject.openid.as_str().to_owned(),
             facts: SessionFacts::new(subject, result),
             receipt,

@@ -14,6 +14,7 @@ pub mod random;
 pub mod receipt;
 pub mod reconcile;
 pub mod session;
+pub mod tenant;
 
 pub use acceptance::{GetInfoEvidence, V1Expectation, Verdict, judge_v1, judge_v2};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -23,3 +24,4 @@ pub use ids::{BizRef, Flow, LoginCode, OpenId, OutSeqNo, UserIdKey, VerifyId, Ve
 pub use keyring::{DataKeyring, KeyId, KeyringError};
 pub use pii::{DataKey, Sealed, Sealing};
 pub use session::{FinalResult, FinalStatus, FlowBinding, RejectReason, Session, SessionState};
+pub use tenant::AppId;

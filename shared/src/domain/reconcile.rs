@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ValidationError;
 use super::ids::OutSeqNo;
 use super::session::Session;
+use super::tenant::AppId;
 
 /// The regular checks, in seconds after issue: most users finish within minutes.
 pub const CHECKS_AFTER_ISSUE: [i64; 3] = [300, 900, 1800];
@@ -80,6 +81,9 @@ pub struct Check {
     pub at: i64,
     /// The failed checks in a row before this one.
     pub failures: u32,
+    /// The tenant whose session it is (docs/api.md §9); `None`: the
+    /// deployment's own mini-program's.
+    pub appid: Option<AppId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,15 +92,19 @@ struct Wire {
     at: i64,
     #[serde(default)]
     failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    appid: Option<String>,
 }
 
 impl Check {
-    /// The schedule's input: `{"out_seq_no", "at", "failures"}`.
+    /// The schedule's input: `{"out_seq_no", "at", "failures"}`, and a
+    /// tenant's session's `appid`.
     pub fn to_json(&self) -> String {
         let wire = Wire {
             out_seq_no: self.out_seq_no.as_str().to_owned(),
             at: self.at,
             failures: self.failures,
+            appid: self.appid.as_ref().map(|a| a.as_str().to_owned()),
         };
         serde_json::to_string(&wire).unwrap_or_default()
     }
@@ -107,6 +115,7 @@ impl Check {
             out_seq_no: OutSeqNo::parse(&wire.out_seq_no)?,
             at: wire.at,
             failures: wire.failures,
+            appid: wire.appid.as_deref().map(AppId::parse).transpose()?,
         })
     }
 }
@@ -153,9 +162,20 @@ mod tests {
         assert_eq!((c.at, c.failures), (5, 0));
         let again = Check::from_json(serde_json::from_str(&c.to_json()).unwrap()).unwrap();
         assert_eq!(again, c);
+        assert!(
+            !c.to_json().contains("appid"),
+            "the own app's checks read as before"
+        );
+        let tenant = Check {
+            appid: Some(AppId::parse("wx0123456789abcdef").unwrap()),
+            ..c
+        };
+        let again = Check::from_json(serde_json::from_str(&tenant.to_json()).unwrap()).unwrap();
+        assert_eq!(again, tenant);
         for bad in [
             serde_json::json!({"out_seq_no": "a b", "at": 5}),
             serde_json::json!({"at": 5}),
+            serde_json::json!({"out_seq_no": "abcdef", "at": 5, "appid": "wx1"}),
         ] {
             assert!(Check::from_json(bad).is_err());
         }

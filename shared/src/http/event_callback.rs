@@ -4,9 +4,10 @@
 use lambda_http::{Body, Request, Response};
 
 use super::routes::{EventCallbackRoute, Routes};
-use super::{ApiError, Reply, body_bytes, respond};
+use super::{ApiError, Reply, body_bytes, for_app, respond};
 use crate::service::Services;
 use crate::service::event_callback::{PushOutcome, PushQuery, receive, verify_url};
+use crate::service::tenant::Named;
 
 fn query(req: &Request) -> PushQuery {
     let mut q = PushQuery::default();
@@ -34,12 +35,14 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
     let route = EventCallbackRoute::parse(&req)?;
     let q = query(&req);
+    // Each tenant's push URL names it: `?appid=<appid>` (docs/api.md §9).
+    let svc = for_app(svc, &req, Named::Explicitly).await?;
     if route == EventCallbackRoute::UrlCheck {
-        return Ok(Reply::text(verify_url(svc, &q).await?));
+        return Ok(Reply::text(verify_url(&svc, &q).await?));
     }
     let body = std::str::from_utf8(body_bytes(&req)?)
         .map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
-    if let PushOutcome::Finalized(r) = receive(svc, &q, body).await? {
+    if let PushOutcome::Finalized(r) = receive(&svc, &q, body).await? {
         tracing::info!(
             event = "push_finalized",
             status = r.status.as_str(),

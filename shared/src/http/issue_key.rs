@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::routes::{IssueKeyRoute, Routes};
-use super::{ApiError, Reply, json_body, respond};
+use super::{ApiError, Reply, for_app, json_body, respond};
 use crate::domain::{BizRef, Flow, IdCardNumber, LoginCode, PersonName, ValidationError};
+use crate::service::tenant::Named;
 use crate::service::{IssueKeyInput, Issued, Services, issue_key};
 
 /// The request as it arrives: fields present and typed right.
@@ -82,6 +83,7 @@ pub async fn handle(svc: &Services, req: Request) -> Response<Body> {
 async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
     let IssueKeyRoute::IssueKey = IssueKeyRoute::parse(&req)?;
     let input = IssueKeyInput::try_from(json_body::<IssueKeyRequest>(&req)?)?;
-    let issued = issue_key(svc, input).await?;
+    let svc = for_app(svc, &req, Named::ByReferer).await?;
+    let issued = issue_key(&svc, input).await?;
     Ok(Reply::ok(&IssuedBody::from(&issued)).cache("no-store"))
 }

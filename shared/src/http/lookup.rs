@@ -6,10 +6,11 @@ use serde::Serialize;
 
 use super::routes::{LookupRoute, Routes};
 use super::verify_result::AnswerBody;
-use super::{ApiError, Reply, respond};
+use super::{ApiError, Reply, for_app, respond};
 use crate::domain::OutSeqNo;
 use crate::service::Services;
 use crate::service::lookup::{LookedUp, lookup};
+use crate::service::tenant::Named;
 
 /// A session's state (docs/api.md §7): verify-result's answer, and whose
 /// session it is and when it ends. Nothing personal.
@@ -49,7 +50,8 @@ async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
         .first("out_seq_no")
         .ok_or_else(|| ApiError::invalid_request("out_seq_no is required"))?;
     let out_seq_no = OutSeqNo::parse(raw)?;
-    let found = lookup(svc, &out_seq_no).await?;
+    let svc = for_app(svc, &req, Named::Explicitly).await?;
+    let found = lookup(&svc, &out_seq_no).await?;
     Ok(Reply::ok(&LookupBody::from(&found)).cache("no-store"))
 }
 

@@ -17,9 +17,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::domain::ValidationError;
+use crate::domain::{AppId, ValidationError};
 use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
-use crate::service::ServiceError;
+use crate::service::tenant::{ForApp, Named};
+use crate::service::{ServiceError, Services};
 
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Seconds a client should wait after a 503.
@@ -242,6 +243,17 @@ fn caller_error(e: ServiceError) -> ApiError {
             "too many verifications started; try again later",
         )
         .retry_after(retry_after),
+        ServiceError::UnknownApp => ApiError::new(
+            S::FORBIDDEN,
+            "unknown_appid",
+            "this deployment serves no mini-program with that appid",
+        ),
+        ServiceError::DailyLimit { retry_after } => ApiError::new(
+            S::TOO_MANY_REQUESTS,
+            "daily_limit_reached",
+            "this mini-program has started its daily limit of verifications; try again tomorrow",
+        )
+        .retry_after(retry_after),
         ServiceError::VerifyResultRefused { errcode } => verify_result_refused(errcode),
         ServiceError::PushRefused(why) => ApiError::new(S::UNAUTHORIZED, "unauthorized", why),
         ServiceError::Unauthorized => ApiError::new(
@@ -390,6 +402,27 @@ fn unavailable(message: &str) -> ApiError {
     .retry_after(RETRY_AFTER_SECS)
 }
 
+/// The services of the mini-program `req` is for (docs/api.md §9): named by
+/// WeChat's `Referer` (issue-key, verify-result) or by an `appid` query
+/// parameter (event-callback, lookup). Kiosk requests name none.
+pub async fn for_app<'a>(
+    svc: &'a Services,
+    req: &Request,
+    named: Named,
+) -> Result<ForApp<'a>, ApiError> {
+    let appid = match named {
+        Named::ByReferer => (req.headers().get(header::REFERER))
+            .and_then(|r| r.to_str().ok())
+            .and_then(AppId::from_referer),
+        Named::Explicitly => {
+            let query = req.uri().query().unwrap_or_default();
+            let raw = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "appid");
+            raw.map(|(_, v)| AppId::parse(&v)).transpose()?
+        }
+    };
+    Ok(svc.for_app(appid.as_ref(), named).await?)
+}
+
 /// The body's bytes, refused over [`MAX_BODY_BYTES`].
 pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = req.body().as_ref();
@@ -529,7 +562,7 @@ mod tests {
 
     #[test]
     fn upstream_failures_map_to_502_and_503_and_ours_to_500() {
-        let cases: [(ServiceError, u16, &str); 5] = [
+        let cases: [(ServiceError, u16, &str); 7] = [
             (
                 ServiceError::WeChat(WeChatError::Api {
                     errcode: 40013,
@@ -557,6 +590,12 @@ mod tests {
                 ServiceError::RateLimited { retry_after: 30 },
                 429,
                 "rate_limited",
+            ),
+            (ServiceError::UnknownApp, 403, "unknown_appid"),
+            (
+                ServiceError::DailyLimit { retry_after: 60 },
+                429,
+                "daily_limit_reached",
             ),
         ];
         for (e, status, code) in cases {

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::routes::{Routes, VerifyResultRoute};
-use super::{ApiError, Reply, json_body, respond};
+use super::{ApiError, Reply, for_app, json_body, respond};
 use crate::domain::{FinalStatus, LoginCode, OutSeqNo, ValidationError, VerifyResultToken};
+use crate::service::tenant::Named;
 use crate::service::{Answer, ServiceError, Services, Verification, VerifyInput, verify_result};
 
 #[derive(Deserialize)]
@@ -100,7 +101,8 @@ async fn run(svc: &Services, req: Request) -> Result<Reply, ApiError> {
     }
     let input = VerifyInput::try_from(json_body::<VerifyRequest>(&req)?)?;
     let out_seq_no = input.out_seq_no.clone();
-    let v = verify_result(svc, input).await?;
+    let svc = for_app(svc, &req, Named::ByReferer).await?;
+    let v = verify_result(&svc, input).await?;
     Ok(Reply::ok(&AnswerBody::new(&out_seq_no, &v)).cache("no-store"))
 }
 

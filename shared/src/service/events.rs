@@ -109,7 +109,10 @@ async fn event_of(
     let Some(result) = session.final_result() else {
         return Ok(None);
     };
-    let app = (svc.secrets.app_secrets().await).map_err(|e| Unpublishable::NotNow(e.into()))?;
+    let mut app = (svc.secrets.app_secrets().await).map_err(|e| Unpublishable::NotNow(e.into()))?;
+    if let Some(tenant) = record.tenant() {
+        app = Arc::new(app.for_tenant(&tenant));
+    }
     let identity_hash = match &session.identity_hash {
         None => None,
         Some(sealed) => Some(
@@ -122,6 +125,7 @@ async fn event_of(
     let receipt = sign(&app, &svc.receipt_issuer, lifetime, &session, result)
         .map_err(Unpublishable::NotNow)?;
     Ok(Some(FinalizedEvent::new(
+        &app.appid,
         &subject(&session, identity_hash.as_deref()),
         result,
         receipt,

@@ -39,17 +39,22 @@ pub enum Issued {
 
 const CERT_TYPE: &str = "IDENTITY_CARD";
 const WINDOW_SECS: i64 = 3600;
+const DAY_SECS: i64 = 86_400;
 
 pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, ServiceError> {
     let app = svc.secrets.app_secrets().await?;
     let identity_key = svc.identity.identity_secret().await?;
     let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
 
-    let slot = take_slot(svc, &openid).await?;
+    let slots = take_slots(svc, &openid).await?;
     let flow = input.flow.unwrap_or(svc.settings.default_face_flow);
     let out_seq_no = OutSeqNo::generate();
     let started = start_at_wechat(svc, &app, flow, &input, &openid, &out_seq_no).await;
-    give_back_if_unreached(svc, &started, slot.as_ref()).await;
+    if let Err(ServiceError::WeChat(WeChatError::Unavailable(_))) = &started {
+        for slot in &slots {
+            give_back(svc, slot.as_ref()).await;
+        }
+    }
     let (binding, expires_in) = started?;
     // WeChat documents 3600 s; never trust a longer or missing value blindly.
     let expires_in = if (1..=SESSION_TTL_SECS).contains(&expires_in) {
@@ -97,21 +102,52 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     })
 }
 
-/// WeChat could not be reached or failed (5xx, busy, timed out): nothing the
-/// user did, so it costs them nothing. A refusal (an errcode, WeChat's own
-/// rate limit) keeps its slot, or one user could make WeChat refuse without
-/// end. If giving back fails too, the user has one call fewer this hour.
-async fn give_back_if_unreached<T>(
-    svc: &Services,
-    started: &Result<T, ServiceError>,
-    slot: Option<&IssueSlot>,
-) {
-    let (Err(ServiceError::WeChat(WeChatError::Unavailable(_))), Some(slot)) = (started, slot)
-    else {
+/// Gives back a slot the call did not use: WeChat could not be reached or
+/// failed (5xx, busy, timed out), which is nothing the user did, so it costs
+/// them nothing. A refusal (an errcode, WeChat's own rate limit) keeps its
+/// slot, or one user could make WeChat refuse without end. If giving back
+/// fails too, the window has one call fewer.
+async fn give_back(svc: &Services, slot: Option<&IssueSlot>) {
+    let Some(slot) = slot else {
         return;
     };
     if let Err(e) = svc.store.give_back_issue_slot(slot).await {
         tracing::warn!(event = "issue_slot_kept", detail = %e, "issue-key slot not given back");
+    }
+}
+
+/// The user's call this hour and the mini-program's session today; refused
+/// for the day, the user's call is given back.
+async fn take_slots(
+    svc: &Services,
+    openid: &OpenId,
+) -> Result<[Option<IssueSlot>; 2], ServiceError> {
+    let hour = take_slot(svc, openid).await?;
+    match take_day_slot(svc).await {
+        Ok(day) => Ok([hour, day]),
+        Err(e) => {
+            give_back(svc, hour.as_ref()).await;
+            Err(e)
+        }
+    }
+}
+
+/// One of the mini-program's sessions today, or `429 daily_limit_reached`
+/// when its `daily_limit` is used up; none to take without a limit.
+async fn take_day_slot(svc: &Services) -> Result<Option<IssueSlot>, ServiceError> {
+    let Some(limit) = svc.secrets.daily_limit().await? else {
+        return Ok(None);
+    };
+    let now = svc.clock.now();
+    let day = now - now.rem_euclid(DAY_SECS);
+    match svc.store.take_day_slot(day, limit).await? {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            info!(event = "daily_limit_reached", appid = ?svc.tenant, "daily limit reached");
+            Err(ServiceError::DailyLimit {
+                retry_after: day + DAY_SECS - now,
+            })
+        }
     }
 }
 

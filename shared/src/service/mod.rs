@@ -9,6 +9,7 @@ pub mod issue_key;
 pub mod lookup;
 pub mod receipt;
 pub mod reconcile;
+pub mod tenant;
 pub mod verify_result;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::config::Settings;
-use crate::domain::{Clock, KeyringError, ValidationError};
+use crate::domain::{AppId, Clock, KeyringError, ValidationError};
 use crate::error::{ConfigError, StoreError, WeChatError, WeChatPayError};
 use crate::ports::{AppSecretsSource, IdentityKeySource, SessionStore, WeChat};
 
@@ -34,6 +35,11 @@ pub struct Services {
     pub secrets: Arc<dyn AppSecretsSource>,
     pub identity: Arc<dyn IdentityKeySource>,
     pub clock: Arc<dyn Clock>,
+    /// The deployment's tenants (docs/api.md §9); `None` in a tenant's own
+    /// services, and where `TENANT_SECRET_PREFIX` is unset.
+    pub tenants: Option<Arc<dyn tenant::Tenants>>,
+    /// Whose services these are: `None` for the deployment's own mini-program.
+    pub tenant: Option<AppId>,
 }
 
 #[derive(Debug, Error)]
@@ -63,6 +69,12 @@ pub enum ServiceError {
     VerifyResultRefused { errcode: i64 },
     #[error("too many calls")]
     RateLimited { retry_after: i64 },
+    /// The request names a mini-program this deployment does not serve.
+    #[error("no mini-program with that appid is served here")]
+    UnknownApp,
+    /// The mini-program has started its `daily_limit` of sessions today.
+    #[error("the daily limit is reached")]
+    DailyLimit { retry_after: i64 },
     #[error(transparent)]
     WeChat(WeChatError),
     #[error(transparent)]

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::finalize::{Answer, finalize_v2, record};
+use super::tenant::Named;
 use super::{ServiceError, Services};
 use crate::domain::reconcile::{Check, CheckPlan};
 use crate::domain::session::LapseReason;
-use crate::domain::{FinalResult, FinalStatus, Flow, Session};
+use crate::domain::{AppId, FinalResult, FinalStatus, Flow, Session};
 use crate::ports::CheckScheduler;
 
 /// What reconcile needs: the mini-program services and the scheduler.
@@ -43,7 +44,11 @@ pub enum Checked {
 }
 
 /// A new session's first check, if it is a pending 2.0 session.
-pub async fn book_first(rs: &ReconcileServices, session: &Session) -> Result<(), ServiceError> {
+pub async fn book_first(
+    rs: &ReconcileServices,
+    tenant: Option<AppId>,
+    session: &Session,
+) -> Result<(), ServiceError> {
     if session.final_result().is_some() || session.flow() != Flow::V2 {
         return Ok(());
     }
@@ -56,11 +61,21 @@ pub async fn book_first(rs: &ReconcileServices, session: &Session) -> Result<(),
         None if now < plan.expiry() => plan.retry_at(now, 0),
         None => return Ok(()),
     };
-    book(rs, session, at, 0).await.map(|_| ())
+    book(rs, &tenant, session, at, 0).await.map(|_| ())
 }
 
 pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, ServiceError> {
-    let svc = &rs.svc;
+    let svc = match rs
+        .svc
+        .for_app(check.appid.as_ref(), Named::Explicitly)
+        .await
+    {
+        Ok(svc) => svc,
+        // A tenant removed since: its sessions are no longer the deployment's to check.
+        Err(ServiceError::UnknownApp) => return Ok(Checked::NothingToDo),
+        Err(e) => return retry_later(rs, check, None, e).await,
+    };
+    let svc = &*svc;
     let session = match svc.store.get(&check.out_seq_no).await {
         Ok(Some(session)) => session,
         Ok(None) => return Ok(Checked::NothingToDo),
@@ -80,7 +95,7 @@ pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, Ser
     match outcome {
         Ok(Answer::Final(result)) => Ok(Checked::Finalized(result)),
         Ok(Answer::Pending { verify_ret }) => match plan.next_check(now) {
-            Some(at) => book(rs, &session, at, 0).await,
+            Some(at) => book(rs, &check.appid, &session, at, 0).await,
             None => lapse(svc, &session, LapseReason::Expired, verify_ret).await,
         },
         // WeChat failed (unreachable, an error, its rate limit): try again
@@ -92,6 +107,7 @@ pub async fn check(rs: &ReconcileServices, check: &Check) -> Result<Checked, Ser
             }
             book(
                 rs,
+                &check.appid,
                 &session,
                 plan.retry_at(now, check.failures),
                 check.failures + 1,
@@ -124,6 +140,7 @@ async fn retry_later(
         out_seq_no: check.out_seq_no.clone(),
         at,
         failures: check.failures + 1,
+        appid: check.appid.clone(),
     };
     match rs.scheduler.book(&next).await {
         Ok(()) => Ok(Checked::Booked(next)),
@@ -133,6 +150,7 @@ async fn retry_later(
 
 async fn book(
     rs: &ReconcileServices,
+    tenant: &Option<AppId>,
     session: &Session,
     at: i64,
     failures: u32,
@@ -141,6 +159,7 @@ async fn book(
         out_seq_no: session.out_seq_no.clone(),
         at,
         failures,
+        appid: tenant.clone(),
     };
     rs.scheduler
         .book(&next)
@@ -199,6 +218,7 @@ mod tests {
             out_seq_no: s.out_seq_no.clone(),
             at,
             failures,
+            appid: None,
         }
     }
 
@@ -206,7 +226,7 @@ mod tests {
     async fn a_passed_face_check_is_finalized_by_the_server_and_a_final_session_costs_nothing() {
         let (f, rs, scheduler) = services();
         let s = f.v2_session("o-user");
-        book_first(&rs, &s).await.unwrap();
+        book_first(&rs, None, &s).await.unwrap();
         let first = scheduler.booked.lock().unwrap()[0].clone();
         assert_eq!(first, due(&s, s.created_at + 300, 0));
         // Not finished yet: the next check booked.
@@ -241,21 +261,21 @@ mod tests {
             check(&rs, &due(&v1, 1, 0)).await.unwrap(),
             Checked::NothingToDo
         );
-        book_first(&rs, &v1).await.unwrap();
+        book_first(&rs, None, &v1).await.unwrap();
         assert_eq!(scheduler.booked.lock().unwrap().len(), 2, "no check for v1");
         // Handed over late by the stream: booked from now, never in the past.
         let late = f.v2_session("o-user");
         f.clock.advance(3_000);
-        book_first(&rs, &late).await.unwrap();
+        book_first(&rs, None, &late).await.unwrap();
         let booked = scheduler.booked.lock().unwrap().last().cloned().unwrap();
         assert_eq!(booked.at, CheckPlan::of(&late).deadline());
         f.clock.advance(560);
-        book_first(&rs, &late).await.unwrap();
+        book_first(&rs, None, &late).await.unwrap();
         let booked = scheduler.booked.lock().unwrap().last().cloned().unwrap();
         assert_eq!(booked.at, late.created_at + 3_560 + 30);
         f.clock.advance(100);
         let before = scheduler.booked.lock().unwrap().len();
-        book_first(&rs, &late).await.unwrap();
+        book_first(&rs, None, &late).await.unwrap();
         assert_eq!(
             scheduler.booked.lock().unwrap().len(),
             before,
@@ -334,6 +354,6 @@ mod tests {
         let s = f.v2_session("o-user");
         scheduler.down.store(true, Ordering::SeqCst);
         assert!(check(&rs, &due(&s, s.created_at + 300, 0)).await.is_err());
-        assert!(book_first(&rs, &s).await.is_err());
+        assert!(book_first(&rs, None, &s).await.is_err());
     }
 }

@@ -163,6 +163,8 @@ pub fn services_with(tweak: impl FnOnce(&mut Settings)) -> Fakes {
         secrets: Arc::new(StaticSecret::new(app_secrets())),
         identity: Arc::new(StaticSecret::new(identity_secret())),
         clock: clock.clone(),
+        tenants: None,
+        tenant: None,
     };
     Fakes {
         svc,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::domain::kiosk::{AuditRecord, CachedAuthinfo};
 use crate::domain::{FinalResult, OpenId, OutSeqNo, Sealed, Session, SessionState};
 use crate::error::{StoreError, WeChatError};
-use crate::ports::{Finalized, IssueSlot, KioskStore, SessionStore, TokenLease};
+use crate::ports::{Counted, Finalized, IssueSlot, KioskStore, SessionStore, TokenLease};
 
 use super::{Faults, lock};
 
@@ -19,7 +19,7 @@ pub struct MemStore {
     sessions: Mutex<HashMap<String, Session>>,
     pub(super) claims: Mutex<HashMap<String, OutSeqNo>>,
     /// The tokens of the slots taken, by (openid, window).
-    rate: Mutex<HashMap<(String, i64), HashSet<String>>>,
+    rate: Mutex<HashMap<(Counted, i64), HashSet<String>>>,
     lease: Mutex<Option<(String, i64)>>,
     authinfo: Mutex<HashMap<String, CachedAuthinfo>>,
     audits: Mutex<Vec<AuditRecord>>,
@@ -155,12 +155,34 @@ impl SessionStore for MemStore {
         limit: u32,
     ) -> Result<Option<IssueSlot>, StoreError> {
         self.check("take_issue_slot")?;
+        Ok(self.take_slot(Counted::User(openid.clone()), window_start, limit))
+    }
+
+    async fn take_day_slot(
+        &self,
+        day_start: i64,
+        limit: u32,
+    ) -> Result<Option<IssueSlot>, StoreError> {
+        self.check("take_day_slot")?;
+        Ok(self.take_slot(Counted::Day, day_start, limit))
+    }
+
+    async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError> {
+        self.check("give_back_issue_slot")?;
         let mut rate = lock(&self.rate);
-        let tokens = rate
-            .entry((openid.as_str().to_owned(), window_start))
-            .or_default();
+        if let Some(tokens) = rate.get_mut(&(slot.counted.clone(), slot.window_start)) {
+            tokens.remove(&slot.token);
+        }
+        Ok(())
+    }
+}
+
+impl MemStore {
+    fn take_slot(&self, counted: Counted, window_start: i64, limit: u32) -> Option<IssueSlot> {
+        let mut rate = lock(&self.rate);
+        let tokens = rate.entry((counted.clone(), window_start)).or_default();
         if tokens.len() >= limit as usize {
-            return Ok(None);
+            return None;
         }
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let token = format!(
@@ -168,20 +190,11 @@ impl SessionStore for MemStore {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         tokens.insert(token.clone());
-        Ok(Some(IssueSlot {
-            openid: openid.clone(),
+        Some(IssueSlot {
+            counted,
             window_start,
             token,
-        }))
-    }
-
-    async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError> {
-        self.check("give_back_issue_slot")?;
-        let mut rate = lock(&self.rate);
-        if let Some(tokens) = rate.get_mut(&(slot.openid.as_str().to_owned(), slot.window_start)) {
-            tokens.remove(&slot.token);
-        }
-        Ok(())
+        })
     }
 }
 

@@ -7,4 +7,5 @@ pub mod aws;
 pub mod function_url;
 pub mod inputs;
 pub mod reply;
+pub mod tenants;
 pub mod world;

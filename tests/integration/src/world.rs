@@ -69,8 +69,18 @@ impl World {
         tweak: impl FnOnce(&mut Settings),
         secret: impl FnOnce(&mut serde_json::Value),
     ) -> Self {
+        Self::build_in(SimConfig::default(), tweak, secret).await
+    }
+
+    /// A world whose simulated WeChat knows `sim`'s mini-programs (the
+    /// first is the deployment's own).
+    pub async fn build_in(
+        sim: SimConfig,
+        tweak: impl FnOnce(&mut Settings),
+        secret: impl FnOnce(&mut serde_json::Value),
+    ) -> Self {
         let base = AwsWorld::start("wxface-test").await;
-        let sim = wechat_sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        let sim = wechat_sim::start(sim, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator starts");
         let app = SimApp::test_app();

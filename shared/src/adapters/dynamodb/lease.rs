@@ -17,7 +17,7 @@ impl TokenLease for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(LEASE_PK))
+            .item("pk", s(self.pk(LEASE_PK.into())))
             .item("holder", s(holder))
             .item("lease_until", n(until))
             .item("expires_at", n(until + 3600))
@@ -37,7 +37,7 @@ impl TokenLease for DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(LEASE_PK))
+            .key("pk", s(self.pk(LEASE_PK.into())))
             .condition_expression("holder = :me")
             .expression_attribute_values(":me", s(holder))
             .send()

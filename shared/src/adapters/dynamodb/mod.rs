@@ -9,6 +9,7 @@
 //! | `lease#access-token`            | who may refresh the access token now   | lease.rs    |
 //! | `authinfo#<sha256>`             | a cached kiosk authinfo                | kiosk.rs    |
 //! | `audit#<random>`                | one kiosk real-name lookup             | kiosk.rs    |
+//! | `t#<appid>#…`                   | a tenant's sessions, verify_results, rate windows, daily count, lease | (scope) |
 
 mod kiosk;
 mod lease;
@@ -24,6 +25,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::domain::AppId;
 use crate::error::StoreError;
 
 type Item = HashMap<String, AttributeValue>;
@@ -33,6 +35,10 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Before every key of a tenant's sessions, rate windows and lease
+    /// (`t#<appid>#`); empty for the deployment's own mini-program. Each
+    /// tenant's store sees only its own items.
+    scope: String,
 }
 
 impl DynamoStore {
@@ -40,7 +46,20 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            scope: String::new(),
         }
+    }
+
+    /// The same table, seen as tenant `appid` sees it.
+    pub fn for_tenant(&self, appid: &AppId) -> Self {
+        Self {
+            scope: appid.scope(),
+            ..self.clone()
+        }
+    }
+
+    fn pk(&self, pk: String) -> String {
+        format!("{}{pk}", self.scope)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::domain::{
     UserIdKey, VerifyId,
 };
 use crate::error::StoreError;
-use crate::ports::{Finalized, IssueSlot, SessionStore};
+use crate::ports::{Counted, Finalized, IssueSlot, SessionStore};
 
 fn session_pk(out_seq_no: &OutSeqNo) -> String {
     format!("session#{out_seq_no}")
@@ -164,7 +164,7 @@ impl DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(session_pk(out_seq_no)))
+            .key("pk", s(self.pk(session_pk(out_seq_no))))
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
@@ -235,7 +235,7 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(verify_result_pk(digest)))
+            .item("pk", s(self.pk(verify_result_pk(digest))))
             .item("kind", s("verify_result"))
             .item("out_seq_no", s(out_seq_no.as_str()))
             .item("expires_at", n(result.decided_at + RETENTION_SECS * 7))
@@ -256,6 +256,7 @@ impl SessionStore for DynamoStore {
     async fn insert(&self, session: &Session) -> Result<(), StoreError> {
         let token = write_token();
         let mut item = session_item(session);
+        item.insert("pk".into(), s(self.pk(session_pk(&session.out_seq_no))));
         item.insert("write_token".into(), s(&token));
         let outcome = self
             .client
@@ -274,7 +275,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn get(&self, out_seq_no: &OutSeqNo) -> Result<Option<Session>, StoreError> {
-        let item = self.item(session_pk(out_seq_no)).await?;
+        let item = self.item(self.pk(session_pk(out_seq_no))).await?;
         item.as_ref().map(session_from_item).transpose()
     }
 
@@ -328,7 +329,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn verify_result_owner(&self, digest: &str) -> Result<Option<OutSeqNo>, StoreError> {
-        let Some(item) = self.item(verify_result_pk(digest)).await? else {
+        let Some(item) = self.item(self.pk(verify_result_pk(digest))).await? else {
             return Ok(None);
         };
         let owner = item
@@ -348,37 +349,16 @@ impl SessionStore for DynamoStore {
         window_start: i64,
         limit: u32,
     ) -> Result<Option<IssueSlot>, StoreError> {
-        // Each call's token joins the window's set, so a retried request
-        // that was counted already is not counted twice.
-        let token = write_token();
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(rate_pk(openid, window_start)))
-            .update_expression("ADD calls :one, tokens :tokens SET expires_at = :expires_at")
-            .condition_expression(
-                "(attribute_not_exists(calls) OR calls < :limit) AND NOT contains(tokens, :token)",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":tokens", AttributeValue::Ss(vec![token.clone()]))
-            .expression_attribute_values(":token", s(&token))
-            .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":expires_at", n(window_start + 2 * 3600))
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .send()
-            .await;
-        let taken = match conditional(outcome)? {
-            Written::Done => true,
-            Written::Refused(item) => item
-                .and_then(|i| i.get("tokens").cloned())
-                .is_some_and(|t| t.as_ss().is_ok_and(|set| set.contains(&token))),
-        };
-        Ok(taken.then(|| IssueSlot {
-            openid: openid.clone(),
-            window_start,
-            token,
-        }))
+        self.take_slot(Counted::User(openid.clone()), window_start, limit)
+            .await
+    }
+
+    async fn take_day_slot(
+        &self,
+        day_start: i64,
+        limit: u32,
+    ) -> Result<Option<IssueSlot>, StoreError> {
+        self.take_slot(Counted::Day, day_start, limit).await
     }
 
     async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError> {
@@ -388,7 +368,7 @@ impl SessionStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(rate_pk(&slot.openid, slot.window_start)))
+            .key("pk", s(self.pk(rate_pk(&slot.counted, slot.window_start))))
             .update_expression("ADD calls :minus_one DELETE tokens :tokens")
             .condition_expression("contains(tokens, :token)")
             .expression_attribute_values(":minus_one", n(-1))
@@ -400,8 +380,57 @@ impl SessionStore for DynamoStore {
     }
 }
 
-fn rate_pk(openid: &OpenId, window_start: i64) -> String {
-    format!("rate#issue-key#{openid}#{window_start}")
+impl DynamoStore {
+    /// One call counted in `counted`'s window, below `limit`.
+    async fn take_slot(
+        &self,
+        counted: Counted,
+        window_start: i64,
+        limit: u32,
+    ) -> Result<Option<IssueSlot>, StoreError> {
+        // Each call's token joins the window's set, so a retried request
+        // that was counted already is not counted twice.
+        let token = write_token();
+        let kept = match counted {
+            Counted::User(_) => 2 * 3600,
+            Counted::Day => 2 * 86_400,
+        };
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(self.pk(rate_pk(&counted, window_start))))
+            .update_expression("ADD calls :one, tokens :tokens SET expires_at = :expires_at")
+            .condition_expression(
+                "(attribute_not_exists(calls) OR calls < :limit) AND NOT contains(tokens, :token)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":tokens", AttributeValue::Ss(vec![token.clone()]))
+            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":expires_at", n(window_start + kept))
+            .return_values_on_condition_check_failure(ALL_OLD)
+            .send()
+            .await;
+        let taken = match conditional(outcome)? {
+            Written::Done => true,
+            Written::Refused(item) => item
+                .and_then(|i| i.get("tokens").cloned())
+                .is_some_and(|t| t.as_ss().is_ok_and(|set| set.contains(&token))),
+        };
+        Ok(taken.then_some(IssueSlot {
+            counted,
+            window_start,
+            token,
+        }))
+    }
+}
+
+fn rate_pk(counted: &Counted, window_start: i64) -> String {
+    match counted {
+        Counted::User(openid) => format!("rate#issue-key#{openid}#{window_start}"),
+        Counted::Day => format!("rate#day#{window_start}"),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::Item;
 use super::sessions::session_from_item;
-use crate::domain::Session;
+use crate::domain::{AppId, Session};
 use crate::error::StoreError;
 
 /// The Lambda event of a DynamoDB stream batch.
@@ -87,6 +87,14 @@ impl StreamRecord {
 }
 
 impl StreamRecord {
+    /// The tenant whose item changed (docs/api.md §9); `None`: the
+    /// deployment's own mini-program's.
+    pub fn tenant(&self) -> Option<AppId> {
+        let image = (self.dynamodb.new_image.as_ref()).or(self.dynamodb.old_image.as_ref());
+        let pk = image?.get("pk")?.get("S")?.as_str()?;
+        AppId::of_pk(pk)
+    }
+
     /// The session this change created (an INSERT of a session item), for
     /// reconcile to book its checks. Every other change is `None`.
     pub fn inserted_session(&self) -> Result<Option<Session>, StoreError> {

@@ -10,5 +10,6 @@ mod inputs;
 mod reconcile;
 mod rotation;
 mod store;
+mod tenants;
 mod tokens;
 pub use wxface_tests::world;

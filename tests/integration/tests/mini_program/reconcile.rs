@@ -311,3 +311,31 @@ async fn lookup_asks_wechat_about_a_pending_session_and_answers_the_truth() {
         "verified"
     );
 }
+
+/// A tenant's pending session (docs/api.md §9): its check names the tenant, and asks WeChat
+/// with the tenant's own token.
+#[tokio::test]
+async fn a_tenants_session_is_checked_as_that_tenant() {
+    let t = wxface_tests::tenants::Tenants::start(None, &[]).await;
+    let mut r = Reconcile::start(&t.w).await;
+    let s = t.issue_as(&t.b, &t.b, "o-rc-t", person(0), "v2").await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    r.take_new_sessions().await;
+    let booked = r.checks.booked().await.unwrap();
+    assert_eq!(booked.len(), 1, "{booked:?}");
+    assert_eq!(booked[0].input["appid"], t.b.appid.as_str());
+    t.w.face_v2("o-rc-t", &s.body, 10000).await;
+    r.run_next(&t.w).await;
+    let pk = format!(
+        "t#{}#session#{}",
+        t.b.appid,
+        s.body["out_seq_no"].as_str().unwrap()
+    );
+    let items = wxface_tests::aws::scan(&t.w.aws, t.w.table()).await;
+    let item = items
+        .iter()
+        .find(|i| wxface_tests::aws::pk(i) == pk)
+        .expect("the tenant's session");
+    assert_eq!(item["status"].as_s().map(String::as_str), Ok("verified"));
+    assert!(r.checks.booked().await.unwrap().is_empty());
+}

@@ -1,4 +1,7 @@
-//! Wiring: the adapters a function runs with, built once per container.
+//! Wiring: the adapters a function runs with, built once per container
+//! (`tenants`: a tenant's, the first time a request names it).
+
+mod tenants;
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use crate::config::{
 };
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
-use crate::ports::IdentityKeySource;
+use crate::ports::{AppSecretsSource, IdentityKeySource, TokenLease, TokenVault};
 use crate::service::events::EventServices;
 use crate::service::reconcile::ReconcileServices;
 use crate::service::{KioskServices, Services};
@@ -120,18 +123,23 @@ pub fn build_services(
         Some(id) => Arc::new(CachedSecret::<IdentitySecret>::new(
             sm.clone(),
             id,
-            settings.secrets_ttl,
-            settings.secrets_max_stale,
+            ttl,
+            stale,
         )),
         None => Arc::new(NoIdentityKey),
     };
-    let tokens = Arc::new(AccessTokens::new(
-        Arc::new(SecretsTokenVault::new(sm, &settings.access_token_secret_id)),
+    let vault = SecretsTokenVault::new(sm.clone(), &settings.access_token_secret_id);
+    let wechat = wechat_client(
+        &http,
+        secrets.clone(),
+        Arc::new(vault),
         store.clone(),
-        Arc::new(StableTokenSource::new(http.clone(), secrets.clone())),
         clock.clone(),
-    ));
-    let wechat = Arc::new(WeChatClient::new(http, secrets.clone(), tokens));
+    );
+    let tenants = (settings.tenant_secret_prefix.clone()).map(|prefix| {
+        let shared = (sm, (*store).clone(), http, secrets.clone() as _);
+        tenants::TenantRegistry::start(&settings, prefix, shared, clock.clone())
+    });
     Ok(Services {
         settings,
         store,
@@ -139,7 +147,23 @@ pub fn build_services(
         secrets,
         identity,
         clock,
+        tenants,
+        tenant: None,
     })
+}
+
+/// A WeChat client with its own access token: kept in `vault`, refreshed by
+/// whoever holds `lease`.
+fn wechat_client(
+    http: &WeChatHttp,
+    secrets: Arc<dyn AppSecretsSource>,
+    vault: Arc<dyn TokenVault>,
+    lease: Arc<dyn TokenLease>,
+    clock: Arc<dyn Clock>,
+) -> Arc<WeChatClient> {
+    let source = StableTokenSource::new(http.clone(), secrets.clone());
+    let tokens = AccessTokens::new(vault, lease, Arc::new(source), clock);
+    Arc::new(WeChatClient::new(http.clone(), secrets, Arc::new(tokens)))
 }
 
 pub fn build_reconcile_services(
