@@ -11,7 +11,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use crate::config::{AwsSettings, EventSettings, KioskSettings, ReconcileSettings, Settings};
+use crate::config::{
+    AwsSettings, EventSettings, KioskSettings, ReconcileSettings, Settings, WebhookSettings,
+};
 use crate::error::ConfigError;
 use crate::http::routes::{ApiRoute, api_routes};
 use crate::upstream::Upstream;
@@ -25,6 +27,7 @@ pub enum Function {
     Lookup,
     PublishEvents,
     Reconcile,
+    DeliverWebhooks,
 }
 
 /// A secret a function reads, by the variable that names it (docs/api.md §2.2).
@@ -71,13 +74,15 @@ impl Secret {
 /// `dynamodb:LeadingKeys` pattern) it applies to.
 pub type ItemAccess = (&'static str, &'static str);
 
-const LEASE: [ItemAccess; 2] = [
+const LEASE: [ItemAccess; 4] = [
     ("dynamodb:PutItem", "lease#access-token"),
     ("dynamodb:DeleteItem", "lease#access-token"),
+    ("dynamodb:PutItem", "t#*#lease#access-token"),
+    ("dynamodb:DeleteItem", "t#*#lease#access-token"),
 ];
 
 impl Function {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::IssueKey,
         Self::VerifyResult,
         Self::EventCallback,
@@ -85,6 +90,7 @@ impl Function {
         Self::Lookup,
         Self::PublishEvents,
         Self::Reconcile,
+        Self::DeliverWebhooks,
     ];
 
     /// Its package under `functions/`, its binary and its Lambda function's name suffix.
@@ -97,6 +103,7 @@ impl Function {
             Self::Lookup => "lookup",
             Self::PublishEvents => "publish-events",
             Self::Reconcile => "reconcile",
+            Self::DeliverWebhooks => "deliver-webhooks",
         }
     }
 
@@ -124,7 +131,7 @@ impl Function {
             // Both ask WeChat about pending 2.0 sessions (docs/api.md §7.3, §7.4).
             Self::Lookup | Self::Reconcile => &[U::StableToken, U::Queryverifyinfo],
             Self::Authinfo => &[U::GetWxpayfaceAuthinfo, U::FacemchUsers],
-            Self::PublishEvents => &[],
+            Self::PublishEvents | Self::DeliverWebhooks => &[],
         }
     }
 
@@ -138,6 +145,8 @@ impl Function {
     pub fn secrets(self) -> Vec<Secret> {
         let mut out = match self {
             Self::Authinfo => return vec![Secret::Merchant],
+            // The tenants' secrets only (its grants).
+            Self::DeliverWebhooks => return vec![],
             _ => vec![Secret::App],
         };
         if self.calls_wechat() {
@@ -152,16 +161,28 @@ impl Function {
 
     /// The table items its code touches, by action (shared/src/adapters/dynamodb/).
     pub fn items(self) -> Vec<ItemAccess> {
+        // Each item kind of the own mini-program, and the same under a tenant's scope
+        // (`t#<appid>#`, docs/api.md §9).
         let own: &[ItemAccess] = match self {
             Self::IssueKey => &[
                 ("dynamodb:PutItem", "session#*"),
+                ("dynamodb:PutItem", "t#*#session#*"),
                 ("dynamodb:UpdateItem", "rate#issue-key#*"),
+                ("dynamodb:UpdateItem", "t#*#rate#issue-key#*"),
+                // A tenant's daily_limit (the own mini-program has none).
+                ("dynamodb:UpdateItem", "t#*#rate#day#*"),
             ],
             Self::VerifyResult | Self::EventCallback => &[
                 ("dynamodb:GetItem", "session#*"),
+                ("dynamodb:GetItem", "t#*#session#*"),
                 ("dynamodb:UpdateItem", "session#*"),
+                ("dynamodb:UpdateItem", "t#*#session#*"),
                 ("dynamodb:GetItem", "verify_result#*"),
+                ("dynamodb:GetItem", "t#*#verify_result#*"),
                 ("dynamodb:PutItem", "verify_result#*"),
+                ("dynamodb:PutItem", "t#*#verify_result#*"),
+                ("dynamodb:UpdateItem", "usage#*"),
+                ("dynamodb:UpdateItem", "t#*#usage#*"),
             ],
             Self::Authinfo => &[
                 ("dynamodb:GetItem", "authinfo#*"),
@@ -171,9 +192,19 @@ impl Function {
             // They mark a session asked and write its final state, never a 1.0 claim.
             Self::Lookup | Self::Reconcile => &[
                 ("dynamodb:GetItem", "session#*"),
+                ("dynamodb:GetItem", "t#*#session#*"),
                 ("dynamodb:UpdateItem", "session#*"),
+                ("dynamodb:UpdateItem", "t#*#session#*"),
+                // The final status counted with the final write.
+                ("dynamodb:UpdateItem", "usage#*"),
+                ("dynamodb:UpdateItem", "t#*#usage#*"),
             ],
             Self::PublishEvents => &[],
+            // A tenant's webhook that its receiver said 410 to.
+            Self::DeliverWebhooks => &[
+                ("dynamodb:GetItem", "t#*#webhook#disabled"),
+                ("dynamodb:PutItem", "t#*#webhook#disabled"),
+            ],
         };
         let lease = if self.calls_wechat() { &LEASE[..] } else { &[] };
         own.iter().chain(lease).copied().collect()
@@ -182,6 +213,11 @@ impl Function {
     /// Whether the table's stream invokes it.
     pub const fn reads_stream(self) -> bool {
         matches!(self, Self::PublishEvents | Self::Reconcile)
+    }
+
+    /// Whether a queue invokes it (the tenants' webhook queue, which it also reads).
+    pub const fn reads_queue(self) -> bool {
+        matches!(self, Self::DeliverWebhooks)
     }
 }
 
@@ -197,6 +233,8 @@ pub enum Wiring {
     Kiosk,
     /// `event_services_from_env`.
     Events,
+    /// `webhook_services_from_env`.
+    Webhooks,
 }
 
 impl Wiring {
@@ -207,6 +245,7 @@ impl Wiring {
             Self::Reconcile => "reconcile_services_from_env",
             Self::Kiosk => "kiosk_services_from_env",
             Self::Events => "event_services_from_env",
+            Self::Webhooks => "webhook_services_from_env",
         }
     }
 
@@ -217,6 +256,7 @@ impl Wiring {
             Self::Reconcile => ReconcileSettings::from_lookup(get).map(drop),
             Self::Kiosk => KioskSettings::from_lookup(get).map(drop),
             Self::Events => EventSettings::from_lookup(get).map(drop),
+            Self::Webhooks => WebhookSettings::from_lookup(get).map(drop),
         }?;
         AwsSettings::from_lookup(get).map(drop)
     }
@@ -257,7 +297,30 @@ pub enum Target {
     ScheduleGroup,
     /// A resource of the template, by logical id.
     Resource(&'static str),
+    /// The tenants' secrets: `<stack>/tenants/*` (docs/api.md §9).
+    TenantSecrets,
+    /// The tenants' access-token secrets: `<stack>/tenants/*/access-token-*`.
+    TenantTokens,
+    /// Every resource: for an action IAM cannot narrow (ListSecrets).
+    Everything,
 }
+
+/// What the functions that call WeChat may do with the tenants' secrets:
+/// find them (names only), read them, and keep each tenant's access token.
+const TENANT_GRANTS: [Grant; 3] = [
+    Grant {
+        action: "secretsmanager:ListSecrets",
+        on: Target::Everything,
+    },
+    Grant {
+        action: "secretsmanager:GetSecretValue",
+        on: Target::TenantSecrets,
+    },
+    Grant {
+        action: "secretsmanager:PutSecretValue",
+        on: Target::TenantTokens,
+    },
+];
 
 impl Function {
     /// Its settings' parser, as its `main.rs` wires it.
@@ -269,6 +332,7 @@ impl Function {
             Self::Reconcile => Wiring::Reconcile,
             Self::Authinfo => Wiring::Kiosk,
             Self::PublishEvents => Wiring::Events,
+            Self::DeliverWebhooks => Wiring::Webhooks,
         }
     }
 
@@ -306,8 +370,18 @@ impl Function {
             .collect()
     }
 
-    /// What else its role allows, on what.
-    pub const fn grants(self) -> &'static [Grant] {
+    /// What else its role allows, on what: its own, and the tenants' secrets
+    /// for the functions that call WeChat.
+    pub fn grants(self) -> Vec<Grant> {
+        let tenants: &[Grant] = if self.calls_wechat() {
+            &TENANT_GRANTS
+        } else {
+            &[]
+        };
+        [self.own_grants(), tenants].concat()
+    }
+
+    const fn own_grants(self) -> &'static [Grant] {
         match self {
             Self::PublishEvents => &[
                 Grant {
@@ -318,6 +392,28 @@ impl Function {
                 Grant {
                     action: "sqs:SendMessage",
                     on: Target::Resource("EventsDeadLetterQueue"),
+                },
+            ],
+            Self::DeliverWebhooks => &[
+                TENANT_GRANTS[0],
+                TENANT_GRANTS[1],
+                // Its event source mapping reads the queue as the function's role.
+                Grant {
+                    action: "sqs:ReceiveMessage",
+                    on: Target::Resource("TenantWebhookQueue"),
+                },
+                Grant {
+                    action: "sqs:DeleteMessage",
+                    on: Target::Resource("TenantWebhookQueue"),
+                },
+                Grant {
+                    action: "sqs:GetQueueAttributes",
+                    on: Target::Resource("TenantWebhookQueue"),
+                },
+                // Each try's backoff on the message it failed.
+                Grant {
+                    action: "sqs:ChangeMessageVisibility",
+                    on: Target::Resource("TenantWebhookQueue"),
                 },
             ],
             Self::Reconcile => &[
@@ -410,7 +506,11 @@ mod tests {
     #[test]
     fn the_http_functions_have_routes_and_the_others_none() {
         for f in Function::ALL {
-            assert_eq!(f.routes().is_empty(), f.reads_stream(), "{f}");
+            assert_eq!(
+                f.routes().is_empty(),
+                f.reads_stream() || f.reads_queue(),
+                "{f}"
+            );
         }
         let lookup = Function::Lookup.routes();
         assert_eq!(lookup.len(), 1);

@@ -20,12 +20,14 @@
 //! | `http`      | routes (each function's route enum, behind either front), JSON in and out, the one error-to-status mapping |
 //! | `stream`    | the table's change stream in, batch item failures out (publish-events) |
 //! | `reconcile` | reconcile's edge: new sessions from the stream, scheduled checks in    |
+//! | `webhooks`  | deliver-webhooks' edge: queued events in, the undelivered out         |
 //! | `app`       | wiring, done once per container (a tenant's, when a request first names it): settings, the AWS configuration from Lambda's environment, the clients |
 //!
 //! Each function under `functions/` is a thin binary: `app` builds its
 //! services, `http::<function>::handle` answers each request (publish-events:
 //! `stream::handle` each stream batch; reconcile: `reconcile::handle` each
-//! stream batch and scheduled check).
+//! stream batch and scheduled check; deliver-webhooks: `webhooks::handle`
+//! each queue batch).
 
 pub mod adapters;
 pub mod app;
@@ -46,4 +48,5 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod upstream;
+pub mod webhooks;
 pub mod xml;

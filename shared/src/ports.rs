@@ -8,15 +8,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, SubMerchant, WeChatCredentials};
+use crate::config::{
+    AppSecrets, IdentitySecret, MerchantSecrets, SubMerchant, WeChatCredentials, Webhook,
+};
 use crate::domain::event::FinalizedEvent;
 use crate::domain::kiosk::{
     AuditRecord, Authinfo, AuthinfoRequest, CachedAuthinfo, FaceSid, InfoType, RealName,
 };
 use crate::domain::reconcile::Check;
 use crate::domain::{
-    FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealed,
-    Session, UserIdKey, VerifyId, VerifyResultToken,
+    AppId, FinalResult, GetInfoEvidence, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName,
+    Sealed, Session, UserIdKey, VerifyId, VerifyResultToken,
 };
 use crate::error::{
     ConfigError, EventBusError, SchedulerError, StoreError, WeChatError, WeChatPayError,
@@ -169,6 +171,46 @@ pub trait EventBus: Send + Sync {
     /// Puts every event; per event, whether the bus took it. An `Err` means
     /// none is known to be taken.
     async fn publish(&self, events: &[FinalizedEvent]) -> Result<Vec<bool>, EventBusError>;
+}
+
+// --- Signed webhooks per tenant (docs/api.md §9) ----------------------------
+
+/// Each tenant's webhook, from its secret.
+#[async_trait]
+pub trait TenantWebhooks: Send + Sync {
+    /// `None`: `appid` is no tenant's, or the tenant has no webhook.
+    async fn webhook(&self, appid: &AppId) -> Result<Option<Webhook>, ConfigError>;
+}
+
+/// A receiver's answer: its status, and its `Retry-After` in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiverAnswer {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+}
+
+/// POSTs one delivery; `Err`: no answer (refused, timed out, reset).
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<ReceiverAnswer, String>;
+}
+
+/// Which tenants' receivers said 410 Gone, by their URL.
+#[async_trait]
+pub trait WebhookState: Send + Sync {
+    async fn disabled(&self, appid: &AppId, url: &str) -> Result<bool, StoreError>;
+    async fn disable(&self, appid: &AppId, url: &str) -> Result<(), StoreError>;
+}
+
+/// The delivery queue: a message not delivered becomes visible again after `secs`.
+#[async_trait]
+pub trait RetryQueue: Send + Sync {
+    async fn retry_in(&self, receipt_handle: &str, secs: u64) -> Result<(), String>;
 }
 
 // --- The access token (docs/api.md §4) -------------------------------------

@@ -369,6 +369,16 @@ def policy_targets(stack, aws):
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
             ":schedule/${AWS::StackName}-reconcile/*"
         )}),
+        # The tenants' secrets (docs/api.md §9): the stack's prefix, and ListSecrets on "*".
+        "tenant_secrets": stack.resolve({"Fn::Sub": (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+            ":secret:${AWS::StackName}/tenants/*"
+        )}),
+        "tenant_tokens": stack.resolve({"Fn::Sub": (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+            ":secret:${AWS::StackName}/tenants/*/access-token-*"
+        )}),
+        "*": "*",
     }
     for lid, r in stack.t["Resources"].items():
         if lid not in stack.physical:
@@ -535,9 +545,20 @@ def check_stack(stack, aws):
         else:
             equal(sse, "ENABLED", f"{lid}: encryption")
 
-    # The stream's event source mapping of publish-events, as its Events entry says.
+    # The stream's event source mappings (publish-events, reconcile) and the webhook queue's
+    # (deliver-webhooks), as their Events entries say.
     for lid, binary, props in stack.functions():
         for ename, e in props.get("Events", {}).items():
+            if e["Type"] == "SQS":
+                want = stack.resolve(e["Properties"])
+                name = stack.resolve(props["FunctionName"])
+                maps = aws.lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+                check(len(maps) == 1, f"{binary}: one event source mapping ({len(maps)})")
+                for m in maps:
+                    equal(m["EventSourceArn"], want["Queue"], f"{binary} {ename}: queue")
+                    for key in ("BatchSize", "FunctionResponseTypes"):
+                        equal(m.get(key), want[key], f"{binary} {ename}: {key}")
+                continue
             if e["Type"] != "DynamoDB":
                 continue
             want = stack.resolve(e["Properties"])

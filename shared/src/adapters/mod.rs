@@ -7,6 +7,7 @@ pub mod http;
 pub mod scheduler;
 pub mod secrets;
 pub mod token;
+pub mod webhook;
 pub mod wechat;
 pub mod wechatpay;
 

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::{
 };
 use aws_types::SdkConfig;
 
+use crate::adapters::webhook::{HttpWebhookSender, SqsRetryQueue};
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::wechatpay::WeChatPayClient;
 use crate::adapters::{
@@ -18,12 +19,14 @@ use crate::adapters::{
 };
 use crate::config::{
     AwsSettings, EventSettings, IdentitySecret, KioskSettings, ReconcileSettings, Settings,
+    WebhookSettings,
 };
 use crate::domain::{Clock, SystemClock};
 use crate::error::ConfigError;
 use crate::ports::{AppSecretsSource, IdentityKeySource, TokenLease, TokenVault};
 use crate::service::events::EventServices;
 use crate::service::reconcile::ReconcileServices;
+use crate::service::webhooks::WebhookServices;
 use crate::service::{KioskServices, Services};
 
 type Build<S, T> = fn(S, &SdkConfig, Arc<dyn Clock>) -> Result<T, ConfigError>;
@@ -94,6 +97,13 @@ pub async fn kiosk_services_from_env() -> Result<KioskServices, ConfigError> {
 }
 pub async fn event_services_from_env() -> Result<EventServices, ConfigError> {
     from_env(|get| EventSettings::from_lookup(get), build_event_services).await
+}
+pub async fn webhook_services_from_env() -> Result<WebhookServices, ConfigError> {
+    from_env(
+        |get| WebhookSettings::from_lookup(get),
+        build_webhook_services,
+    )
+    .await
 }
 
 pub fn build_services(
@@ -237,6 +247,35 @@ pub fn build_event_services(
             aws_sdk_eventbridge::Client::new(aws),
             &settings.event_bus_name,
         )),
+    })
+}
+
+pub fn build_webhook_services(
+    settings: WebhookSettings,
+    aws: &SdkConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<WebhookServices, ConfigError> {
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
+    let lifetimes = (settings.secrets_ttl, settings.secrets_max_stale);
+    let sender =
+        HttpWebhookSender::new(settings.webhook_timeout).map_err(|e| ConfigError::InvalidEnv {
+            name: "WEBHOOK_TIMEOUT_MS",
+            problem: format!("no HTTP client for webhooks: {e}"),
+        })?;
+    let queue = aws_sdk_sqs::Client::new(aws);
+    Ok(WebhookServices {
+        webhooks: Arc::new(tenants::TenantWebhookDirectory::new(
+            sm,
+            settings.tenant_secret_prefix,
+            lifetimes,
+        )),
+        sender: Arc::new(sender),
+        state: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            &settings.sessions_table,
+        )),
+        queue: Arc::new(SqsRetryQueue::new(queue, settings.webhook_queue_url)),
+        clock,
     })
 }
 

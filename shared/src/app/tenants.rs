@@ -13,9 +13,10 @@ use tokio::sync::Mutex;
 use crate::adapters::secrets::{SecretListing, TenantIds, TenantSecrets};
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::{CachedSecret, DynamoStore, SecretsTokenVault};
-use crate::config::Settings;
+use crate::config::{Settings, TenantSecret, Webhook};
 use crate::domain::{AppId, Clock};
-use crate::ports::AppSecretsSource;
+use crate::error::ConfigError;
+use crate::ports::{AppSecretsSource, TenantWebhooks};
 use crate::service::tenant::Tenants;
 use crate::service::{ServiceError, Services};
 
@@ -110,5 +111,51 @@ impl Tenants for TenantRegistry {
             .entry(appid.clone())
             .or_insert_with(|| self.build(appid));
         Ok(Some(svc.clone()))
+    }
+}
+
+/// deliver-webhooks' view of the tenants: each one's webhook, from its
+/// secret, found through the same cached directory.
+pub struct TenantWebhookDirectory {
+    prefix: String,
+    sm: aws_sdk_secretsmanager::Client,
+    ttl: std::time::Duration,
+    stale: std::time::Duration,
+    directory: CachedSecret<TenantIds>,
+    secrets: Mutex<HashMap<AppId, Arc<CachedSecret<TenantSecret>>>>,
+}
+
+impl TenantWebhookDirectory {
+    pub(super) fn new(
+        sm: aws_sdk_secretsmanager::Client,
+        prefix: String,
+        (ttl, stale): (std::time::Duration, std::time::Duration),
+    ) -> Self {
+        Self {
+            directory: CachedSecret::new(SecretListing(sm.clone()), &prefix, ttl, stale),
+            prefix,
+            sm,
+            ttl,
+            stale,
+            secrets: Default::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl TenantWebhooks for TenantWebhookDirectory {
+    async fn webhook(&self, appid: &AppId) -> Result<Option<Webhook>, ConfigError> {
+        if !self.directory.get().await?.0.contains(appid) {
+            return Ok(None);
+        }
+        let secret = {
+            let mut secrets = self.secrets.lock().await;
+            let entry = secrets.entry(appid.clone()).or_insert_with(|| {
+                let id = format!("{}{appid}", self.prefix);
+                Arc::new(CachedSecret::new(self.sm.clone(), id, self.ttl, self.stale))
+            });
+            entry.clone()
+        };
+        Ok(secret.get().await?.webhook.clone())
     }
 }

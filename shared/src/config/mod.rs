@@ -15,7 +15,7 @@ pub use identity::IdentitySecret;
 #[cfg(test)]
 pub(crate) use merchant::tests::{partner_secret_json, secret_json as merchant_test_secret};
 pub use merchant::{Device, MerchantSecrets, SignType, SubMerchant};
-pub use tenant::TenantSecret;
+pub use tenant::{TenantSecret, Webhook};
 pub use wechat::WeChatCredentials;
 
 use crate::domain::Flow;
@@ -354,6 +354,35 @@ impl EventSettings {
                 ttl @ 60..=604_800 => ttl as i64,
                 _ => return Err(invalid("EVENT_RECEIPT_TTL_SECONDS", "must be 60-604800")),
             },
+        })
+    }
+}
+
+/// What deliver-webhooks reads from its environment (docs/api.md §9).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Its item: a tenant's webhook disabled by a 410.
+    pub sessions_table: String,
+    /// Where the tenants' secrets are (`TENANT_SECRET_PREFIX`).
+    pub tenant_secret_prefix: String,
+    /// The queue its events come from (`WEBHOOK_QUEUE_URL`): each try's backoff is set there.
+    pub webhook_queue_url: String,
+    /// One try's timeout (`WEBHOOK_TIMEOUT_MS`, default 15000: Standard Webhooks' 15-30 s).
+    pub webhook_timeout: Duration,
+    pub secrets_ttl: Duration,
+    pub secrets_max_stale: Duration,
+}
+
+impl WebhookSettings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        Ok(Self {
+            sessions_table: env.required("SESSIONS_TABLE")?,
+            tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            webhook_queue_url: env.required("WEBHOOK_QUEUE_URL")?,
+            webhook_timeout: env.millis("WEBHOOK_TIMEOUT_MS", 15_000)?,
+            secrets_ttl: env.secrets_ttl()?,
+            secrets_max_stale: env.secrets_max_stale()?,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod receipt;
 pub mod reconcile;
 pub mod session;
 pub mod tenant;
+pub mod webhook;
 
 pub use acceptance::{GetInfoEvidence, V1Expectation, Verdict, judge_v1, judge_v2};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,7 +8,7 @@ use tracing::info;
 use super::{ServiceError, Services};
 use crate::domain::pii::Purpose;
 use crate::domain::{
-    FinalResult, FlowBinding, RejectReason, Sealing, Session, V1Expectation, Verdict,
+    AppId, FinalResult, FlowBinding, RejectReason, Sealing, Session, V1Expectation, Verdict,
     VerifyResultToken, judge_v1, judge_v2,
 };
 use crate::error::WeChatError;
@@ -185,7 +185,11 @@ pub(crate) async fn write_final(
         .finalize(&session.out_seq_no, result, consume)
         .await?;
     if outcome == Finalized::Applied {
-        metrics::verification(session.flow().as_str(), result.status.as_str());
+        metrics::verification(
+            session.flow().as_str(),
+            result.status.as_str(),
+            svc.tenant.as_ref().map(AppId::as_str),
+        );
         info!(
             event = "session_final",
             out_seq_no = %session.out_seq_no,

@@ -8,8 +8,8 @@ use crate::domain::pii::{Purpose, cert_hash, md5_hex};
 use crate::domain::receipt::identity_hash;
 use crate::domain::session::SESSION_TTL_SECS;
 use crate::domain::{
-    BizRef, Flow, FlowBinding, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName, Sealing,
-    Session, SessionState, UserIdKey, VerifyId,
+    AppId, BizRef, Flow, FlowBinding, IdCardNumber, LoginCode, OpenId, OutSeqNo, PersonName,
+    Sealing, Session, SessionState, UserIdKey, VerifyId,
 };
 use crate::error::WeChatError;
 use crate::ports::IssueSlot;
@@ -50,11 +50,7 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     let flow = input.flow.unwrap_or(svc.settings.default_face_flow);
     let out_seq_no = OutSeqNo::generate();
     let started = start_at_wechat(svc, &app, flow, &input, &openid, &out_seq_no).await;
-    if let Err(ServiceError::WeChat(WeChatError::Unavailable(_))) = &started {
-        for slot in &slots {
-            give_back(svc, slot.as_ref()).await;
-        }
-    }
+    give_back_if_unreached(svc, &started, &slots).await;
     let (binding, expires_in) = started?;
     // WeChat documents 3600 s; never trust a longer or missing value blindly.
     let expires_in = if (1..=SESSION_TTL_SECS).contains(&expires_in) {
@@ -86,7 +82,11 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     };
     svc.store.insert(&session).await?;
     info!(event = "session_issued", out_seq_no = %out_seq_no, flow = flow.as_str(), "session issued");
-    metrics::verification(flow.as_str(), "issued");
+    metrics::verification(
+        flow.as_str(),
+        "issued",
+        svc.tenant.as_ref().map(AppId::as_str),
+    );
 
     Ok(match session.binding {
         FlowBinding::V2 { verify_id, .. } => Issued::V2 {
@@ -100,6 +100,19 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
             expires_in,
         },
     })
+}
+
+/// WeChat could not be reached: the slots this call took are given back.
+async fn give_back_if_unreached<T>(
+    svc: &Services,
+    started: &Result<T, ServiceError>,
+    slots: &[Option<IssueSlot>],
+) {
+    if let Err(ServiceError::WeChat(WeChatError::Unavailable(_))) = started {
+        for slot in slots {
+            give_back(svc, slot.as_ref()).await;
+        }
+    }
 }
 
 /// Gives back a slot the call did not use: WeChat could not be reached or
@@ -143,7 +156,11 @@ async fn take_day_slot(svc: &Services) -> Result<Option<IssueSlot>, ServiceError
     match svc.store.take_day_slot(day, limit).await? {
         Some(slot) => Ok(Some(slot)),
         None => {
-            info!(event = "daily_limit_reached", appid = ?svc.tenant, "daily limit reached");
+            info!(
+                event = "daily_limit_reached",
+                appid = svc.tenant.as_ref().map(AppId::as_str),
+                "daily limit reached"
+            );
             Err(ServiceError::DailyLimit {
                 retry_after: day + DAY_SECS - now,
             })

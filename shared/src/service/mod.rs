@@ -11,6 +11,7 @@ pub mod receipt;
 pub mod reconcile;
 pub mod tenant;
 pub mod verify_result;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -64,6 +64,13 @@ impl Services {
             Some(tenants) => tenants.services(appid).await?,
             None => None,
         };
+        if tenant.is_none() {
+            tracing::info!(
+                event = "unknown_appid",
+                appid = appid.as_str(),
+                "no such tenant"
+            );
+        }
         tenant.map(ForApp::Tenant).ok_or(ServiceError::UnknownApp)
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! | metric | unit | dimensions |
 //! |---|---|---|
-//! | `Verifications` | Count | Function, Flow, Status (`issued`, `verified`, `failed`, `rejected`) |
+//! | `Verifications` | Count | Function, Flow, Status (`issued`, `verified`, `failed`, `rejected`); a tenant's also the field `AppId` |
+//! | `WebhookDeliveries` | Count | Outcome (deliver-webhooks: `delivered`, `retry`, `gone`, `disabled`, `no_webhook`) |
 //! | `UpstreamCalls`, `UpstreamErrors` | Count | Function, Upstream (the WeChat / WeChat Pay endpoint) |
 //! | `UpstreamErrorRate` | Percent (100 failed, 0 not: its average is the failure rate) | Function, Upstream |
 //! | `UpstreamLatency` | Milliseconds | Function, Upstream |
@@ -36,8 +37,15 @@ fn function_name() -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
 }
 
-/// `{"_aws":{...},"<dimension>":"<value>",...,"<metric>":<value>,...}`.
-fn record(timestamp: u128, metrics: &[(&str, &str, f64)], dims: &[(&str, &str)]) -> String {
+/// `{"_aws":{...},"<dimension>":"<value>",...,"<metric>":<value>,...}`,
+/// and `props`: fields of the log line that are no dimension (searchable in
+/// Logs Insights, no metric of their own).
+fn record(
+    timestamp: u128,
+    metrics: &[(&str, &str, f64)],
+    dims: &[(&str, &str)],
+    props: &[(&str, &str)],
+) -> String {
     // A string or a number as JSON; neither can fail to serialize.
     fn json(v: impl serde::Serialize) -> String {
         serde_json::to_string(&v).unwrap_or_default()
@@ -53,7 +61,7 @@ fn record(timestamp: u128, metrics: &[(&str, &str, f64)], dims: &[(&str, &str)])
         names.join(","),
         defs.join(",")
     );
-    for (k, v) in dims {
+    for (k, v) in dims.iter().chain(props) {
         out.push_str(&format!(",{}:{}", json(k), json(v)));
     }
     for (n, _, v) in metrics {
@@ -73,7 +81,11 @@ fn now_ms() -> u128 {
 /// One EMF record: `metrics` are (name, unit, value); `dims` are (name, value). Written
 /// straight into one string (no JSON tree: this runs on every request).
 fn emit(metrics: &[(&str, &str, f64)], dims: &[(&str, &str)]) {
-    let line = record(now_ms(), metrics, dims);
+    emit_with(metrics, dims, &[]);
+}
+
+fn emit_with(metrics: &[(&str, &str, f64)], dims: &[(&str, &str)], props: &[(&str, &str)]) {
+    let line = record(now_ms(), metrics, dims, props);
     if let Some(cell) = SINK.get()
         && let Ok(sink) = cell.lock()
         && let Some(sink) = sink.as_ref()
@@ -86,12 +98,16 @@ fn emit(metrics: &[(&str, &str, f64)], dims: &[(&str, &str)]) {
     let _ = writeln!(out, "{line}");
 }
 
-/// A session was issued (`issued`) or reached a final status.
-pub fn verification(flow: &str, status: &str) {
+/// A session was issued (`issued`) or reached a final status; a tenant's
+/// carries its `AppId` (a field, not a dimension: one metric per tenant
+/// would cost per tenant; usage per tenant is the table's, docs/api.md §9).
+pub fn verification(flow: &str, status: &str, appid: Option<&str>) {
     let function = function_name();
-    emit(
+    let appid = appid.map(|a| ("AppId", a));
+    emit_with(
         &[("Verifications", "Count", 1.0)],
         &[("Function", &function), ("Flow", flow), ("Status", status)],
+        appid.as_slice(),
     );
 }
 
@@ -137,6 +153,15 @@ pub fn secret_reload_failed() {
     emit(&[("SecretReloadFailures", "Count", 1.0)], &[]);
 }
 
+/// One try of a tenant's webhook (deliver-webhooks): `delivered`, `retry`,
+/// `gone`, `disabled`, `no_webhook`.
+pub fn webhook(outcome: &str) {
+    emit(
+        &[("WebhookDeliveries", "Count", 1.0)],
+        &[("Outcome", outcome)],
+    );
+}
+
 pub fn token_refresh() {
     let function = function_name();
     emit(
@@ -162,7 +187,7 @@ mod tests {
             false,
             Duration::from_millis(12),
         );
-        verification("v1", "verified");
+        verification("v1", "verified", Some("wxfedcba9876543210"));
         let lines = lines.lock().unwrap();
         let rec: Value = lines
             .iter()
@@ -193,6 +218,12 @@ mod tests {
             (v["Flow"].as_str(), v["Status"].as_str()),
             (Some("v1"), Some("verified"))
         );
+        // The tenant's appid is a field of the line, not a dimension of the metric.
+        assert_eq!(v["AppId"], "wxfedcba9876543210");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            json!(["Function", "Flow", "Status"])
+        );
     }
 
     #[test]
@@ -204,6 +235,7 @@ mod tests {
                 ("UpstreamLatency", "Milliseconds", 12.5),
             ],
             &[("Function", "verify-result"), ("Upstream", "get\"info")],
+            &[],
         );
         let want = json!({
             "_aws": {
@@ -225,7 +257,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), want);
         assert!(!line.contains('\n'));
         // No dimensions (SecretReloadFailures): an empty dimension set.
-        let bare: Value = serde_json::from_str(&record(1, &[("X", "Count", 1.0)], &[])).unwrap();
+        let bare: Value =
+            serde_json::from_str(&record(1, &[("X", "Count", 1.0)], &[], &[("AppId", "wx1")]))
+                .unwrap();
         assert_eq!(
             bare["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([[]])

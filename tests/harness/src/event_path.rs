@@ -223,6 +223,60 @@ impl EventPath {
         Ok((handed, failed))
     }
 
+    /// The consumer queue's URL (a function fed by the queue is given it).
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Lambda's SQS event source mapping, one message per invocation (BatchSize 1), until the
+    /// queue is empty: a message the function reports as failed is handed over again, as SQS
+    /// would once its backoff has passed (made visible at once: the test does not wait hours).
+    /// Returns how many invocations there were.
+    pub async fn feed_queue<F, Fut>(&self, invoke: F) -> Result<usize, String>
+    where
+        F: Fn(Value) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, String>>,
+    {
+        let mut invocations = 0;
+        loop {
+            let r = aws_json(
+                &self.endpoint,
+                "sqs",
+                "AmazonSQS.ReceiveMessage",
+                json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 1,
+                       "AttributeNames": ["ApproximateReceiveCount"]}),
+            )
+            .await?;
+            let Some(m) = r["Messages"].as_array().and_then(|m| m.first()).cloned() else {
+                return Ok(invocations);
+            };
+            invocations += 1;
+            let handle = m["ReceiptHandle"].clone();
+            let event = json!({"Records": [{
+                "messageId": m["MessageId"], "receiptHandle": handle, "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
+                "eventSource": "aws:sqs",
+            }]});
+            let failed = match invoke(event).await {
+                Err(_) => true,
+                Ok(a) => a["batchItemFailures"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty()),
+            };
+            let (target, body) = if failed {
+                let body = json!({"QueueUrl": self.queue_url, "ReceiptHandle": handle, "VisibilityTimeout": 0});
+                ("AmazonSQS.ChangeMessageVisibility", body)
+            } else {
+                let body = json!({"QueueUrl": self.queue_url, "ReceiptHandle": handle});
+                ("AmazonSQS.DeleteMessage", body)
+            };
+            aws_json(&self.endpoint, "sqs", target, body).await?;
+            if invocations > 100 {
+                return Err("the queue never emptied".into());
+            }
+        }
+    }
+
     /// Every event the consumer queue holds (received and deleted), as EventBridge delivered it.
     pub async fn consume(&self) -> Result<Vec<Value>, String> {
         let mut events = Vec::new();

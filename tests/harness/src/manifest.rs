@@ -45,6 +45,9 @@ fn function(f: Function) -> Value {
                 Target::EventBus => "bus".to_owned(),
                 Target::ScheduleGroup => "schedules".to_owned(),
                 Target::Resource(id) => id.to_owned(),
+                Target::TenantSecrets => "tenant_secrets".to_owned(),
+                Target::TenantTokens => "tenant_tokens".to_owned(),
+                Target::Everything => "*".to_owned(),
             };
             json!({"action": g.action, "on": on})
         })

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use wxface::functions::Function;
+use wxface::functions::{Function, Target};
 use wxface::upstream::Upstream;
 use wxface_harness::template::load_template;
 use yaml_rust2::Yaml;
@@ -79,6 +79,24 @@ fn allowed_secret_actions(binary: &str) -> BTreeMap<&'static str, BTreeSet<&'sta
 }
 
 const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
+/// The tenants' secrets and their access tokens (docs/api.md §9), as the template must name
+/// them: the only wildcards a Secrets Manager resource may hold, within the stack's own prefix.
+const TENANT_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/tenants/*";
+const TENANT_TOKENS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/tenants/*/access-token-*";
+
+/// The manifest's target of a statement's resources, for the tenants' grants: `None` for any
+/// other resource.
+fn tenant_target(s: &Statement) -> Option<Target> {
+    match string_list(&s.body["Resource"]).as_slice() {
+        [r] if r == TENANT_SECRETS => Some(Target::TenantSecrets),
+        [r] if r == TENANT_TOKENS => Some(Target::TenantTokens),
+        [r] if r == "*" && string_list(&s.body["Action"]) == ["secretsmanager:ListSecrets"] => {
+            Some(Target::Everything)
+        }
+        _ => None,
+    }
+}
 
 const DYNAMODB_ITEM_ACTIONS: [&str; 4] = [
     "dynamodb:GetItem",
@@ -379,6 +397,7 @@ fn check_wildcards(statements: &[Statement], problems: &mut Vec<String>) {
                 if v.contains('*')
                     && !(xray_only && field == "Resource" && v == "*")
                     && !group_schedules
+                    && !(field == "Resource" && tenant_target(s).is_some())
                 {
                     problems.push(format!("{}: wildcard in {field}: {v}", s.origin));
                 }
@@ -534,7 +553,15 @@ fn check(doc: &Yaml) -> Vec<String> {
 
         // 2. Secrets: exactly what the function needs.
         let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut tenant_grants: BTreeSet<(String, String)> = BTreeSet::new();
         for (s, actions) in allowed_actions(&own, "secretsmanager:") {
+            // 2b. The tenants' secrets: exactly the manifest's grants (below).
+            if let Some(target) = tenant_target(s) {
+                for a in actions {
+                    tenant_grants.insert((a, format!("{target:?}")));
+                }
+                continue;
+            }
             let targets = Template::refs(&s.body["Resource"], &secret_ids);
             if targets.is_empty() {
                 problems.push(format!(
@@ -583,6 +610,22 @@ fn check(doc: &Yaml) -> Vec<String> {
                     "{binary}: its environment does not name {var}, which it needs"
                 ));
             }
+        }
+
+        let want_tenant: BTreeSet<(String, String)> = Function::parse(binary)
+            .map(Function::grants)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|g| g.action.starts_with("secretsmanager:"))
+            .map(|g| (g.action.to_owned(), format!("{:?}", g.on)))
+            .collect();
+        for (a, on) in tenant_grants.symmetric_difference(&want_tenant) {
+            let (verb, why) = if want_tenant.contains(&(a.clone(), on.clone())) {
+                ("lacks", "which it needs")
+            } else {
+                ("can", "which it should not")
+            };
+            problems.push(format!("{binary}: {verb} {a} on the tenants' {on}, {why}"));
         }
 
         // 3. DynamoDB: item actions on the sessions table only, each bound to the function's
@@ -696,6 +739,35 @@ fn check(doc: &Yaml) -> Vec<String> {
                     ));
                 }
             }
+        }
+
+        // 4c. Queues: exactly the manifest's grants, each on its own queue.
+        let mut queue_grants: BTreeSet<(String, String)> = BTreeSet::new();
+        for (s, actions) in allowed_actions(&own, "sqs:") {
+            for r in string_list(&s.body["Resource"]) {
+                for a in &actions {
+                    queue_grants.insert((a.clone(), r.trim_end_matches(".Arn").to_owned()));
+                }
+            }
+        }
+        let want_queue: BTreeSet<(String, String)> = Function::parse(binary)
+            .map(Function::grants)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| match g.on {
+                Target::Resource(id) if g.action.starts_with("sqs:") => {
+                    Some((g.action.to_owned(), id.to_owned()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (a, q) in queue_grants.symmetric_difference(&want_queue) {
+            let verb = if want_queue.contains(&(a.clone(), q.clone())) {
+                "lacks"
+            } else {
+                "can"
+            };
+            problems.push(format!("{binary}: {verb} {a} on {q}"));
         }
 
         // 5. Function URLs only as resources of their front (see check_fronts).
@@ -1846,5 +1918,48 @@ fn a_bus_anyone_may_put_wxface_events_on_and_a_rule_of_any_account_are_caught() 
                 .remove(&key("account"));
         },
         &["its pattern takes events of any account"],
+    );
+}
+
+#[test]
+fn the_tenants_secrets_granted_beyond_their_prefix_or_to_the_wrong_function_are_caught() {
+    let tenant_statement = |doc: &mut Yaml, binary: &str, sid: &str| -> Yaml {
+        let (_, role) = ids(doc, binary);
+        statements_mut(doc, &role)
+            .iter()
+            .find(|st| st["Sid"].as_str() == Some(sid))
+            .unwrap_or_else(|| panic!("{binary}: {sid}"))
+            .clone()
+    };
+    // Every secret of the account, not the stack's tenants'.
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "lookup");
+            let st = statements_mut(doc, &role)
+                .iter_mut()
+                .find(|st| st["Sid"].as_str() == Some("ReadTenantSecrets"))
+                .unwrap();
+            st["Resource"] =
+                s("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*");
+        },
+        &["lookup", "wildcard in Resource"],
+    );
+    // publish-events never calls WeChat: no tenant's credentials.
+    expect_caught(
+        |doc| {
+            let read = tenant_statement(doc, "lookup", "ReadTenantSecrets");
+            let (_, role) = ids(doc, "publish-events");
+            statements_mut(doc, &role).push(read);
+        },
+        &["publish-events: can secretsmanager:GetSecretValue on the tenants' TenantSecrets"],
+    );
+    // A function that serves tenants but cannot keep their tokens.
+    expect_caught(
+        |doc| {
+            let (_, role) = ids(doc, "reconcile");
+            statements_mut(doc, &role)
+                .retain(|st| st["Sid"].as_str() != Some("TenantAccessTokens"));
+        },
+        &["reconcile: lacks secretsmanager:PutSecretValue on the tenants' TenantTokens"],
     );
 }

@@ -78,6 +78,12 @@ impl Tenants {
 
     /// Onboards `app` as a tenant: its secret, and its (empty) token secret.
     pub async fn add(&self, app: &SimApp, daily_limit: Option<u32>) {
+        let extra = daily_limit.map_or(json!({}), |l| json!({ "daily_limit": l }));
+        self.add_with(app, extra).await;
+    }
+
+    /// Onboards `app` with `extra` fields in its secret (a webhook, a limit).
+    pub async fn add_with(&self, app: &SimApp, extra: Value) {
         let sm = aws_sdk_secretsmanager::Client::new(&self.w.aws);
         let mut json = json!({
             "appsecret": app.secret,
@@ -85,13 +91,17 @@ impl Tenants {
             "encoding_aes_key": app.encoding_aes_key,
             "identity_key": B_IDENTITY_KEY,
         });
-        if let Some(limit) = daily_limit {
-            json["daily_limit"] = json!(limit);
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            json[k] = v.clone();
         }
         let name = format!("{}{}", self.prefix, app.appid);
-        secrets::create_secret(&sm, &name, Some(&json.to_string()))
+        let text = json.to_string();
+        secrets::create_secret(&sm, &name, Some(&text))
             .await
             .expect("tenant secret");
+        // Created now, or there already: either way it holds `json` after this.
+        let put = sm.put_secret_value().secret_id(&name).secret_string(text);
+        put.send().await.expect("tenant secret's value");
         secrets::create_secret(&sm, &format!("{name}/access-token"), None)
             .await
             .expect("tenant token secret");

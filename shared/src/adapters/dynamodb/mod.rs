@@ -9,12 +9,15 @@
 //! | `lease#access-token`            | who may refresh the access token now   | lease.rs    |
 //! | `authinfo#<sha256>`             | a cached kiosk authinfo                | kiosk.rs    |
 //! | `audit#<random>`                | one kiosk real-name lookup             | kiosk.rs    |
-//! | `t#<appid>#…`                   | a tenant's sessions, verify_results, rate windows, daily count, lease | (scope) |
+//! | `usage#<yyyy-mm-dd>`            | final statuses counted that day        | sessions.rs |
+//! | `t#<appid>#…`                   | a tenant's sessions, verify_results, rate windows, daily count, usage, lease | (scope) |
+//! | `t#<appid>#webhook#disabled`    | its receiver said 410 (that URL's hash)  | webhook.rs  |
 
 mod kiosk;
 mod lease;
 mod sessions;
 pub mod stream;
+mod webhook;
 
 use std::collections::HashMap;
 

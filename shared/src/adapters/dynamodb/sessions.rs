@@ -5,7 +5,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 
 use super::{DynamoStore, Item, Reader, Written, conditional, n, s, unavailable, write_token};
 use crate::domain::session::RETENTION_SECS;
@@ -23,6 +27,18 @@ fn session_pk(out_seq_no: &OutSeqNo) -> String {
 fn verify_result_pk(digest: &str) -> String {
     format!("verify_result#{digest}")
 }
+
+/// The final statuses counted on one UTC day (docs/api.md §2.3):
+/// `usage#<yyyy-mm-dd>`, one number attribute per status.
+fn usage_pk(at: i64) -> String {
+    let day = DateTime::from_secs(at)
+        .fmt(Format::DateTime)
+        .unwrap_or_default();
+    format!("usage#{}", day.get(..10).unwrap_or("unknown"))
+}
+
+/// How long a day's usage is kept: 400 days, a year and its disputes.
+const USAGE_KEPT_SECS: i64 = 400 * 86_400;
 
 pub(super) fn session_item(session: &Session) -> Item {
     let mut item: Item = HashMap::from([
@@ -186,8 +202,11 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// pending → final. A refusal shows the item as it is: our own write (a
-    /// retried request whose answer was lost), or the winner's final result.
+    /// pending → final, and the final status counted in the day's usage
+    /// (docs/api.md §2.3), in one transaction: a session is counted once,
+    /// when it becomes final. A refusal shows the item as it is: our own
+    /// write (a retried request whose answer was lost), or the winner's final
+    /// result.
     async fn finalize_plain(
         &self,
         out_seq_no: &OutSeqNo,
@@ -197,10 +216,9 @@ impl DynamoStore {
         let token = write_token();
         values.insert(":token".into(), s(&token));
         let update = format!("{update}, final_token = :token");
-        let outcome = (self.pending_update(out_seq_no, update, None, values))
-            .send()
-            .await;
-        let written = conditional(outcome)?;
+        let written = self
+            .write_counted(out_seq_no, update, values, &token, result)
+            .await?;
         if written.by_us("final_token", &token) {
             return Ok(Finalized::Applied);
         }
@@ -218,6 +236,82 @@ impl DynamoStore {
                 pk: session_pk(out_seq_no),
                 problem: "neither pending nor final".into(),
             })
+    }
+
+    /// The final write, and the day's usage counted, as one transaction
+    /// (idempotent for the SDK's retries by `token`). Cancelled, the session
+    /// as it is now: final (ours or another's: `Refused`), or still pending
+    /// (a conflicting write: unavailable, the caller tries again).
+    async fn write_counted(
+        &self,
+        out_seq_no: &OutSeqNo,
+        update: String,
+        values: Item,
+        token: &str,
+        result: &FinalResult,
+    ) -> Result<Written, StoreError> {
+        let [a, b] = self.counted_final(out_seq_no, update, values, result)?;
+        let outcome = (self.client.transact_write_items())
+            .transact_items(a)
+            .transact_items(b)
+            .client_request_token(token)
+            .send()
+            .await;
+        let Err(e) = outcome else {
+            return Ok(Written::Done);
+        };
+        let cancelled = e
+            .as_service_error()
+            .is_some_and(|e| e.is_transaction_canceled_exception());
+        if !cancelled {
+            return Err(unavailable(e));
+        }
+        let now = self.item(self.pk(session_pk(out_seq_no))).await?;
+        let pending = |item: &Item| {
+            let status = item.get("status").and_then(|v| v.as_s().ok());
+            status.is_some_and(|v| v == "pending")
+        };
+        match now {
+            Some(item) if pending(&item) => Err(StoreError::Unavailable(
+                "the final write met another write".into(),
+            )),
+            item => Ok(Written::Refused(item)),
+        }
+    }
+
+    /// The transaction's two writes: the session made final while pending,
+    /// and its status counted in its day's usage.
+    fn counted_final(
+        &self,
+        out_seq_no: &OutSeqNo,
+        update: String,
+        mut values: Item,
+        result: &FinalResult,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        values.insert(":pending".into(), s("pending"));
+        let final_write = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(self.pk(session_pk(out_seq_no))))
+            .update_expression(update)
+            .condition_expression(PENDING_ONLY)
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ALL_OLD);
+        let count = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(self.pk(usage_pk(result.decided_at))))
+            .update_expression(
+                "ADD #status :one SET expires_at = if_not_exists(expires_at, :expires_at)",
+            )
+            .expression_attribute_names("#status", result.status.as_str())
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires_at", n(result.decided_at + USAGE_KEPT_SECS));
+        let item = |u: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
+            u.build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(|e| StoreError::Unavailable(format!("transaction: {e}")))
+        };
+        Ok([item(final_write)?, item(count)?])
     }
 
     /// Claims the verify_result for this session, then finalizes it. Two
@@ -454,6 +548,7 @@ mod tests {
             biz_ref: None,
             identity_hash: None,
         };
+        assert_eq!(usage_pk(1_796_693_013), "usage#2026-12-08");
         let item = session_item(&session);
         assert_eq!(item["expires_at"], n(3610 + RETENTION_SECS));
         assert_eq!(session_from_item(&item).unwrap(), session);

@@ -89,7 +89,7 @@ async fn lost_answers_of_performed_writes_are_recognised_as_our_own() {
 
     // The final write performed, its answer lost: the answer is the result.
     let vr = w.face_v1("o-lost", &body, |_| {}).await;
-    faults.inject("UpdateItem", AwsFault::LostAnswer, 1);
+    faults.inject("TransactWriteItems", AwsFault::LostAnswer, 1);
     let code = w.code("o-lost").await;
     let (status, answer) = post(
         &w,
@@ -103,6 +103,11 @@ async fn lost_answers_of_performed_writes_are_recognised_as_our_own() {
         (200, Some("verified")),
         "{answer}"
     );
+    assert_eq!(faults.injected().get("lost_answer"), Some(&3));
+    // Counted in the day's usage once (with the warm-up's session, still pending: not at all).
+    let usage = items_with_prefix(&w, "usage#").await;
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["verified"].as_n().map(String::as_str), Ok("1"));
 }
 
 #[tokio::test]

@@ -261,7 +261,7 @@ async fn a_crash_between_finalizing_and_publishing_loses_nothing() {
     let s = w.issue_ok("o-ev-crash", person(2), "v2").await;
     w.face_v2("o-ev-crash", &s, 10000).await;
     let code = w.code("o-ev-crash").await;
-    faults.inject("UpdateItem", AwsFault::LostAnswer, 10);
+    faults.inject("TransactWriteItems", AwsFault::LostAnswer, 10);
     let body = serde_json::json!({"code": code, "out_seq_no": s["out_seq_no"]});
     let r = w.post_on(&via_faults, Function::VerifyResult, &body).await;
     assert!(

@@ -12,4 +12,5 @@ mod rotation;
 mod store;
 mod tenants;
 mod tokens;
+mod webhooks;
 pub use wxface_tests::world;

@@ -187,7 +187,7 @@ async fn the_answer_to_the_final_write_lost_is_one_final_state() {
     r.take_new_sessions().await;
     let due = r.checks.booked().await.unwrap()[0].clone();
     w.clock.advance(due.at - w.clock_now());
-    faults.inject("UpdateItem", AwsFault::LostAnswer, 1);
+    faults.inject("TransactWriteItems", AwsFault::LostAnswer, 1);
     let outcome = wxface::reconcile::handle(&via_faults, due.input.clone()).await;
     assert!(outcome.is_ok(), "{outcome:?}");
     faults.heal();

@@ -147,6 +147,16 @@ async fn both_verify_in_parallel_and_each_keeps_its_sessions_receipts_hashes_and
         got[seq_b][0]["detail"]["identity_hash"],
         cb["identity_hash"]
     );
+    // Each one's usage: its own day's count of final statuses (docs/api.md §9).
+    let items = wxface_tests::aws::scan(&t.w.aws, t.w.table()).await;
+    for scope in [String::new(), format!("t#{}#", b.appid)] {
+        let usage: Vec<_> = items
+            .iter()
+            .filter(|i| wxface_tests::aws::pk(i).starts_with(&format!("{scope}usage#")))
+            .collect();
+        assert_eq!(usage.len(), 1, "{scope}: {usage:?}");
+        assert_eq!(usage[0]["verified"].as_n().map(String::as_str), Ok("1"));
+    }
 }
 
 #[tokio::test]
