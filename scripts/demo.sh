@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: a full v2 then v1 verification against the stack of `make dev` (run that first,
-# in another terminal). Prints every request and answer, with the person's data masked.
+# make demo: every flow (v2, v1, by push, by the server alone, the kiosks, a second mini-program
+# as a tenant) against the stack of `make dev` (run that first, in another terminal). Prints every
+# request and answer, with the person's data masked.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WXFACE_ROOT"
@@ -23,4 +24,5 @@ exec cargo run -q -p wxface-harness --bin wxface-dev -- demo "${api[@]}" \
     --functions "http://127.0.0.1:$FN_PORT/lambda-url" \
     --sim "http://127.0.0.1:$SIM_PORT" \
     --pay-sim "http://127.0.0.1:${WXFACE_DEV_PAY_SIM_PORT:-9200}" \
-    --aws "http://127.0.0.1:${WXFACE_DEV_MOTO_PORT:-5005}" --table wxface-dev-sessions "$@"
+    --aws "http://127.0.0.1:${WXFACE_DEV_MOTO_PORT:-5005}" --table wxface-dev-sessions \
+    --tenant-prefix wxface/dev/wechat-app-tenants/ "$@"

@@ -172,6 +172,7 @@ IDENTITY_KEY_SECRET_ID="${10}"
 RECONCILE_SCHEDULE_GROUP="wxface-dev-reconcile"
 RECONCILE_FUNCTION_ARN="arn:aws:lambda:us-east-1:123456789012:function:reconcile"
 RECONCILE_SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/wxface-dev-scheduler"
+WEBHOOK_QUEUE_URL="$6/123456789012/wxface-dev-tenant-webhooks"
 ENV
 }
 
@@ -196,7 +197,10 @@ start_stack() {
     mkdir -p "$dir"
     # shellcheck disable=SC2046 # one word per line on purpose
     cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness $(function_packages) || return 1
-    start_bg wechat-sim "$dir/sim.log" cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port"
+    # The test app and a second mini-program, the demo tenant (docs/tenants.md).
+    target/debug/wxface-dev sim-config >"$dir/sim.json" || return 1
+    start_bg wechat-sim "$dir/sim.log" cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port" \
+        --config "$dir/sim.json"
     SIM_PID=$BG_PID
     start_bg wechatpay-sim "$dir/pay-sim.log" \
         cargo run -q -p wechatpay-sim -- --listen "127.0.0.1:$pay_port"
@@ -206,7 +210,8 @@ start_stack() {
     cargo run -q -p wxface-harness --bin wxface-dev -- setup --aws "$moto" \
         --table "$STACK_TABLE" --app-secret-id "$STACK_APP_SECRET" \
         --token-secret-id "$STACK_TOKEN_SECRET" --merchant-secret-id "$STACK_MERCHANT_SECRET" \
-        --identity-secret-id "${STACK_IDENTITY_SECRET:?start_stack needs STACK_IDENTITY_SECRET}" ||
+        --identity-secret-id "${STACK_IDENTITY_SECRET:?start_stack needs STACK_IDENTITY_SECRET}" \
+        --tenant-prefix "$STACK_APP_SECRET-tenants/" ||
         return 1
     write_functions_env "$dir/functions.env" "$STACK_TABLE" "$STACK_APP_SECRET" \
         "$STACK_TOKEN_SECRET" "http://127.0.0.1:$sim_port" "$moto" "$rust_log" \

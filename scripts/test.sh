@@ -223,6 +223,7 @@ e2e() {
         --functions "http://127.0.0.1:$fn_port/lambda-url" --sim "http://127.0.0.1:$sim_port" \
         --pay-sim "http://127.0.0.1:$pay_port" --receipts "$WORK/receipts.json" \
         --identity-secret-id "wxface/e2e-$$/identity-key" \
+        --tenant-prefix "wxface/e2e-$$/wechat-app-tenants/" \
         --aws "$MOTO_URL" --table "wxface-e2e-sessions-$$" --events "$WORK/events.json" \
         --timeout 300 2>&1 | tee "$LOGS/demo.log"
     local demo_rc=${PIPESTATUS[0]}

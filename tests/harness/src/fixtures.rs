@@ -106,6 +106,31 @@ pub fn mask_id(id: &str) -> String {
         .collect()
 }
 
+/// A mini-program the simulator knows besides its test app: a tenant (docs/api.md §9), with its
+/// own secret, push token and EncodingAESKey.
+pub fn tenant_app(appid: &str, original_id: &str) -> wechat_sim::SimApp {
+    wechat_sim::SimApp {
+        appid: appid.into(),
+        secret: format!("secret-of-{appid}"),
+        push_token: format!("token{}", appid.get(2..8).unwrap_or("x")),
+        encoding_aes_key: format!("{}{}", appid.get(2..).unwrap_or(""), "K".repeat(27)),
+        original_id: original_id.into(),
+        ..wechat_sim::SimApp::test_app()
+    }
+}
+
+/// The tenant of `make dev`, the demo and the two-tenant tests.
+pub fn demo_tenant() -> wechat_sim::SimApp {
+    tenant_app("wxfedcba9876543210", "gh_fedcba987654")
+}
+
+/// The simulator's configuration with the test app and [`demo_tenant`].
+pub fn two_app_sim_config() -> wechat_sim::SimConfig {
+    let mut config = wechat_sim::SimConfig::default();
+    config.apps.push(demo_tenant());
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,3 +113,13 @@ pub fn wechat_secret_id_for(app_secret_id: &str) -> String {
 pub fn identity_secret_json() -> serde_json::Value {
     serde_json::json!({ "identity_key": random_data_key() })
 }
+
+/// A tenant's secret (docs/api.md §9) for `app`: its WeChat credentials and its `identity_key`.
+pub fn tenant_secret_json(app: &wechat_sim::SimApp, identity_key: &str) -> serde_json::Value {
+    serde_json::json!({
+        "appsecret": app.secret,
+        "push_token": app.push_token,
+        "encoding_aes_key": app.encoding_aes_key,
+        "identity_key": identity_key,
+    })
+}

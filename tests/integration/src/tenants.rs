@@ -28,17 +28,7 @@ pub struct Tenants {
     pub prefix: String,
 }
 
-/// A mini-program the simulator knows, other than the test app.
-pub fn sim_app(appid: &str, original_id: &str) -> SimApp {
-    SimApp {
-        appid: appid.into(),
-        secret: format!("secret-of-{appid}"),
-        push_token: format!("token{}", &appid[2..8]),
-        encoding_aes_key: format!("{}{}", &appid[2..], "K".repeat(27)),
-        original_id: original_id.into(),
-        ..SimApp::test_app()
-    }
-}
+pub use wxface_harness::fixtures::tenant_app as sim_app;
 
 impl Tenants {
     /// A deployment serving A and B; B has `b_daily_limit`. `more` are
@@ -53,7 +43,7 @@ impl Tenants {
         tweak: impl FnOnce(&mut wxface::config::Settings),
     ) -> Self {
         let a = SimApp::test_app();
-        let b = sim_app("wxfedcba9876543210", "gh_fedcba987654");
+        let b = wxface_harness::fixtures::demo_tenant();
         let prefix = format!("{}/", unique_name("wxface/test/tenants"));
         let mut apps = vec![a.clone(), b.clone()];
         apps.extend(more.iter().cloned());
@@ -85,12 +75,7 @@ impl Tenants {
     /// Onboards `app` with `extra` fields in its secret (a webhook, a limit).
     pub async fn add_with(&self, app: &SimApp, extra: Value) {
         let sm = aws_sdk_secretsmanager::Client::new(&self.w.aws);
-        let mut json = json!({
-            "appsecret": app.secret,
-            "push_token": app.push_token,
-            "encoding_aes_key": app.encoding_aes_key,
-            "identity_key": B_IDENTITY_KEY,
-        });
+        let mut json = secrets::tenant_secret_json(app, B_IDENTITY_KEY);
         for (k, v) in extra.as_object().into_iter().flatten() {
             json[k] = v.clone();
         }

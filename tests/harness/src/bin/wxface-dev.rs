@@ -19,18 +19,22 @@ const USAGE: &str = "\
 usage:
   wxface-dev setup    [--aws URL] [--table NAME] [--app-secret-id ID] [--token-secret-id ID]
                       [--wechat-secret-id ID] [--merchant-secret-id ID] [--identity-secret-id ID]
-                      [--stack-secrets yes]
+                      [--stack-secrets yes] [--tenant-prefix PREFIX]
       Creates the sessions table (from template.yaml), the app secret (the simulator's first
       app, a fresh data_key and receipt key), its WeChat credentials secret (default: the app
       secret's id + -credentials), the access-token secret (no value) and the identity
       secret (a fresh identity_key). Idempotent. --stack-secrets yes: the table and secrets are a deployed stack's; only the
-      secrets' values are put.
+      secrets' values are put. --tenant-prefix: also the demo tenant's
+      secret PREFIX<appid> (its credentials, a fresh identity_key) and its token secret.
+  wxface-dev sim-config
+      Prints the WeChat simulator's configuration with the test app and the demo tenant
+      (wechat-sim --config), as make dev and the e2e start it.
   wxface-dev api-front [--functions URL] [--listen ADDR]
       An HTTP API-shaped front (the routes of docs/api.md §1, 404 for anything else, 403 for an
       unsigned GET /lookup) at ADDR (default 127.0.0.1:9001), forwarding to the function URLs.
   wxface-dev demo     [--functions URL] [--api URL] [--sim URL] [--timeout SECS]
                       [--receipts FILE] [--aws URL] [--identity-secret-id ID]
-                      [--table NAME [--events FILE]] [--reconcile URL]
+                      [--table NAME [--events FILE]] [--reconcile URL] [--tenant-prefix PREFIX]
       Walks v2, v1, v1 by push and the kiosk against a running stack, the business backend
       checking each receipt; exits 1 if a step fails. --api: through an HTTP API at URL (its
       routes, docs/api.md §1) instead of the function URLs. The backend's identity_key comes
@@ -39,6 +43,8 @@ usage:
       sessions, from the table's stream through publish-events to an SQS queue (--events:
       where to write them, for the PII scan). --reconcile: the Lambda invoke URL of reconcile,
       for the server's own check (default: cargo lambda watch's, beside --functions).
+      --tenant-prefix: also a verification by the demo tenant (docs/api.md §9), whose
+      identity_key comes from its secret PREFIX<appid> at --aws.
   wxface-dev manifest [--check-env FILE]
       Prints the function manifest (routes, environment, secrets, table items, grants,
       upstreams of each function) as JSON, for the deploy test. --check-env: instead, checks
@@ -134,6 +140,7 @@ async fn main() -> ExitCode {
             "merchant-secret-id",
             "identity-secret-id",
             "stack-secrets",
+            "tenant-prefix",
         ],
         "demo" => &[
             "functions",
@@ -147,6 +154,7 @@ async fn main() -> ExitCode {
             "table",
             "events",
             "reconcile",
+            "tenant-prefix",
         ],
         "scan-pii" => &["aws", "logs", "receipts", "events"],
         "soak" => &[
@@ -172,6 +180,7 @@ async fn main() -> ExitCode {
         ],
         "api-front" => &["functions", "listen"],
         "manifest" => &["check-env"],
+        "sim-config" => &[],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -189,6 +198,14 @@ async fn main() -> ExitCode {
         Ok(f) if cmd == "cold-start" => cold_start(&f).await,
         Ok(f) if cmd == "api-front" => api_front(&f).await,
         Ok(f) if cmd == "manifest" => manifest(&f),
+        Ok(_) if cmd == "sim-config" => {
+            let config = fixtures::two_app_sim_config();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config).unwrap_or_default()
+            );
+            Ok(())
+        }
         Ok(f) => soak(&f).await,
     };
     match result {
@@ -315,6 +332,20 @@ async fn setup(flags: &HashMap<String, String>) -> Result<(), Failure> {
         kiosk::PARTNER_DEVICE_ID
     );
     ensure_secret(&merchant_secret_id, Some(&merchant), &created).await?;
+    if let Some(prefix) = flags.get("tenant-prefix") {
+        // A second mini-program served by the same functions (docs/api.md §9).
+        let tenant = fixtures::demo_tenant();
+        let name = format!("{prefix}{}", tenant.appid);
+        let key = secrets::identity_secret_json()["identity_key"].clone();
+        let value = secrets::tenant_secret_json(&tenant, key.as_str().unwrap_or_default());
+        let created = format!(
+            "(tenant {}: its credentials and identity_key)",
+            tenant.appid
+        );
+        ensure_secret(&name, Some(&value.to_string()), &created).await?;
+        let token = format!("{name}/access-token");
+        ensure_secret(&token, None, "with no value (the functions fill it)").await?;
+    }
     Ok(())
 }
 
@@ -547,6 +578,9 @@ async fn soak(flags: &HashMap<String, String>) -> Result<(), Failure> {
 const DEV_EVENT_BUS: &str = "wxface-dev-events";
 
 struct Demo {
+    /// The Referer WeChat adds to the requests of the mini-program playing now (none: a page
+    /// outside WeChat, which the deployment's own mini-program stands for).
+    referer: Option<String>,
     /// The business backend's copy of the deployment's identity_key.
     identity_key: wxface::domain::receipt::IdentityKey,
     http: reqwest::Client,
@@ -632,6 +666,7 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     let identity_key = wxface::domain::receipt::IdentityKey::from_base64(&identity_key_b64)
         .map_err(|e| format!("{identity_secret_id}: {e}"))?;
     let mut demo = Demo {
+        referer: None,
         identity_key,
         http,
         front: match flags.get("api") {
@@ -665,6 +700,9 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     demo.kiosk(&pay_sim_url, fixtures::person(6)).await?;
     demo.partner_kiosk(&pay_sim_url, fixtures::person(7))
         .await?;
+    if let Some(prefix) = flags.get("tenant-prefix") {
+        demo.tenant(&sm, prefix, fixtures::person(2)).await?;
+    }
     if let (Some(aws), Some(table)) = (flags.get("aws"), flags.get("table")) {
         demo.events(aws, table, flags.get("events")).await?;
     }
@@ -684,7 +722,7 @@ async fn demo(flags: &HashMap<String, String>) -> Result<(), Failure> {
     }
     println!();
     println!(
-        "demo: OK: v2, v1, a failed v2, v2 finished by the server alone, v1 by WeChat's push and a kiosk real-name lookup, direct and for a hospital (partner mode), end to end in {:.1} s",
+        "demo: OK: v2, v1, a failed v2, v2 finished by the server alone, v1 by WeChat's push, a kiosk real-name lookup, direct and for a hospital (partner mode), and a second mini-program (with --tenant-prefix), end to end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -788,6 +826,9 @@ impl Demo {
             .header("content-type", "application/json");
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
+        }
+        if let Some(referer) = &self.referer {
+            req = req.header("referer", referer);
         }
         let resp = req
             .body(body.to_string())
@@ -1078,11 +1119,15 @@ impl Demo {
             }
             println!("    SQS ← {}", shorten_secrets(d));
         }
+        let of_tenants = (seen.values())
+            .filter(|d| d["appid"] != self.appid.as_str())
+            .count();
         println!(
-            "    ✔ {} events received ({} distinct event_id), one for each of the {} finished sessions",
+            "    ✔ {} events received ({} distinct event_id): one for each of the {} finished sessions of {}, and {of_tenants} of the tenant's",
             events.len(),
             seen.len(),
-            self.receipts.len()
+            self.receipts.len(),
+            self.appid
         );
         if let Some(path) = out {
             let text = serde_json::to_string(&events).unwrap_or_default();
@@ -1140,6 +1185,74 @@ impl Demo {
         self.verify(&openid, person, &out_seq_no, vr, flow, "verified")
             .await?;
         println!("    ✔ {flow}: verified");
+        Ok(())
+    }
+
+    /// A second mini-program served by the same functions (a tenant, docs/api.md §9): its
+    /// pages name it in WeChat's Referer, its login codes are its own, its receipt carries its
+    /// appid and the hash under its identity_key; its code on the other's pages is refused.
+    async fn tenant(
+        &mut self,
+        sm: &aws_sdk_secretsmanager::Client,
+        prefix: &str,
+        person: fixtures::Person,
+    ) -> Result<(), String> {
+        let tenant = fixtures::demo_tenant();
+        let name = format!("{prefix}{}", tenant.appid);
+        let key = (secrets::get_secret(sm, &name).await.ok().flatten())
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|v| v["identity_key"].as_str().map(str::to_owned))
+            .ok_or_else(|| format!("no tenant secret {name} (run setup with --tenant-prefix)"))?;
+        let key = wxface::domain::receipt::IdentityKey::from_base64(&key)
+            .map_err(|e| format!("{name}: {e}"))?;
+        println!(
+            "\n=== a second mini-program (tenant {}) on the same functions ===",
+            tenant.appid
+        );
+        let referer = format!(
+            "https://servicewechat.com/{}/0/page-frame.html",
+            tenant.appid
+        );
+        let own = (
+            std::mem::replace(&mut self.appid, tenant.appid.clone()),
+            std::mem::replace(&mut self.identity_key, key),
+            self.referer.replace(referer),
+            self.receipts.len(),
+        );
+        let run = self.mini_program("v2", person).await;
+        let refused = self.foreign_code_refused(&own.0).await;
+        (self.appid, self.identity_key, self.referer) = (own.0, own.1, own.2);
+        // The interop tests check the own mini-program's receipts (its audience and key).
+        self.receipts.truncate(own.3);
+        run.and(refused)
+    }
+
+    /// The tenant's login code sent from the own mini-program's pages: `401 invalid_code`.
+    async fn foreign_code_refused(&mut self, own_appid: &str) -> Result<(), String> {
+        let code = self.login("o-demo-tenant-x").await?;
+        let url = self.front.url("issue-key", "/");
+        let own_pages = format!("https://servicewechat.com/{own_appid}/0/page-frame.html");
+        self.step(&format!(
+            "POST {url} from {own_appid}'s pages with the tenant's code"
+        ));
+        let p = fixtures::person(3);
+        let body = json!({"code": code, "name": p.name, "id_card_number": p.id_card_number});
+        let resp = (self.http.post(&url))
+            .header("referer", own_pages)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().await.unwrap_or_default();
+        println!("    response: {status} {}", answer["error"]["code"]);
+        if (status, answer["error"]["code"].as_str()) != (401, Some("invalid_code")) {
+            return Err(format!(
+                "a tenant's code on another's pages: {status} {answer}"
+            ));
+        }
+        println!("    ✔ refused: each mini-program's codes are exchanged with its own secret");
         Ok(())
     }
 
