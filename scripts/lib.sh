@@ -197,10 +197,12 @@ start_stack() {
     mkdir -p "$dir"
     # shellcheck disable=SC2046 # one word per line on purpose
     cargo build -q -p wechat-sim -p wechatpay-sim -p wxface-harness $(function_packages) || return 1
-    # The test app and a second mini-program, the demo tenant (docs/tenants.md).
-    target/debug/wxface-dev sim-config >"$dir/sim.json" || return 1
+    # The test app and a second mini-program, the demo tenant (docs/tenants.md). Not in LOGDIR:
+    # it holds their secrets, and the PII scan reads every log.
+    local sim_config="$WXFACE_ROOT/target/wechat-sim-two-apps.json"
+    target/debug/wxface-dev sim-config >"$sim_config" || return 1
     start_bg wechat-sim "$dir/sim.log" cargo run -q -p wechat-sim -- --listen "127.0.0.1:$sim_port" \
-        --config "$dir/sim.json"
+        --config "$sim_config"
     SIM_PID=$BG_PID
     start_bg wechatpay-sim "$dir/pay-sim.log" \
         cargo run -q -p wechatpay-sim -- --listen "127.0.0.1:$pay_port"

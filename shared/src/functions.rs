@@ -169,8 +169,11 @@ impl Function {
                 ("dynamodb:PutItem", "t#*#session#*"),
                 ("dynamodb:UpdateItem", "rate#issue-key#*"),
                 ("dynamodb:UpdateItem", "t#*#rate#issue-key#*"),
-                // A tenant's daily_limit (the own mini-program has none).
+                // A tenant's daily_limit (the own mini-program has none): the day's count, and
+                // each counted call's marker.
                 ("dynamodb:UpdateItem", "t#*#rate#day#*"),
+                ("dynamodb:PutItem", "t#*#rate#day#*"),
+                ("dynamodb:DeleteItem", "t#*#rate#day#*"),
             ],
             Self::VerifyResult | Self::EventCallback => &[
                 ("dynamodb:GetItem", "session#*"),
@@ -301,6 +304,8 @@ pub enum Target {
     TenantSecrets,
     /// The tenants' access-token secrets: `<stack>/tenants/*/access-token-*`.
     TenantTokens,
+    /// The tenants' webhooks: `<stack>/tenants/*/webhook-*`.
+    TenantWebhooks,
     /// Every resource: for an action IAM cannot narrow (ListSecrets).
     Everything,
 }
@@ -396,7 +401,11 @@ impl Function {
             ],
             Self::DeliverWebhooks => &[
                 TENANT_GRANTS[0],
-                TENANT_GRANTS[1],
+                // The tenants' webhooks, not their credentials.
+                Grant {
+                    action: "secretsmanager:GetSecretValue",
+                    on: Target::TenantWebhooks,
+                },
                 // Its event source mapping reads the queue as the function's role.
                 Grant {
                     action: "sqs:ReceiveMessage",

@@ -369,15 +369,18 @@ def policy_targets(stack, aws):
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
             ":schedule/${AWS::StackName}-reconcile/*"
         )}),
-        # The tenants' secrets (docs/api.md §9): the stack's prefix, and ListSecrets on "*".
-        "tenant_secrets": stack.resolve({"Fn::Sub": (
-            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
-            ":secret:${AWS::StackName}/tenants/*"
-        )}),
-        "tenant_tokens": stack.resolve({"Fn::Sub": (
-            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
-            ":secret:${AWS::StackName}/tenants/*/access-token-*"
-        )}),
+        # The tenants' secrets (docs/api.md §9) under the stack's prefix, and ListSecrets on "*".
+        **{
+            name: stack.resolve({"Fn::Sub": (
+                "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+                ":secret:${AWS::StackName}/tenants/" + pattern
+            )})
+            for name, pattern in (
+                ("tenant_secrets", "*"),
+                ("tenant_tokens", "*/access-token-*"),
+                ("tenant_webhooks", "*/webhook-*"),
+            )
+        },
         "*": "*",
     }
     for lid, r in stack.t["Resources"].items():

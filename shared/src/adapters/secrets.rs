@@ -11,7 +11,9 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{AppSecrets, IdentitySecret, MerchantSecrets, TenantSecret, WeChatCredentials};
+use crate::config::{
+    AppSecrets, IdentitySecret, MerchantSecrets, TenantSecret, WeChatCredentials, Webhook,
+};
 use crate::domain::AppId;
 use crate::error::{ConfigError, WeChatError};
 use crate::ports::{
@@ -40,7 +42,8 @@ from_json_secret!(
     WeChatCredentials,
     IdentitySecret,
     MerchantSecrets,
-    TenantSecret
+    TenantSecret,
+    Webhook
 );
 
 /// How a [`CachedSecret`] reads its secret's text (`None`: it has no value).
@@ -235,24 +238,32 @@ impl IdentityKeySource for TenantSecrets {
     }
 }
 
-/// The tenants' directory (docs/api.md §9): the appids that have a secret
-/// named `<prefix><appid>`. Read like a secret (by [`SecretListing`]) and
-/// cached on the same TTL, so an appid that is no tenant's is refused
-/// without a call to AWS.
+/// The tenants' directory (docs/api.md §9), from the names of the secrets
+/// under the prefix: the appids with a secret `<prefix><appid>` (the
+/// tenants), and those with `<prefix><appid>/webhook`. Read like a secret (by
+/// [`SecretListing`]) and cached on the same TTL, so an appid that is no
+/// tenant's is refused without a call to AWS.
 #[derive(Debug, Default)]
-pub struct TenantIds(pub BTreeSet<AppId>);
+pub struct TenantIds {
+    pub tenants: BTreeSet<AppId>,
+    pub webhooks: BTreeSet<AppId>,
+}
 
 impl FromSecret for TenantIds {
     /// `json`: the secret names under `prefix`, as [`SecretListing`] reads them.
     fn from_secret(prefix: &str, json: &str) -> Result<Self, ConfigError> {
         let names: Vec<String> = crate::config::secret_json(prefix, json)?;
-        Ok(Self(
-            names
-                .iter()
-                .filter_map(|n| n.strip_prefix(prefix))
-                .filter_map(|appid| AppId::parse(appid).ok())
-                .collect(),
-        ))
+        let mut ids = Self::default();
+        for rest in names.iter().filter_map(|n| n.strip_prefix(prefix)) {
+            let (appid, set) = match rest.strip_suffix("/webhook") {
+                Some(appid) => (appid, &mut ids.webhooks),
+                None => (rest, &mut ids.tenants),
+            };
+            if let Ok(appid) = AppId::parse(appid) {
+                set.insert(appid);
+            }
+        }
+        Ok(ids)
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use crate::adapters::secrets::{SecretListing, TenantIds, TenantSecrets};
 use crate::adapters::wechat::WeChatHttp;
 use crate::adapters::{CachedSecret, DynamoStore, SecretsTokenVault};
-use crate::config::{Settings, TenantSecret, Webhook};
+use crate::config::{Settings, Webhook};
 use crate::domain::{AppId, Clock};
 use crate::error::ConfigError;
 use crate::ports::{AppSecretsSource, TenantWebhooks};
@@ -103,7 +103,7 @@ impl TenantRegistry {
 #[async_trait]
 impl Tenants for TenantRegistry {
     async fn services(&self, appid: &AppId) -> Result<Option<Arc<Services>>, ServiceError> {
-        if !self.directory.get().await?.0.contains(appid) {
+        if !self.directory.get().await?.tenants.contains(appid) {
             return Ok(None);
         }
         let mut built = self.built.lock().await;
@@ -115,14 +115,14 @@ impl Tenants for TenantRegistry {
 }
 
 /// deliver-webhooks' view of the tenants: each one's webhook, from its
-/// secret, found through the same cached directory.
+/// secret `<prefix><appid>/webhook`, found through the same cached directory.
 pub struct TenantWebhookDirectory {
     prefix: String,
     sm: aws_sdk_secretsmanager::Client,
     ttl: std::time::Duration,
     stale: std::time::Duration,
     directory: CachedSecret<TenantIds>,
-    secrets: Mutex<HashMap<AppId, Arc<CachedSecret<TenantSecret>>>>,
+    secrets: Mutex<HashMap<AppId, Arc<CachedSecret<Webhook>>>>,
 }
 
 impl TenantWebhookDirectory {
@@ -145,17 +145,17 @@ impl TenantWebhookDirectory {
 #[async_trait]
 impl TenantWebhooks for TenantWebhookDirectory {
     async fn webhook(&self, appid: &AppId) -> Result<Option<Webhook>, ConfigError> {
-        if !self.directory.get().await?.0.contains(appid) {
+        if !self.directory.get().await?.webhooks.contains(appid) {
             return Ok(None);
         }
         let secret = {
             let mut secrets = self.secrets.lock().await;
             let entry = secrets.entry(appid.clone()).or_insert_with(|| {
-                let id = format!("{}{appid}", self.prefix);
+                let id = format!("{}{appid}/webhook", self.prefix);
                 Arc::new(CachedSecret::new(self.sm.clone(), id, self.ttl, self.stale))
             });
             entry.clone()
         };
-        Ok(secret.get().await?.webhook.clone())
+        Ok(Some(secret.get().await?.as_ref().clone()))
     }
 }

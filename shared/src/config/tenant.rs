@@ -21,16 +21,37 @@ pub struct TenantSecret {
     pub identity: Arc<IdentitySecret>,
     /// issue-key calls (sessions started) allowed per UTC day; `None`: no limit.
     pub daily_limit: Option<u32>,
-    /// Where the tenant's events are POSTed, signed (deliver-webhooks).
-    pub webhook: Option<Webhook>,
 }
 
-/// A tenant's signed webhook: its receiver, and the secrets each delivery is
-/// signed with (several while the receiver rotates its secret).
-#[derive(Clone, Debug)]
+/// A tenant's signed webhook (`<TENANT_SECRET_PREFIX><appid>/webhook`, apart
+/// from its credentials: only deliver-webhooks reads it, and a mistake in it
+/// never stops the tenant's verifications): its receiver, and the secrets
+/// each delivery is signed with (several while the receiver rotates its).
+#[derive(Clone)]
 pub struct Webhook {
     pub url: String,
     pub secrets: Vec<WebhookSecret>,
+}
+
+/// The URL may carry the receiver's own token: neither is shown.
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// HTTPS, or plain HTTP to this machine only (tests, a local receiver): a
+/// delivery carries an openid and a receipt.
+fn receiver_url(url: &str) -> bool {
+    let local = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+    ];
+    url.starts_with("https://") || local.iter().any(|l| url.starts_with(l))
 }
 
 #[derive(Deserialize)]
@@ -39,7 +60,6 @@ struct Raw {
     credentials: RawWeChatCredentials,
     identity_key: Option<String>,
     daily_limit: Option<u32>,
-    webhook: Option<RawWebhook>,
 }
 
 #[derive(Deserialize)]
@@ -50,19 +70,20 @@ struct RawWebhook {
 }
 
 impl Webhook {
-    fn from_raw(secret_id: &str, raw: RawWebhook) -> Result<Self, ConfigError> {
+    pub fn from_json(secret_id: &str, json: &str) -> Result<Self, ConfigError> {
+        let raw: RawWebhook = super::secret_json(secret_id, json)?;
         let field = super::field_error(secret_id);
         let url = raw
             .url
-            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-            .ok_or_else(|| field("webhook.url", "must be an http(s) URL"))?;
+            .filter(|u| receiver_url(u))
+            .ok_or_else(|| field("url", "must be an https:// URL"))?;
         let secrets = (raw.secrets.iter())
             .map(|s| WebhookSecret::parse(s))
             .collect::<Option<Vec<_>>>()
             .filter(|s| (1..=3).contains(&s.len()))
             .ok_or_else(|| {
                 field(
-                    "webhook.secrets",
+                    "secrets",
                     "must be 1-3 secrets, each whsec_ and the base64 of 24-64 bytes",
                 )
             })?;
@@ -77,10 +98,6 @@ impl TenantSecret {
             credentials: Arc::new(WeChatCredentials::from_raw(secret_id, raw.credentials)?),
             identity: Arc::new(IdentitySecret::from_field(secret_id, raw.identity_key)?),
             daily_limit: raw.daily_limit,
-            webhook: raw
-                .webhook
-                .map(|w| Webhook::from_raw(secret_id, w))
-                .transpose()?,
         })
     }
 }
@@ -109,20 +126,7 @@ mod tests {
         assert_eq!(t.daily_limit, Some(500));
         let shown = format!("{t:?}");
         assert!(!shown.contains("s3cr3t") && !shown.contains(KEY), "{shown}");
-        let hook = r#""webhook":{"url":"https://h.example/w","secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}"#;
-        let with = format!(r#"{{"appsecret":"s","identity_key":"{KEY}",{hook}}}"#);
-        let t = TenantSecret::from_json("t", &with).unwrap();
-        assert_eq!(
-            t.webhook.as_ref().map(|w| w.url.as_str()),
-            Some("https://h.example/w")
-        );
-        assert!(!format!("{t:?}").contains("MfKQ9r8"));
         for (bad, field) in [
-            (
-                with.replace("https://h.example/w", "ftp://x"),
-                "webhook.url",
-            ),
-            (with.replace("whsec_", "wh_"), "webhook.secrets"),
             (format!(r#"{{"identity_key":"{KEY}"}}"#), "appsecret"),
             (r#"{"appsecret":"s"}"#.to_owned(), "identity_key"),
             (
@@ -131,6 +135,40 @@ mod tests {
             ),
         ] {
             let e = TenantSecret::from_json("t", &bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_is_https_and_whsec_secrets_and_shows_neither() {
+        let ok =
+            r#"{"url":"https://h.example/w","secrets":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}"#;
+        let w = Webhook::from_json("t/wx1/webhook", ok).unwrap();
+        assert_eq!(
+            (w.url.as_str(), w.secrets.len()),
+            ("https://h.example/w", 1)
+        );
+        let shown = format!("{w:?}");
+        assert!(
+            !shown.contains("h.example") && !shown.contains("MfKQ9r8"),
+            "{shown}"
+        );
+        assert!(
+            Webhook::from_json("t", &ok.replace("https://h.example", "http://127.0.0.1:9")).is_ok()
+        );
+        for (bad, field) in [
+            (ok.replace("https://h.example/w", "ftp://x"), "url"),
+            (
+                ok.replace("https://h.example/w", "http://h.example/w"),
+                "url",
+            ),
+            (ok.replace("whsec_", "wh_"), "secrets"),
+            (
+                r#"{"url":"https://h.example/w","secrets":[]}"#.to_owned(),
+                "secrets",
+            ),
+        ] {
+            let e = Webhook::from_json("t", &bad).unwrap_err().to_string();
             assert!(e.contains(field), "{bad}: {e}");
         }
     }

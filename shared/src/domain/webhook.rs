@@ -76,17 +76,19 @@ impl Answer {
 
 /// Seconds before the next try after the `receive`-th (1-based) failed
 /// one: Standard Webhooks' schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h),
-/// then 12 h (SQS's longest delay) until the queue's retries run out (about
-/// 46 h in all, docs/api.md §9). A receiver's `Retry-After` is honoured
-/// within the same bounds.
+/// then just under 12 h (SQS refuses a visibility past 12 h from the
+/// message's receipt, which was a moment ago) until the queue's 10 tries
+/// are spent: about 53 h of tries (docs/api.md §9). A receiver's
+/// `Retry-After` may ask for longer, never for sooner: a `Retry-After: 1`
+/// must not spend every try within seconds.
 pub fn retry_delay(receive: u32, retry_after: Option<u64>) -> u64 {
     const SCHEDULE: [u64; 6] = [5, 300, 1_800, 7_200, 18_000, 36_000];
-    const MAX: u64 = 43_200;
+    const MAX: u64 = 42_900;
     let scheduled = SCHEDULE
         .get(receive.saturating_sub(1) as usize)
         .copied()
         .unwrap_or(MAX);
-    retry_after.map_or(scheduled, |r| r.clamp(1, MAX))
+    retry_after.map_or(scheduled, |r| r.clamp(scheduled, MAX.max(scheduled)))
 }
 
 #[cfg(test)]
@@ -130,13 +132,23 @@ mod tests {
         for s in [301, 400, 404, 429, 500, 503] {
             assert_eq!(Answer::of_status(s), Answer::Retry, "{s}");
         }
+        // The waits between the queue's 10 tries: more than a day in all.
         let delays: Vec<u64> = (1..=9).map(|r| retry_delay(r, None)).collect();
         assert_eq!(
             delays,
-            [5, 300, 1800, 7200, 18000, 36000, 43200, 43200, 43200]
+            [5, 300, 1800, 7200, 18000, 36000, 42900, 42900, 42900]
         );
-        assert!(delays.iter().sum::<u64>() >= 24 * 3600);
+        assert!(delays.iter().sum::<u64>() >= 2 * 24 * 3600);
+        assert!(
+            delays.iter().all(|&d| d < 43_200),
+            "SQS refuses 12 h and more"
+        );
         assert_eq!(retry_delay(1, Some(60)), 60);
-        assert_eq!(retry_delay(1, Some(10_000_000)), 43_200);
+        assert_eq!(
+            retry_delay(3, Some(1)),
+            1800,
+            "never sooner than the schedule"
+        );
+        assert_eq!(retry_delay(1, Some(10_000_000)), 42_900);
     }
 }

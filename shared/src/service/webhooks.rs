@@ -204,6 +204,7 @@ async fn again(svc: &WebhookServices, queued: &Queued, retry_after: Option<u64>)
     let secs = retry_delay(queued.receive_count, retry_after);
     if let Err(e) = svc.queue.retry_in(&queued.receipt_handle, secs).await {
         warn!(event = "webhook_backoff_unset", detail = %e, "the next try comes after the queue's visibility timeout");
+        metrics::webhook("backoff_unset");
     }
     "retry"
 }

@@ -228,6 +228,26 @@ impl EventPath {
         &self.queue_url
     }
 
+    /// The next message of the consumer queue as Lambda's SQS event of one record (left on the
+    /// queue, invisible for its visibility timeout); `None` when it is empty.
+    pub async fn receive_one(&self) -> Result<Option<Value>, String> {
+        let r = aws_json(
+            &self.endpoint,
+            "sqs",
+            "AmazonSQS.ReceiveMessage",
+            json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 1,
+                   "AttributeNames": ["ApproximateReceiveCount"]}),
+        )
+        .await?;
+        Ok(r["Messages"].as_array().and_then(|m| m.first()).map(|m| {
+            json!({"Records": [{
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
+                "eventSource": "aws:sqs",
+            }]})
+        }))
+    }
+
     /// Lambda's SQS event source mapping, one message per invocation (BatchSize 1), until the
     /// queue is empty: a message the function reports as failed is handed over again, as SQS
     /// would once its backoff has passed (made visible at once: the test does not wait hours).
@@ -239,24 +259,11 @@ impl EventPath {
     {
         let mut invocations = 0;
         loop {
-            let r = aws_json(
-                &self.endpoint,
-                "sqs",
-                "AmazonSQS.ReceiveMessage",
-                json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 1,
-                       "AttributeNames": ["ApproximateReceiveCount"]}),
-            )
-            .await?;
-            let Some(m) = r["Messages"].as_array().and_then(|m| m.first()).cloned() else {
+            let Some(event) = self.receive_one().await? else {
                 return Ok(invocations);
             };
             invocations += 1;
-            let handle = m["ReceiptHandle"].clone();
-            let event = json!({"Records": [{
-                "messageId": m["MessageId"], "receiptHandle": handle, "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
-                "eventSource": "aws:sqs",
-            }]});
+            let handle = event["Records"][0]["receiptHandle"].clone();
             let failed = match invoke(event).await {
                 Err(_) => true,
                 Ok(a) => a["batchItemFailures"]

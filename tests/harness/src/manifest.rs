@@ -47,6 +47,7 @@ fn function(f: Function) -> Value {
                 Target::Resource(id) => id.to_owned(),
                 Target::TenantSecrets => "tenant_secrets".to_owned(),
                 Target::TenantTokens => "tenant_tokens".to_owned(),
+                Target::TenantWebhooks => "tenant_webhooks".to_owned(),
                 Target::Everything => "*".to_owned(),
             };
             json!({"action": g.action, "on": on})

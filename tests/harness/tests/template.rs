@@ -84,6 +84,7 @@ const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryReco
 /// them: the only wildcards a Secrets Manager resource may hold, within the stack's own prefix.
 const TENANT_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/tenants/*";
 const TENANT_TOKENS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/tenants/*/access-token-*";
+const TENANT_WEBHOOKS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/tenants/*/webhook-*";
 
 /// The manifest's target of a statement's resources, for the tenants' grants: `None` for any
 /// other resource.
@@ -91,6 +92,7 @@ fn tenant_target(s: &Statement) -> Option<Target> {
     match string_list(&s.body["Resource"]).as_slice() {
         [r] if r == TENANT_SECRETS => Some(Target::TenantSecrets),
         [r] if r == TENANT_TOKENS => Some(Target::TenantTokens),
+        [r] if r == TENANT_WEBHOOKS => Some(Target::TenantWebhooks),
         [r] if r == "*" && string_list(&s.body["Action"]) == ["secretsmanager:ListSecrets"] => {
             Some(Target::Everything)
         }

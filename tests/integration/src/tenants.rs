@@ -66,30 +66,35 @@ impl Tenants {
         t
     }
 
-    /// Onboards `app` as a tenant: its secret, and its (empty) token secret.
+    /// Onboards `app` as a tenant: its secret (with `daily_limit`), and its (empty) token secret.
     pub async fn add(&self, app: &SimApp, daily_limit: Option<u32>) {
-        let extra = daily_limit.map_or(json!({}), |l| json!({ "daily_limit": l }));
-        self.add_with(app, extra).await;
-    }
-
-    /// Onboards `app` with `extra` fields in its secret (a webhook, a limit).
-    pub async fn add_with(&self, app: &SimApp, extra: Value) {
-        let sm = aws_sdk_secretsmanager::Client::new(&self.w.aws);
         let mut json = secrets::tenant_secret_json(app, B_IDENTITY_KEY);
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            json[k] = v.clone();
+        if let Some(limit) = daily_limit {
+            json["daily_limit"] = json!(limit);
         }
         let name = format!("{}{}", self.prefix, app.appid);
-        let text = json.to_string();
-        secrets::create_secret(&sm, &name, Some(&text))
-            .await
-            .expect("tenant secret");
-        // Created now, or there already: either way it holds `json` after this.
-        let put = sm.put_secret_value().secret_id(&name).secret_string(text);
-        put.send().await.expect("tenant secret's value");
+        self.put(&name, &json).await;
+        let sm = aws_sdk_secretsmanager::Client::new(&self.w.aws);
         secrets::create_secret(&sm, &format!("{name}/access-token"), None)
             .await
             .expect("tenant token secret");
+    }
+
+    /// Sets `app`'s webhook (its secret `<prefix><appid>/webhook`): `{"url", "secrets"}`.
+    pub async fn set_webhook(&self, app: &SimApp, webhook: Value) {
+        let name = format!("{}{}/webhook", self.prefix, app.appid);
+        self.put(&name, &webhook).await;
+    }
+
+    /// Secret `name` holds `value` after this (created now, or there already).
+    async fn put(&self, name: &str, value: &Value) {
+        let sm = aws_sdk_secretsmanager::Client::new(&self.w.aws);
+        let text = value.to_string();
+        secrets::create_secret(&sm, name, Some(&text))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let put = sm.put_secret_value().secret_id(name).secret_string(text);
+        put.send().await.unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 
     /// A request to `f` as mini-program `appid`'s pages send it: WeChat's Referer.

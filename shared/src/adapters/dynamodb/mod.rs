@@ -10,13 +10,16 @@
 //! | `authinfo#<sha256>`             | a cached kiosk authinfo                | kiosk.rs    |
 //! | `audit#<random>`                | one kiosk real-name lookup             | kiosk.rs    |
 //! | `usage#<yyyy-mm-dd>`            | final statuses counted that day        | sessions.rs |
+//! | `t#<appid>#rate#day#<day>[#<token>]` | a tenant's sessions started that day, and each one's marker | day.rs |
 //! | `t#<appid>#…`                   | a tenant's sessions, verify_results, rate windows, daily count, usage, lease | (scope) |
 //! | `t#<appid>#webhook#disabled`    | its receiver said 410 (that URL's hash)  | webhook.rs  |
 
+mod day;
 mod kiosk;
 mod lease;
 mod sessions;
 pub mod stream;
+mod transact;
 mod webhook;
 
 use std::collections::HashMap;

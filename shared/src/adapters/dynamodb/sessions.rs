@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use super::transact::Transacted;
 use super::{DynamoStore, Item, Reader, Written, conditional, n, s, unavailable, write_token};
 use crate::domain::session::RETENTION_SECS;
 use crate::domain::{
@@ -250,30 +251,22 @@ impl DynamoStore {
         token: &str,
         result: &FinalResult,
     ) -> Result<Written, StoreError> {
-        let [a, b] = self.counted_final(out_seq_no, update, values, result)?;
-        let outcome = (self.client.transact_write_items())
-            .transact_items(a)
-            .transact_items(b)
-            .client_request_token(token)
-            .send()
-            .await;
-        let Err(e) = outcome else {
+        let items = self.counted_final(out_seq_no, update, values, result)?;
+        let Transacted::Cancelled(reasons) = self.transact(&items, token).await? else {
             return Ok(Written::Done);
         };
-        let cancelled = e
-            .as_service_error()
-            .is_some_and(|e| e.is_transaction_canceled_exception());
-        if !cancelled {
-            return Err(unavailable(e));
-        }
-        let now = self.item(self.pk(session_pk(out_seq_no))).await?;
+        // The session's condition failed: the item it saw, or (not returned) as it is now.
+        let seen = match reasons.into_iter().next() {
+            Some((_, Some(item))) => Some(item),
+            _ => self.item(self.pk(session_pk(out_seq_no))).await?,
+        };
         let pending = |item: &Item| {
             let status = item.get("status").and_then(|v| v.as_s().ok());
             status.is_some_and(|v| v == "pending")
         };
-        match now {
+        match seen {
             Some(item) if pending(&item) => Err(StoreError::Unavailable(
-                "the final write met another write".into(),
+                "the final write was cancelled, the session still pending".into(),
             )),
             item => Ok(Written::Refused(item)),
         }
@@ -443,8 +436,7 @@ impl SessionStore for DynamoStore {
         window_start: i64,
         limit: u32,
     ) -> Result<Option<IssueSlot>, StoreError> {
-        self.take_slot(Counted::User(openid.clone()), window_start, limit)
-            .await
+        self.take_user_slot(openid, window_start, limit).await
     }
 
     async fn take_day_slot(
@@ -452,10 +444,13 @@ impl SessionStore for DynamoStore {
         day_start: i64,
         limit: u32,
     ) -> Result<Option<IssueSlot>, StoreError> {
-        self.take_slot(Counted::Day, day_start, limit).await
+        self.take_day(day_start, limit).await
     }
 
     async fn give_back_issue_slot(&self, slot: &IssueSlot) -> Result<(), StoreError> {
+        if slot.counted == Counted::Day {
+            return self.give_back_day(slot).await;
+        }
         // Only while the token is in the set: a retried give-back (its answer
         // lost) finds it gone and changes nothing.
         let outcome = self
@@ -475,20 +470,17 @@ impl SessionStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// One call counted in `counted`'s window, below `limit`.
-    async fn take_slot(
+    /// One of the user's calls in the hour from `window_start`, below `limit`.
+    async fn take_user_slot(
         &self,
-        counted: Counted,
+        openid: &OpenId,
         window_start: i64,
         limit: u32,
     ) -> Result<Option<IssueSlot>, StoreError> {
-        // Each call's token joins the window's set, so a retried request
-        // that was counted already is not counted twice.
+        // Each call's token joins the window's set (at most `limit` of them),
+        // so a retried request that was counted already is not counted twice.
         let token = write_token();
-        let kept = match counted {
-            Counted::User(_) => 2 * 3600,
-            Counted::Day => 2 * 86_400,
-        };
+        let counted = Counted::User(openid.clone());
         let outcome = self
             .client
             .update_item()
@@ -502,7 +494,7 @@ impl DynamoStore {
             .expression_attribute_values(":tokens", AttributeValue::Ss(vec![token.clone()]))
             .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":expires_at", n(window_start + kept))
+            .expression_attribute_values(":expires_at", n(window_start + 2 * 3600))
             .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
@@ -520,7 +512,7 @@ impl DynamoStore {
     }
 }
 
-fn rate_pk(counted: &Counted, window_start: i64) -> String {
+pub(super) fn rate_pk(counted: &Counted, window_start: i64) -> String {
     match counted {
         Counted::User(openid) => format!("rate#issue-key#{openid}#{window_start}"),
         Counted::Day => format!("rate#day#{window_start}"),

@@ -341,3 +341,45 @@ async fn a_tenants_push_finalizes_its_own_session_on_its_own_url_only() {
     }
     assert_eq!(t.w.snapshot().await, before);
 }
+
+/// The day's count is one number, and a call whose transaction's answer was lost (the SDK
+/// retries it) is counted once: the limit's last session is still there.
+#[tokio::test]
+async fn a_lost_answer_of_the_days_count_counts_once() {
+    let t = Tenants::start(Some(2), &[]).await;
+    let faults = AwsFaults::start(t.w.moto_url()).await;
+    let svc = t.w.instance_via(faults.url()).await;
+    let b = &t.b;
+    let issue = async |openid: &str, i: usize| {
+        let code = t.w.wx.login(&b.appid, openid).await;
+        let mut body = wxface_tests::world::World::issue_request(&code, person(i));
+        body["flow"] = serde_json::json!("v2");
+        t.post_as(&svc, &b.appid, Function::IssueKey, &body).await
+    };
+    assert_eq!(issue("o-l0", 0).await.status, 200, "warm");
+    faults.inject(
+        "TransactWriteItems",
+        wxface_harness::aws_faults::AwsFault::LostAnswer,
+        1,
+    );
+    let r = issue("o-l1", 1).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(faults.injected().get("lost_answer"), Some(&1));
+    let r = issue("o-l2", 2).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (429, Some("daily_limit_reached")),
+        "{}",
+        r.body
+    );
+    let items = wxface_tests::aws::scan(&t.w.aws, t.w.table()).await;
+    let day = items
+        .iter()
+        .find(|i| {
+            let pk = wxface_tests::aws::pk(i);
+            pk.starts_with(&format!("t#{}#rate#day#", b.appid)) && pk.matches('#').count() == 4
+        })
+        .expect("the day's count");
+    assert_eq!(day["calls"].as_n().map(String::as_str), Ok("2"));
+    assert!(day.get("tokens").is_none(), "one number, no growing set");
+}

@@ -164,8 +164,8 @@ async fn a_receiver_that_fails_then_recovers_gets_each_event_once_signed_under_o
     let (receiver, url) = Receiver::start(&[500, 503]).await;
     let t = Tenants::start(None, &[]).await;
     // During a rotation: the new secret and the old one, each signs.
-    let hook = json!({"webhook": {"url": url, "secrets": [SECRET, OLD_SECRET]}});
-    t.add_with(&t.b, hook).await;
+    let hook = json!({"url": url, "secrets": [SECRET, OLD_SECRET]});
+    t.set_webhook(&t.b, hook).await;
     let mut path = event_path(&t.w).await;
     let seq_b = verified(&t, &t.b, "o-wb").await;
     let _own = verified(&t, &t.a, "o-wa").await;
@@ -199,7 +199,7 @@ async fn a_receiver_that_fails_then_recovers_gets_each_event_once_signed_under_o
 async fn a_410_disables_the_tenants_webhook_until_its_url_changes() {
     let (gone, url) = Receiver::start(&[410]).await;
     let t = Tenants::start(None, &[]).await;
-    t.add_with(&t.b, json!({"webhook": {"url": url, "secrets": [SECRET]}}))
+    t.set_webhook(&t.b, json!({"url": url, "secrets": [SECRET]}))
         .await;
     let mut path = event_path(&t.w).await;
     verified(&t, &t.b, "o-g1").await;
@@ -209,9 +209,29 @@ async fn a_410_disables_the_tenants_webhook_until_its_url_changes() {
     assert_eq!(gone.got().len(), 1, "not sent again after the 410");
     // A new URL: delivered again.
     let (fresh, url) = Receiver::start(&[]).await;
-    t.add_with(&t.b, json!({"webhook": {"url": url, "secrets": [SECRET]}}))
+    t.set_webhook(&t.b, json!({"url": url, "secrets": [SECRET]}))
         .await;
     verified(&t, &t.b, "o-g3").await;
     assert_eq!(run(&t, &mut path).await, 1);
     assert_eq!(fresh.got().len(), 1);
+}
+
+/// A tenant's webhook is its own secret: a mistake there holds up its deliveries (tried again
+/// until fixed), never its verifications.
+#[tokio::test]
+async fn a_broken_webhook_secret_never_stops_the_tenants_verifications() {
+    let t = Tenants::start(None, &[]).await;
+    t.set_webhook(&t.b, json!({"url": "ftp://nowhere", "secrets": []}))
+        .await;
+    let mut path = event_path(&t.w).await;
+    verified(&t, &t.b, "o-broken").await;
+    let publish = publisher(&t.w, &t.w.aws, &path.bus);
+    drain(&mut path, &publish).await;
+    let svc = deliverer(&t, &path);
+    let mut event = path.receive_one().await.expect("queue").expect("the event");
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = json!("1");
+    let answer = wxface::webhooks::handle(&svc, event)
+        .await
+        .expect("a batch");
+    assert_eq!(answer.batch_item_failures.len(), 1, "tried again later");
 }
