@@ -145,7 +145,9 @@ impl TenantWebhookDirectory {
 #[async_trait]
 impl TenantWebhooks for TenantWebhookDirectory {
     async fn webhook(&self, appid: &AppId) -> Result<Option<Webhook>, ConfigError> {
-        if !self.directory.get().await?.webhooks.contains(appid) {
+        // A tenant's, and only a tenant's (the own mini-program's webhook is §7.2's).
+        let ids = self.directory.get().await?;
+        if !(ids.tenants.contains(appid) && ids.webhooks.contains(appid)) {
             return Ok(None);
         }
         let secret = {

@@ -43,15 +43,15 @@ impl fmt::Debug for Webhook {
 }
 
 /// HTTPS, or plain HTTP to this machine only (tests, a local receiver): a
-/// delivery carries an openid and a receipt.
+/// delivery carries an openid and a receipt. Parsed, not prefix-matched:
+/// `http://localhost:@elsewhere/` is elsewhere.
 fn receiver_url(url: &str) -> bool {
-    let local = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-    ];
-    url.starts_with("https://") || local.iter().any(|l| url.starts_with(l))
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let credentials = !u.username().is_empty() || u.password().is_some();
+    let local = matches!(u.host_str(), Some("127.0.0.1" | "localhost"));
+    !credentials && (u.scheme() == "https" || (u.scheme() == "http" && local))
 }
 
 #[derive(Deserialize)]
@@ -160,6 +160,18 @@ mod tests {
             (ok.replace("https://h.example/w", "ftp://x"), "url"),
             (
                 ok.replace("https://h.example/w", "http://h.example/w"),
+                "url",
+            ),
+            (
+                ok.replace("https://h.example/w", "http://localhost:@h.example/w"),
+                "url",
+            ),
+            (
+                ok.replace("https://h.example/w", "http://127.0.0.1:9@h.example/"),
+                "url",
+            ),
+            (
+                ok.replace("https://h.example/w", "https://user:pw@h.example/w"),
                 "url",
             ),
             (ok.replace("whsec_", "wh_"), "secrets"),

@@ -45,19 +45,16 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     let app = svc.secrets.app_secrets().await?;
     let identity_key = svc.identity.identity_secret().await?;
     let openid = svc.wechat.login(&input.code).await.map_err(login_error)?;
-
     let slots = take_slots(svc, &openid).await?;
     let flow = input.flow.unwrap_or(svc.settings.default_face_flow);
     let out_seq_no = OutSeqNo::generate();
     let started = start_at_wechat(svc, &app, flow, &input, &openid, &out_seq_no).await;
-    give_back_if_unreached(svc, &started, &slots).await;
+    if let Err(e) = &started {
+        let unreached = matches!(e, ServiceError::WeChat(WeChatError::Unavailable(_)));
+        give_back_unused(svc, unreached, &slots).await;
+    }
     let (binding, expires_in) = started?;
-    // WeChat documents 3600 s; never trust a longer or missing value blindly.
-    let expires_in = if (1..=SESSION_TTL_SECS).contains(&expires_in) {
-        expires_in
-    } else {
-        SESSION_TTL_SECS
-    };
+    let expires_in = lifetime(expires_in);
     // Sealed: a digest of personal data is kept only so (docs/api.md §5).
     let identity = identity_hash(
         &identity_key.identity_key,
@@ -80,7 +77,10 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
         biz_ref: input.biz_ref,
         identity_hash: Some(identity_hash),
     };
-    svc.store.insert(&session).await?;
+    if let Err(e) = svc.store.insert(&session).await {
+        give_back_unused(svc, false, &slots).await;
+        return Err(e.into());
+    }
     info!(event = "session_issued", out_seq_no = %out_seq_no, flow = flow.as_str(), "session issued");
     metrics::verification(
         flow.as_str(),
@@ -102,17 +102,23 @@ pub async fn issue_key(svc: &Services, input: IssueKeyInput) -> Result<Issued, S
     })
 }
 
-/// WeChat could not be reached: the slots this call took are given back.
-async fn give_back_if_unreached<T>(
-    svc: &Services,
-    started: &Result<T, ServiceError>,
-    slots: &[Option<IssueSlot>],
-) {
-    if let Err(ServiceError::WeChat(WeChatError::Unavailable(_))) = started {
-        for slot in slots {
-            give_back(svc, slot.as_ref()).await;
-        }
+/// WeChat documents 3600 s; never trust a longer or missing value blindly.
+fn lifetime(expires_in: i64) -> i64 {
+    if (1..=SESSION_TTL_SECS).contains(&expires_in) {
+        expires_in
+    } else {
+        SESSION_TTL_SECS
     }
+}
+
+/// A call that started no session gives back the mini-program's day (a
+/// tenant's `daily_limit` counts sessions started); the user's hour only when
+/// WeChat could not be reached (see [`give_back`]).
+async fn give_back_unused(svc: &Services, unreached: bool, [hour, day]: &[Option<IssueSlot>; 2]) {
+    if unreached {
+        give_back(svc, hour.as_ref()).await;
+    }
+    give_back(svc, day.as_ref()).await;
 }
 
 /// Gives back a slot the call did not use: WeChat could not be reached or

@@ -1,7 +1,8 @@
 //! A tenant's daily limit (docs/api.md §9): the day's count,
 //! `rate#day#<day>`, and one small marker per counted call,
 //! `rate#day#<day>#<token>`, written in one transaction. The marker makes a
-//! retried call (its answer lost) count once and a retried give-back
+//! retried transaction (the SDK's, its answer lost, where DynamoDB does not
+//! recognise its ClientRequestToken) count once and a retried give-back
 //! uncount once; the count itself stays one number, however busy the day.
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -90,11 +91,15 @@ impl DynamoStore {
                 .update(built(uncount.build())?)
                 .build(),
         ];
-        // Cancelled because the marker is gone: given back already (a retry).
         let token = slot.token.get(..24).unwrap_or(&slot.token);
-        self.transact(&items, &format!("{token}-back"))
-            .await
-            .map(|_| ())
+        match self.transact(&items, &format!("{token}-back")).await? {
+            Transacted::Done => Ok(()),
+            // The marker is gone: given back already (a retried give-back).
+            Transacted::Cancelled(r) if failed(&r, 0) => Ok(()),
+            Transacted::Cancelled(_) => Err(StoreError::Unavailable(
+                "the day's give-back was cancelled".into(),
+            )),
+        }
     }
 }
 

@@ -53,7 +53,9 @@ impl DynamoStore {
             if !conflict {
                 return Ok(Transacted::Cancelled(reasons));
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            if attempt + 1 < TRIES {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
         }
         Err(StoreError::Unavailable(
             "the transaction kept meeting other writes".into(),

@@ -259,6 +259,17 @@ async fn a_tenant_added_while_the_functions_run_works_within_the_ttl() {
 async fn a_tenants_daily_limit_is_enforced_and_the_others_are_not_touched() {
     let t = Tenants::start(Some(2), &[]).await;
     let (a, b) = (&t.a, &t.b);
+    // A call WeChat refuses starts no session: it does not count against the day.
+    let refuse = wechat_sim::Fault {
+        endpoint: Upstream::Getverifyid.name().into(),
+        // Invalid arguments: a refusal, not retried.
+        errcode: Some(40097),
+        times: Some(1),
+        ..Default::default()
+    };
+    t.w.wx.inject(&refuse).await;
+    let r = t.issue_as(b, b, "o-refused", person(5), "v2").await;
+    assert_eq!(r.status, 502, "{}", r.body);
     for i in 0..2 {
         let r = t.issue_as(b, b, &format!("o-b{i}"), person(i), "v2").await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -281,8 +292,8 @@ async fn a_tenants_daily_limit_is_enforced_and_the_others_are_not_touched() {
     assert!(r.headers.get("retry-after").is_some());
     assert_eq!(
         t.w.count(Upstream::Getverifyid).await,
-        2,
-        "refused before WeChat"
+        3,
+        "refused before WeChat (the refused call and the two sessions reached it)"
     );
     assert_eq!(sessions().await, before, "no session written");
     // The refused user's hourly call is given back.
