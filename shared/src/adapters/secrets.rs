@@ -1,7 +1,7 @@
 //! Secrets Manager: the app and merchant secrets (cached, re-read on a short
 //! TTL) and the access-token vault.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -245,8 +245,8 @@ impl IdentityKeySource for TenantSecrets {
 /// tenant's is refused without a call to AWS.
 #[derive(Debug, Default)]
 pub struct TenantIds {
-    pub tenants: BTreeSet<AppId>,
-    pub webhooks: BTreeSet<AppId>,
+    pub tenants: HashSet<AppId>,
+    pub webhooks: HashSet<AppId>,
 }
 
 impl FromSecret for TenantIds {

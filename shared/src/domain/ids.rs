@@ -121,6 +121,23 @@ string_id!(
 );
 
 string_id!(
+    /// A mini-program's appid: `wx` and 16 hex digits, as WeChat issues them
+    /// (a tenant's, docs/api.md §9; `domain::tenant` reads it from a request).
+    AppId
+);
+
+impl AppId {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let hex = raw.strip_prefix("wx").ok_or(ValidationError::AppId)?;
+        if hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::AppId)
+        }
+    }
+}
+
+string_id!(
     /// A mini-program user's openid, as WeChat's jscode2session returned it.
     OpenId
 );

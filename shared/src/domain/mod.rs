@@ -21,8 +21,9 @@ pub use acceptance::{GetInfoEvidence, V1Expectation, Verdict, judge_v1, judge_v2
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ValidationError;
 pub use identity::{IdCardNumber, PersonName};
-pub use ids::{BizRef, Flow, LoginCode, OpenId, OutSeqNo, UserIdKey, VerifyId, VerifyResultToken};
+pub use ids::{
+    AppId, BizRef, Flow, LoginCode, OpenId, OutSeqNo, UserIdKey, VerifyId, VerifyResultToken,
+};
 pub use keyring::{DataKeyring, KeyId, KeyringError};
 pub use pii::{DataKey, Sealed, Sealing};
 pub use session::{FinalResult, FinalStatus, FlowBinding, RejectReason, Session, SessionState};
-pub use tenant::AppId;

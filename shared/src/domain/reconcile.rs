@@ -6,9 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::ValidationError;
+use super::ids::AppId;
 use super::ids::OutSeqNo;
 use super::session::Session;
-use super::tenant::AppId;
 
 /// The regular checks, in seconds after issue: most users finish within minutes.
 pub const CHECKS_AFTER_ISSUE: [i64; 3] = [300, 900, 1800];

@@ -3,24 +3,9 @@
 //! own `Referer` (a mini-program's code cannot set it) or, where WeChat or
 //! the backend calls, an `appid` query parameter.
 
-use std::fmt;
-
-use super::error::ValidationError;
-
-/// A mini-program's appid: `wx` and 16 hex digits, as WeChat issues them.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AppId(String);
+use super::ids::AppId;
 
 impl AppId {
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let hex = raw.strip_prefix("wx").ok_or(ValidationError::AppId)?;
-        if hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ValidationError::AppId)
-        }
-    }
-
     /// The appid WeChat names in a mini-program request's `Referer`:
     /// `https://servicewechat.com/{appid}/{version}/page-frame.html`.
     /// Anything else (a browser, a test, the devtools' other pages) names none.
@@ -32,13 +17,9 @@ impl AppId {
             .flatten()
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The prefix of every table item of this tenant (docs/api.md §2.3).
     pub fn scope(&self) -> String {
-        format!("t#{}#", self.0)
+        format!("t#{self}#")
     }
 
     /// The tenant whose item `pk` is, if any: `t#<appid>#…`.
@@ -49,21 +30,10 @@ impl AppId {
     }
 }
 
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AppId({})", self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ValidationError;
 
     #[test]
     fn appids_are_wx_and_16_hex_digits() {
@@ -83,7 +53,7 @@ mod tests {
 
     #[test]
     fn the_referer_names_the_appid_only_in_wechats_own_form() {
-        let a = |r: &str| AppId::from_referer(r).map(|a| a.0);
+        let a = |r: &str| AppId::from_referer(r).map(|a| a.as_str().to_owned());
         assert_eq!(
             a("https://servicewechat.com/wx0123456789abcdef/3/page-frame.html").as_deref(),
             Some("wx0123456789abcdef")

@@ -109,10 +109,11 @@ async fn event_of(
     let Some(result) = session.final_result() else {
         return Ok(None);
     };
-    let mut app = (svc.secrets.app_secrets().await).map_err(|e| Unpublishable::NotNow(e.into()))?;
-    if let Some(tenant) = record.tenant() {
-        app = Arc::new(app.for_tenant(&tenant));
-    }
+    let app = (svc.secrets.app_secrets().await).map_err(|e| Unpublishable::NotNow(e.into()))?;
+    // A tenant's session (its key names it) is that mini-program's: its receipt's audience.
+    let aud = record
+        .tenant()
+        .map_or_else(|| app.appid.clone(), |t| t.as_str().to_owned());
     let identity_hash = match &session.identity_hash {
         None => None,
         Some(sealed) => Some(
@@ -121,15 +122,11 @@ async fn event_of(
                 .map_err(|e| never(&format_args!("session {}: {e}", session.out_seq_no)))?,
         ),
     };
+    let subject = subject(&session, identity_hash.as_deref());
     let lifetime = (svc.clock.now(), svc.receipt_ttl_secs);
-    let receipt = sign(&app, &svc.receipt_issuer, lifetime, &session, result)
+    let receipt = sign(&app, &aud, &svc.receipt_issuer, lifetime, &subject, result)
         .map_err(Unpublishable::NotNow)?;
-    Ok(Some(FinalizedEvent::new(
-        &app.appid,
-        &subject(&session, identity_hash.as_deref()),
-        result,
-        receipt,
-    )))
+    Ok(Some(FinalizedEvent::new(&aud, &subject, result, receipt)))
 }
 
 #[cfg(test)]

@@ -18,31 +18,30 @@ pub async fn receipt(
     let app = svc.secrets.app_secrets().await?;
     let issuer = &svc.settings.receipt_issuer;
     let lifetime = (svc.clock.now(), svc.settings.receipt_ttl_secs);
-    sign(&app, issuer, lifetime, session, result)
+    let identity_hash = open_identity_hash(&app, session)?;
+    let subject = subject(session, identity_hash.as_deref());
+    sign(&app, &app.appid, issuer, lifetime, &subject, result)
 }
 
-/// A receipt for `result`, the final state of `session`, signed with the
-/// first receipt key: issued at `now`, valid `ttl` seconds.
+/// A receipt for `result`, the final state of `subject`, for the
+/// mini-program `aud`, signed with the first receipt key: issued at `now`,
+/// valid `ttl` seconds.
 pub(crate) fn sign(
     app: &AppSecrets,
+    aud: &str,
     issuer: &str,
     (now, ttl): (i64, i64),
-    session: &Session,
+    subject: &ReceiptSubject<'_>,
     result: &FinalResult,
 ) -> Result<String, ServiceError> {
     let keys = app.receipt_keys()?;
-    let identity_hash = open_identity_hash(app, session)?;
-    let subject = subject(session, identity_hash.as_deref());
-    let claims = ReceiptClaims::new(issuer, &app.appid, &subject, result, now, ttl, jti());
+    let claims = ReceiptClaims::new(issuer, aud, subject, result, now, ttl, jti());
     keys.sign(&claims)
         .map_err(|_| ServiceError::Internal("the receipt could not be signed".into()))
 }
 
 /// The session's `identity_hash`, opened with the data key.
-pub(crate) fn open_identity_hash(
-    app: &AppSecrets,
-    session: &Session,
-) -> Result<Option<String>, ServiceError> {
+fn open_identity_hash(app: &AppSecrets, session: &Session) -> Result<Option<String>, ServiceError> {
     session
         .identity_hash
         .as_ref()

@@ -160,6 +160,16 @@ fn final_update(result: &FinalResult) -> (String, Item) {
 
 const PENDING_ONLY: &str = "#status = :pending";
 
+/// The guard of every write to a live session: it holds only while the
+/// session is pending (and `also`, when given); `values` gets `:pending`.
+fn pending_only(also: Option<&str>, values: &mut Item) -> String {
+    values.insert(":pending".into(), s("pending"));
+    match also {
+        Some(also) => format!("{PENDING_ONLY} AND {also}"),
+        None => PENDING_ONLY.to_owned(),
+    }
+}
+
 const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
 
 impl DynamoStore {
@@ -173,11 +183,7 @@ impl DynamoStore {
         also: Option<&str>,
         mut values: Item,
     ) -> UpdateItemFluentBuilder {
-        let condition = match also {
-            Some(also) => format!("{PENDING_ONLY} AND {also}"),
-            None => PENDING_ONLY.to_owned(),
-        };
-        values.insert(":pending".into(), s("pending"));
+        let condition = pending_only(also, &mut values);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -281,12 +287,12 @@ impl DynamoStore {
         mut values: Item,
         result: &FinalResult,
     ) -> Result<[TransactWriteItem; 2], StoreError> {
-        values.insert(":pending".into(), s("pending"));
+        let condition = pending_only(None, &mut values);
         let final_write = Update::builder()
             .table_name(&self.table)
             .key("pk", s(self.pk(session_pk(out_seq_no))))
             .update_expression(update)
-            .condition_expression(PENDING_ONLY)
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ALL_OLD);
